@@ -1,0 +1,25 @@
+"""Attention Atlas: the entry point. Page config, the router over pages/, and the sidebar."""
+# Imported here, before any session thread starts: plotly.express looks pandas up in sys.modules and
+# may otherwise find it half-imported by another session (see TESTING.md).
+import pandas  # noqa: F401
+import plotly.graph_objects  # noqa: F401
+import streamlit as st
+import torch  # noqa: F401
+
+from ui.common import device_ui
+
+st.set_page_config(page_title="Attention Atlas", page_icon="🧭", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/encoder_decoder.py", title="Encoder–decoder", icon="🔤"),
+    st.Page("pages/vit.py", title="Vision Transformer", icon="🖼️"),
+    st.Page("pages/swin.py", title="Swin Transformer", icon="🪟"),
+    st.Page("pages/positional_encoding.py", title="Positional encodings", icon="〰️"),
+    st.Page("pages/step_by_step.py", title="One head, step by step", icon="🧮"),
+]
+
+page = st.navigation(PAGES)
+st.sidebar.title("Attention Atlas")
+device_ui()
+page.run()

@@ -1,0 +1,20 @@
+"""Shared test set-up: CPU only, deterministic, few threads (CI has 2 cores)."""
+import os
+import pathlib
+
+import pytest
+
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "assets" / "samples"
+
+
+@pytest.fixture(scope="session")
+def root() -> pathlib.Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def samples() -> pathlib.Path:
+    return SAMPLES

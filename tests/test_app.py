@@ -1,0 +1,20 @@
+"""The app shell: the router, the home page, the device sidebar."""
+from streamlit.testing.v1 import AppTest
+
+from models import device
+
+
+def test_home_page_runs_without_exception():
+    at = AppTest.from_file("app.py", default_timeout=120).run()
+    assert not at.exception
+    assert any("Attention Atlas" in t.value for t in at.title)
+    assert any("Running on" in c.value for c in at.sidebar.caption)
+
+
+def test_device_order_and_fallback():
+    names = device.available()
+    assert names[-1] == "cpu"
+    assert device.default() == names[0]
+    assert device.resolve("auto").type == names[0]
+    # An absent device never raises: it falls back to the CPU.
+    assert device.resolve("no-such-device").type == "cpu"

@@ -1,0 +1,1 @@
+"""Streamlit widget groups shared by the pages (`*_ui` functions return values)."""

@@ -1,0 +1,35 @@
+"""Widget groups and helpers every page uses."""
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from models import device as devices
+
+DEVICE_KEY = "device_choice"
+
+
+def device_ui() -> None:
+    """Sidebar: the device in use, with an override. Called once by app.py."""
+    options = ["auto"] + devices.available()
+    choice = st.sidebar.selectbox(
+        "Device",
+        options,
+        key=DEVICE_KEY,
+        format_func=lambda n: f"auto ({devices.describe(devices.default())})" if n == "auto" else devices.describe(n),
+        help="Models run on CUDA when there is a GPU, else on Apple MPS, else on the CPU.",
+    )
+    st.sidebar.caption(f"Running on **{devices.describe(devices.resolve(choice))}**")
+
+
+def current_device() -> str:
+    """The device name ("cuda", "mps" or "cpu") chosen in the sidebar; part of every cache key."""
+    return devices.resolve(st.session_state.get(DEVICE_KEY, "auto")).type
+
+
+def weights_badge(source: str) -> None:
+    """Says on screen which weights are in use: attention from random weights means nothing."""
+    if source.startswith("random"):
+        st.warning(f"Weights: **{source}**. Random weights attend arbitrarily; use them only to inspect the mechanics.")
+    else:
+        st.info(f"Weights: **{source}**")

@@ -1,0 +1,1 @@
+"""Pure figure builders: arrays and labels in, plotly Figures out. No streamlit, no torch."""
