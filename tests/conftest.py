@@ -8,6 +8,7 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "assets" / "samples"
+APP = str(ROOT / "app.py")  # AppTest resolves relative paths against the calling file
 
 
 @pytest.fixture(scope="session")

@@ -2,10 +2,11 @@
 from streamlit.testing.v1 import AppTest
 
 from models import device
+from tests.conftest import APP
 
 
 def test_home_page_runs_without_exception():
-    at = AppTest.from_file("app.py", default_timeout=120).run()
+    at = AppTest.from_file(APP, default_timeout=120).run()
     assert not at.exception
     assert any("Attention Atlas" in t.value for t in at.title)
     assert any("Running on" in c.value for c in at.sidebar.caption)
