@@ -8,15 +8,15 @@ import torch  # noqa: F401
 
 from ui.common import device_ui
 
-st.set_page_config(page_title="Attention Atlas", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Attention Atlas", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/encoder_decoder.py", title="Encoder–decoder", icon="🔤"),
-    st.Page("pages/vit.py", title="Vision Transformer", icon="🖼️"),
-    st.Page("pages/swin.py", title="Swin Transformer", icon="🪟"),
-    st.Page("pages/positional_encoding.py", title="Positional encodings", icon="〰️"),
-    st.Page("pages/step_by_step.py", title="One head, step by step", icon="🧮"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/encoder_decoder.py", title="Encoder–decoder", icon=":material/translate:"),
+    st.Page("pages/vit.py", title="Vision Transformer", icon=":material/image:"),
+    st.Page("pages/swin.py", title="Swin Transformer", icon=":material/grid_view:"),
+    st.Page("pages/positional_encoding.py", title="Positional encodings", icon=":material/waves:"),
+    st.Page("pages/step_by_step.py", title="One head, step by step", icon=":material/calculate:"),
 ]
 
 page = st.navigation(PAGES)
