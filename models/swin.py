@@ -1,0 +1,424 @@
+"""Swin Transformer (Liu et al., 2021) from timm: window attention captured as data, and the pure
+geometry that puts every window, shift and mask back on the image.
+
+Swin attends inside M x M windows of the token grid. Every second block of a stage first rolls the
+feature map by floor(M/2) tokens up and left (the cyclic shift), so that its windows straddle the
+previous block's window borders; tokens that share a rolled window without being neighbours in the
+image are kept apart by a mask of -100 added to their logits before the softmax. Each stage after
+the first starts with patch merging (2 x 2 neighbours concatenated, 4C -> 2C), halving the grid.
+
+Geometry conventions (as timm's): window w of a block is row w // (Wp / M), column w % (Wp / M) of
+the *rolled, padded* token grid (Hp, Wp); rolled position r holds the token that sits at
+(r + shift) mod H in the image. Tokens are numbered row by row inside a window.
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+
+from models.trace import BlockInfo
+
+# Swin families timm builds; the page offers these (any other timm Swin / Swin V2 name works too).
+MODEL_NAMES = (
+    "swin_tiny_patch4_window7_224",
+    "swin_small_patch4_window7_224",
+    "swin_base_patch4_window7_224",
+    "swin_base_patch4_window12_384",
+    "swin_large_patch4_window7_224",
+    "swinv2_tiny_window8_256",
+    "swinv2_tiny_window16_256",
+    "swinv2_small_window8_256",
+    "swinv2_base_window8_256",
+)
+
+MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs from different regions
+
+
+# ---------------------------------------------------------------------------------------------
+# Which models are Swin
+# ---------------------------------------------------------------------------------------------
+def swin_version(model: torch.nn.Module) -> int | None:
+    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2, None for anything else."""
+    from timm.models.swin_transformer import SwinTransformer
+    from timm.models.swin_transformer_v2 import SwinTransformerV2
+
+    if isinstance(model, SwinTransformerV2):
+        return 2
+    if isinstance(model, SwinTransformer):
+        return 1
+    return None
+
+
+def is_swin(model: torch.nn.Module) -> bool:
+    return swin_version(model) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure window geometry (numpy), the paper's construction written out
+# ---------------------------------------------------------------------------------------------
+def window_partition(x: np.ndarray, window_size: int) -> np.ndarray:
+    """(H, W, ...) -> (num_windows, M, M, ...): non-overlapping M x M windows, row by row.
+
+    H and W must be multiples of M (pad first: `padded_grid`).
+    """
+    h, w = x.shape[:2]
+    m = window_size
+    if h % m or w % m:
+        raise ValueError(f"grid {h}x{w} is not a multiple of the window size {m}")
+    rest = x.shape[2:]
+    x = x.reshape(h // m, m, w // m, m, *rest)
+    x = np.moveaxis(x, 2, 1)  # (H/M, W/M, M, M, ...)
+    return x.reshape(-1, m, m, *rest)
+
+
+def window_reverse(windows: np.ndarray, window_size: int, height: int, width: int) -> np.ndarray:
+    """(num_windows, M, M, ...) -> (H, W, ...): the inverse of `window_partition`."""
+    m = window_size
+    rest = windows.shape[3:]
+    x = windows.reshape(height // m, width // m, m, m, *rest)
+    x = np.moveaxis(x, 1, 2)  # (H/M, M, W/M, M, ...)
+    return x.reshape(height, width, *rest)
+
+
+def padded_grid(grid: tuple[int, int], window_size: int) -> tuple[int, int]:
+    """The token grid rounded up to whole windows (timm pads the bottom and right with zeros)."""
+    m = window_size
+    return (-(-grid[0] // m) * m, -(-grid[1] // m) * m)
+
+
+def roll_map(a: np.ndarray, shift: int) -> np.ndarray:
+    """The cyclic shift of a (H, W, ...) map: `torch.roll(x, (-s, -s))`, rows and columns move up and left."""
+    return np.roll(a, (-shift, -shift), axis=(0, 1)) if shift else a.copy()
+
+
+def region_labels(grid: tuple[int, int], window_size: int, shift: int) -> np.ndarray:
+    """(Hp, Wp) int: the region of every position of the rolled, padded map, numbered 0..8 row by row.
+
+    Liu et al. (2021), Fig. 4: after rolling by s, the last M rows split into a band of M - s rows that
+    were already at the bottom and a band of s rows that wrapped round from the top (likewise for
+    columns). Slices (0, Hp - M), (Hp - M, Hp - s), (Hp - s, Hp) across rows and columns give up to 9
+    regions; tokens of different regions were not neighbours in the image. All zeros when s = 0.
+    """
+    hp, wp = padded_grid(grid, window_size)
+    m, s = window_size, shift
+    labels = np.zeros((hp, wp), dtype=np.int64)
+    if not s:
+        return labels
+    row_cuts = [(0, hp - m), (hp - m, hp - s), (hp - s, hp)]
+    col_cuts = [(0, wp - m), (wp - m, wp - s), (wp - s, wp)]
+    for i, (r0, r1) in enumerate(row_cuts):
+        for j, (c0, c1) in enumerate(col_cuts):
+            labels[r0:r1, c0:c1] = 3 * i + j
+    return labels
+
+
+def shift_mask(grid: tuple[int, int], window_size: int, shift: int) -> np.ndarray | None:
+    """(num_windows, M*M, M*M) float32: 0 where query and key share a region, -100 where they do not.
+
+    None for a regular (unshifted) block, which needs no mask. Built from `region_labels` alone.
+    """
+    if not shift:
+        return None
+    labels = window_partition(region_labels(grid, window_size, shift), window_size)
+    labels = labels.reshape(labels.shape[0], -1)  # (nW, M*M)
+    differ = labels[:, None, :] != labels[:, :, None]  # [w, query, key]
+    return np.where(differ, MASK_VALUE, 0.0).astype(np.float32)
+
+
+def window_count(block: BlockInfo) -> tuple[int, int]:
+    """Windows per column and per row of a block: (Hp / M, Wp / M)."""
+    hp, wp = padded_grid(block.grid, block.window_size)
+    return hp // block.window_size, wp // block.window_size
+
+
+def token_positions(block: BlockInfo) -> np.ndarray:
+    """(num_windows, M*M, 2) int: the (row, col) in the image's token grid of every token of every
+    window, -1 for padding positions (grid not a multiple of M)."""
+    h, w = block.grid
+    hp, wp = padded_grid(block.grid, block.window_size)
+    s = block.shift
+    rr, cc = np.meshgrid(np.arange(hp), np.arange(wp), indexing="ij")  # rolled, padded coordinates
+    real_r = np.where(rr < h, (rr + s) % h, -1)
+    real_c = np.where(cc < w, (cc + s) % w, -1)
+    pad = (real_r < 0) | (real_c < 0)
+    pos = np.stack([np.where(pad, -1, real_r), np.where(pad, -1, real_c)], axis=-1)
+    return window_partition(pos, block.window_size).reshape(-1, block.window_size**2, 2)
+
+
+def locate_token(block: BlockInfo, row: int, col: int) -> tuple[int, int]:
+    """(window index, index inside the window) of the image token at (row, col) in this block."""
+    h, w = block.grid
+    if not (0 <= row < h and 0 <= col < w):
+        raise ValueError(f"token ({row}, {col}) is outside the {h}x{w} grid")
+    m, s = block.window_size, block.shift
+    rr, rc = (row - s) % h, (col - s) % w  # where the roll puts it
+    _, per_row = window_count(block)
+    return (rr // m) * per_row + rc // m, (rr % m) * m + rc % m
+
+
+def _runs(values: list[int]) -> list[tuple[int, int]]:
+    """Consecutive runs of integers as (first, last) pairs, in the order given."""
+    runs: list[tuple[int, int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    return runs
+
+
+def window_boxes(block: BlockInfo, window: int) -> list[tuple[float, float, float, float]]:
+    """Pixel boxes (x0, y0, x1, y1) on the model's input crop covered by one window of one block.
+
+    A regular window is one box. A shifted window covers rows and columns of the rolled map, which in
+    the image wrap round the bottom/right edge to the top/left: it comes back as up to four pieces.
+    Padding positions (outside the image) are left out.
+    """
+    n_rows, n_cols = window_count(block)
+    if not 0 <= window < n_rows * n_cols:
+        raise ValueError(f"window {window} out of range: this block has {n_rows * n_cols} windows")
+    h, w = block.grid
+    m, s, px = block.window_size, block.shift, block.patch_px
+    wr, wc = divmod(window, n_cols)
+    rows = [(r + s) % h for r in range(wr * m, (wr + 1) * m) if r < h]
+    cols = [(c + s) % w for c in range(wc * m, (wc + 1) * m) if c < w]
+    boxes = []
+    for r0, r1 in _runs(rows):
+        for c0, c1 in _runs(cols):
+            boxes.append((c0 * px, r0 * px, (c1 + 1) * px, (r1 + 1) * px))
+    return boxes
+
+
+def token_labels(block: BlockInfo, window: int) -> list[str]:
+    """Axis labels "(row, col)" (image token coordinates) of the tokens of one window; "pad" for padding."""
+    pos = token_positions(block)[window]
+    return ["pad" if r < 0 else f"({r},{c})" for r, c in pos]
+
+
+def rolled_image(image: np.ndarray, block: BlockInfo) -> np.ndarray:
+    """The input crop rolled like the block's feature map: by shift x patch_px pixels up and left."""
+    return roll_map(np.asarray(image), int(round(block.shift * block.patch_px)))
+
+
+def mean_attention_distance(attention: np.ndarray, block: BlockInfo) -> np.ndarray:
+    """(heads,) mean attention distance in input pixels (Dosovitskiy et al., 2021, Fig. 7 / Appendix D.7).
+
+    For every query: the attention-weighted Euclidean distance to its keys, measured in the image (not
+    in the rolled map), times the token side in pixels; averaged over the image's query tokens. Keys
+    across a shifted window's wrap-around carry weight e^-100, so they count for nothing.
+    """
+    pos = token_positions(block).astype(np.float64)  # (nW, N, 2)
+    real = pos[..., 0] >= 0  # (nW, N)
+    dist = np.linalg.norm(pos[:, :, None, :] - pos[:, None, :, :], axis=-1) * block.patch_px  # (nW, N, N)
+    dist = np.where(real[:, :, None] & real[:, None, :], dist, 0.0)
+    per_query = np.einsum("whqk,wqk->whq", attention.astype(np.float64), dist)  # (nW, heads, N)
+    weights = real[:, None, :].astype(np.float64)
+    return (per_query * weights).sum(axis=(0, 2)) / weights.sum(axis=(0, 2))
+
+
+# ---------------------------------------------------------------------------------------------
+# Capture from a timm model
+# ---------------------------------------------------------------------------------------------
+_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def _model_lock(model: torch.nn.Module) -> threading.Lock:
+    """One lock per model object: a capture toggles fused attention and adds hooks for its duration."""
+    with _LOCKS_GUARD:
+        lock = _LOCKS.get(model)
+        if lock is None:
+            lock = _LOCKS[model] = threading.Lock()
+        return lock
+
+
+def swin_blocks(model: torch.nn.Module) -> list[tuple[str, int, torch.nn.Module]]:
+    """(module name, stage, block) of every Swin block, in forward order."""
+    out = []
+    for stage, layer in enumerate(model.layers):
+        for j, block in enumerate(layer.blocks):
+            out.append((f"layers.{stage}.blocks.{j}", stage, block))
+    return out
+
+
+def _square(size, what: str) -> int:
+    size = tuple(int(v) for v in (size if isinstance(size, (tuple, list)) else (size, size)))
+    if size[0] != size[1]:
+        raise ValueError(f"non-square {what} {size} are not supported on this page")
+    return size[0]
+
+
+def _stage_scales(model: torch.nn.Module) -> list[int]:
+    """Input pixels per token side at each stage: the patch size, doubled by every patch merging."""
+    patch = _square(model.patch_embed.patch_size, "patches")
+    scales, scale = [], patch
+    for layer in model.layers:
+        if not isinstance(layer.downsample, torch.nn.Identity):
+            scale *= 2
+        scales.append(scale)
+    return scales
+
+
+@contextmanager
+def _unfused(attn_modules: list[torch.nn.Module]):
+    """Fused (SDPA) attention returns no weights: switch it off, and put every flag back afterwards."""
+    saved = [(m, m.fused_attn) for m in attn_modules if hasattr(m, "fused_attn")]
+    try:
+        for m, _ in saved:
+            m.fused_attn = False
+        yield
+    finally:
+        for m, flag in saved:
+            m.fused_attn = flag
+
+
+def _bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[np.ndarray, np.ndarray]:
+    """The relative position bias of one WindowAttention: ((heads, 2M-1, 2M-1) table, (heads, M*M, M*M) bias).
+
+    V1: the learned table B-hat, indexed by (dy + M - 1, dx + M - 1) with dy, dx = query - key.
+    V2: the continuous position bias, 16 * sigmoid(cpb_mlp(log-spaced relative coords)), as timm adds it.
+    """
+    wh, ww = attn.window_size
+    index = attn.relative_position_index.reshape(-1)
+    if version == 1:
+        flat = attn.relative_position_bias_table  # ((2M-1)^2, heads)
+        expanded = attn._get_rel_pos_bias()[0]  # timm's own expansion: (heads, N, N)
+    else:
+        flat = 16 * torch.sigmoid(attn.cpb_mlp(attn.relative_coords_table).reshape(-1, num_heads))
+        expanded = flat[index].reshape(wh * ww, wh * ww, num_heads).permute(2, 0, 1)
+    table = flat.reshape(2 * wh - 1, 2 * ww - 1, num_heads).permute(2, 0, 1)
+    return table.float().cpu().numpy(), expanded.float().cpu().numpy()
+
+
+def capture(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[np.ndarray], list[BlockInfo], dict]:
+    """Run one preprocessed image (1, 3, H, W) through a timm Swin / Swin V2 and return its attention.
+
+    Returns (attention, blocks, extras):
+      attention[b]  float32 (windows, heads, M*M, M*M): softmax weights of block b, windows numbered
+                    on the rolled, padded map (see the module docstring), rows sum to 1;
+      blocks[b]     BlockInfo: grid of the stage, token side in input pixels, M, shift, heads;
+      extras        per-block lists "attn_mask" ((windows, M*M, M*M) of 0 / -100, or None: the mask the
+                    block really used), "bias_table" ((heads, 2M-1, 2M-1)), "bias" ((heads, M*M, M*M)),
+                    "relative_position_index" ((M*M, M*M)), "logit_scale" (V2: (heads,) the cosine
+                    attention's temperature; V1: None), "mean_distance_px" ((heads,)); and "version"
+                    (1 or 2), "stages" (one dict per stage), "logits" ((classes,) float32).
+
+    Weights come from the block's own softmax (hooked for this call only, fused attention off while
+    it runs). Safe when one cached model serves many threads: a per-model lock, nothing left behind.
+    """
+    version = swin_version(model)
+    if version is None:
+        raise TypeError(f"{type(model).__name__} is not a timm Swin Transformer")
+    if x.ndim != 4 or x.shape[0] != 1:
+        raise ValueError(f"expected one image as a (1, 3, H, W) tensor, got {tuple(x.shape)}")
+    entries = swin_blocks(model)
+    scales = _stage_scales(model)
+    me = threading.get_ident()
+    weights: dict[str, list[torch.Tensor]] = {name: [] for name, _, _ in entries}
+    masks: dict[str, list] = {name: [] for name, _, _ in entries}
+    shapes: dict[str, tuple[int, int]] = {}
+
+    def on_block(name):
+        def hook(module, args):
+            if threading.get_ident() == me:
+                shapes[name] = (int(args[0].shape[1]), int(args[0].shape[2]))  # NHWC input
+
+        return hook
+
+    def on_attn(name):
+        def hook(module, args, kwargs):
+            if threading.get_ident() == me:
+                mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
+                masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
+
+        return hook
+
+    def on_softmax(name):
+        def hook(module, args, output):
+            if threading.get_ident() == me:
+                weights[name].append(output.detach().float().cpu())
+
+        return hook
+
+    param = next(model.parameters())
+    x = x.to(device=param.device, dtype=param.dtype)
+    handles = []
+    with _model_lock(model), _unfused([blk.attn for _, _, blk in entries]):
+        try:
+            for name, _, blk in entries:
+                handles.append(blk.register_forward_pre_hook(on_block(name)))
+                handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
+                handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
+            with torch.inference_mode():
+                logits = model(x)[0].float().cpu().numpy()
+                tables = [_bias_tables(blk.attn, version, blk.attn.num_heads) for _, _, blk in entries]
+                scales_v2 = [
+                    torch.clamp(blk.attn.logit_scale, max=float(np.log(100.0))).exp().reshape(-1).float().cpu().numpy()
+                    if version == 2
+                    else None
+                    for _, _, blk in entries
+                ]
+        finally:
+            for h in handles:
+                h.remove()
+
+    attention, blocks = [], []
+    extras: dict = {
+        "version": version,
+        "attn_mask": [],
+        "bias_table": [],
+        "bias": [],
+        "relative_position_index": [],
+        "logit_scale": scales_v2,
+        "mean_distance_px": [],
+        "logits": logits,
+    }
+    for (name, stage, blk), (table, bias) in zip(entries, tables):
+        if len(weights[name]) != 1 or name not in shapes:
+            raise RuntimeError(
+                f"attention capture failed for {name}: {len(weights[name])} softmax calls seen "
+                "(expected exactly one; does this timm version still call attn.softmax?)"
+            )
+        m = _square(blk.window_size, "windows")
+        shift = _square(blk.shift_size, "shifts")
+        info = BlockInfo(
+            name=name,
+            stage=stage,
+            grid=shapes[name],
+            patch_px=float(scales[stage]),
+            window_size=m,
+            shift=shift,
+            num_heads=int(blk.attn.num_heads),
+        )
+        att = weights[name][0].numpy().astype(np.float32)  # (nW, heads, N, N)
+        expected = window_count(info)
+        if att.shape != (expected[0] * expected[1], info.num_heads, m * m, m * m):
+            raise RuntimeError(f"unexpected attention shape {att.shape} in {name}")
+        attention.append(att)
+        blocks.append(info)
+        extras["attn_mask"].append(masks[name][0] if masks[name] else None)
+        extras["bias_table"].append(table)
+        extras["bias"].append(bias)
+        extras["relative_position_index"].append(blk.attn.relative_position_index.cpu().numpy())
+        extras["mean_distance_px"].append(mean_attention_distance(att, info))
+    extras["stages"] = [
+        {
+            "stage": i,
+            "grid": next(b.grid for b in blocks if b.stage == i),
+            "patch_px": float(scales[i]),
+            "dim": int(layer.blocks[0].dim) if hasattr(layer.blocks[0], "dim") else None,
+            "depth": len(layer.blocks),
+            "num_heads": next(b.num_heads for b in blocks if b.stage == i),
+            "window_size": next(b.window_size for b in blocks if b.stage == i),
+            "merging": not isinstance(layer.downsample, torch.nn.Identity),
+        }
+        for i, layer in enumerate(model.layers)
+        if len(layer.blocks)
+    ]
+    if not attention:
+        raise RuntimeError("no attention was captured: the model has no Swin blocks")
+    return attention, blocks, extras

@@ -1,0 +1,336 @@
+"""Swin window geometry and attention capture, checked against timm's own code.
+
+References nobody here wrote: timm's `attn_mask` buffers, timm's window_partition / window_reverse
+and torch.roll, `timm.utils.AttentionExtract` (FX), and each WindowAttention's own output.
+"""
+import threading
+
+import numpy as np
+import pytest
+import timm
+import torch
+import torch.nn.functional as F
+from timm.models import swin_transformer as timm_swin
+from timm.models import swin_transformer_v2 as timm_swin_v2
+from timm.utils import AttentionExtract
+
+from models import swin
+from models.trace import BlockInfo
+
+torch.set_num_threads(1)
+
+
+def _make(name, **kwargs):
+    torch.manual_seed(0)
+    model = timm.create_model(name, pretrained=False, **kwargs).eval()
+    # Random weights give near-uniform attention; make the relative position bias large enough that a
+    # wrong index or a wrong sign would show.
+    with torch.no_grad():
+        for _, _, blk in swin.swin_blocks(model):
+            if hasattr(blk.attn, "relative_position_bias_table"):
+                blk.attn.relative_position_bias_table.normal_(0, 1.0)
+    return model
+
+
+MODELS = {
+    # name: (timm name, create_model kwargs)
+    "swin_tiny": ("swin_tiny_patch4_window7_224", {}),
+    "swinv2_tiny": ("swinv2_tiny_window8_256", {}),
+    # 48x48 grid: not a multiple of M = 7, so timm pads; the last stage (6x6) clips M to 6 and drops the shift
+    "swin_padded": (
+        "swin_tiny_patch4_window7_224",
+        dict(img_size=192, embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 4), num_classes=5),
+    ),
+    # the bundled demo's shape: 64 px, patch 4, window 4
+    "swin_small_grid": (
+        "swin_tiny_patch4_window7_224",
+        dict(img_size=64, window_size=4, embed_dim=32, depths=(2, 2), num_heads=(2, 4), num_classes=6),
+    ),
+}
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def captured(request):
+    name, kwargs = MODELS[request.param]
+    model = _make(name, **kwargs)
+    size = model.patch_embed.img_size
+    torch.manual_seed(1)
+    x = torch.randn(1, 3, *size)
+    attention, blocks, extras = swin.capture(model, x)
+    return request.param, model, x, attention, blocks, extras
+
+
+# ---------------------------------------------------------------------------------------------- masks
+def test_masks_equal_timm_for_every_shifted_block(captured):
+    key, model, _, _, blocks, extras = captured
+    shifted = 0
+    for (name, _, blk), info, used in zip(swin.swin_blocks(model), blocks, extras["attn_mask"]):
+        ours = swin.shift_mask(info.grid, info.window_size, info.shift)
+        if blk.attn_mask is None:
+            assert ours is None and used is None and info.shift == 0, name
+            continue
+        shifted += 1
+        theirs = blk.attn_mask.numpy()
+        assert ours.shape == theirs.shape, name
+        np.testing.assert_array_equal(ours, theirs, err_msg=name)
+        np.testing.assert_array_equal(used, theirs, err_msg=name)  # the mask the forward really used
+        # the paper's construction: only -100 and 0, and windows wholly inside region 0 are unmasked
+        assert set(np.unique(ours)) <= {0.0, -100.0}
+        assert not ours[0].any()
+    assert shifted >= 1, f"{key}: no shifted block was tested"
+
+
+def test_shift_is_half_the_window_in_alternate_blocks(captured):
+    _, _, _, _, blocks, _ = captured
+    for b in blocks:
+        index = int(b.name.rsplit(".", 1)[1])
+        if index % 2 == 0 or b.grid[0] <= b.window_size:
+            assert b.shift == 0, b
+        else:
+            assert b.shift == b.window_size // 2, b
+
+
+def test_region_labels_are_nine_regions_of_the_paper():
+    labels = swin.region_labels((8, 8), 4, 2)
+    assert sorted(np.unique(labels)) == list(range(9))
+    assert (labels[:4, :4] == 0).all() and labels[7, 7] == 8 and labels[5, 5] == 4 and labels[4, 7] == 5
+    assert not swin.region_labels((8, 8), 4, 0).any()
+    assert swin.shift_mask((8, 8), 4, 0) is None
+
+
+# ---------------------------------------------------------------------------------------------- partition
+@pytest.mark.parametrize("shape,m", [((8, 8, 3), 4), ((14, 21, 5), 7), ((12, 12), 3), ((6, 6, 2, 2), 2)])
+def test_window_reverse_inverts_partition_and_matches_timm(shape, m):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=shape).astype(np.float32)
+    windows = swin.window_partition(x, m)
+    assert windows.shape == ((shape[0] // m) * (shape[1] // m), m, m, *shape[2:])
+    np.testing.assert_array_equal(swin.window_reverse(windows, m, shape[0], shape[1]), x)
+    if len(shape) == 3:  # timm's helpers take (B, H, W, C)
+        t = torch.from_numpy(x)[None]
+        theirs = timm_swin.window_partition(t, (m, m)).numpy()
+        np.testing.assert_array_equal(windows, theirs)
+        np.testing.assert_array_equal(timm_swin.window_reverse(torch.from_numpy(windows), (m, m), *shape[:2])[0], x)
+        np.testing.assert_array_equal(timm_swin_v2.window_partition(t, (m, m)).numpy(), windows)
+
+
+def test_partition_refuses_a_grid_that_is_not_whole_windows():
+    with pytest.raises(ValueError):
+        swin.window_partition(np.zeros((5, 8)), 4)
+
+
+# ---------------------------------------------------------------------------------------------- capture
+def test_captured_attention_equals_timm_attention_extract(captured):
+    key, model, x, attention, blocks, _ = captured
+    reference = AttentionExtract(model, method="fx")  # traces a copy of the graph; the model is untouched
+    with torch.inference_mode():
+        theirs = reference(x)
+    assert len(theirs) == len(attention)
+    for info, ours in zip(blocks, attention):
+        np.testing.assert_allclose(ours, theirs[f"{info.name}.attn.softmax"].numpy(), atol=1e-6, err_msg=key)
+        np.testing.assert_allclose(ours.sum(-1), 1.0, atol=1e-5)
+
+
+def _attn_call(model, x):
+    """Each block's WindowAttention input, mask and output, from one plain forward (test-only hooks)."""
+    calls, handles = {}, []
+    for name, _, blk in swin.swin_blocks(model):
+
+        def hook(module, args, kwargs, output, name=name):
+            calls[name] = (args[0].clone(), kwargs.get("mask"), output.clone())
+
+        handles.append(blk.attn.register_forward_hook(hook, with_kwargs=True))
+    try:
+        with torch.inference_mode():
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def _qkv(attn, x):
+    if getattr(attn, "q_bias", None) is not None:  # Swin V2: bias (q, 0, v)
+        qkv = F.linear(x, attn.qkv.weight, torch.cat((attn.q_bias, attn.k_bias, attn.v_bias)))
+    else:
+        qkv = attn.qkv(x)
+    b, n, _ = x.shape
+    return qkv.reshape(b, n, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # each (nW, heads, N, d)
+
+
+def test_captured_attention_reproduces_each_block_output(captured):
+    key, model, x, attention, blocks, extras = captured
+    calls = _attn_call(model, x)
+    modules = {name: blk for name, _, blk in swin.swin_blocks(model)}
+    with torch.inference_mode():
+        for b, info in enumerate(blocks):
+            attn = modules[info.name].attn
+            inp, mask, out = calls[info.name]
+            q, k, v = _qkv(attn, inp)
+            weights = torch.from_numpy(attention[b])
+            merged = (weights @ v).transpose(1, 2).reshape(inp.shape[0], inp.shape[1], -1)  # merge heads
+            torch.testing.assert_close(attn.proj(merged), out, atol=1e-5, rtol=1e-4, msg=f"{key} {info.name}")
+
+            # and the logits are what the page says: QK^T/sqrt(d) (V1) or cosine x logit scale (V2),
+            # plus the relative position bias B from extras, plus the mask, before the softmax
+            if extras["version"] == 1:
+                logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
+            else:
+                cos = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
+                logits = cos * torch.from_numpy(extras["logit_scale"][b])[None, :, None, None]
+            logits = logits + torch.from_numpy(extras["bias"][b])[None]
+            if extras["attn_mask"][b] is not None:
+                logits = logits + torch.from_numpy(extras["attn_mask"][b])[:, None]
+            torch.testing.assert_close(logits.softmax(-1), weights, atol=1e-5, rtol=1e-4, msg=f"{key} {info.name}")
+
+
+def test_bias_table_expands_by_relative_offset(captured):
+    """B[i, j] = B-hat[dy + M - 1, dx + M - 1], with (dy, dx) = position of query i - position of key j."""
+    _, _, _, _, blocks, extras = captured
+    for b, info in enumerate(blocks):
+        m = info.window_size
+        table, bias = extras["bias_table"][b], extras["bias"][b]
+        assert table.shape == (info.num_heads, 2 * m - 1, 2 * m - 1)
+        pos = np.stack(np.divmod(np.arange(m * m), m), axis=-1)
+        d = pos[:, None, :] - pos[None, :, :] + (m - 1)
+        np.testing.assert_allclose(bias, table[:, d[..., 0], d[..., 1]], atol=1e-6)
+
+
+def test_capture_leaves_no_state_and_predicts_like_a_plain_forward(captured):
+    key, model, x, _, _, extras = captured
+    with torch.inference_mode():
+        plain = model(x)[0].numpy()
+    np.testing.assert_allclose(extras["logits"], plain, atol=1e-5)
+    for module in model.modules():
+        assert not module._forward_hooks and not module._forward_pre_hooks, key
+
+
+def test_fused_attention_is_switched_off_only_for_the_capture():
+    model = _make("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16, depths=(2,), num_heads=(2,))
+    attns = [blk.attn for _, _, blk in swin.swin_blocks(model)]
+    x = torch.randn(1, 3, 64, 64)
+    with torch.inference_mode():
+        unfused = model(x)
+    for a in attns:
+        a.fused_attn = True
+    with torch.inference_mode():
+        fused = model(x)
+    torch.testing.assert_close(fused, unfused, atol=1e-5, rtol=1e-4)
+    attention, _, _ = swin.capture(model, x)
+    assert all(a.fused_attn for a in attns), "the fused flags were not restored"
+    assert all(np.isfinite(w).all() and w.shape[-1] == 16 for w in attention)
+
+
+def test_concurrent_captures_on_one_model_match_sequential_ones():
+    model = _make("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16, depths=(2, 2), num_heads=(1, 2))
+    inputs = [torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(4)]
+    expected = [swin.capture(model, x)[0] for x in inputs]
+    results, errors = [None] * 4, []
+
+    def work(i):
+        try:
+            results[i] = swin.capture(model, inputs[i])[0]
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for got, want in zip(results, expected):
+        for a, b in zip(got, want):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_capture_rejects_what_it_cannot_show():
+    vit = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=2, depth=1)
+    with pytest.raises(TypeError):
+        swin.capture(vit, torch.zeros(1, 3, 224, 224))
+    model = _make("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16, depths=(2,), num_heads=(2,))
+    with pytest.raises(ValueError):
+        swin.capture(model, torch.zeros(2, 3, 64, 64))
+
+
+def test_swin_v2_is_captured_with_its_continuous_position_bias():
+    model = _make("swinv2_tiny_window8_256")
+    with pytest.raises(AssertionError):  # sanity: this really is a V2, no learned table
+        assert hasattr(model.layers[0].blocks[0].attn, "relative_position_bias_table")
+    attention, blocks, extras = swin.capture(model, torch.randn(1, 3, 256, 256))
+    assert extras["version"] == 2
+    assert [b.grid for b in blocks if b.name.endswith(".0")] == [(64, 64), (32, 32), (16, 16), (8, 8)]
+    for table, scale in zip(extras["bias_table"], extras["logit_scale"]):
+        assert ((table > 0) & (table < 16)).all()  # 16 * sigmoid(...)
+        assert scale.shape == (table.shape[0],) and (scale <= 100 + 1e-4).all()
+
+
+# ---------------------------------------------------------------------------------------------- placement
+def _timm_positions(info: BlockInfo) -> np.ndarray:
+    """Token positions per window the way timm's block moves them: roll, pad with -1, partition."""
+    h, w = info.grid
+    coords = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij"), dim=-1)[None]  # (1,H,W,2)
+    if info.shift:
+        coords = torch.roll(coords, shifts=(-info.shift, -info.shift), dims=(1, 2))
+    hp, wp = swin.padded_grid(info.grid, info.window_size)
+    coords = F.pad(coords, (0, 0, 0, wp - w, 0, hp - h), value=-1)
+    m = info.window_size
+    return timm_swin.window_partition(coords, (m, m)).reshape(-1, m * m, 2).numpy()
+
+
+def test_window_geometry_matches_timm_roll_and_partition(captured):
+    _, _, _, attention, blocks, _ = captured
+    for info, att in zip(blocks, attention):
+        ours = swin.token_positions(info)
+        np.testing.assert_array_equal(ours, _timm_positions(info), err_msg=info.name)
+        assert ours.shape[0] == att.shape[0]
+        for w in range(ours.shape[0]):
+            for i, (r, c) in enumerate(ours[w]):
+                if r >= 0:
+                    assert swin.locate_token(info, int(r), int(c)) == (w, i)
+
+
+def test_window_boxes_cover_the_image_once_and_hold_their_tokens(captured):
+    _, _, _, attention, blocks, _ = captured
+    for info in blocks:
+        h, w = info.grid
+        px = info.patch_px
+        cover = np.zeros((h, w), dtype=int)
+        positions = swin.token_positions(info)
+        for win in range(positions.shape[0]):
+            boxes = swin.window_boxes(info, win)
+            assert 1 <= len(boxes) <= (4 if info.shift else 1)
+            for x0, y0, x1, y1 in boxes:
+                cover[int(y0 / px) : int(y1 / px), int(x0 / px) : int(x1 / px)] += 1
+            for r, c in positions[win]:
+                if r >= 0:
+                    cy, cx = (r + 0.5) * px, (c + 0.5) * px
+                    assert any(x0 <= cx < x1 and y0 <= cy < y1 for x0, y0, x1, y1 in boxes)
+        assert (cover == 1).all(), info.name
+
+
+def test_window_boxes_of_a_shifted_corner_window_wrap_round():
+    info = BlockInfo("b", 0, (8, 8), 4.0, window_size=4, shift=2, num_heads=1)
+    # window 3 is the bottom-right window of the rolled map: image rows/cols 6,7 then 0,1
+    boxes = sorted(swin.window_boxes(info, 3))
+    assert boxes == [(0.0, 0.0, 8.0, 8.0), (0.0, 24.0, 8.0, 32.0), (24.0, 0.0, 32.0, 8.0), (24.0, 24.0, 32.0, 32.0)]
+    assert swin.window_boxes(info, 0) == [(8.0, 8.0, 24.0, 24.0)]
+    with pytest.raises(ValueError):
+        swin.window_boxes(info, 4)
+
+
+def test_mean_attention_distance_against_a_brute_force_sum(captured):
+    _, _, _, attention, blocks, extras = captured
+    for b in (0, 1):
+        info, att = blocks[b], attention[b]
+        pos = _timm_positions(info)
+        total, count = np.zeros(info.num_heads), 0
+        for w in range(att.shape[0]):
+            for i in range(att.shape[2]):
+                if pos[w, i, 0] < 0:
+                    continue
+                count += 1
+                for j in range(att.shape[3]):
+                    if pos[w, j, 0] >= 0:
+                        total += att[w, :, i, j] * np.hypot(*(pos[w, i] - pos[w, j])) * info.patch_px
+        np.testing.assert_allclose(extras["mean_distance_px"][b], total / count, rtol=1e-5)
