@@ -1,0 +1,403 @@
+"""The demo text tasks of the encoder–decoder page: their data, vocabularies, load(task) and run(model, text).
+
+Each task is a small sequence-to-sequence problem whose attention means something on screen:
+`reverse` (cross-attention runs along the anti-diagonal), `dates` (each output digit looks at the characters
+that carry it, whatever the style) and `translate` (a toy language with its own word order, so that the
+alignment between source and target is not monotonic).
+
+`run` returns plain data (numpy arrays and labels): one cached model serves every session and nothing is
+stored on it.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import hashlib
+import json
+import math
+import pathlib
+import random
+import re
+import string
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+
+from models import device as devices
+from models.transformer import Transformer, TransformerConfig, make_model
+
+WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+
+SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
+PAD, BOS, EOS, UNK = range(4)
+REPLACEMENT = "\ufffd"  # how an unknown character is written in a character-level output string
+
+
+# --------------------------------------------------------------------------------------------------- tasks
+@dataclass(frozen=True)
+class TaskInfo:
+    name: str
+    title: str
+    description: str  # what the task is, shown on the page
+    examples: list[str]  # example inputs for the page
+    max_input_len: int  # tokens (characters or words) the model reads; longer input is truncated
+    max_output_len: int  # tokens greedy decoding may produce, </s> included
+    tokenization: str  # "char" or "word"
+    lexicon: tuple[tuple[str, str, str], ...] = ()  # translate: (English, target word, part of speech)
+    config: dict = field(default_factory=dict)  # the Transformer's size for this task (TransformerConfig fields)
+
+
+# The toy translation: English → "Zerin", a made-up verb-final language. Word for word, with its own order.
+DETERMINERS = {"the": "ka", "a": "na", "an": "na", "this": "pe", "my": "mo"}
+NOUNS = {
+    "dog": "wubo", "cat": "misa", "bird": "tiku", "child": "nene", "teacher": "dalo", "farmer": "kopa",
+    "king": "reju", "queen": "reja", "girl": "lina", "boy": "tamo", "horse": "hiba", "fox": "rusi",
+    "owl": "huhu", "apple": "mela", "ball": "bolo", "book": "libu", "house": "kasa", "tree": "rupa",
+    "river": "sungo", "garden": "jarda", "table": "meso", "box": "kesi", "chair": "sela", "car": "voko",
+}
+ADJECTIVES = {
+    "big": "gora", "small": "piti", "red": "roda", "blue": "lazu", "old": "vega", "young": "nova",
+    "happy": "feli", "sad": "trista", "quick": "rapa", "lazy": "pigra", "green": "vera", "tall": "alta",
+}
+# English present (3rd person singular), past → Zerin stem; the past adds the particle "ta" after the verb.
+TRANSITIVE = {
+    ("sees", "saw"): "mira", ("chases", "chased"): "kasu", ("likes", "liked"): "ama",
+    ("helps", "helped"): "huta", ("finds", "found"): "trova", ("follows", "followed"): "segi",
+    ("calls", "called"): "voka", ("pushes", "pushed"): "puza", ("carries", "carried"): "porta",
+    ("watches", "watched"): "gaza",
+}
+INTRANSITIVE = {
+    ("sleeps", "slept"): "dormi", ("runs", "ran"): "kuri", ("sings", "sang"): "kanta",
+    ("waits", "waited"): "atendi", ("laughs", "laughed"): "rida", ("dances", "danced"): "balu",
+}
+PREPOSITIONS = {"in": "ni", "on": "ue", "near": "soba", "under": "sita", "behind": "ushi", "with": "to"}
+PARTICLES = {"ga": "subject marker", "o": "object marker", "ta": "past tense", "ke": "relative clause ('that')"}
+
+
+def _lexicon() -> tuple[tuple[str, str, str], ...]:
+    rows = [(en, zr, "determiner") for en, zr in DETERMINERS.items()]
+    rows += [(en, zr, "noun") for en, zr in NOUNS.items()]
+    rows += [(en, zr, "adjective") for en, zr in ADJECTIVES.items()]
+    for (pres, past), zr in TRANSITIVE.items():
+        rows += [(pres, zr, "verb (transitive)"), (past, f"{zr} ta", "verb (transitive, past)")]
+    for (pres, past), zr in INTRANSITIVE.items():
+        rows += [(pres, zr, "verb (intransitive)"), (past, f"{zr} ta", "verb (intransitive, past)")]
+    rows += [(en, zr, "preposition → postposition") for en, zr in PREPOSITIONS.items()]
+    rows += [("that", "ke", "relative pronoun → clause-final particle"), (".", ".", "full stop")]
+    rows += [("", zr, f"particle: {what}") for zr, what in PARTICLES.items() if zr != "ke"]
+    return tuple(rows)
+
+
+MONTHS = [calendar.month_name[m].lower() for m in range(1, 13)]
+MONTH_ABBR = [calendar.month_abbr[m].lower() for m in range(1, 13)]
+WEEKDAYS = [calendar.day_name[d].lower() for d in range(7)]  # Monday first, as date.weekday()
+WEEKDAY_ABBR = [calendar.day_abbr[d].lower() for d in range(7)]
+CN_DIGITS = "〇一二三四五六七八九"
+CN_WEEKDAYS = ["一", "二", "三", "四", "五", "六", "日"]
+FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
+TWO_DIGIT_YEARS = "two-digit years follow the POSIX rule of Python's strptime: 69–99 → 1969–1999, 00–68 → 2000–2068"
+
+_DATE_CHARS = sorted(
+    set(" ,./-'" + string.digits + "".join(MONTHS + WEEKDAYS) + "stndrdthof" + "年月日星期天" + CN_DIGITS + "十")
+)
+_REVERSE_CHARS = [chr(c) for c in range(32, 127)]  # printable ASCII: letters, digits, punctuation, space
+
+
+def _words(*tables) -> list[str]:
+    out = []
+    for table in tables:
+        for key in table:
+            out += list(key) if isinstance(key, tuple) else [key]
+    return out
+
+
+_TRANSLATE_SOURCE = _words(DETERMINERS, NOUNS, ADJECTIVES, TRANSITIVE, INTRANSITIVE, PREPOSITIONS) + ["that", "."]
+_TRANSLATE_TARGET = sorted(
+    set(DETERMINERS.values()) | set(NOUNS.values()) | set(ADJECTIVES.values()) | set(TRANSITIVE.values())
+    | set(INTRANSITIVE.values()) | set(PREPOSITIONS.values()) | set(PARTICLES)
+) + ["."]
+
+_SMALL = dict(d_model=128, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
+
+TASKS: dict[str, TaskInfo] = {
+    "reverse": TaskInfo(
+        name="reverse",
+        title="Reverse the text",
+        description=(
+            "Writes the typed text backwards, character by character. Any printable ASCII character works "
+            "(letters, digits, punctuation, space); other characters are read as <unk> and come out as "
+            f"{REPLACEMENT}. Cross-attention should run along the anti-diagonal: output character t looks "
+            "at input character n − t."
+        ),
+        examples=["Attention is all you need!", "Hello, world", "stressed desserts", "12345 abcde", "A man, a plan."],
+        max_input_len=48,
+        max_output_len=49,
+        tokenization="char",
+        config=dict(_SMALL),
+    ),
+    "dates": TaskInfo(
+        name="dates",
+        title="Dates → ISO 8601",
+        description=(
+            "Reads a date written by a person, in English or Chinese, in many styles (21 Nov 2026, "
+            "November 21st, 2026, the 21st of November 2026, Saturday, 21 November 2026, 11/21/26, "
+            "21.11.2026, 2026/11/21, 2026年11月21日, 二〇二六年十一月二十一日, ...) and writes it as "
+            "YYYY-MM-DD. Dates from 1900 to 2099; slashes with the year last are month/day/year (US), dots "
+            f"are day.month.year; {TWO_DIGIT_YEARS}. Case is ignored (the input is lower-cased)."
+        ),
+        examples=[
+            "21 Nov 2026", "November 21st, 2026", "2026年11月21日", "11/21/26", "21.11.2026",
+            "Saturday, 21 November 2026", "the 3rd of March 1999", "Nov. 21, '26", "二〇二六年十一月二十一日",
+        ],
+        max_input_len=40,
+        max_output_len=11,
+        tokenization="char",
+        config=dict(_SMALL),
+    ),
+    "translate": TaskInfo(
+        name="translate",
+        title="English → Zerin (a toy verb-final language)",
+        description=(
+            "Translates simple English sentences into Zerin, a made-up language generated from a grammar and "
+            "the lexicon below. Zerin puts the verb last (subject ga, object o, verb), the noun first in its "
+            "phrase (noun, adjectives mirrored, determiner), postpositions after their noun phrase, and "
+            "relative clauses before the noun they describe; the past tense is the particle ta after the "
+            "verb. So cross-attention shows a reordering, not a diagonal. Words outside the lexicon are "
+            "read as <unk>; the input is lower-cased."
+        ),
+        examples=[
+            "the big dog chased a small cat .",
+            "my old teacher that found the red ball sleeps .",
+            "a happy girl in the garden watches the tall horse",
+            "the quick fox carried an apple near the river .",
+            "this king calls the owl that saw my green book",
+        ],
+        max_input_len=24,
+        max_output_len=40,
+        tokenization="word",
+        lexicon=_lexicon(),
+        config=dict(_SMALL),
+    ),
+}
+
+
+def _source_vocab(task: str) -> list[str]:
+    return SPECIALS + {"reverse": _REVERSE_CHARS, "dates": _DATE_CHARS, "translate": _TRANSLATE_SOURCE}[task]
+
+
+def _target_vocab(task: str) -> list[str]:
+    return SPECIALS + {"reverse": _REVERSE_CHARS, "dates": list(string.digits + "-"), "translate": _TRANSLATE_TARGET}[task]
+
+
+# ----------------------------------------------------------------------------------------------- the model
+class EmptyInput(ValueError):
+    """The input has nothing to read; str(error) is a message for the user."""
+
+
+class MissingCheckpoint(FileNotFoundError):
+    """No bundled checkpoint for the task; str(error) says how to train one."""
+
+
+@dataclass(frozen=True, eq=False)
+class TextModel:
+    """A Transformer ready for one task: eval mode, gradients off, never changed after load."""
+
+    task: str
+    info: TaskInfo
+    transformer: Transformer
+    source_vocab: list[str]
+    target_vocab: list[str]
+    metadata: dict  # the checkpoint's JSON (config, vocabularies, seed, steps, measured exact match...)
+    weights_source: str  # said on screen
+    device: torch.device
+
+    @property
+    def source_index(self) -> dict[str, int]:
+        return {tok: i for i, tok in enumerate(self.source_vocab)}
+
+
+@dataclass
+class TextTrace:
+    """Everything the page draws for one input, as numpy arrays and labels."""
+
+    task: str
+    input_text: str
+    output: str  # the decoded text, without </s>
+    source_tokens: list[str]  # labels of the encoder positions (</s> and any <pad> included)
+    target_tokens: list[str]  # labels of the decoder input positions: <s> then the output shifted right
+    output_tokens: list[str]  # the token produced at each decoder position (ends with </s> when decoding ended)
+    encoder_attention: list[np.ndarray]  # per layer (heads, S, S)
+    decoder_attention: list[np.ndarray]  # per layer (heads, T, T), upper triangle exactly 0
+    cross_attention: list[np.ndarray]  # per layer (heads, T, S)
+    source_mask: np.ndarray  # (S,) bool, True = real token
+    causal_mask: np.ndarray  # (T, T) bool, True = may attend
+    step_top_k: list[list[tuple[str, float]]]  # per decoder position, the 5 most probable tokens
+    truncated: bool
+    unknown: list[str]  # characters or words outside the vocabulary, first appearance first (escaped, cut at 40)
+    messages: list[str]
+    weights_source: str
+
+
+def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -> TextModel:
+    """A model for `task`. weights: "demo" (the bundled checkpoint), "random" (untrained, seed 0, for
+    inspecting the mechanics) or a path to a .safetensors file with its .json beside it."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; choose one of {', '.join(TASKS)}")
+    info = TASKS[task]
+    dev = devices.resolve(device) if isinstance(device, str) else torch.device(device)
+    if weights == "random":
+        src_vocab, tgt_vocab = _source_vocab(task), _target_vocab(task)
+        cfg = TransformerConfig(src_vocab=len(src_vocab), tgt_vocab=len(tgt_vocab), pad_id=PAD, **info.config)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            model = make_model(cfg)
+        meta = {"task": task, "config": cfg.to_dict(), "source_vocab": src_vocab, "target_vocab": tgt_vocab}
+        source = "random weights (untrained, seed 0)"
+    else:
+        path = WEIGHTS_DIR / f"{task}.safetensors" if weights == "demo" else pathlib.Path(weights)
+        meta_path = path.with_suffix(".json")
+        if not path.exists() or not meta_path.exists():
+            raise MissingCheckpoint(
+                f"No checkpoint at {path} (with its .json); train it with `python -m models.train {task}`."
+            )
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("task") != task:
+            raise ValueError(f"{meta_path.name} is a checkpoint for {meta.get('task')!r}, not {task!r}")
+        src_vocab, tgt_vocab = list(meta["source_vocab"]), list(meta["target_vocab"])
+        model = Transformer(TransformerConfig(**meta["config"]))
+        model.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+        score = meta.get("exact_match")
+        if weights == "demo":
+            source = f"demo checkpoint '{task}'"
+        else:
+            source = f"file {path.name}"
+        if score is not None:
+            source += f" (exact match {score:.3f} on {meta.get('eval_examples', 1000):,} held-out examples)"
+    model.eval().requires_grad_(False).to(dev)
+    return TextModel(task, info, model, src_vocab, tgt_vocab, meta, source, dev)
+
+
+def vocabulary(model: TextModel) -> dict[str, list[str]]:
+    """The tokens the model knows, specials first: {"source": [...], "target": [...]}."""
+    return {"source": list(model.source_vocab), "target": list(model.target_vocab)}
+
+
+# ------------------------------------------------------------------------------------------ tokenization
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+
+def normalize(task: str, text: str) -> str:
+    """What the model reads of `text`: stripped; dates and translate also lower-cased, spaces collapsed."""
+    if task == "reverse":
+        return text.strip()
+    return " ".join(text.lower().split())
+
+
+def tokenize(task: str, text: str) -> list[str]:
+    """Source tokens of normalized text: characters, or words and punctuation marks."""
+    return _WORD.findall(text) if TASKS[task].tokenization == "word" else list(text)
+
+
+def target_tokens(task: str, text: str) -> list[str]:
+    """Target tokens of an output string, the inverse of `detokenize`."""
+    if TASKS[task].tokenization == "word":
+        return text.split()
+    return ["<unk>" if c == REPLACEMENT else c for c in text]
+
+
+def detokenize(task: str, tokens: list[str]) -> str:
+    if TASKS[task].tokenization == "word":
+        return " ".join(tokens)
+    return "".join(REPLACEMENT if t == "<unk>" else t for t in tokens)
+
+
+def _shown(token: str, limit: int = 40) -> str:
+    """An unknown character or word as the user can read it: control characters escaped, long words cut."""
+    token = token if token.isprintable() else repr(token)[1:-1]
+    return token if len(token) <= limit else token[:limit] + "…"
+
+
+def encode(model: TextModel, text: str) -> tuple[list[int], list[str], bool, list[str], list[str]]:
+    """text → (source ids ending with </s>, their labels, truncated, unknown tokens, messages).
+
+    Raises EmptyInput for empty or whitespace-only text.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, not {type(text).__name__}")
+    if not text.strip():
+        raise EmptyInput("The input is empty: type some text.")
+    info, messages = model.info, []
+    unit = "characters" if info.tokenization == "char" else "words"
+    # Read at most a generous prefix first, so that a huge paste costs nothing.
+    limit = info.max_input_len * (1 if info.tokenization == "char" else 64) + 1
+    head = text if len(text) <= 4 * limit else text[: 4 * limit]
+    tokens = tokenize(model.task, normalize(model.task, head))
+    truncated = len(tokens) > info.max_input_len or len(head) < len(text)
+    if truncated:
+        total = f"{len(text):,} characters" if len(head) < len(text) else f"{len(tokens)} {unit}"
+        messages.append(
+            f"The input is too long ({total}); the model reads at most {info.max_input_len} {unit}, "
+            f"so only the first {info.max_input_len} were used."
+        )
+        tokens = tokens[: info.max_input_len]
+    index = model.source_index
+    unknown = list(dict.fromkeys(_shown(t) for t in tokens if t not in index))
+    if unknown:
+        listed = ", ".join(f"'{t}'" for t in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
+        messages.append(f"Not in the vocabulary, read as <unk>: {listed}.")
+    ids = [index.get(t, UNK) for t in tokens] + [EOS]
+    labels = [t if t in index else "<unk>" for t in tokens] + ["</s>"]
+    return ids, labels, truncated, unknown, messages
+
+
+def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
+    """Greedy decoding of `text`, with every attention weight of one forward pass over <s> + the output.
+
+    By causality, row t of the decoder and cross attention is exactly what the decoder computed when it
+    produced output token t. pad_to pads the source with <pad> up to that length, to show the padding mask.
+    """
+    ids, labels, truncated, unknown, messages = encode(model, text)
+    tf, cfg = model.transformer, model.transformer.cfg
+    if pad_to is not None and pad_to > len(ids):
+        if pad_to > cfg.max_len:
+            messages.append(f"Padding is limited to the model's maximum length of {cfg.max_len} tokens.")
+            pad_to = cfg.max_len
+        labels += ["<pad>"] * (pad_to - len(ids))
+        ids += [PAD] * (pad_to - len(ids))
+    with torch.inference_mode():
+        src = torch.tensor([ids], dtype=torch.long, device=model.device)
+        ys = tf.greedy_decode(src, BOS, EOS, model.info.max_output_len)[0].tolist()  # <s> t1 ... tn
+        out_ids = ys[1:]
+        logits, att = tf(src, torch.tensor([ys[:-1]], dtype=torch.long, device=model.device))
+        probs = logits[0].float().softmax(-1)  # (T, V)
+        top_p, top_i = probs.topk(min(5, probs.size(-1)), dim=-1)
+        top_p, top_i = top_p.cpu().tolist(), top_i.cpu().tolist()
+        enc = [w[0].float().cpu().numpy() for w in att.encoder]
+        dec = [w[0].float().cpu().numpy() for w in att.decoder]
+        cross = [w[0].float().cpu().numpy() for w in att.cross]
+    vocab = model.target_vocab
+    output_tokens = [vocab[i] for i in out_ids]
+    if not out_ids or out_ids[-1] != EOS:
+        messages.append(f"Decoding stopped at the maximum output length ({len(out_ids)} tokens) before </s>.")
+    words = [t for t in output_tokens if t != "</s>"]
+    t = len(ys) - 1
+    return TextTrace(
+        task=model.task,
+        input_text=text,
+        output=detokenize(model.task, words),
+        source_tokens=labels,
+        target_tokens=[vocab[i] for i in ys[:-1]],
+        output_tokens=output_tokens,
+        encoder_attention=enc,
+        decoder_attention=dec,
+        cross_attention=cross,
+        source_mask=np.asarray([i != PAD for i in ids], dtype=bool),
+        causal_mask=np.tril(np.ones((t, t), dtype=bool)),
+        step_top_k=[[(vocab[i], float(p)) for i, p in zip(ii, pp)] for ii, pp in zip(top_i, top_p)],
+        truncated=truncated,
+        unknown=unknown,
+        messages=messages,
+        weights_source=model.weights_source,
+    )
