@@ -1,0 +1,165 @@
+"""Figures for the positional-encoding page. Pure builders: numpy arrays in, Plotly figures out."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.lines import head_colour
+
+DIVERGING = "RdBu_r"
+GRID_SCALE = "Viridis"
+
+
+def encoding_heatmap(pe: np.ndarray, title: str | None = None) -> go.Figure:
+    """The (position, dimension) table: one row per position, sin in even columns, cos in odd ones."""
+    pe = np.asarray(pe, dtype=np.float32)
+    length, d_model = pe.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=pe, x=np.arange(d_model), y=np.arange(length), colorscale=DIVERGING, zmin=-1, zmax=1,
+            hovertemplate="position %{y}<br>dimension %{x}<br>PE %{z:.4f}<extra></extra>",
+            colorbar=dict(title="PE", thickness=12),
+        )
+    )
+    fig.update_xaxes(title="dimension i", side="top")
+    fig.update_yaxes(title="position", autorange="reversed")
+    fig.update_layout(title=title, height=max(320, min(640, 120 + 4 * length)), margin=dict(l=10, r=10, t=70, b=10))
+    return fig
+
+
+def encoding_curves(pe: np.ndarray, dims: Sequence[int], wavelengths: np.ndarray) -> go.Figure:
+    """Chosen dimensions as curves over position, each named with its function and wavelength."""
+    pe = np.asarray(pe, dtype=np.float32)
+    positions = np.arange(pe.shape[0])
+    fig = go.Figure()
+    for n, d in enumerate(dims):
+        fn = "sin" if d % 2 == 0 else "cos"
+        fig.add_trace(
+            go.Scatter(
+                x=positions, y=pe[:, d], mode="lines", line=dict(color=head_colour(n), width=2),
+                name=f"dim {d} ({fn}, λ = {wavelengths[d]:,.1f})",
+                hovertemplate=f"dim {d}<br>position %{{x}}<br>PE %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title="position")
+    fig.update_yaxes(title="PE(position, dim)", range=[-1.1, 1.1])
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def wavelength_plot(wavelengths: np.ndarray) -> go.Figure:
+    """Wavelength of every dimension on a log scale: a geometric progression from 2π to nearly 10000·2π."""
+    wl = np.asarray(wavelengths, dtype=np.float64)
+    fig = go.Figure(
+        go.Scatter(
+            x=np.arange(len(wl)), y=wl, mode="markers+lines", marker=dict(size=4), line=dict(width=1),
+            hovertemplate="dimension %{x}<br>wavelength %{y:,.2f} positions<extra></extra>", showlegend=False,
+        )
+    )
+    for value, label in ((2 * np.pi, "2π"), (10000 * 2 * np.pi, "10000·2π")):
+        fig.add_hline(y=value, line=dict(dash="dot", color="grey"), annotation_text=label,
+                      annotation_position="top left")
+    fig.update_xaxes(title="dimension i")
+    fig.update_yaxes(title="wavelength (positions)", type="log")
+    fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
+    return fig
+
+
+def similarity_heatmap(sim: np.ndarray, title: str | None = None) -> go.Figure:
+    """(L, L) PE · PEᵀ between every pair of positions."""
+    sim = np.asarray(sim, dtype=np.float32)
+    n = sim.shape[0]
+    fig = go.Figure(
+        go.Heatmap(
+            z=sim, x=np.arange(n), y=np.arange(n), colorscale=GRID_SCALE,
+            hovertemplate="position %{y} · position %{x}<br>%{z:.3f}<extra></extra>",
+            colorbar=dict(title="dot", thickness=12),
+        )
+    )
+    fig.update_xaxes(title="position", side="top", scaleanchor="y", constrain="domain")
+    fig.update_yaxes(title="position", autorange="reversed", constrain="domain")
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=70, b=10))
+    return fig
+
+
+def offset_curves(offsets: np.ndarray, curves: dict[int, np.ndarray]) -> go.Figure:
+    """PE[p] · PE[p + k] against the offset k, one line per start position p, overlaid."""
+    fig = go.Figure()
+    for n, (p, values) in enumerate(curves.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=offsets, y=values, mode="lines", name=f"p = {p}", line=dict(color=head_colour(n), width=2.5 - 0.3 * n),
+                hovertemplate=f"p = {p}<br>offset k %{{x}}<br>PE[p]·PE[p+k] %{{y:.4f}}<extra></extra>",
+            )
+        )
+    fig.update_xaxes(title="offset k (positions)", zeroline=True)
+    fig.update_yaxes(title="PE[p] · PE[p + k]")
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
+def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int = 1) -> go.Figure:
+    """(rows, cols, rows, cols) cosine similarities as one tiled image of rows × cols small maps.
+
+    Small map [r, c] sits in row r, column c of the tiling and shows the similarity of position (r, c)'s
+    embedding with every position (Dosovitskiy et al. 2021, Fig. 7 centre). Gaps are NaN (blank). Axes are
+    categorical, one category per tiled column such as "3 → 5" (patch column 3, compared column 5): hover
+    then names both positions without a per-cell customdata array (a 14 × 14 grid has 43,681 cells).
+    """
+    sim = np.asarray(sim, dtype=np.float32)
+    rows, cols = sim.shape[:2]
+    step_r, step_c = rows + gap, cols + gap
+    tiled = np.full((rows * step_r - gap, cols * step_c - gap), np.nan, dtype=np.float32)
+    for r in range(rows):
+        for c in range(cols):
+            tiled[r * step_r:r * step_r + rows, c * step_c:c * step_c + cols] = sim[r, c]
+
+    def categories(n: int, step: int) -> list[str]:
+        labels = []
+        for i in range(n * step - gap):
+            outer, inner = divmod(i, step)
+            labels.append(f"{outer + 1} → {inner + 1}" if inner < n else " " * (outer + 1))  # gaps: unique blanks
+        return labels
+
+    x, y = categories(cols, step_c), categories(rows, step_r)
+    fig = go.Figure(
+        go.Heatmap(
+            z=tiled, x=x, y=y, colorscale=GRID_SCALE, zmin=-1, zmax=1, hoverongaps=False,
+            hovertemplate="row %{y}, column %{x}<br>(patch → compared position)<br>cosine %{z:.3f}<extra></extra>",
+            colorbar=dict(title="cosine<br>similarity", thickness=12),
+        )
+    )
+    mid_c, mid_r = (cols - 1) // 2, (rows - 1) // 2
+    fig.update_xaxes(
+        title="input patch column", type="category", tickmode="array",
+        tickvals=[x[c * step_c + mid_c] for c in range(cols)], ticktext=[str(c + 1) for c in range(cols)],
+        showgrid=False, zeroline=False, scaleanchor="y", constrain="domain",
+    )
+    fig.update_yaxes(
+        title="input patch row", type="category", tickmode="array",
+        tickvals=[y[r * step_r + mid_r] for r in range(rows)], ticktext=[str(r + 1) for r in range(rows)],
+        autorange="reversed", showgrid=False, zeroline=False, constrain="domain",
+    )
+    fig.update_layout(title=title, height=640, plot_bgcolor="white", margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+    return fig
+
+
+def bias_table_heatmap(table: np.ndarray, title: str | None = None) -> go.Figure:
+    """One head's (2M−1, 2M−1) relative position bias over (Δy, Δx) = query − key, centre = same position."""
+    table = np.asarray(table, dtype=np.float32)
+    n_y, n_x = table.shape
+    my, mx = (n_y + 1) // 2, (n_x + 1) // 2
+    dy, dx = np.arange(-(my - 1), my), np.arange(-(mx - 1), mx)
+    bound = max(float(np.nanmax(np.abs(table), initial=0.0)), 1e-6)
+    fig = go.Figure(
+        go.Heatmap(
+            z=table, x=dx, y=dy, colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound,
+            hovertemplate="Δy %{y}, Δx %{x}<br>bias %{z:.4f}<extra></extra>", colorbar=dict(title="bias", thickness=12),
+        )
+    )
+    fig.update_xaxes(title="Δx = query column − key column", scaleanchor="y", constrain="domain", dtick=1 if n_x <= 15 else None)
+    fig.update_yaxes(title="Δy = query row − key row", autorange="reversed", constrain="domain", dtick=1 if n_y <= 15 else None)
+    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+    return fig
