@@ -74,6 +74,11 @@ class HeadSteps:
     def scale(self) -> float:
         return 1.0 / math.sqrt(self.d_k)
 
+    @property
+    def difference(self) -> np.ndarray:
+        """(Tq, d_model) recomputed − the model's own output."""
+        return self.output - self.model_output
+
 
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
@@ -211,6 +216,30 @@ def transformer_steps(
         )
 
 
+def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
+    """A models.text TextModel and one of its TextTraces -> (1, S) source ids and (1, T) decoder input ids.
+
+    The trace's labels are vocabulary entries (unknown input is labelled <unk>, padding <pad>), so they map
+    back to the very ids the model read.
+    """
+    src_index = {t: i for i, t in enumerate(model.source_vocab)}
+    tgt_index = {t: i for i, t in enumerate(model.target_vocab)}
+    missing = [t for t in trace.source_tokens if t not in src_index] + [
+        t for t in trace.target_tokens if t not in tgt_index
+    ]
+    if missing:
+        raise ValueError(f"tokens outside the model's vocabulary: {missing[:5]}")
+    src = torch.tensor([[src_index[t] for t in trace.source_tokens]], dtype=torch.long)
+    tgt = torch.tensor([[tgt_index[t] for t in trace.target_tokens]], dtype=torch.long)
+    return src, tgt
+
+
+def text_steps(model, trace, kind: str, layer: int, head: int) -> HeadSteps:
+    """One head of a models.text demo model on one of its traces (the decoder input is <s> + the output)."""
+    src, tgt = text_ids(model, trace)
+    return transformer_steps(model.transformer, src, tgt, kind, layer, head, trace.source_tokens, trace.target_tokens)
+
+
 # ---------------------------------------------------------------------------------------------- ViT
 
 
@@ -227,6 +256,14 @@ def vit_blocks(model: nn.Module) -> nn.Sequential:
     if getattr(attn, "gate", None) is not None:
         raise ValueError("gated attention is not supported step by step")
     return blocks
+
+
+def vit_model_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
+    """vit_steps for a model from models.vision.load, its tokens labelled as the ViT page labels them."""
+    from models import vision
+
+    labels, _ = vision.token_labels(model, tuple(int(g) for g in model.patch_embed.grid_size))
+    return vit_steps(model, pixels, block, head, labels)
 
 
 def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, token_labels: list[str]) -> HeadSteps:

@@ -19,6 +19,7 @@ MASKED_COLOUR = "#3a3a3a"
 HIGHLIGHT = "#f28e2b"
 MASK_SCALE = [[0.0, MASKED_COLOUR], [0.5, MASKED_COLOUR], [0.5, "#e8f1fa"], [1.0, "#e8f1fa"]]
 MAX_MARKED = 900  # above this many −∞ cells, only the colour (and hover) says so
+MAX_LABELLED = 40_000  # cells whose hover names both labels
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -40,6 +41,15 @@ def highlight_row(fig: go.Figure, row: int, n_cols: int, colour: str = HIGHLIGHT
     fig.add_shape(
         type="rect", x0=-0.5, x1=n_cols - 0.5, y0=row - 0.5, y1=row + 0.5,
         line=dict(color=colour, width=2.5), fillcolor="rgba(0,0,0,0)", layer="above",
+    )
+    return fig
+
+
+def highlight_columns(fig: go.Figure, start: int, stop: int, n_rows: int, colour: str = HIGHLIGHT) -> go.Figure:
+    """Draws a box around columns start..stop−1 of a heatmap with numeric axes (one head's slice of Concat)."""
+    fig.add_shape(
+        type="rect", x0=start - 0.5, x1=stop - 0.5, y0=-0.5, y1=n_rows - 0.5,
+        line=dict(color=colour, width=2.5, dash="dot"), fillcolor="rgba(0,0,0,0)", layer="above",
     )
     return fig
 
@@ -73,22 +83,24 @@ def matrix_heatmap(
     neg_inf = np.isneginf(z)
     finite = z[np.isfinite(z)]
     bound = max(float(np.abs(finite).max(initial=0.0)), 1e-6)
-    shown = np.where(neg_inf, np.nan, z)
-    custom = np.empty((n_r, n_c, 3), dtype=object)
-    custom[:, :, 0] = np.asarray(rl, dtype=object)[:, None]
-    custom[:, :, 1] = np.asarray(cl, dtype=object)[None, :]
-    if neg_inf.any():
-        custom[:, :, 2] = np.where(neg_inf, "−∞", np.char.mod("%.5g", z))
-        value = "%{customdata[2]}"
-    else:
-        custom = custom[:, :, :2]
-        value = "%{z:.5g}"
+    shown = np.where(neg_inf, np.nan, z).astype(np.float32)
+    where = f"{row_name} %{{y}}<br>{col_name} %{{x}}"
+    custom, value = None, "%{z:.5g}"
+    if n_r * n_c <= MAX_LABELLED:  # hover names both labels; above this the per-cell labels would weigh megabytes
+        custom = np.empty((n_r, n_c, 3), dtype=object)
+        custom[:, :, 0] = np.asarray(rl, dtype=object)[:, None]
+        custom[:, :, 1] = np.asarray(cl, dtype=object)[None, :]
+        custom[:, :, 2] = np.where(neg_inf, "−∞", np.char.mod("%.5g", z)) if neg_inf.any() else ""
+        where = f"{row_name} %{{y}}: %{{customdata[0]}}<br>{col_name} %{{x}}: %{{customdata[1]}}"
+        if neg_inf.any():
+            value = "%{customdata[2]}"
+        else:
+            custom = custom[:, :, :2]
     fig = go.Figure(
         go.Heatmap(
             z=shown, x=np.arange(n_c), y=np.arange(n_r), customdata=custom,
             colorscale=colorscale, zmid=0.0, zmin=-bound, zmax=bound, hoverongaps=True,
-            hovertemplate=f"{row_name} %{{y}}: %{{customdata[0]}}<br>{col_name} %{{x}}: %{{customdata[1]}}"
-            f"<br>value {value}<extra></extra>",
+            hovertemplate=f"{where}<br>value {value}<extra></extra>",
             colorbar=dict(thickness=12),
         )
     )
