@@ -119,7 +119,9 @@ _TRANSLATE_TARGET = sorted(
     | set(INTRANSITIVE.values()) | set(PREPOSITIONS.values()) | set(PARTICLES)
 ) + ["."]
 
-_SMALL = dict(d_model=128, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
+# Small enough to train in minutes on one CPU thread. No dropout: the data are generated afresh for every
+# batch, so there is nothing to overfit, and the attention maps come out cleaner.
+_SMALL = dict(d_model=64, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
 
 TASKS: dict[str, TaskInfo] = {
     "reverse": TaskInfo(
@@ -132,8 +134,8 @@ TASKS: dict[str, TaskInfo] = {
             "at input character n − t."
         ),
         examples=["Attention is all you need!", "Hello, world", "stressed desserts", "12345 abcde", "A man, a plan."],
-        max_input_len=48,
-        max_output_len=49,
+        max_input_len=40,
+        max_output_len=41,
         tokenization="char",
         config=dict(_SMALL),
     ),
@@ -324,16 +326,20 @@ def encode(model: TextModel, text: str) -> tuple[list[int], list[str], bool, lis
 
     Raises EmptyInput for empty or whitespace-only text.
     """
+    return _encode(model.info, model.source_index, text)
+
+
+def _encode(info: TaskInfo, index: dict[str, int], text: str):
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
         raise EmptyInput("The input is empty: type some text.")
-    info, messages = model.info, []
+    messages = []
     unit = "characters" if info.tokenization == "char" else "words"
     # Read at most a generous prefix first, so that a huge paste costs nothing.
     limit = info.max_input_len * (1 if info.tokenization == "char" else 64) + 1
     head = text if len(text) <= 4 * limit else text[: 4 * limit]
-    tokens = tokenize(model.task, normalize(model.task, head))
+    tokens = tokenize(info.name, normalize(info.name, head))
     truncated = len(tokens) > info.max_input_len or len(head) < len(text)
     if truncated:
         total = f"{len(text):,} characters" if len(head) < len(text) else f"{len(tokens)} {unit}"
@@ -342,7 +348,6 @@ def encode(model: TextModel, text: str) -> tuple[list[int], list[str], bool, lis
             f"so only the first {info.max_input_len} were used."
         )
         tokens = tokens[: info.max_input_len]
-    index = model.source_index
     unknown = list(dict.fromkeys(_shown(t) for t in tokens if t not in index))
     if unknown:
         listed = ", ".join(f"'{t}'" for t in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
@@ -352,52 +357,259 @@ def encode(model: TextModel, text: str) -> tuple[list[int], list[str], bool, lis
     return ids, labels, truncated, unknown, messages
 
 
-def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
-    """Greedy decoding of `text`, with every attention weight of one forward pass over <s> + the output.
+def decode_batch(model: TextModel, texts: list[str], batch_size: int = 250) -> list[str]:
+    """Greedy outputs for many inputs at once, in their order (padded batches of similar lengths; padding
+    never changes a real token's output)."""
+    encoded = [encode(model, t)[0] for t in texts]
+    order = sorted(range(len(texts)), key=lambda i: len(encoded[i]))
+    outputs: list[str] = [""] * len(texts)
+    for start in range(0, len(order), batch_size):
+        chunk = order[start : start + batch_size]
+        width = max(len(encoded[i]) for i in chunk)
+        rows = [encoded[i] + [PAD] * (width - len(encoded[i])) for i in chunk]
+        with torch.inference_mode():
+            src = torch.tensor(rows, dtype=torch.long, device=model.device)
+            ys = model.transformer.greedy_decode(src, BOS, EOS, model.info.max_output_len).cpu().tolist()
+        for i, row in zip(chunk, ys):
+            out = []
+            for token in row[1:]:
+                if token in (EOS, PAD):
+                    break
+                out.append(model.target_vocab[token])
+            outputs[i] = detokenize(model.task, out)
+    return outputs
 
-    By causality, row t of the decoder and cross attention is exactly what the decoder computed when it
-    produced output token t. pad_to pads the source with <pad> up to that length, to show the padding mask.
-    """
-    ids, labels, truncated, unknown, messages = encode(model, text)
-    tf, cfg = model.transformer, model.transformer.cfg
-    if pad_to is not None and pad_to > len(ids):
-        if pad_to > cfg.max_len:
-            messages.append(f"Padding is limited to the model's maximum length of {cfg.max_len} tokens.")
-            pad_to = cfg.max_len
-        labels += ["<pad>"] * (pad_to - len(ids))
-        ids += [PAD] * (pad_to - len(ids))
-    with torch.inference_mode():
-        src = torch.tensor([ids], dtype=torch.long, device=model.device)
-        ys = tf.greedy_decode(src, BOS, EOS, model.info.max_output_len)[0].tolist()  # <s> t1 ... tn
-        out_ids = ys[1:]
-        logits, att = tf(src, torch.tensor([ys[:-1]], dtype=torch.long, device=model.device))
-        probs = logits[0].float().softmax(-1)  # (T, V)
-        top_p, top_i = probs.topk(min(5, probs.size(-1)), dim=-1)
-        top_p, top_i = top_p.cpu().tolist(), top_i.cpu().tolist()
-        enc = [w[0].float().cpu().numpy() for w in att.encoder]
-        dec = [w[0].float().cpu().numpy() for w in att.decoder]
-        cross = [w[0].float().cpu().numpy() for w in att.cross]
-    vocab = model.target_vocab
-    output_tokens = [vocab[i] for i in out_ids]
-    if not out_ids or out_ids[-1] != EOS:
-        messages.append(f"Decoding stopped at the maximum output length ({len(out_ids)} tokens) before </s>.")
-    words = [t for t in output_tokens if t != "</s>"]
-    t = len(ys) - 1
-    return TextTrace(
-        task=model.task,
-        input_text=text,
-        output=detokenize(model.task, words),
-        source_tokens=labels,
-        target_tokens=[vocab[i] for i in ys[:-1]],
-        output_tokens=output_tokens,
-        encoder_attention=enc,
-        decoder_attention=dec,
-        cross_attention=cross,
-        source_mask=np.asarray([i != PAD for i in ids], dtype=bool),
-        causal_mask=np.tril(np.ones((t, t), dtype=bool)),
-        step_top_k=[[(vocab[i], float(p)) for i, p in zip(ii, pp)] for ii, pp in zip(top_i, top_p)],
-        truncated=truncated,
-        unknown=unknown,
-        messages=messages,
-        weights_source=model.weights_source,
-    )
+
+# ------------------------------------------------------------------------------------------------- data
+# Every example is (what a person types, the exact output string expected). Training and evaluation draw
+# from the same generators with different seeds; for dates and translate a stable hash also sets one in
+# ten calendar days / sentences aside, so that held-out examples are never seen in training.
+TRAIN, HELDOUT = "train", "heldout"
+
+
+def _held_out(task: str, key: str) -> bool:
+    digest = hashlib.blake2b(f"{task}:{key}".encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % 10 == 0
+
+
+def examples(task: str, n: int, seed: int, split: str = TRAIN) -> list[tuple[str, str]]:
+    """n (input, expected output) pairs of `task`, reproducible from `seed`, from the given split."""
+    if split not in (TRAIN, HELDOUT):
+        raise ValueError(f"split must be {TRAIN!r} or {HELDOUT!r}")
+    rng, out = random.Random(f"{task}/{seed}/{split}"), []
+    while len(out) < n:
+        source, target, key = _SAMPLERS[task](rng)
+        if key is None or _held_out(task, key) == (split == HELDOUT):
+            out.append((source, target))
+    return out
+
+
+# reverse ------------------------------------------------------------------------------------------------
+_OUTSIDE = ["é", "ü", "ñ", "ß", "€", "中", "文", "日", "😀", "—", "«", "Ω", "\t"]
+_SYLLABLES = ["th", "e", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te", "of", "ed", "is", "it", "al",
+              "ar", "st", "to", "nt", "ng", "se", "ha", "a", "i", "o", "u", "y", "ck", "ll", "ee", "oo", "ss"]
+
+
+def _reverse_sample(rng: random.Random) -> tuple[str, str, None]:
+    limit = TASKS["reverse"].max_input_len
+    while True:
+        length = rng.randint(1, limit)
+        style = rng.random()
+        if style < 0.45:  # any printable ASCII character, uniformly
+            chars = [rng.choice(_REVERSE_CHARS) for _ in range(length)]
+        elif style < 0.85:  # text-like: words, capitals, digits, punctuation
+            words = []
+            while sum(len(w) + 1 for w in words) < length:
+                kind = rng.random()
+                if kind < 0.75:
+                    w = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4)))
+                    w = w.capitalize() if rng.random() < 0.2 else w.upper() if rng.random() < 0.05 else w
+                elif kind < 0.9:
+                    w = str(rng.randint(0, 10 ** rng.randint(1, 5)))
+                else:
+                    w = rng.choice(string.punctuation) * rng.randint(1, 2)
+                words.append(w + (rng.choice(",.;:!?") if rng.random() < 0.1 else ""))
+            chars = list(" ".join(words)[:length])
+        else:  # few distinct characters, many repeats: position, not content, must decide
+            alphabet = rng.sample(_REVERSE_CHARS, rng.randint(1, 3))
+            chars = [rng.choice(alphabet) for _ in range(length)]
+        if rng.random() < 0.15:  # a few characters outside the vocabulary
+            for _ in range(rng.randint(1, 2)):
+                chars[rng.randrange(len(chars))] = rng.choice(_OUTSIDE)
+        text = "".join(chars).strip()
+        if text:
+            return text, "".join(c if c in _REVERSE_SET else REPLACEMENT for c in reversed(text)), None
+
+
+_REVERSE_SET = set(_REVERSE_CHARS)
+
+
+# dates --------------------------------------------------------------------------------------------------
+def _ordinal(d: int) -> str:
+    suffix = "th" if 10 <= d % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(d % 10, "th")
+    return f"{d}{suffix}"
+
+
+def _cn_number(n: int) -> str:
+    """1..31 in Chinese numerals: 十 = 10, 十一 = 11, 二十 = 20, 二十一 = 21."""
+    tens, ones = divmod(n, 10)
+    head = "" if tens == 0 else "十" if tens == 1 else CN_DIGITS[tens] + "十"
+    return head + (CN_DIGITS[ones] if ones else "") if n >= 10 else CN_DIGITS[n]
+
+
+def _date_text(rng: random.Random, day: dt.date, style: int) -> str:
+    y, m, d = day.year, day.month, day.day
+    wd = day.weekday()
+
+    def case(word: str) -> str:
+        r = rng.random()
+        return word.capitalize() if r < 0.6 else word if r < 0.85 else word.upper()
+
+    def month(abbr_ok: bool = True) -> str:
+        if abbr_ok and rng.random() < 0.5:
+            name = "sept" if m == 9 and rng.random() < 0.3 else MONTH_ABBR[m - 1]
+            return case(name) + ("." if rng.random() < 0.25 and name != "may" else "")
+        return case(MONTHS[m - 1])
+
+    def weekday() -> str:
+        return case(WEEKDAY_ABBR[wd]) if rng.random() < 0.4 else case(WEEKDAYS[wd])
+
+    def num(n: int) -> str:
+        return f"{n:02d}" if rng.random() < 0.4 else str(n)
+
+    yy = f"{y % 100:02d}"
+    comma = "," if rng.random() < 0.8 else ""
+    if style == 0:
+        return f"{num(d)} {month()} {y}"
+    if style == 1:
+        return f"{month()} {_ordinal(d) if rng.random() < 0.4 else d}{comma} {y}"
+    if style == 2:
+        return rng.choice([f"{month()} {d}, '{yy}", f"{d} {month()} '{yy}"])
+    if style == 3:
+        return f"{num(m)}/{num(d)}/{rng.choice([yy, str(y)])}"
+    if style == 4:
+        return f"{num(d)}.{num(m)}.{rng.choice([yy, str(y), str(y)])}"
+    if style == 5:
+        return rng.choice([f"{y}/{num(m)}/{num(d)}", f"{y}-{m:02d}-{d:02d}", f"{y}-{m:02d}-{d:02d}", f"{y}{m:02d}{d:02d}"])
+    if style == 6:
+        return rng.choice([
+            f"{weekday()}, {num(d)} {month()} {y}",
+            f"{weekday()} {d} {month()} {y}",
+            f"{weekday()}, {month()} {_ordinal(d) if rng.random() < 0.5 else d}{comma} {y}",
+        ])
+    if style == 7:
+        the = case("the") + " " if rng.random() < 0.7 else ""
+        return rng.choice([f"{the}{_ordinal(d)} of {month(False)}{comma} {y}", f"{_ordinal(d)} {month()} {y}"])
+    if style == 8:
+        return f"{num(d)}-{month()}-{rng.choice([yy, str(y)])}".replace(".-", "-")
+    sp = " " if rng.random() < 0.15 else ""
+    week = ""
+    if rng.random() < 0.3:
+        week = (" " if rng.random() < 0.5 else "") + "星期" + ("天" if wd == 6 and rng.random() < 0.5 else CN_WEEKDAYS[wd])
+    if style == 9:
+        return f"{y}{sp}年{sp}{num(m)}{sp}月{sp}{num(d)}{sp}日{week}"
+    if style == 10:
+        return f"{yy}年{m}月{d}日{week}"
+    year = "".join(CN_DIGITS[int(c)] for c in str(y))
+    return f"{year}年{_cn_number(m)}月{_cn_number(d)}日{week}"
+
+
+_DATE_STYLE_WEIGHTS = [10, 12, 6, 10, 8, 10, 10, 8, 5, 12, 3, 6]
+_TWO_DIGIT = (dt.date(1969, 1, 1).toordinal(), dt.date(2068, 12, 31).toordinal())
+
+
+def _dates_sample(rng: random.Random) -> tuple[str, str, str]:
+    style = rng.choices(range(len(_DATE_STYLE_WEIGHTS)), _DATE_STYLE_WEIGHTS)[0]
+    lo, hi = FIRST_DATE.toordinal(), LAST_DATE.toordinal()
+    text = None
+    while text is None:
+        day = dt.date.fromordinal(rng.randint(lo, hi))
+        text = _date_text(rng, day, style)
+        if "'" in text or re.search(r"(^|[^\d])\d\d($|年)", text) and not re.search(r"\d{4}", text):
+            if not _TWO_DIGIT[0] <= day.toordinal() <= _TWO_DIGIT[1]:
+                text = None  # a two-digit year outside 1969–2068 would read as another century
+    return text, day.isoformat(), day.isoformat()
+
+
+# translate ----------------------------------------------------------------------------------------------
+_VOWELS = "aeiou"
+_SOURCE_WORDS = set(_TRANSLATE_SOURCE)
+
+
+def _pseudo_word(rng: random.Random) -> str:
+    while True:
+        w = "".join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(3, 8)))
+        if w not in _SOURCE_WORDS:
+            return w
+
+
+def _noun_phrase(rng: random.Random, max_adj: int, p_unk: float = 0.03) -> tuple[list[str], list[str]]:
+    """English: det adj* noun. Zerin mirrors it: noun adj* det (the adjectives in reverse order)."""
+    det = rng.choice(["the", "the", "a", "this", "my"])
+    adjs = rng.sample(sorted(ADJECTIVES), rng.randint(0, max_adj))
+    noun = rng.choice(sorted(NOUNS))
+    en_words, zr_words = [], []
+    for w, table in [(a, ADJECTIVES) for a in adjs] + [(noun, NOUNS)]:
+        if rng.random() < p_unk:
+            en_words.append(_pseudo_word(rng)), zr_words.append("<unk>")
+        else:
+            en_words.append(w), zr_words.append(table[w])
+    if det == "a" and en_words[0][0] in _VOWELS:
+        det = "an"
+    return [det] + en_words, zr_words[::-1][:1] + zr_words[:-1][::-1] + [DETERMINERS[det]]
+
+
+def _verb(rng: random.Random, table: dict) -> tuple[str, list[str]]:
+    (present, past), stem = rng.choice(sorted(table.items()))
+    return (past, [stem, "ta"]) if rng.random() < 0.5 else (present, [stem])
+
+
+def _relative_clause(rng: random.Random) -> tuple[list[str], list[str]]:
+    """'that' verb object → Zerin object o verb (ta) ke, placed before the noun it describes."""
+    verb, zr_verb = _verb(rng, TRANSITIVE)
+    obj_en, obj_zr = _noun_phrase(rng, 1)
+    return ["that", verb] + obj_en, obj_zr + ["o"] + zr_verb + ["ke"]
+
+
+def _prepositional(rng: random.Random) -> tuple[list[str], list[str]]:
+    """preposition + noun phrase → noun phrase + postposition."""
+    prep = rng.choice(sorted(PREPOSITIONS))
+    np_en, np_zr = _noun_phrase(rng, 1)
+    return [prep] + np_en, np_zr + [PREPOSITIONS[prep]]
+
+
+def _translate_sample(rng: random.Random) -> tuple[str, str, str]:
+    subj_en, subj_zr = _noun_phrase(rng, 2)
+    r = rng.random()
+    if r < 0.2:  # the subject gets a prepositional phrase: "the cat on the table"
+        mod_en, mod_zr = _prepositional(rng)
+        subj_en, subj_zr = subj_en + mod_en, mod_zr + subj_zr
+    elif r < 0.4:  # or a relative clause: "the dog that chased a cat"
+        mod_en, mod_zr = _relative_clause(rng)
+        subj_en, subj_zr = subj_en + mod_en, mod_zr + subj_zr
+    en, zr = list(subj_en), subj_zr + ["ga"]
+    adverbial = rng.random() < 0.35
+    if rng.random() < 0.65:
+        verb, zr_verb = _verb(rng, TRANSITIVE)
+        obj_en, obj_zr = _noun_phrase(rng, 2)
+        if rng.random() < 0.25:  # a relative clause on the object; then no adverbial, which would be ambiguous
+            mod_en, mod_zr = _relative_clause(rng)
+            obj_en, obj_zr, adverbial = obj_en + mod_en, mod_zr + obj_zr, False
+        en += [verb] + obj_en
+        zr += obj_zr + ["o"]
+    else:
+        verb, zr_verb = _verb(rng, INTRANSITIVE)
+        en.append(verb)
+        adverbial = rng.random() < 0.5
+    if adverbial:
+        pp_en, pp_zr = _prepositional(rng)
+        en += pp_en
+        zr += pp_zr
+    zr += zr_verb
+    sentence = " ".join(en)
+    if rng.random() < 0.5:
+        sentence, zr = sentence + ".", zr + ["."]
+    return sentence, " ".join(zr), sentence
+
+
+_SAMPLERS = {"reverse": _reverse_sample, "dates": _dates_sample, "translate": _translate_sample}
