@@ -1,0 +1,175 @@
+"""Pure numpy arithmetic on captured attention: rollout, mean attention distance, maps and pooling.
+
+No torch, no plotting: arrays in, arrays out, so every formula here can be checked by hand.
+Shapes: one block's attention is (heads, N, N), rows = queries, columns = keys, each row sums to 1;
+the first `num_prefix` tokens are CLS / DIST / registers, the rest a (rows, cols) patch grid in
+row-major order.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+HEAD_FUSIONS = ("mean", "max", "min")
+
+
+def fuse_heads(attention: np.ndarray, fusion: str = "mean") -> np.ndarray:
+    """(heads, N, N) → (N, N): the heads' mean, or element-wise max or min (Abnar & Zuidema's head fusion)."""
+    if fusion == "mean":
+        return attention.mean(axis=0)
+    if fusion == "max":
+        return attention.max(axis=0)
+    if fusion == "min":
+        return attention.min(axis=0)
+    raise ValueError(f"head fusion must be one of {HEAD_FUSIONS}, not {fusion!r}")
+
+
+def _rollout_factor(attention: np.ndarray, fusion: str, discard_ratio: float) -> np.ndarray:
+    """One layer's factor 0.5·W + 0.5·I, rows renormalised, after dropping the weakest weights.
+
+    `discard_ratio` zeroes that fraction of the fused matrix's smallest entries first (the filter of
+    Gildenblat's vit-explain, which rollout is usually shown with); the identity added afterwards keeps
+    every row non-empty.
+    """
+    w = fuse_heads(np.asarray(attention, dtype=np.float64), fusion)
+    if discard_ratio > 0:
+        k = int(w.size * min(discard_ratio, 1.0))
+        if k > 0:
+            flat = w.reshape(-1).copy()
+            flat[np.argpartition(flat, k - 1)[:k]] = 0.0
+            w = flat.reshape(w.shape)
+    a = 0.5 * w + 0.5 * np.eye(w.shape[0])
+    return a / a.sum(axis=-1, keepdims=True)
+
+
+def rollout(
+    attentions: Sequence[np.ndarray],
+    fusion: str = "mean",
+    discard_ratio: float = 0.0,
+    rows: Sequence[int] | None = None,
+) -> np.ndarray:
+    """Attention rollout (Abnar & Zuidema 2020): Ã_l = norm(0.5·A_l + 0.5·I), R = Ã_L ··· Ã_2 Ã_1.
+
+    R[i, j] is how much of input token j reaches output token i through the attention paths of all
+    layers, residual connections included. With `rows` (e.g. [0] for CLS) only those rows of R are
+    computed, as row vectors multiplied down from the last layer: O(L·N²) instead of O(L·N³), which is
+    what keeps a 1,370-token model cheap. Returns (len(rows), N), or (N, N) when rows is None.
+    """
+    if len(attentions) == 0:
+        raise ValueError("rollout needs at least one layer of attention")
+    factors = [_rollout_factor(a, fusion, discard_ratio) for a in attentions]
+    if rows is None:
+        result = factors[0]
+        for f in factors[1:]:
+            result = f @ result
+        return result.astype(np.float32)
+    n = factors[-1].shape[0]
+    v = np.zeros((len(rows), n))
+    v[np.arange(len(rows)), list(rows)] = 1.0
+    for f in reversed(factors):
+        v = v @ f
+    return v.astype(np.float32)
+
+
+def patch_centres(grid: tuple[int, int], patch_px: float) -> np.ndarray:
+    """(rows·cols, 2) centres (y, x) of the patches in pixels, row-major like the tokens."""
+    r, c = np.meshgrid(np.arange(grid[0]), np.arange(grid[1]), indexing="ij")
+    return (np.stack([r.ravel(), c.ravel()], axis=1) + 0.5) * float(patch_px)
+
+
+def mean_attention_distance(
+    attention: np.ndarray,
+    grid: tuple[int, int],
+    patch_px: float,
+    num_prefix: int,
+    renormalise: bool = True,
+) -> np.ndarray:
+    """Mean attention distance per head in pixels (Dosovitskiy et al. 2021, Fig. 7 right): (heads,).
+
+    For each patch query, the pixel distance to each patch key weighted by the attention weight, summed;
+    then averaged over the patch queries. Prefix tokens have no position and are left out; with
+    `renormalise` the remaining patch weights are rescaled to sum to 1 per query, so that mass a head
+    parks on CLS or a register does not read as "looks nearby".
+    """
+    p = num_prefix
+    w = np.asarray(attention, dtype=np.float64)[:, p:, p:]  # (heads, P, P) patch → patch
+    if w.shape[-1] != grid[0] * grid[1]:
+        raise ValueError(f"{w.shape[-1]} patch tokens do not fill a {grid[0]}×{grid[1]} grid")
+    centres = patch_centres(grid, patch_px)
+    dist = np.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1))  # (P, P) pixels
+    if renormalise:
+        w = w / np.maximum(w.sum(axis=-1, keepdims=True), 1e-12)
+    return (w * dist[None]).sum(axis=-1).mean(axis=-1).astype(np.float32)
+
+
+def query_maps(attention: np.ndarray, query: int, grid: tuple[int, int], num_prefix: int) -> np.ndarray:
+    """(heads, rows, cols): where token `query` looks among the patches, per head (raw weights, not renormalised)."""
+    a = np.asarray(attention)[:, query, num_prefix:]
+    return a.reshape(a.shape[0], grid[0], grid[1]).astype(np.float32)
+
+
+def mean_query_maps(attention: np.ndarray, grid: tuple[int, int], num_prefix: int) -> np.ndarray:
+    """(heads, rows, cols): attention each patch receives, averaged over all patch queries (models without CLS)."""
+    a = np.asarray(attention)[:, num_prefix:, num_prefix:].mean(axis=1)
+    return a.reshape(a.shape[0], grid[0], grid[1]).astype(np.float32)
+
+
+def pool_factor(grid: tuple[int, int], num_prefix: int, max_tokens: int) -> int:
+    """The smallest f such that f×f patch blocks plus the prefix tokens give at most `max_tokens` tokens."""
+    f = 1
+    while num_prefix + math.ceil(grid[0] / f) * math.ceil(grid[1] / f) > max_tokens:
+        f += 1
+    return f
+
+
+def pool_tokens(
+    matrix: np.ndarray, grid: tuple[int, int], num_prefix: int, factor: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Block-average a (..., N, N) token matrix over factor×factor patch squares, prefix tokens kept.
+
+    Queries are averaged within a square (the typical query of that region); keys are summed (the
+    weight that region receives), so each row still sums to 1. Returns the pooled matrix and, per pooled
+    patch token, its patch span (row0, row1, col0, col1), end-exclusive.
+    """
+    rows, cols = grid
+    gr, gc = math.ceil(rows / factor), math.ceil(cols / factor)
+    p = num_prefix
+    n = p + rows * cols
+    group = np.empty(n, dtype=np.int64)
+    group[:p] = np.arange(p)
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    group[p:] = p + (r // factor * gc + c // factor).ravel()
+    m = p + gr * gc
+    onehot = np.zeros((n, m))
+    onehot[np.arange(n), group] = 1.0
+    counts = onehot.sum(axis=0)
+    x = np.asarray(matrix, dtype=np.float64)
+    summed_keys = x @ onehot  # (..., N, M)
+    pooled = np.swapaxes(np.swapaxes(summed_keys, -1, -2) @ onehot, -1, -2) / counts[:, None]
+    spans = [
+        (i * factor, min(rows, (i + 1) * factor), j * factor, min(cols, (j + 1) * factor))
+        for i in range(gr)
+        for j in range(gc)
+    ]
+    return pooled.astype(np.float32), spans
+
+
+def mass_inside_box(
+    patch_map: np.ndarray, box: tuple[int, int, int, int], image_hw: tuple[int, int]
+) -> float:
+    """Fraction of a (rows, cols) patch map's mass that falls inside the pixel box (x0, y0, x1, y1).
+
+    Each patch's weight is spread evenly over its pixels, so a patch the box cuts counts in part.
+    """
+    h, w = image_hw
+    rows, cols = patch_map.shape
+    m = np.asarray(patch_map, dtype=np.float64)
+    ys = (np.arange(h) * rows) // h  # the patch row of every pixel row
+    xs = (np.arange(w) * cols) // w
+    row_px, col_px = np.bincount(ys, minlength=rows), np.bincount(xs, minlength=cols)
+    per_pixel = m[ys][:, xs] / (row_px[ys][:, None] * col_px[xs][None, :])
+    x0, y0, x1, y1 = box
+    total = per_pixel.sum()
+    return float(per_pixel[y0:y1, x0:x1].sum() / total) if total > 0 else 0.0

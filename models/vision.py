@@ -1,0 +1,591 @@
+"""timm vision models: load(name, weights) and run(model, image) → VisionTrace, attention as data.
+
+`load` returns the timm model itself (an nn.Module, eval mode, on its device) carrying one read-only
+attribute, `model.atlas` (a frozen `ModelInfo`): where its weights came from, its class names, its
+data config and, for ViTs, the attention extractor built once at load. Nothing about a run is ever
+stored on the model, so one cached model can serve every session at once.
+
+Capture uses timm's own machinery: `timm.utils.AttentionExtract` over an FX graph traced once, at load,
+with fused attention (SDPA, which never forms the weights) switched off for the trace only. The graph
+then always takes the explicit softmax path and returns the softmax outputs with the logits; the model's
+own forward keeps its fused kernels. An empty capture is an error, never an empty page.
+"""
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import pathlib
+import socket
+import sys
+import threading
+import urllib.parse
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models import device as devices
+from models.trace import BlockInfo, VisionTrace
+
+WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+VIT_MODULES = ("vision_transformer", "deit", "vision_transformer_hybrid", "vision_transformer_relpos", "eva", "beit")
+SWIN_MODULES = ("swin_transformer", "swin_transformer_v2")
+WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors file
+ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in every ViT block
+EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
+
+_TRACE_LOCK = threading.Lock()  # fused_attn is flipped only while tracing, one model at a time
+
+
+class VisionError(Exception):
+    """A problem the page shows as a message; str(error) is written for the person using the app."""
+
+
+class UnknownModel(VisionError):
+    """The name is not a timm model."""
+
+
+class UnsupportedModel(VisionError):
+    """A timm model, but not one whose attention this app can show (not ViT- or Swin-family)."""
+
+
+class WeightsUnavailable(VisionError):
+    """The requested weights cannot be had (no Hub, no pretrained tag, no demo checkpoint)."""
+
+
+class WeightsMismatch(VisionError):
+    """A weights file whose tensor names or shapes do not fit the architecture."""
+
+
+class CaptureError(VisionError):
+    """The forward pass ran but yielded no (or malformed) attention weights."""
+
+
+@dataclass(frozen=True, eq=False)
+class ModelInfo:
+    """Set once at load as `model.atlas`; read-only afterwards."""
+
+    name: str  # what was asked for: a timm name (possibly with .tag) or a demo name such as "vit_demo"
+    arch: str  # the timm architecture
+    weights: str  # "pretrained", "demo", "random" or the file path
+    weights_source: str  # said on screen
+    class_names: tuple[str, ...]
+    kind: str  # "vit", "swin" or "other"
+    device: str
+    data_config: dict  # timm's resolved data config: input_size, interpolation, mean, std, crop_pct, crop_mode
+    extractor: torch.nn.Module | None  # ViT: AttentionExtract over the FX graph (fused attention off)
+    attention_nodes: tuple[str, ...] = ()
+    output_node: str | None = None
+    lock: threading.Lock | None = None  # serialises the hook fallback, used only when FX tracing failed
+
+
+# ----------------------------------------------------------------------------------------------- loading
+
+
+def demo_names() -> list[str]:
+    """Names of the bundled demo checkpoints (models/weights/<name>.json + .safetensors)."""
+    return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".safetensors").exists())
+
+
+def _demo_meta(name: str) -> dict:
+    path = WEIGHTS_DIR / f"{name}.json"
+    if not path.exists() or not path.with_suffix(".safetensors").exists():
+        known = ", ".join(demo_names()) or "none"
+        raise WeightsUnavailable(f"There is no bundled demo checkpoint called '{name}' (bundled: {known}).")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def family(name: str) -> str | None:
+    """"vit", "swin" or None for a timm model name (a tag such as ".augreg_in21k" is allowed) or a demo name."""
+    import timm.models
+
+    if (WEIGHTS_DIR / f"{name}.json").exists():
+        name = _demo_meta(name)["arch"]
+    arch, _ = timm.models.split_model_name_tag(name)
+    if not timm.models.is_model(arch):
+        return None
+    if timm.models.is_model_in_modules(arch, VIT_MODULES):
+        return "vit"
+    if timm.models.is_model_in_modules(arch, SWIN_MODULES):
+        return "swin"
+    return None
+
+
+def _check_name(name: str) -> str:
+    import timm
+
+    arch, _ = timm.models.split_model_name_tag(name)
+    if not name or not timm.models.is_model(arch):
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise UnknownModel(f"'{name}' is not a timm model name.{hint}")
+    return arch
+
+
+def _hub_reachable(url: str | None = None, timeout: float = 3.0) -> bool:
+    """Whether the weights host answers a TCP connection within `timeout` s (timm would retry for a minute)."""
+    try:
+        from huggingface_hub import constants
+
+        endpoint = constants.ENDPOINT
+    except Exception:
+        endpoint = "https://huggingface.co"
+    parsed = urllib.parse.urlparse(url or endpoint)
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        with socket.create_connection((parsed.hostname, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _cached_hub_file(cfg) -> str | None:
+    """The local Hugging Face cache's copy of a pretrained cfg's weights, if it is there."""
+    if not getattr(cfg, "hf_hub_id", None):
+        return None
+    try:
+        from huggingface_hub import try_to_load_from_cache
+    except ImportError:
+        return None
+    repo = cfg.hf_hub_id.split("@")[0]
+    names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors"]  # never a pickle
+    for filename in names:
+        if not filename.endswith(".safetensors"):
+            continue
+        found = try_to_load_from_cache(repo, filename)
+        if isinstance(found, str):
+            return found
+    return None
+
+
+def _create(arch_or_name: str, **kwargs) -> torch.nn.Module:
+    """timm.create_model with deterministic random initialisation (seed 0), without touching global RNG state."""
+    import timm
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return timm.create_model(arch_or_name, **kwargs)
+
+
+def _pretrained(name: str, create_kwargs: dict) -> tuple[torch.nn.Module, str]:
+    import timm
+
+    arch = _check_name(name)
+    if not timm.models.is_model_pretrained(arch):
+        raise WeightsUnavailable(f"timm has no pretrained weights for '{name}'.")
+    try:
+        cfg = timm.models.get_pretrained_cfg(name if "." in name else arch)
+    except Exception:
+        cfg = None
+    if cfg is None:
+        raise WeightsUnavailable(f"timm has no pretrained weights tagged '{name}'.")
+    full = f"{arch}.{cfg.tag}" if getattr(cfg, "tag", None) else arch
+    cached = _cached_hub_file(cfg)
+    if cached:
+        model = _create(full, pretrained=True, pretrained_cfg_overlay=dict(file=cached), **create_kwargs)
+        return model, f"pretrained (timm {full}, from the local Hugging Face cache)"
+    host = None if cfg.hf_hub_id else cfg.url
+    if not _hub_reachable(host):
+        raise WeightsUnavailable(
+            f"The pretrained weights of {full} could not be downloaded: the Hugging Face Hub is unreachable from "
+            "this machine and they are not in the local cache. Use the demo weights, random weights, or a local "
+            ".safetensors file instead."
+        )
+    try:
+        model = _create(full, pretrained=True, **create_kwargs)
+    except Exception as e:
+        raise WeightsUnavailable(
+            f"The pretrained weights of {full} could not be downloaded ({type(e).__name__}: {str(e)[:200]}). "
+            "Use the demo weights, random weights, or a local .safetensors file instead."
+        ) from e
+    return model, f"pretrained (timm {full}, from the Hugging Face Hub)"
+
+
+def _describe_mismatch(model: torch.nn.Module, state: dict) -> list[str]:
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in state.items()}
+    problems = []
+    missing = [k for k in expected if k not in given]
+    unexpected = [k for k in given if k not in expected]
+    shapes = [f"{k}: file {given[k]}, model {expected[k]}" for k in expected if k in given and given[k] != expected[k]]
+    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+        if items:
+            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+            problems.append(f"{label} ({len(items)}): {', '.join(items[:5])}{more}")
+    return problems
+
+
+def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.Module:
+    """The architecture with the tensors of a .safetensors file; WeightsMismatch says which tensors do not fit."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if path.suffix.lower() != ".safetensors":
+        raise WeightsUnavailable(
+            f"{path.name}: only .safetensors files are loaded (a pickled .pth/.bin file can run code when opened)."
+        )
+    if not path.is_file():
+        raise WeightsUnavailable(f"No weights file at {path}.")
+    try:
+        state = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise WeightsUnavailable(f"{path.name} is not a readable .safetensors file ({e}).") from None
+    kwargs = dict(create_kwargs)
+    head = state.get("head.weight", state.get("head.fc.weight"))
+    if "num_classes" not in kwargs and head is not None and head.ndim == 2:
+        kwargs["num_classes"] = int(head.shape[0])  # a fine-tuned model keeps its own classes
+    model = _create(arch, pretrained=False, **kwargs)
+    problems = _describe_mismatch(model, state)
+    if problems:  # timm's own converter for this family may map older layouts (and resize position embeddings)
+        filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
+        if filter_fn is not None:
+            try:
+                filtered = filter_fn(dict(state), model)
+                if not _describe_mismatch(model, filtered):
+                    state, problems = filtered, []
+            except Exception:
+                pass
+    if problems:
+        raise WeightsMismatch(f"{path.name} does not fit {arch}: " + "; ".join(problems) + ".")
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _class_names(model: torch.nn.Module, meta: dict | None) -> tuple[str, ...]:
+    n = int(getattr(model, "num_classes", 0) or 0)
+    if meta and meta.get("class_names") and len(meta["class_names"]) == n:
+        return tuple(str(c) for c in meta["class_names"])
+    try:
+        from timm.data import ImageNetInfo, infer_imagenet_subset
+
+        subset = infer_imagenet_subset(model)
+        if subset:
+            info = ImageNetInfo(subset)
+            if info.num_classes() == n:
+                return tuple(info.index_to_description(i) for i in range(n))
+    except Exception:
+        pass
+    return tuple(f"class {i}" for i in range(n))
+
+
+def _sidecar(path: pathlib.Path) -> dict | None:
+    side = path.with_suffix(".json")
+    if side.is_file():
+        try:
+            return json.loads(side.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _kind(model: torch.nn.Module) -> str:
+    names = {c.__name__ for c in type(model).__mro__}
+    if names & {"SwinTransformer", "SwinTransformerV2"}:
+        return "swin"
+    if all(hasattr(model, a) for a in ("patch_embed", "blocks", "num_prefix_tokens")):
+        return "vit"
+    return "other"
+
+
+def _build_extractor(model: torch.nn.Module) -> tuple[torch.nn.Module | None, tuple[str, ...], str | None]:
+    """timm's FX attention extractor, traced with fused attention off; (None, (), None) if FX fails.
+
+    This is what `timm.utils.AttentionExtract(model, method="fx")` builds (a GraphExtractNet over the
+    softmax nodes), built directly so that the graph is traced once and also returns the logits.
+    """
+    from timm.models._features_fx import GraphExtractNet, get_graph_node_names
+
+    switches = [m for m in model.modules() if hasattr(m, "fused_attn")]
+    with _TRACE_LOCK:
+        saved = [m.fused_attn for m in switches]
+        try:
+            for m in switches:
+                m.fused_attn = False
+            eval_nodes = get_graph_node_names(model)[1]
+            attention = tuple(n for n in eval_nodes if _match(n))
+            if not attention:
+                return None, (), None
+            output = eval_nodes[-1]
+            extractor = GraphExtractNet(model.eval(), list(attention) + [output], return_dict=True)
+        except Exception:
+            return None, (), None
+        finally:
+            for m, flag in zip(switches, saved):
+                m.fused_attn = flag
+    return extractor, attention, output
+
+
+def _match(node: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatch(node, ATTENTION_NODES)
+
+
+def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_kwargs) -> torch.nn.Module:
+    """A timm model in eval mode on `device`, with `model.atlas` (ModelInfo) describing it.
+
+    `weights`: "pretrained" (timm's default tag, from the Hub or its local cache), "demo" (a bundled
+    checkpoint: `name` is then a demo name such as "vit_demo"), "random" (seed 0) or the path of a
+    .safetensors file (a sidecar .json beside it may give create_model kwargs and class names).
+    Extra keyword arguments go to timm.create_model (e.g. img_size=112 for a quick test).
+    Raises UnknownModel, WeightsUnavailable or WeightsMismatch with a message for the page.
+    """
+    name = (name or "").strip()
+    weights = str(weights).strip()
+    meta = None
+    extra_kwargs = dict(create_kwargs)
+    create_kwargs = {}
+    if (WEIGHTS_DIR / f"{name}.json").exists() or weights == "demo":
+        meta = _demo_meta(name)
+        arch = meta["arch"]
+        create_kwargs = dict(meta.get("kwargs", {}))
+        if meta.get("pretrained_cfg_overlay"):
+            overlay = dict(meta["pretrained_cfg_overlay"])
+            overlay["input_size"] = tuple(overlay.get("input_size", ()))
+            create_kwargs["pretrained_cfg_overlay"] = overlay
+    else:
+        arch = _check_name(name)
+    create_kwargs.update(extra_kwargs)
+    if weights == "pretrained":
+        if meta is not None:
+            raise WeightsUnavailable(f"'{name}' is a bundled demo model: it has demo weights, not pretrained ones.")
+        model, source = _pretrained(name, create_kwargs)
+    elif weights == "demo":
+        path = WEIGHTS_DIR / f"{name}.safetensors"
+        model = _from_file(arch, path, create_kwargs)
+        acc = meta.get("metrics", {}).get("accuracy")
+        score = f", {acc:.1%} accuracy on fresh images" if isinstance(acc, (int, float)) else ""
+        source = f"demo ({name}: timm {arch} trained here on synthetic shapes{score})"
+    elif weights == "random":
+        model = _create(arch, pretrained=False, **create_kwargs)
+        source = f"random (untrained {name}, seed 0)"
+    else:
+        path = pathlib.Path(weights).expanduser()
+        side = _sidecar(path)
+        if side and not meta:
+            meta = side
+            create_kwargs = {**side.get("kwargs", {}), **extra_kwargs}
+        model = _from_file(arch, path, create_kwargs)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        source = f"file: {path.name} (sha256 {digest}…)"
+    dev = str(devices.resolve(device))
+    model = model.to(dev).eval()
+    from timm.data import resolve_data_config
+
+    data_config = dict(resolve_data_config({}, model=model))
+    img_size = getattr(getattr(model, "patch_embed", None), "img_size", None)
+    if img_size and not getattr(model.patch_embed, "dynamic_img_size", False):
+        data_config["input_size"] = (3, int(img_size[0]), int(img_size[1]))  # built for another size than its tag's
+    kind = _kind(model)
+    extractor, nodes, output, lock = None, (), None, None
+    if kind == "vit":
+        extractor, nodes, output = _build_extractor(model)
+        if extractor is None:
+            lock = threading.Lock()
+    model.atlas = ModelInfo(
+        name=name,
+        arch=arch,
+        weights=weights,
+        weights_source=source,
+        class_names=_class_names(model, meta),
+        kind=kind,
+        device=dev,
+        data_config=data_config,
+        extractor=extractor,
+        attention_nodes=nodes,
+        output_node=output,
+        lock=lock,
+    )
+    return model
+
+
+def info(model: torch.nn.Module) -> ModelInfo:
+    """The ModelInfo set by load(); a model built elsewhere gets a description made on the fly (no extractor)."""
+    found = getattr(model, "atlas", None)
+    if isinstance(found, ModelInfo):
+        return found
+    from timm.data import resolve_data_config
+
+    dev = str(next(model.parameters()).device)
+    return ModelInfo(
+        name=type(model).__name__, arch=type(model).__name__, weights="unknown", weights_source="unknown",
+        class_names=_class_names(model, None), kind=_kind(model), device=dev,
+        data_config=dict(resolve_data_config({}, model=model)), extractor=None, lock=threading.Lock(),
+    )
+
+
+# -------------------------------------------------------------------------------------------- running
+
+
+def preprocess(model: torch.nn.Module, image: Image.Image) -> tuple[torch.Tensor, np.ndarray]:
+    """timm's eval transform from the model's data config: ((1, 3, H, W) tensor on the model's device, crop).
+
+    The crop is the (H, W, 3) uint8 image after timm's resize and centre crop, i.e. exactly the pixels
+    the model sees before normalisation. An image far wider than tall (or the reverse) is first cut to
+    at most 4:1 around its centre: the centre crop could not see beyond that, and resizing the whole
+    strip first would allocate a gigapixel.
+    """
+    from timm.data import create_transform
+
+    meta = info(model)
+    transform = create_transform(**meta.data_config)
+    steps = list(getattr(transform, "transforms", [transform]))
+    split = next((i for i, t in enumerate(steps) if "ToTensor" in type(t).__name__), len(steps))
+    pil = image.convert("RGB") if image.mode != "RGB" else image
+    pil = _cut_extreme(pil, steps, meta.data_config)
+    for t in steps[:split]:
+        pil = t(pil)
+    crop = np.array(pil, dtype=np.uint8)
+    x = pil
+    for t in steps[split:]:
+        x = t(x)
+    return x.unsqueeze(0).to(meta.device), crop
+
+
+def _cut_extreme(pil: Image.Image, steps: list, cfg: dict) -> Image.Image:
+    w, h = pil.size
+    first = steps[0] if steps else None
+    size = getattr(first, "size", None)
+    shortest_edge = isinstance(size, int) or (isinstance(size, (list, tuple)) and len(size) == 1)
+    if not shortest_edge or cfg.get("crop_mode", "center") != "center":
+        return pil
+    short, long = min(w, h), max(w, h)
+    if long <= EXTREME_ASPECT * short:
+        return pil
+    keep = max(1, int(EXTREME_ASPECT * short))
+    if w > h:
+        x0 = (w - keep) // 2
+        return pil.crop((x0, 0, x0 + keep, h))
+    y0 = (h - keep) // 2
+    return pil.crop((0, y0, w, y0 + keep))
+
+
+def token_labels(model: torch.nn.Module, grid: tuple[int, int]) -> tuple[list[str], int]:
+    """Labels for a ViT's tokens in sequence order: CLS, DIST, REG0…, then each patch as "(row,col)"."""
+    prefix = []
+    if getattr(model, "cls_token", None) is not None:
+        prefix.append("CLS")
+    if getattr(model, "dist_token", None) is not None:
+        prefix.append("DIST")
+    prefix += [f"REG{i}" for i in range(int(getattr(model, "num_reg_tokens", 0) or 0))]
+    n_prefix = int(getattr(model, "num_prefix_tokens", len(prefix)))
+    if len(prefix) != n_prefix:
+        prefix = [f"PRE{i}" for i in range(n_prefix)]
+    patches = [f"({r},{c})" for r in range(grid[0]) for c in range(grid[1])]
+    return prefix + patches, n_prefix
+
+
+def _patch_size(model: torch.nn.Module) -> tuple[int, int]:
+    ps = getattr(model.patch_embed, "patch_size", 16)
+    ps = (ps, ps) if isinstance(ps, int) else tuple(ps)
+    return int(ps[0]), int(ps[1])
+
+
+def _capture_vit(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    meta = info(model)
+    if meta.extractor is not None:
+        out = meta.extractor(x)
+        attention = [out[n] for n in meta.attention_nodes]
+        logits = out[meta.output_node]
+        return attention, logits
+    return _capture_with_hooks(model, x, meta.lock or threading.Lock())
+
+
+def _capture_with_hooks(model: torch.nn.Module, x: torch.Tensor, lock: threading.Lock):
+    """Fallback when FX cannot trace the model: hooks on each block's attn_drop, fused attention off.
+
+    The hooks and the flipped flags live on the shared model, so the whole forward holds the model's
+    lock; both are undone in `finally`.
+    """
+    blocks = list(model.blocks)
+    drops = [getattr(b.attn, "attn_drop", None) for b in blocks]
+    if any(d is None for d in drops):
+        raise CaptureError(f"{type(model).__name__}: no attention dropout module to read the weights from.")
+    switches = [m for m in model.modules() if hasattr(m, "fused_attn")]
+    captured: list[torch.Tensor] = []
+    with lock:
+        saved = [m.fused_attn for m in switches]
+        handles = []
+        try:
+            for m in switches:
+                m.fused_attn = False
+            handles = [d.register_forward_hook(lambda mod, inp, out: captured.append(out)) for d in drops]
+            logits = model(x)
+        finally:
+            for h in handles:
+                h.remove()
+            for m, flag in zip(switches, saved):
+                m.fused_attn = flag
+    return captured, logits
+
+
+def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTrace:
+    """One image through one model: every block's attention, token labels, the crop, the top-k classes."""
+    meta = info(model)
+    if meta.kind not in ("vit", "swin"):
+        raise UnsupportedModel(
+            f"'{meta.name}' ({type(model).__name__}) is not a ViT- or Swin-family model: its attention cannot be shown here."
+        )
+    x, crop = preprocess(model, image)
+    extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
+    with torch.inference_mode():
+        if meta.kind == "swin":
+            from models import swin  # written separately; imported only when a Swin model runs
+
+            attention_np, blocks, swin_extras = swin.capture(model, x)
+            extras.update(swin_extras)
+            logits = extras.pop("logits", None)
+            if logits is None:
+                logits = model(x)
+            grid = blocks[0].grid if blocks else (0, 0)
+            ps = _patch_size(model)[0]
+            labels, n_prefix = [f"({r},{c})" for r in range(grid[0]) for c in range(grid[1])], 0
+        else:
+            attention_t, logits = _capture_vit(model, x)
+            n_blocks = len(model.blocks)
+            if not attention_t:
+                raise CaptureError(f"No attention weights were captured from {meta.name}: the capture came back empty.")
+            if len(attention_t) != n_blocks:
+                raise CaptureError(f"Captured {len(attention_t)} attention maps from {meta.name}, which has {n_blocks} blocks.")
+            ph, pw = _patch_size(model)
+            grid = (x.shape[-2] // ph, x.shape[-1] // pw)
+            labels, n_prefix = token_labels(model, grid)
+            attention_np = [a[0].detach().float().cpu().numpy() for a in attention_t]
+            n = len(labels)
+            for i, a in enumerate(attention_np):
+                if a.ndim != 3 or a.shape[1:] != (n, n):
+                    raise CaptureError(f"Block {i} gave attention of shape {a.shape}, expected (heads, {n}, {n}).")
+            heads = attention_np[0].shape[0]
+            blocks = [
+                BlockInfo(name=f"blocks.{i}", stage=0, grid=grid, patch_px=float(ph), num_heads=heads)
+                for i in range(n_blocks)
+            ]
+            ps = ph
+            extras["has_cls"] = getattr(model, "cls_token", None) is not None
+    top = _top_k(logits, meta.class_names, top_k)
+    return VisionTrace(
+        model_name=meta.name,
+        weights_source=meta.weights_source,
+        kind=meta.kind,
+        image=crop,
+        attention=attention_np,
+        blocks=blocks,
+        token_labels=labels,
+        num_prefix_tokens=n_prefix,
+        patch_size=int(ps),
+        grid=tuple(grid),
+        top_k=top,
+        extras=extras,
+    )
+
+
+def _top_k(logits: torch.Tensor, class_names: tuple[str, ...], k: int) -> list[tuple[str, float]]:
+    if isinstance(logits, (tuple, list)):  # distilled models in train mode return (cls, dist) logits
+        logits = (logits[0] + logits[1]) / 2
+    if logits is None or logits.ndim != 2 or logits.shape[-1] != len(class_names) or not class_names:
+        return []  # no classifier head (num_classes=0): the output is features, not class scores
+    probs = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
+    order = np.argsort(-probs)[: max(0, k)]
+    return [(class_names[i], float(probs[i])) for i in order]

@@ -1,0 +1,294 @@
+"""models.vision and models.attention_math against references nobody here wrote.
+
+- captured weights == timm.utils.AttentionExtract (FX and hooks) on a copy with fused attention off;
+- weights @ V, merged and projected by the block's own modules, == the block's attention output
+  (taken from the real, fused forward by a hook), and softmax(q·kᵀ/√d_k) == the captured weights;
+- logits == the model's own forward; preprocessing == timm's own eval transform;
+- rollout, mean distance and pooling against their definitions on hand-made arrays;
+- the bundled demo model: accuracy on fresh images and attention on the object.
+"""
+import copy
+import dataclasses
+import threading
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import attention_math as am
+from models import images, shapes, vision
+
+VARIANTS = [  # (name, create kwargs, prefix labels)
+    ("vit_tiny_patch16_224", {}, ["CLS"]),
+    ("deit_tiny_distilled_patch16_224", {}, ["CLS", "DIST"]),
+    ("vit_small_patch14_reg4_dinov2", {"img_size": 112, "num_classes": 10}, ["CLS", "REG0", "REG1", "REG2", "REG3"]),
+]
+
+
+@pytest.fixture(scope="module")
+def photo() -> Image.Image:
+    return images.load_image(images.SAMPLES["Chelsea the cat"])
+
+
+@pytest.fixture(scope="module", params=VARIANTS, ids=[v[0] for v in VARIANTS])
+def loaded(request):
+    name, kwargs, prefix = request.param
+    return vision.load(name, "random", **kwargs), prefix
+
+
+def _fused_switches(model):
+    return [m for m in model.modules() if hasattr(m, "fused_attn")]
+
+
+def _reference_extract(model, x, method):
+    """timm.utils.AttentionExtract on a deep copy whose attention modules take the explicit softmax path."""
+    from timm.utils import AttentionExtract
+
+    ref = copy.deepcopy(model)
+    for m in _fused_switches(ref):
+        m.fused_attn = False
+    extractor = AttentionExtract(ref, method=method)  # timm's defaults: '*attn.softmax' / '*attn_drop'
+    with torch.inference_mode():
+        out = extractor(x)
+    return [v[0].float().numpy() for v in out.values()]
+
+
+def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, photo):
+    model, prefix = loaded
+    fused_before = [m.fused_attn for m in _fused_switches(model)]
+    trace = vision.run(model, photo)
+    assert [m.fused_attn for m in _fused_switches(model)] == fused_before  # the model keeps its fused path
+    n_blocks = len(model.blocks)
+    assert len(trace.attention) == n_blocks and trace.kind == "vit"
+    x, crop = vision.preprocess(model, photo)
+    assert np.array_equal(crop, trace.image)
+
+    n = trace.num_prefix_tokens + trace.grid[0] * trace.grid[1]
+    assert trace.token_labels[: len(prefix)] == prefix and trace.num_prefix_tokens == len(prefix)
+    assert len(trace.token_labels) == n and trace.token_labels[len(prefix)] == "(0,0)"
+    for a in trace.attention:
+        assert a.dtype == np.float32 and a.shape == (model.blocks[0].attn.num_heads, n, n)
+        np.testing.assert_allclose(a.sum(-1), 1.0, atol=1e-5)
+
+    for method in ("fx", "hook"):
+        reference = _reference_extract(model, x, method)
+        assert len(reference) == n_blocks
+        for ours, theirs in zip(trace.attention, reference):
+            np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0)
+
+    # The block's own modules, in the real (fused) forward: input and output of every block.attn.
+    seen = {}
+    hooks = [
+        blk.attn.register_forward_hook(lambda mod, inp, out, i=i: seen.__setitem__(i, (inp[0], out)))
+        for i, blk in enumerate(model.blocks)
+    ]
+    try:
+        with torch.inference_mode():
+            logits = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    for i, blk in enumerate(model.blocks):
+        _check_block(blk.attn, *seen[i], trace.attention[i])
+
+    probs = torch.softmax(logits[0], -1)
+    best = torch.topk(probs, 5)
+    assert [p for _, p in trace.top_k] == pytest.approx(best.values.tolist(), abs=1e-6)
+    assert [name for name, _ in trace.top_k] == [model.atlas.class_names[i] for i in best.indices.tolist()]
+
+
+@torch.inference_mode()
+def _check_block(attn, inp, out, captured):
+    """softmax(q·kᵀ/√d_k) from the block's own q, k == captured; captured @ V, merged, projected == output."""
+    b, t, _ = inp.shape
+    qkv = attn.qkv(inp).reshape(b, t, 3, attn.num_heads, -1).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    q, k = attn.q_norm(q), attn.k_norm(k)
+    d_k = q.shape[-1]
+    weights = torch.from_numpy(captured)[None]
+    expected = torch.softmax(q @ k.transpose(-2, -1) / d_k**0.5, dim=-1)  # Vaswani et al. eq. 1
+    torch.testing.assert_close(weights, expected, atol=2e-6, rtol=1e-4)
+    merged = (weights @ v).transpose(1, 2).reshape(b, t, -1)
+    torch.testing.assert_close(attn.proj(attn.norm(merged)), out, atol=1e-5, rtol=1e-4)
+
+
+def test_preprocess_matches_timm_transform(photo):
+    from timm.data import create_transform, resolve_data_config
+
+    model = vision.load("deit_tiny_distilled_patch16_224", "random")
+    x, crop = vision.preprocess(model, photo)
+    reference = create_transform(**resolve_data_config({}, model=model))(photo)
+    torch.testing.assert_close(x[0], reference)
+    assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
+    wide = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 400, 3), dtype=np.uint8))
+    x_wide, _ = vision.preprocess(model, wide)  # cut to 4:1 first; the centre crop sees the same pixels
+    reference = create_transform(**resolve_data_config({}, model=model))(wide)
+    assert (x_wide[0] - reference).abs().mean() < 0.02
+    strip, crop = vision.preprocess(model, Image.new("RGB", (20_000, 1), (200, 10, 10)))
+    assert strip.shape == (1, 3, 224, 224) and tuple(crop[100, 100]) == (200, 10, 10)
+
+
+def test_empty_capture_is_an_error(photo):
+    model = vision.load("vit_tiny_patch16_224", "random")
+    broken = copy.copy(model)
+    object.__setattr__(broken, "atlas", dataclasses.replace(model.atlas, attention_nodes=()))
+    with pytest.raises(vision.CaptureError, match="empty"):
+        vision.run(broken, photo)
+
+
+def test_one_model_many_threads(photo):
+    model = vision.load("vit_tiny_patch16_224", "random")
+    other = Image.fromarray(shapes.render("ring", 160, 1)[0])
+    expected = {id(im): vision.run(model, im).attention[-1] for im in (photo, other)}
+    results, errors = [], []
+
+    def work(im):
+        try:
+            results.append((id(im), vision.run(model, im).attention[-1]))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=((photo, other)[i % 2],)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 6
+    for key, att in results:
+        np.testing.assert_array_equal(att, expected[key])
+
+
+def test_weights_sources_and_errors(tmp_path, monkeypatch):
+    from safetensors.torch import save_file
+
+    model = vision.load("vit_tiny_patch16_224", "random")
+    assert model.atlas.weights_source.startswith("random")
+    assert model.atlas.class_names[0].startswith("tench")  # ImageNet names, offline, from timm
+
+    path = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    again = vision.load("vit_tiny_patch16_224", str(path))
+    assert again.atlas.weights_source.startswith("file: tiny.safetensors")
+    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+        assert torch.equal(a, b)
+    with pytest.raises(vision.WeightsMismatch, match=r"wrong shape.*blocks\.0"):
+        vision.load("vit_small_patch16_224", str(path))
+    (tmp_path / "tiny.pth").write_bytes(b"not loaded")
+    with pytest.raises(vision.WeightsUnavailable, match="only .safetensors"):
+        vision.load("vit_tiny_patch16_224", str(tmp_path / "tiny.pth"))
+
+    monkeypatch.setattr(vision, "_cached_hub_file", lambda cfg: None)
+    monkeypatch.setattr(vision, "_hub_reachable", lambda url=None, timeout=3.0: False)
+    with pytest.raises(vision.WeightsUnavailable, match="unreachable"):
+        vision.load("vit_tiny_patch16_224", "pretrained")
+    with pytest.raises(vision.UnknownModel, match="not a timm model"):
+        vision.load("vit_no_such_model", "random")
+    with pytest.raises(vision.WeightsUnavailable, match="no bundled demo"):
+        vision.load("vit_tiny_patch16_224", "demo")
+    resnet = vision.load("resnet18", "random")
+    with pytest.raises(vision.UnsupportedModel, match="not a ViT"):
+        vision.run(resnet, Image.new("RGB", (64, 64)))
+    assert vision.family("deit_small_distilled_patch16_224") == "vit"
+    assert vision.family("swin_tiny_patch4_window7_224") == "swin"
+    assert vision.family("resnet18") is None
+
+
+# ----------------------------------------------------------------------------------- attention_math
+
+
+def _random_attention(rng, heads, n):
+    a = rng.random((heads, n, n))
+    return (a / a.sum(-1, keepdims=True)).astype(np.float32)
+
+
+def test_rollout_matches_its_definition():
+    rng = np.random.default_rng(0)
+    layers = [_random_attention(rng, 3, 7) for _ in range(4)]
+    for fusion, fuse in (("mean", np.mean), ("max", np.max), ("min", np.min)):
+        expected = np.eye(7)
+        for a in layers:  # Abnar & Zuidema: Ã = norm(0.5 W + 0.5 I), R_l = Ã_l R_{l-1}
+            w = 0.5 * fuse(a.astype(np.float64), axis=0) + 0.5 * np.eye(7)
+            expected = (w / w.sum(-1, keepdims=True)) @ expected
+        full = am.rollout(layers, fusion)
+        np.testing.assert_allclose(full, expected, atol=1e-6)
+        np.testing.assert_allclose(am.rollout(layers, fusion, rows=[0, 3]), expected[[0, 3]], atol=1e-6)
+        np.testing.assert_allclose(full.sum(-1), 1.0, atol=1e-5)
+    dropped = am.rollout(layers, "mean", discard_ratio=0.9)
+    assert np.isfinite(dropped).all() and not np.allclose(dropped, am.rollout(layers, "mean"))
+
+
+def test_mean_attention_distance_by_hand():
+    grid, px = (3, 4), 16
+    p = 1  # one CLS token
+    n = p + 12
+    self_only = np.zeros((1, n, n), np.float32)
+    self_only[0, np.arange(n), np.arange(n)] = 1.0
+    assert am.mean_attention_distance(self_only, grid, px, p)[0] == pytest.approx(0.0)
+    right = np.zeros((1, n, n), np.float32)  # every patch looks one patch to its right (or left at the edge)
+    right[0, 0, 0] = 1
+    for i in range(12):
+        r, c = divmod(i, 4)
+        right[0, p + i, p + r * 4 + (c + 1 if c < 3 else c - 1)] = 1.0
+    assert am.mean_attention_distance(right, grid, px, p)[0] == pytest.approx(16.0)
+    uniform = np.full((1, n, n), 1.0 / n, np.float32)
+    centres = am.patch_centres(grid, px)
+    d = np.sqrt(((centres[:, None] - centres[None]) ** 2).sum(-1))
+    assert am.mean_attention_distance(uniform, grid, px, p)[0] == pytest.approx(d.mean(), rel=1e-5)
+    assert am.mean_attention_distance(uniform, grid, px, p, renormalise=False)[0] == pytest.approx(
+        d.mean() * 12 / 13, rel=1e-5
+    )
+
+
+def test_pool_tokens_and_box_mass():
+    rng = np.random.default_rng(1)
+    grid, p = (5, 6), 2
+    a = _random_attention(rng, 2, p + 30)
+    f = am.pool_factor(grid, p, 12)
+    assert f == 2 and p + 3 * 3 <= 12
+    pooled, spans = am.pool_tokens(a, grid, p, f)
+    assert pooled.shape == (2, 11, 11) and len(spans) == 9 and spans[-1] == (4, 5, 4, 6)
+    np.testing.assert_allclose(pooled.sum(-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(pooled[:, :p, :p], a[:, :p, :p], atol=1e-6)
+    # pooled query (rows 0-1, cols 0-1) → pooled key (rows 4, cols 4-5), by hand
+    q = [p + r * 6 + c for r in (0, 1) for c in (0, 1)]
+    k = [p + 4 * 6 + c for c in (4, 5)]
+    assert pooled[0, p, p + 8] == pytest.approx(a[0][np.ix_(q, k)].sum(1).mean(), rel=1e-5)
+    m = np.zeros((4, 4))
+    m[1, 1] = 1.0
+    assert am.mass_inside_box(m, (16, 16, 32, 32), (64, 64)) == pytest.approx(1.0)
+    assert am.mass_inside_box(m, (16, 16, 24, 32), (64, 64)) == pytest.approx(0.5)
+    assert am.mass_inside_box(np.ones((4, 4)), (0, 0, 32, 32), (64, 64)) == pytest.approx(0.25)
+
+
+# ------------------------------------------------------------------------------------ demo checkpoint
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return vision.load("vit_demo", "demo")
+
+
+def test_demo_model_accuracy_on_fresh_images(demo):
+    from models import train_vit
+
+    assert demo.atlas.weights_source.startswith("demo") and list(demo.atlas.class_names) == shapes.CLASSES
+    accuracy = train_vit.evaluate(demo, n=1000, seed=train_vit.EVAL_SEED + 7)  # not the evaluation set either
+    assert accuracy >= 0.95
+
+
+def test_demo_attention_is_on_the_object(demo):
+    """Last-layer CLS attention (heads averaged) and CLS rollout put ≥ 2× the box's share inside the box."""
+    rng = np.random.default_rng(12345)
+    ratios_last, ratios_rollout = [], []
+    for i in range(50):
+        array, box = shapes.render(i % len(shapes.CLASSES), 64, rng)
+        trace = vision.run(demo, Image.fromarray(array))
+        assert np.array_equal(trace.image, array)  # 64 px in, nothing resized or cropped
+        share = (box[2] - box[0]) * (box[3] - box[1]) / 64**2
+        last = am.query_maps(trace.attention[-1], 0, trace.grid, trace.num_prefix_tokens).mean(0)
+        ratios_last.append(am.mass_inside_box(last, box, (64, 64)) / share)
+        roll = am.rollout(trace.attention, "mean", rows=[0])[0, trace.num_prefix_tokens :].reshape(trace.grid)
+        ratios_rollout.append(am.mass_inside_box(roll, box, (64, 64)) / share)
+    assert np.mean(ratios_last) >= 2.0, np.mean(ratios_last)
+    assert np.mean(ratios_rollout) >= 1.5, np.mean(ratios_rollout)
