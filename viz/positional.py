@@ -10,6 +10,7 @@ from viz.lines import head_colour
 
 DIVERGING = "RdBu_r"
 GRID_SCALE = "Viridis"
+DASHES = ["solid", "dash", "dot", "dashdot", "longdash"]  # overlaid curves stay visible
 
 
 def encoding_heatmap(pe: np.ndarray, title: str | None = None) -> go.Figure:
@@ -58,9 +59,14 @@ def wavelength_plot(wavelengths: np.ndarray) -> go.Figure:
             hovertemplate="dimension %{x}<br>wavelength %{y:,.2f} positions<extra></extra>", showlegend=False,
         )
     )
-    for value, label in ((2 * np.pi, "2π"), (10000 * 2 * np.pi, "10000·2π")):
-        fig.add_hline(y=value, line=dict(dash="dot", color="grey"), annotation_text=label,
-                      annotation_position="top left")
+    for value, label in ((2 * np.pi, "2π"), (10000 * 2 * np.pi, "10000·2π")):  # the paper's two bounds
+        fig.add_trace(
+            go.Scatter(
+                x=[0, len(wl) - 1], y=[value, value], mode="lines+text", text=["", label],
+                textposition="top left", line=dict(dash="dot", color="grey", width=1), hoverinfo="skip",
+                showlegend=False,
+            )
+        )
     fig.update_xaxes(title="dimension i")
     fig.update_yaxes(title="wavelength (positions)", type="log")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
@@ -90,7 +96,8 @@ def offset_curves(offsets: np.ndarray, curves: dict[int, np.ndarray]) -> go.Figu
     for n, (p, values) in enumerate(curves.items()):
         fig.add_trace(
             go.Scatter(
-                x=offsets, y=values, mode="lines", name=f"p = {p}", line=dict(color=head_colour(n), width=2.5 - 0.3 * n),
+                x=offsets, y=values, mode="lines", name=f"p = {p}",
+                line=dict(color=head_colour(n), width=max(1.5, 4 - 1.0 * n), dash=DASHES[n % len(DASHES)]),
                 hovertemplate=f"p = {p}<br>offset k %{{x}}<br>PE[p]·PE[p+k] %{{y:.4f}}<extra></extra>",
             )
         )
