@@ -1,4 +1,5 @@
 """Positional encodings: the paper's formula, distance-only similarity, ViT position-embedding grid, Swin bias."""
+import json
 import math
 
 import numpy as np
@@ -126,3 +127,23 @@ def test_figures_build_from_arrays():
     viz.wavelength_plot(wl)
     viz.similarity_heatmap(positional.dot_similarity(pe))
     viz.offset_curves(*positional.similarity_by_offset(pe, [0, 10], 8))
+
+
+def test_positional_encoding_page_runs_headlessly():
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=240).run()
+    at.switch_page("pages/positional_encoding.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert len(specs) == 7  # heatmap, curves, wavelengths, PE·PEᵀ, offsets, ViT grid, Swin table
+    assert [d["type"] for d in specs[5]["data"]] == ["heatmap"]  # the ViT grid: one tiled heatmap
+    at.select_slider(key="pe_d").set_value(64).run()
+    assert not at.exception
+    at.radio(key="pe_vit_which").set_value("timm model").run()
+    at.text_input(key="pe_vit_name").set_value("not_a_model_at_all").run()
+    assert not at.exception
+    assert any("not a timm model" in e.value for e in at.error)
