@@ -1,7 +1,7 @@
 """One attention head of one layer, recomputed from the model's own weights, every intermediate kept.
 
 The model runs once, unchanged; a pre-hook and a hook on the chosen attention module record its input and
-output for this call only (removed in `finally`, written into a local dict). From that input and the
+output for this call only (this thread's calls only; removed in `finally`; written into a local dict). From that input and the
 module's weights we redo the arithmetic of Vaswani et al. 2017, eq. (1) and section 3.2.2:
 
     Q = X W_Q,  K = X W_K,  V = X W_V              (per head: d_model → d_k)
@@ -15,6 +15,7 @@ from one fused `qkv` projection, and `q_norm`/`k_norm`, if the model has them, a
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,16 +85,22 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
 
 
-def _capture(model: nn.Module, module: nn.Module, run) -> tuple[tuple, dict, object]:
-    """Runs `run()` once and returns (args, kwargs, output) of `module`'s call; hooks live only inside."""
+def _capture(module: nn.Module, run) -> tuple[tuple, dict, object]:
+    """Runs `run()` once and returns (args, kwargs, output) of `module`'s first call in it.
+
+    The hooks live only inside this call and record only calls made by this thread: the model is shared by
+    every session, and another session's forward pass may go through the same module meanwhile.
+    """
     seen: dict = {}
+    me = threading.get_ident()
 
     def pre_hook(_mod, args, kwargs):
-        seen.setdefault("args", args)
-        seen.setdefault("kwargs", dict(kwargs))
+        if threading.get_ident() == me and "args" not in seen:
+            seen["args"], seen["kwargs"] = args, dict(kwargs)
 
     def post_hook(_mod, _args, _kwargs, output):
-        seen.setdefault("output", output)
+        if threading.get_ident() == me and "output" not in seen:
+            seen["output"] = output
 
     handles = [
         module.register_forward_pre_hook(pre_hook, with_kwargs=True),
@@ -151,7 +158,7 @@ def transformer_steps(
     src_ids, tgt_ids = src_ids.to(dev), tgt_ids.to(dev)
     if src_ids.dim() != 2 or src_ids.size(0) != 1 or tgt_ids.dim() != 2 or tgt_ids.size(0) != 1:
         raise ValueError("one example at a time: src_ids and tgt_ids must be (1, length)")
-    args, kwargs, out = _capture(model, module, lambda: model(src_ids, tgt_ids))
+    args, kwargs, out = _capture(module, lambda: model(src_ids, tgt_ids))
     names = ("query", "key", "value", "mask")
     inputs = dict(zip(names, args))
     inputs.update(kwargs)
@@ -282,7 +289,7 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
     dev = next(model.parameters()).device
     pixels = pixels.to(dev, dtype=next(model.parameters()).dtype)
-    args, kwargs, out = _capture(model, module, lambda: model(pixels))
+    args, kwargs, out = _capture(module, lambda: model(pixels))
     x = (args[0] if args else kwargs["x"])[0]  # (N, C)
     if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
         raise ValueError("this model passes an attention mask to its blocks; not supported step by step")

@@ -180,6 +180,28 @@ def test_no_hook_is_left_behind(demo_text):
         assert not m._forward_hooks and not m._forward_pre_hooks
 
 
+def test_capture_ignores_calls_from_other_threads():
+    """One cached model serves every session: another thread's call through the module must not be recorded."""
+    import threading
+
+    from models.transformer import MultiHeadAttention
+
+    mha = MultiHeadAttention(8, 2).eval()
+    mine, theirs = torch.randn(1, 3, 8), torch.randn(1, 3, 8)
+
+    def run():
+        other = threading.Thread(target=lambda: mha(theirs, theirs, theirs))
+        other.start()
+        other.join()
+        mha(mine, mine, mine)
+
+    args, _, out = sbs._capture(mha, run)
+    assert torch.equal(args[0], mine)
+    with torch.no_grad():
+        assert torch.allclose(out[0], mha(mine, mine, mine)[0])
+    assert not mha._forward_hooks and not mha._forward_pre_hooks
+
+
 def test_matrix_heatmap_marks_minus_infinity_and_states_the_shape():
     z = np.array([[1.0, -np.inf, 2.0], [0.5, -1.0, -np.inf]])
     fig = viz.matrix_heatmap(z, "S′", ["a", "b"], ["x", "y", "z"], "query", "key", highlight=1)
