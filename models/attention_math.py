@@ -94,14 +94,16 @@ def mean_attention_distance(
     parks on CLS or a register does not read as "looks nearby".
     """
     p = num_prefix
-    w = np.asarray(attention, dtype=np.float64)[:, p:, p:]  # (heads, P, P) patch → patch
+    w = np.asarray(attention)[:, p:, p:]  # (heads, P, P) patch → patch
     if w.shape[-1] != grid[0] * grid[1]:
         raise ValueError(f"{w.shape[-1]} patch tokens do not fill a {grid[0]}×{grid[1]} grid")
     centres = patch_centres(grid, patch_px)
     dist = np.sqrt(((centres[:, None, :] - centres[None, :, :]) ** 2).sum(-1))  # (P, P) pixels
-    if renormalise:
-        w = w / np.maximum(w.sum(axis=-1, keepdims=True), 1e-12)
-    return (w * dist[None]).sum(axis=-1).mean(axis=-1).astype(np.float32)
+    out = np.empty(w.shape[0], dtype=np.float32)
+    for h in range(w.shape[0]):  # one head at a time: a 1,370-token layer stays at a few MB
+        wh = w[h] / np.maximum(w[h].sum(axis=-1, keepdims=True), 1e-12) if renormalise else w[h]
+        out[h] = (wh * dist).sum(axis=-1).mean()
+    return out
 
 
 def query_maps(attention: np.ndarray, query: int, grid: tuple[int, int], num_prefix: int) -> np.ndarray:

@@ -113,6 +113,23 @@ def family(name: str) -> str | None:
     return None
 
 
+def require_family(name: str, wanted: str) -> None:
+    """Raise UnknownModel / UnsupportedModel unless `name` is a timm (or demo) model of family `wanted`.
+
+    Cheap: reads timm's registry, creates nothing; a page calls it before loading anything.
+    """
+    name = (name or "").strip()
+    if not (WEIGHTS_DIR / f"{name}.json").exists():
+        _check_name(name)
+    found = family(name)
+    if found == wanted:
+        return
+    what = {"vit": "ViT-family (vit_*, deit_*, eva*, beit*…)", "swin": "Swin-family (swin_*, swinv2_*)"}
+    if found is not None:
+        raise UnsupportedModel(f"'{name}' is a {what[found].split(' (')[0]} model, not a {what[wanted]} one: use its own page.")
+    raise UnsupportedModel(f"'{name}' is a timm model, but not a {what[wanted]} one: its attention cannot be shown here.")
+
+
 def _check_name(name: str) -> str:
     import timm
 

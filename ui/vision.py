@@ -1,0 +1,162 @@
+"""Widget groups and cached calls shared by the ViT and Swin pages.
+
+    name, weights = model_ui(["vit_small_patch16_224", ...], "vit")      # demo weights → name "vit_demo"
+    image = image_ui("vit")                                              # PIL RGB image or None
+    model = cached_model(name, weights, current_device())                # st.cache_resource: one per process
+    trace = cached_run(image, name, weights, current_device())          # st.cache_resource, read-only arrays
+
+Both caches are st.cache_resource: a 518-pixel ViT's attention is hundreds of MB, which st.cache_data
+would pickle and copy on every rerun of every session. The cached trace is shared, so its arrays are
+made read-only: pages read it and never write to it.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import pathlib
+import tempfile
+
+import numpy as np
+import streamlit as st
+from PIL import Image
+
+from models import images, shapes, vision
+
+WEIGHT_CHOICES = ("demo", "pretrained", "random", "file")
+WEIGHT_LABELS = {
+    "demo": "demo (bundled, trained here on synthetic shapes; works offline)",
+    "pretrained": "pretrained (timm, downloaded from the Hugging Face Hub once)",
+    "random": "random (untrained: the mechanics only)",
+    "file": "local .safetensors file",
+}
+OTHER = "other timm model…"
+UPLOAD_DIR = pathlib.Path(tempfile.gettempdir()) / "attention_atlas_weights"
+
+
+def upload_limit_mb() -> int:
+    """Streamlit's upload limit (server.maxUploadSize in .streamlit/config.toml), in MB."""
+    try:
+        return int(st.get_option("server.maxUploadSize"))
+    except Exception:
+        return 200
+
+
+def model_ui(curated_names: list[str], key_prefix: str, demo_name: str | None = None) -> tuple[str, str]:
+    """Model name and weights source, chosen by the user: (name, weights).
+
+    `weights` is "demo", "pretrained", "random" or the path of a .safetensors file. With demo weights
+    the name is the bundled demo model, `demo_name` (default f"{key_prefix}_demo"). Otherwise the name
+    comes from `curated_names` or a free text field for any timm model name.
+    """
+    demo_name = demo_name or f"{key_prefix}_demo"
+    has_demo = demo_name in vision.demo_names()
+    choices = [c for c in WEIGHT_CHOICES if c != "demo" or has_demo]
+    source = st.radio(
+        "Weights", choices, key=f"{key_prefix}_weights", format_func=WEIGHT_LABELS.get,
+        help="Where the model's parameters come from. The source in use is always shown above the results.",
+    )
+    if source == "demo":
+        st.caption(f"Model: **{demo_name}**, a small timm model bundled with the app (models/weights/).")
+        return demo_name, "demo"
+    options = list(curated_names) + [OTHER]
+    picked = st.selectbox("Model", options, key=f"{key_prefix}_model")
+    name = picked
+    if picked == OTHER:
+        name = st.text_input(
+            "timm model name", key=f"{key_prefix}_model_other", placeholder=curated_names[0] if curated_names else "",
+            help="Any name from timm.list_models(), optionally with a pretrained tag (name.tag).",
+        ).strip()
+    if source == "file":
+        return name, _weights_file_ui(key_prefix)
+    return name, source
+
+
+def _weights_file_ui(key_prefix: str) -> str:
+    upload = st.file_uploader(
+        f"Weights (.safetensors, up to {upload_limit_mb()} MB)", type=["safetensors"], key=f"{key_prefix}_weights_file"
+    )
+    path = st.text_input("…or a .safetensors path on the server", key=f"{key_prefix}_weights_path").strip()
+    if upload is not None:
+        data = upload.getvalue()
+        UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
+        target = UPLOAD_DIR / f"{hashlib.sha256(data).hexdigest()[:16]}_{pathlib.Path(upload.name).name}"
+        if not target.exists():
+            target.write_bytes(data)
+        return str(target)
+    return path
+
+
+def image_ui(key_prefix: str, demo_size: int = 64) -> Image.Image | None:
+    """An RGB image from a sample photo, a generated shape or an upload; None (with a message) if unusable.
+
+    The returned image's info["notes"] lists conversions (EXIF rotation, CMYK, alpha…) for a caption.
+    """
+    sources = ["sample photo", "generated shape", "upload"]
+    source = st.radio("Image", sources, key=f"{key_prefix}_image_source", horizontal=True)
+    if source == "sample photo":
+        name = st.selectbox("Sample photo", list(images.SAMPLES), key=f"{key_prefix}_sample")
+        with st.expander("Sample photo credits"):
+            st.markdown(images.samples_attribution())
+        return _load(images.SAMPLES[name])
+    if source == "generated shape":
+        c1, c2 = st.columns(2)
+        shape = c1.selectbox("Shape", shapes.CLASSES, index=2, key=f"{key_prefix}_shape")
+        seed = c2.number_input("Seed", 0, 10_000, 0, key=f"{key_prefix}_shape_seed")
+        st.caption("Drawn by models/shapes.py like the demo models' training images, enlarged 4× for display.")
+        return shapes.sample_image(shape, size=demo_size, seed=int(seed))
+    upload = st.file_uploader(
+        f"Upload an image (PNG, JPEG, WebP, BMP, GIF, TIFF; up to {upload_limit_mb()} MB)",
+        type=images.UPLOAD_TYPES,
+        key=f"{key_prefix}_image",
+    )
+    if upload is None:
+        st.info("Choose an image file to upload.")
+        return None
+    return _load(upload.getvalue())
+
+
+def _load(data) -> Image.Image | None:
+    try:
+        return images.load_image(data)
+    except images.ImageError as e:
+        st.error(f"This image cannot be used: {e}")
+        return None
+
+
+def image_notes(image: Image.Image) -> list[str]:
+    """What load_image converted (for a caption)."""
+    return list(image.info.get("notes", []))
+
+
+def image_key(image: Image.Image) -> str:
+    """A content hash of a PIL image (mode, size, pixels): the cache key of a run."""
+    h = hashlib.sha256()
+    h.update(f"{image.mode}{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
+
+@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
+def cached_model(name: str, weights: str, device: str):
+    """vision.load, once per (name, weights, device) for the whole server; errors are not cached."""
+    return vision.load(name, weights, device)
+
+
+@st.cache_resource(max_entries=6, show_spinner="Running the model…")
+def _cached_run(key: str, name: str, weights: str, device: str, top_k: int, _image: Image.Image):
+    trace = vision.run(cached_model(name, weights, device), _image, top_k=top_k)
+    for a in list(trace.attention) + [trace.image]:
+        if isinstance(a, np.ndarray):
+            a.flags.writeable = False
+    return trace
+
+
+def cached_run(image: Image.Image, name: str, weights: str, device: str, top_k: int = 5):
+    """vision.run on the cached model, cached by image content + model + weights + device (read-only trace)."""
+    return _cached_run(image_key(image), name, weights, device, top_k, image)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()

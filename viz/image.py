@@ -1,0 +1,252 @@
+"""Attention over images: the patch grid, per-head overlays, rollout, mean attention distance, top-k.
+
+Pure figure builders: numpy arrays and labels in, plotly Figures out (no streamlit, no torch).
+Coordinates are the pixels of the model's input crop: pixel (row i, col j) is drawn centred at
+(x=j, y=i), so patch (r, c) of side p spans x ∈ [c·p − ½, (c+1)·p − ½). Images travel as PNG data
+URIs (a few kB) rather than as numbers, so a grid of twelve heads stays light in the browser.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+from PIL import Image
+
+OVERLAY_SCALE = "Inferno"
+OVERLAY_OPACITY = 0.55
+
+
+def png_data_uri(image: np.ndarray, max_side: int | None = None) -> tuple[str, float]:
+    """A PNG data URI of an (H, W, 3) uint8 image, shrunk to at most `max_side` px; and the shrink factor."""
+    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    scale = 1.0
+    if max_side and max(pil.size) > max_side:
+        scale = max(pil.size) / max_side
+        pil = pil.resize((max(1, round(pil.width / scale)), max(1, round(pil.height / scale))), Image.Resampling.BOX)
+        scale = image.shape[1] / pil.width
+    buf = io.BytesIO()
+    pil.save(buf, "PNG", optimize=True)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), scale
+
+
+def _image_trace(image: np.ndarray, max_side: int | None = None) -> go.Image:
+    uri, scale = png_data_uri(image, max_side)
+    return go.Image(source=uri, x0=scale / 2 - 0.5, y0=scale / 2 - 0.5, dx=scale, dy=scale, hoverinfo="skip")
+
+
+def _patch_custom(grid: tuple[int, int], num_prefix: int) -> np.ndarray:
+    rows, cols = grid
+    r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
+    return np.stack([r, c, num_prefix + r * cols + c], axis=-1)  # (rows, cols, 3): row, col, token index
+
+
+def _overlay_trace(
+    patch_map: np.ndarray, patch_px: float, num_prefix: int, zmax: float | None, showscale: bool, label: str
+) -> go.Heatmap:
+    rows, cols = patch_map.shape
+    return go.Heatmap(
+        z=patch_map,
+        x0=patch_px / 2 - 0.5,
+        dx=patch_px,
+        y0=patch_px / 2 - 0.5,
+        dy=patch_px,
+        customdata=_patch_custom((rows, cols), num_prefix),
+        colorscale=OVERLAY_SCALE,
+        zmin=0.0,
+        zmax=zmax if zmax is not None else max(float(np.max(patch_map)), 1e-9),
+        opacity=OVERLAY_OPACITY,
+        showscale=showscale,
+        colorbar=dict(title=label, thickness=10, len=0.8),
+        hovertemplate="patch (%{customdata[0]}, %{customdata[1]}), token %{customdata[2]}<br>"
+        + label
+        + " %{z:.4f}<extra></extra>",
+    )
+
+
+def _image_axes(fig: go.Figure, width: int, height: int, row: int | None = None, col: int | None = None) -> None:
+    kw = dict(row=row, col=col) if row is not None else {}
+    fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False, **kw)
+    fig.update_yaxes(
+        range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
+        scaleanchor=None, **kw,
+    )
+
+
+def patch_grid(
+    image: np.ndarray, grid: tuple[int, int], patch_px: float, num_prefix: int, selected: tuple[int, int] | None = None
+) -> go.Figure:
+    """The crop with its patch grid drawn on; hover names each patch's row, column, token index and size.
+
+    One invisible marker per patch (a Scatter, which Streamlit can select, unlike Heatmap cells) carries
+    (row, col, token index) as customdata, so a click picks that patch.
+    """
+    h, w = image.shape[:2]
+    rows, cols = grid
+    fig = go.Figure(_image_trace(image, max_side=640))
+    lines = []
+    for c in range(cols + 1):
+        x = c * patch_px - 0.5
+        lines.append(dict(type="line", x0=x, x1=x, y0=-0.5, y1=rows * patch_px - 0.5))
+    for r in range(rows + 1):
+        y = r * patch_px - 0.5
+        lines.append(dict(type="line", x0=-0.5, x1=cols * patch_px - 0.5, y0=y, y1=y))
+    width = 1 if rows * cols <= 400 else 0.5
+    for s in lines:
+        s["line"] = dict(color="rgba(255,255,255,0.75)", width=width)
+    if selected is not None:
+        r, c = selected
+        lines.append(
+            dict(
+                type="rect", x0=c * patch_px - 0.5, x1=(c + 1) * patch_px - 0.5, y0=r * patch_px - 0.5,
+                y1=(r + 1) * patch_px - 0.5, line=dict(color="#00e5ff", width=3),
+            )
+        )
+    custom = _patch_custom(grid, num_prefix).reshape(-1, 3)
+    centres = (custom[:, :2] + 0.5) * patch_px - 0.5
+    p = int(round(patch_px))
+    fig.add_trace(
+        go.Scatter(
+            x=centres[:, 1],
+            y=centres[:, 0],
+            mode="markers",
+            marker=dict(size=max(4, min(28, 480 / max(rows, cols))), opacity=0.0, symbol="square"),
+            customdata=custom,
+            hovertemplate=f"patch %{{customdata[0]}}, %{{customdata[1]}} (row, col)<br>token %{{customdata[2]}}<br>"
+            f"{p}×{p} px<extra></extra>",
+            showlegend=False,
+            name="patches",
+        )
+    )
+    fig.update_layout(
+        shapes=lines,
+        height=480,
+        margin=dict(l=0, r=0, t=30, b=0),
+        title=dict(text=f"{rows}×{cols} patches of {p}×{p} px", font=dict(size=13)),
+        clickmode="event+select",
+        dragmode=False,
+    )
+    _image_axes(fig, w, h)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def attention_overlay(
+    image: np.ndarray,
+    patch_map: np.ndarray,
+    patch_px: float,
+    num_prefix: int,
+    title: str | None = None,
+    label: str = "weight",
+    mark: tuple[int, int] | None = None,
+    height: int = 460,
+) -> go.Figure:
+    """One (rows, cols) map over the patches, drawn translucent over the image; `mark` outlines one patch."""
+    h, w = image.shape[:2]
+    fig = go.Figure([_image_trace(image, max_side=640), _overlay_trace(patch_map, patch_px, num_prefix, None, True, label)])
+    if mark is not None:
+        r, c = mark
+        fig.add_shape(
+            type="rect", x0=c * patch_px - 0.5, x1=(c + 1) * patch_px - 0.5, y0=r * patch_px - 0.5,
+            y1=(r + 1) * patch_px - 0.5, line=dict(color="#00e5ff", width=3),
+        )
+    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0))
+    _image_axes(fig, w, h)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def head_grid(
+    image: np.ndarray,
+    maps: np.ndarray,
+    patch_px: float,
+    num_prefix: int,
+    titles: Sequence[str] | None = None,
+    columns: int = 4,
+    shared_scale: bool = False,
+    label: str = "weight",
+    mark: tuple[int, int] | None = None,
+) -> go.Figure:
+    """Every head's (rows, cols) map over a thumbnail of the image, `columns` per row.
+
+    Each head has its own colour range unless `shared_scale` (then all share the largest weight), so a
+    diffuse head is still readable; hover gives the exact weights either way.
+    """
+    heads = maps.shape[0]
+    columns = max(1, min(columns, heads))
+    n_rows = math.ceil(heads / columns)
+    titles = list(titles) if titles is not None else [f"head {i}" for i in range(heads)]
+    fig = make_subplots(
+        rows=n_rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06 / max(1, n_rows / 3)
+    )
+    h, w = image.shape[:2]
+    thumb = _image_trace(image, max_side=160)
+    zmax = float(maps.max()) if shared_scale else None
+    for i in range(heads):
+        r, c = divmod(i, columns)
+        fig.add_trace(thumb, row=r + 1, col=c + 1)
+        fig.add_trace(_overlay_trace(maps[i], patch_px, num_prefix, zmax, False, label), row=r + 1, col=c + 1)
+        _image_axes(fig, w, h, row=r + 1, col=c + 1)
+        if mark is not None:
+            mr, mc = mark
+            fig.add_shape(
+                type="rect", x0=mc * patch_px - 0.5, x1=(mc + 1) * patch_px - 0.5, y0=mr * patch_px - 0.5,
+                y1=(mr + 1) * patch_px - 0.5, line=dict(color="#00e5ff", width=2), row=r + 1, col=c + 1,
+            )
+    for i in range(heads):  # square panels
+        r, c = divmod(i, columns)
+        fig.update_yaxes(scaleanchor=f"x{'' if i == 0 else i + 1}", row=r + 1, col=c + 1)
+    panel = 220 if columns <= 4 else 170
+    fig.update_layout(height=40 + n_rows * panel, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
+    fig.update_annotations(font_size=12)
+    return fig
+
+
+def distance_scatter(distances: np.ndarray, image_px: float, title: str | None = None) -> go.Figure:
+    """Mean attention distance (pixels) per head against depth, one point per head (ViT paper, Fig. 7 right)."""
+    layers, heads = distances.shape
+    x = np.repeat(np.arange(1, layers + 1), heads).astype(float)
+    jitter = np.tile(np.linspace(-0.18, 0.18, heads) if heads > 1 else np.zeros(1), layers)
+    head = np.tile(np.arange(heads), layers)
+    fig = go.Figure(
+        go.Scatter(
+            x=x + jitter,
+            y=distances.reshape(-1),
+            mode="markers",
+            marker=dict(size=8, color=head, colorscale="Viridis", showscale=heads > 1,
+                        colorbar=dict(title="head", thickness=10)),
+            customdata=np.stack([x, head], axis=-1),
+            hovertemplate="layer %{customdata[0]:.0f}, head %{customdata[1]:.0f}<br>mean distance %{y:.1f} px<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.update_xaxes(title="network depth (layer)", tickmode="array", tickvals=list(range(1, layers + 1)))
+    fig.update_yaxes(title="mean attention distance (pixels)", range=[0, image_px * 0.75])
+    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> go.Figure:
+    """Horizontal bars of (class name, probability), best on top."""
+    names = [n if len(n) <= 40 else n[:39] + "…" for n, _ in top_k]
+    probs = [p for _, p in top_k]
+    fig = go.Figure(
+        go.Bar(
+            x=probs,
+            y=names,
+            orientation="h",
+            text=[f"{p:.1%}" for p in probs],
+            textposition="auto",
+            customdata=[n for n, _ in top_k],
+            hovertemplate="%{customdata}<br>p = %{x:.4f}<extra></extra>",
+            marker_color="#3b6fb6",
+        )
+    )
+    fig.update_xaxes(range=[0, 1], title="probability", tickformat=".0%")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(title=title, height=60 + 36 * max(1, len(top_k)), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
