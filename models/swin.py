@@ -305,7 +305,8 @@ def capture(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[np.ndarray], 
                     block really used), "bias_table" ((heads, 2M-1, 2M-1)), "bias" ((heads, M*M, M*M)),
                     "relative_position_index" ((M*M, M*M)), "logit_scale" (V2: (heads,) the cosine
                     attention's temperature; V1: None), "mean_distance_px" ((heads,)); and "version"
-                    (1 or 2), "stages" (one dict per stage), "logits" ((classes,) float32).
+                    (1 or 2), "stages" (one dict per stage), "logits" ((1, classes) float32 CPU tensor, for
+                    vision.run's top-k; it pops it before the trace is built).
 
     Weights come from the block's own softmax (hooked for this call only, fused attention off while
     it runs). Safe when one cached model serves many threads: a per-model lock, nothing left behind.
@@ -354,7 +355,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[np.ndarray], 
                 handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
                 handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
             with torch.inference_mode():
-                logits = model(x)[0].float().cpu().numpy()
+                logits = model(x).float().cpu()  # (1, classes)
                 tables = [_bias_tables(blk.attn, version, blk.attn.num_heads) for _, _, blk in entries]
                 scales_v2 = [
                     torch.clamp(blk.attn.logit_scale, max=float(np.log(100.0))).exp().reshape(-1).float().cpu().numpy()
@@ -422,3 +423,68 @@ def capture(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[np.ndarray], 
     if not attention:
         raise RuntimeError("no attention was captured: the model has no Swin blocks")
     return attention, blocks, extras
+
+
+# ---------------------------------------------------------------------------------------------
+# Views the page asks for (plain numpy in, plain numpy out)
+# ---------------------------------------------------------------------------------------------
+def block_label(block: BlockInfo) -> str:
+    """'stage 1 · block 2 · shifted (s = 3)' for menus and titles (stages and blocks counted from 1)."""
+    j = int(block.name.rsplit(".", 1)[-1]) + 1 if block.name.rsplit(".", 1)[-1].isdigit() else block.name
+    kind = f"shifted windows (s = {block.shift})" if block.shift else "regular windows"
+    return f"stage {block.stage + 1} · block {j} · {kind}"
+
+
+def stage_pair(blocks: list[BlockInfo], stage: int) -> tuple[int, int | None]:
+    """Indices (into blocks) of a stage's first regular block and of the shifted block after it (None
+    when the stage has no shifted block, e.g. a last stage that is a single window)."""
+    in_stage = [i for i, b in enumerate(blocks) if b.stage == stage]
+    if not in_stage:
+        raise ValueError(f"no blocks in stage {stage}")
+    regular = next((i for i in in_stage if not blocks[i].shift), in_stage[0])
+    shifted = next((i for i in in_stage if blocks[i].shift), None)
+    return regular, shifted
+
+
+def all_window_boxes(block: BlockInfo) -> list[list[tuple[float, float, float, float]]]:
+    """window_boxes for every window of the block, in window order."""
+    n_rows, n_cols = window_count(block)
+    return [window_boxes(block, w) for w in range(n_rows * n_cols)]
+
+
+def window_regions(block: BlockInfo, window: int) -> np.ndarray:
+    """(M*M,) region label (0..8, see region_labels) of each token of one window."""
+    labels = window_partition(region_labels(block.grid, block.window_size, block.shift), block.window_size)
+    return labels[window].reshape(-1)
+
+
+def rolled_region_labels(block: BlockInfo) -> np.ndarray:
+    """(rows, cols) region label of every position of the rolled map that holds an image token."""
+    h, w = block.grid
+    return region_labels(block.grid, block.window_size, block.shift)[:h, :w]
+
+
+def image_region_labels(block: BlockInfo) -> np.ndarray:
+    """(rows, cols) region label of every image token, where the token sits before the roll."""
+    return np.roll(rolled_region_labels(block), (block.shift, block.shift), axis=(0, 1))
+
+
+def mask_matches(block: BlockInfo, used: np.ndarray | None) -> bool:
+    """Whether the mask a block used equals the one built from the paper's region labels."""
+    ours = shift_mask(block.grid, block.window_size, block.shift)
+    if ours is None or used is None:
+        return ours is None and used is None
+    return ours.shape == used.shape and bool(np.array_equal(ours, used))
+
+
+def query_attention(
+    attention: np.ndarray, block: BlockInfo, row: int, col: int, head: int | None = None
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """One image token's attention in one block: (window index, weights (M*M,), key positions (M*M, 2)).
+
+    `head` None gives the mean over heads. Key positions are image token (row, col), -1 for padding.
+    """
+    window, index = locate_token(block, row, col)
+    rows = attention[window, :, index, :]  # (heads, M*M)
+    weights = rows.mean(axis=0) if head is None else rows[head]
+    return window, weights.astype(np.float32), token_positions(block)[window]

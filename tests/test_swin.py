@@ -3,6 +3,7 @@
 References nobody here wrote: timm's `attn_mask` buffers, timm's window_partition / window_reverse
 and torch.roll, `timm.utils.AttentionExtract` (FX), and each WindowAttention's own output.
 """
+import functools
 import threading
 
 import numpy as np
@@ -49,15 +50,20 @@ MODELS = {
 }
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
-def captured(request):
-    name, kwargs = MODELS[request.param]
+@functools.lru_cache(maxsize=None)
+def _captured(key):
+    name, kwargs = MODELS[key]
     model = _make(name, **kwargs)
     size = model.patch_embed.img_size
     torch.manual_seed(1)
     x = torch.randn(1, 3, *size)
     attention, blocks, extras = swin.capture(model, x)
-    return request.param, model, x, attention, blocks, extras
+    return key, model, x, attention, blocks, extras
+
+
+@pytest.fixture(scope="module", params=list(MODELS))
+def captured(request):
+    return _captured(request.param)
 
 
 # ---------------------------------------------------------------------------------------------- masks
@@ -120,6 +126,7 @@ def test_partition_refuses_a_grid_that_is_not_whole_windows():
 
 
 # ---------------------------------------------------------------------------------------------- capture
+@pytest.mark.filterwarnings("ignore::UserWarning:torchvision.models.feature_extraction")
 def test_captured_attention_equals_timm_attention_extract(captured):
     key, model, x, attention, blocks, _ = captured
     reference = AttentionExtract(model, method="fx")  # traces a copy of the graph; the model is untouched
@@ -200,7 +207,7 @@ def test_capture_leaves_no_state_and_predicts_like_a_plain_forward(captured):
     key, model, x, _, _, extras = captured
     with torch.inference_mode():
         plain = model(x)[0].numpy()
-    np.testing.assert_allclose(extras["logits"], plain, atol=1e-5)
+    np.testing.assert_allclose(extras["logits"].numpy()[0], plain, atol=1e-5)
     for module in model.modules():
         assert not module._forward_hooks and not module._forward_pre_hooks, key
 
@@ -334,3 +341,63 @@ def test_mean_attention_distance_against_a_brute_force_sum(captured):
                     if pos[w, j, 0] >= 0:
                         total += att[w, :, i, j] * np.hypot(*(pos[w, i] - pos[w, j])) * info.patch_px
         np.testing.assert_allclose(extras["mean_distance_px"][b], total / count, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------- figures
+def test_figures_are_built_from_the_captured_data():
+    from viz import windows as vw
+
+    _, _, _, attention, blocks, extras = _captured("swin_small_grid")
+    h, w = blocks[0].grid
+    px = blocks[0].patch_px
+    image = np.zeros((int(h * px), int(w * px), 3), np.uint8)
+    reg_i, shf_i = swin.stage_pair(blocks, 0)
+    shifted = blocks[shf_i]
+
+    fig = vw.window_partition_figure(image, swin.all_window_boxes(shifted), highlight=3)
+    picker = fig.data[-1]
+    assert sorted(set(picker.customdata)) == list(range(attention[shf_i].shape[0]))
+    assert len(picker.customdata) > attention[shf_i].shape[0]  # wrapped windows come as several pieces
+
+    window, weights, positions = swin.query_attention(attention[shf_i], shifted, 0, 0, head=1)
+    fig = vw.window_attention_figure(image, weights, positions, px, shifted.grid, swin.window_boxes(shifted, window), (0, 0))
+    z = np.asarray(fig.data[1].z, dtype=float)
+    np.testing.assert_allclose(np.nansum(z), 1.0, atol=1e-5)  # the whole softmax row is on the image
+    assert np.isfinite(z).sum() == (positions[:, 0] >= 0).sum()
+    assert z[0, 0] == pytest.approx(weights[swin.locate_token(shifted, 0, 0)[1]])
+
+    labels = swin.region_labels(shifted.grid, shifted.window_size, shifted.shift)
+    fig = vw.shift_figure(swin.rolled_image(image, shifted), labels, shifted.window_size, px)
+    np.testing.assert_array_equal(np.asarray(fig.data[1].z), labels)
+    used = extras["attn_mask"][shf_i]
+    fig = vw.mask_mosaic_figure(used, swin.window_count(shifted)[1])
+    assert np.nanmin(np.asarray(fig.data[0].z, dtype=float)) == -100
+    vw.mask_figure(used[-1], swin.token_labels(shifted, 3), swin.window_regions(shifted, 3))
+    vw.bias_table_figure(extras["bias_table"][0][0])
+    vw.bias_matrix_figure(extras["bias"][0][0], [str(i) for i in range(16)])
+    stages = extras["stages"]
+    fig = vw.stage_grids_figure(image, stages)
+    assert len([t for t in fig.data if t.type == "image"]) == len(stages)
+    fig = vw.attention_distance_figure(extras["mean_distance_px"], [b.name for b in blocks], [b.stage for b in blocks],
+                                       [b.shift for b in blocks])
+    assert sum(len(t.y) for t in fig.data) == sum(b.num_heads for b in blocks)
+
+
+def test_page_helpers():
+    blocks = [
+        BlockInfo("layers.0.blocks.0", 0, (8, 8), 4.0, 4, 0, 2),
+        BlockInfo("layers.0.blocks.1", 0, (8, 8), 4.0, 4, 2, 2),
+        BlockInfo("layers.1.blocks.0", 1, (4, 4), 8.0, 4, 0, 4),
+    ]
+    assert swin.stage_pair(blocks, 0) == (0, 1)
+    assert swin.stage_pair(blocks, 1) == (2, None)
+    assert swin.block_label(blocks[1]) == "stage 1 · block 2 · shifted windows (s = 2)"
+    assert swin.mask_matches(blocks[1], swin.shift_mask((8, 8), 4, 2))
+    assert not swin.mask_matches(blocks[1], np.zeros((4, 16, 16), np.float32))
+    assert swin.mask_matches(blocks[0], None)
+    # the last window of the rolled map holds the four corners of the image: regions 4, 5, 7, 8
+    assert sorted(set(swin.window_regions(blocks[1], 3))) == [4, 5, 7, 8]
+    # before the roll, the s = 2 top rows are the ones that wrap to the bottom: regions 6, 7, 8
+    before = swin.image_region_labels(blocks[1])
+    assert set(before[:2].ravel()) == {6, 7, 8} and set(before[2:, 2:].ravel()) == {0, 1, 3, 4}
+    np.testing.assert_array_equal(swin.roll_map(before, 2), swin.rolled_region_labels(blocks[1]))

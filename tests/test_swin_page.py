@@ -1,0 +1,142 @@
+"""The Swin page headless (AppTest): demo weights on a sample photo by default, selections, hostile images."""
+import base64
+import io
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from models import swin
+from tests.conftest import ROOT
+
+APP = str(ROOT / "app.py")
+PAGE = "pages/swin.py"
+
+
+def _open() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.switch_page(PAGE).run()
+    return at
+
+
+def _array(value) -> np.ndarray:
+    """A figure array from the chart JSON: a plain list, or Plotly's typed-array dict (dtype, bdata, shape)."""
+    if isinstance(value, dict) and "bdata" in value:
+        a = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        if shape:
+            a = a.reshape([int(n) for n in str(shape).split(",")])
+        return a.astype(float)
+    return np.array([[np.nan if v is None else v for v in row] if isinstance(row, list) else
+                     (np.nan if row is None else row) for row in value], dtype=float)
+
+
+def _png(image: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def page():
+    at = _open()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_default_is_demo_weights_on_a_sample_photo(page):
+    at = page
+    assert not at.error, [e.value for e in at.error]
+    assert at.radio(key="swin_weights").value == "demo"
+    assert at.radio(key="swin_image_source").value == "sample photo"
+    assert any("Weights: **demo (swin_demo" in i.value for i in at.info)  # the source is on screen
+    headers = " ".join(h.value for h in at.header)
+    for topic in ("Stages", "shifted windows", "cyclic shift", "Inside one window", "Relative position bias",
+                  "Mean attention distance"):
+        assert topic in headers
+    # the demo is 64 px, 4 px patches, windows of 4: 16 windows, then a shift of 2 and its masks
+    assert any("⌊M/2⌋ = 2 tokens" in m.value for m in at.markdown)
+    assert any("✔" in c.value and "identical" in c.value for c in at.caption)
+    assert len(at.get("plotly_chart")) >= 15
+
+
+def test_figures_hold_the_models_numbers(page):
+    specs = [json.loads(c.proto.spec) for c in at_charts(page)]
+    mosaic = [s for s in specs if any(t.get("type") == "heatmap" and "window %{customdata}" in t.get("hovertemplate", "")
+                                      for t in s["data"])]
+    assert mosaic, "no mask mosaic"
+    z = _array(mosaic[0]["data"][0]["z"])
+    assert np.nanmin(z) == -100 and np.nanmax(z) == 0
+    bars = [s for s in specs if s["data"] and s["data"][0].get("type") == "bar"]
+    probs = list(_array(bars[0]["data"][0]["x"]))
+    assert len(probs) == 5 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+
+
+def at_charts(at):
+    return at.get("plotly_chart")
+
+
+def test_selecting_a_window_on_the_image_moves_the_selectbox(page):
+    at = page
+    at.session_state["swin_window_pick"] = {
+        "selection": {"points": [{"customdata": 5, "curve_number": 17, "point_index": 5}], "point_indices": [5],
+                      "box": [], "lasso": []}
+    }
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="swin_window").value == 5
+    # the fallback widget works without a click too: the shifted block of stage 1, its last window
+    at.selectbox(key="swin_block").set_value(1).run()
+    at.selectbox(key="swin_window").set_value(15).run()
+    assert not at.exception and not at.error
+    heads = [c for c in at.get("plotly_chart") if "swin_head_" in c.proto.id]
+    assert len(heads) == 2  # the demo's stage 1 has two heads
+    weights = _array(json.loads(heads[0].proto.spec)["data"][0]["z"])
+    assert weights.shape == (16, 16)
+    np.testing.assert_allclose(weights.sum(axis=1), 1.0, atol=1e-4)
+    # window 15 of a shifted block mixes four regions: its masked pairs get (almost) no attention
+    mask = swin.shift_mask((16, 16), 4, 2)[15]
+    assert weights[mask < 0].max() < 1e-6
+
+
+def test_picking_a_patch_on_the_image_moves_the_query(page):
+    at = page
+    at.session_state["swin_patch_shifted"] = {
+        "selection": {"points": [{"customdata": [3, 14], "point_index": 62}], "point_indices": [62], "box": [], "lasso": []}
+    }
+    at.run()
+    assert not at.exception
+    assert at.slider(key="swin_row").value == 3 and at.slider(key="swin_col").value == 14
+
+
+@pytest.mark.parametrize(
+    "name,data,expect",
+    [
+        ("truncated.png", _png(Image.new("RGB", (64, 64), (200, 30, 30)))[:60], "truncated"),
+        ("strip.png", _png(Image.fromarray(np.random.default_rng(0).integers(0, 255, (3, 4000, 3), dtype=np.uint8))),
+         "unusual shape"),
+        ("notes.png", b"this is not an image", "not an image"),
+    ],
+)
+def test_hostile_uploads_give_a_message_not_a_traceback(name, data, expect):
+    at = _open()
+    at.radio(key="swin_image_source").set_value("upload").run()
+    at.file_uploader(key="swin_image").set_value((name, data, "image/png")).run()
+    assert not at.exception, at.exception
+    shown = " ".join(e.value for e in list(at.error) + list(at.warning) + list(at.caption) + list(at.info))
+    assert expect in shown
+
+
+def test_pretrained_without_the_hub_says_so_and_falls_back_to_random():
+    at = _open()
+    at.radio(key="swin_weights").set_value("pretrained").run()
+    assert not at.exception, at.exception
+    errors = " ".join(e.value for e in at.error)
+    warnings = " ".join(w.value for w in at.warning)
+    if not errors:  # this machine reached the Hub: the page must then say it runs pretrained weights
+        assert any("pretrained" in i.value for i in at.info)
+        return
+    assert "Hub" in errors or "download" in errors
+    assert "random" in warnings
