@@ -229,9 +229,10 @@ st.markdown(
 c1, c2, c3 = st.columns(3)
 fusion = c1.radio("Head fusion", am.HEAD_FUSIONS, horizontal=True, key="vit_fusion")
 discard = c2.slider("Discard ratio", 0.0, 0.95, 0.0, 0.05, key="vit_discard")
-query_options = (["CLS"] if has_cls else []) + [f"patch ({q_row}, {q_col})"]
-rollout_query = c3.radio("From", query_options, horizontal=True, key="vit_rollout_from")
-row = 0 if rollout_query == "CLS" else q_token
+query_options = (["CLS"] if has_cls else []) + ["the query patch"]
+rollout_from = c3.radio("From", query_options, horizontal=True, key="vit_rollout_from")
+rollout_query = "CLS" if rollout_from == "CLS" else f"patch ({q_row}, {q_col})"
+row = 0 if rollout_from == "CLS" else q_token
 rolled = _rollout(run_key, fusion, float(discard), row, trace.attention)
 st.plotly_chart(
     vi.attention_overlay(
