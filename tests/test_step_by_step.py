@@ -35,10 +35,7 @@ def demo_text(request):
 
 @pytest.fixture(scope="module")
 def demo_vit():
-    try:
-        return vision.load("vit_demo", weights="demo")
-    except vision.WeightsUnavailable:  # TEMPORARY until the checkpoint lands
-        return vision.load("vit_tiny_patch16_224", weights="random")
+    return vision.load("vit_demo", weights="demo")
 
 
 def test_every_layer_head_and_kind_of_every_demo_text_model_is_reproduced(demo_text):
