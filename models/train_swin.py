@@ -38,6 +38,7 @@ MODEL_KWARGS = dict(
     embed_dim=32,
     depths=(2, 2, 2),  # stage grids 16, 8, 4; the last stage is one window (no shift needed)
     num_heads=(2, 4, 8),  # head dim 16 everywhere
+    mlp_ratio=2.0,  # half the paper's 4: a third less compute per step on a CPU
     num_classes=len(shapes.CLASSES),
 )
 # What timm's transforms need to feed the model: stored as the checkpoint's pretrained_cfg_overlay, so
@@ -78,9 +79,11 @@ def load_demo(weights_dir: pathlib.Path = WEIGHTS_DIR) -> tuple[torch.nn.Module,
     """The bundled checkpoint as a timm model in eval mode, and its JSON metadata."""
     from safetensors.torch import load_file
 
+    import timm
+
     weights, meta_path = paths(weights_dir)
     meta = json.loads(meta_path.read_text())
-    model = build(**meta["kwargs"])
+    model = timm.create_model(meta["arch"], pretrained=False, **meta["kwargs"])  # exactly what was saved
     model.load_state_dict(load_file(str(weights)))
     return model.eval(), meta
 
@@ -173,7 +176,7 @@ def save(model: torch.nn.Module, accuracy: float, seconds: float, args, weights_
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.train_swin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--evaluate", action="store_true", help="evaluate the bundled checkpoint instead of training")
-    parser.add_argument("--steps", type=int, default=700)
+    parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--seed", type=int, default=0)

@@ -211,11 +211,12 @@ if shf is None:
 else:
     s = shf.shift
     st.markdown(
-        f"Shifting the partition would leave ragged, smaller windows at the edges. Instead Swin **rolls the feature "
+        f"Shifting the partition itself would give more windows, some smaller than M × M, at the edges. Instead Swin **rolls the feature "
         f"map** by s = ⌊M/2⌋ = {s} tokens up and left (`torch.roll(x, (−{s}, −{s}))`) and partitions the rolled map "
         "into regular windows again: same number of windows, same M² tokens each. "
         "The windows along the bottom and right edge of the rolled map now hold tokens that were **not neighbours** "
-        "in the image. The rolled map is labelled in up to 9 regions (0–8, Fig. 4 of the paper); inside a "
+        "in the image (Fig. 4 of the paper). Labelling the rolled map in up to 9 regions, 0–8, as the authors' code "
+        "does, tells them apart: inside a "
         "window, a query may only attend to keys of its own region: Swin adds **−100** to the other logits "
         "before the softmax (e⁻¹⁰⁰ ≈ 0), then rolls the result back."
     )
@@ -278,9 +279,13 @@ with c1:
     )
 with c2:
     st.markdown(
-        f"Each head of block {b} computes softmax(QKᵀ/√d + B"
+        f"Each head of block {b} computes softmax("
+        + ("QKᵀ/√d" if version == 1 else "τ·cos(q, k)")
+        + " + B"
         + (" + mask" if blk.shift else "")
-        + f") over the {blk.window_size ** 2} tokens of the window, d = its own head dimension. Rows are queries, "
+        + f") over the {blk.window_size ** 2} tokens of the window"
+        + (", d = its own head dimension" if version == 1 else ", τ = the head's learned temperature")
+        + ". Rows are queries, "
         "columns keys, both labelled by their (row, col) on the token grid; every row sums to 1."
         + (" In a shifted block, masked pairs get ≈ 0." if blk.shift else "")
     )

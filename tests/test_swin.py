@@ -401,3 +401,37 @@ def test_page_helpers():
     before = swin.image_region_labels(blocks[1])
     assert set(before[:2].ravel()) == {6, 7, 8} and set(before[2:, 2:].ravel()) == {0, 1, 3, 4}
     np.testing.assert_array_equal(swin.roll_map(before, 2), swin.rolled_region_labels(blocks[1]))
+
+
+# ---------------------------------------------------------------------------------------------- the bundled demo
+@pytest.mark.slow
+def test_bundled_demo_scores_at_least_95_percent_through_the_cli(capsys):
+    from models import train_swin
+
+    assert train_swin.main(["--evaluate"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith("accuracy: ")
+    assert float(last.split(": ")[1]) >= 0.95
+
+
+def test_vision_run_gives_windows_that_place_back_on_the_image():
+    from models import shapes, vision
+
+    model = vision.load("swin_demo", "demo")
+    assert swin.swin_version(model) == 1
+    # the app's own path (sample image enlarged 4x, timm's resize back to 64 px) still names the shapes
+    right = 0
+    for shape in shapes.CLASSES:
+        trace = vision.run(model, shapes.sample_image(shape, seed=3))
+        right += trace.top_k[0][0] == shape
+    assert right >= len(shapes.CLASSES) - 1
+    assert trace.kind == "swin" and len(trace.top_k) == 5
+    assert [b.grid for b in trace.blocks] == [(16, 16)] * 2 + [(8, 8)] * 2 + [(4, 4)] * 2
+    assert [b.shift for b in trace.blocks] == [0, 2, 0, 2, 0, 0]  # the 4 x 4 stage is one window: no shift
+    crop_h, crop_w = trace.image.shape[:2]
+    for att, info in zip(trace.attention, trace.blocks):
+        n_rows, n_cols = swin.window_count(info)
+        assert att.shape == (n_rows * n_cols, info.num_heads, info.window_size**2, info.window_size**2)
+        boxes = swin.all_window_boxes(info)
+        area = sum((x1 - x0) * (y1 - y0) for pieces in boxes for x0, y0, x1, y1 in pieces)
+        assert area == crop_h * crop_w  # the windows tile the crop exactly

@@ -140,3 +140,14 @@ def test_pretrained_without_the_hub_says_so_and_falls_back_to_random():
         return
     assert "Hub" in errors or "download" in errors
     assert "random" in warnings
+
+
+def test_swin_v2_with_random_weights_runs_and_says_what_differs():
+    at = _open()
+    at.radio(key="swin_weights").set_value("random").run()
+    at.selectbox(key="swin_model").set_value("swinv2_tiny_window8_256").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any(w.value.startswith("Weights: **random") for w in at.warning)  # random weights are flagged
+    assert any("Swin V2" in i.value and "cosine" in i.value for i in at.info)
+    assert any("⌊M/2⌋ = 4 tokens" in m.value for m in at.markdown)  # M = 8
