@@ -1,0 +1,66 @@
+"""One cached model serves every browser session: many threads at once must each get their own, correct result."""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from models import shapes, text, vision
+from tests.conftest import SAMPLES
+
+THREADS = 16
+
+
+def _same_text(a: text.TextTrace, b: text.TextTrace) -> None:
+    assert a.output == b.output
+    assert a.source_tokens == b.source_tokens and a.target_tokens == b.target_tokens
+    for name in ("encoder_attention", "decoder_attention", "cross_attention"):
+        for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
+            np.testing.assert_array_equal(x, y)
+
+
+def _same_vision(a, b) -> None:
+    assert a.top_k == b.top_k
+    assert a.token_labels == b.token_labels
+    for x, y in zip(a.attention, b.attention, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+def _run_parallel(fn, inputs):
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(fn, inputs))
+
+
+@pytest.mark.parametrize("task", ["reverse", "dates", "translate"])
+def test_text_model_shared_by_threads(task):
+    model = text.load(task)
+    examples = text.TASKS[task].examples
+    inputs = [examples[i % len(examples)] + ("" if i < len(examples) else f" {i}") for i in range(THREADS * 2)]
+    inputs = [s for s in inputs]  # different texts, some repeated
+    serial = [text.run(model, s) for s in inputs]
+    parallel = _run_parallel(lambda s: text.run(model, s), inputs)
+    for a, b in zip(serial, parallel):
+        _same_text(a, b)
+    assert len({t.output for t in parallel}) > 1, "the inputs should give different outputs"
+
+
+def _images(n: int) -> list[Image.Image]:
+    photos = [Image.open(p).convert("RGB") for p in sorted(SAMPLES.glob("*.png")) + sorted(SAMPLES.glob("*.jpg"))]
+    generated, _, _ = shapes.make_dataset(n, seed=123)
+    pics = [Image.fromarray(a) for a in generated]
+    return [photos[i % len(photos)] if i % 2 else pics[i] for i in range(n)]
+
+
+@pytest.mark.parametrize("name", ["vit_demo", "swin_demo"])
+def test_vision_model_shared_by_threads(name):
+    model = vision.load(name, weights="demo")
+    images = _images(THREADS)
+    torch.manual_seed(0)
+    serial = [vision.run(model, im) for im in images]
+    parallel = _run_parallel(lambda im: vision.run(model, im), images)
+    for a, b in zip(serial, parallel):
+        _same_vision(a, b)
+    assert len({tuple(t.top_k[0]) for t in parallel}) > 1 or len({float(t.attention[-1].sum()) for t in parallel}) > 1
