@@ -33,3 +33,19 @@ def weights_badge(source: str) -> None:
         st.warning(f"Weights: **{source}**. Random weights attend arbitrarily; use them only to inspect the mechanics.")
     else:
         st.info(f"Weights: **{source}**")
+
+
+def on_device_or_cpu(call, device: str):
+    """`call(device)`; when the GPU runs out of memory, frees its cache and runs `call("cpu")`, with a notice.
+
+    Every page's model run goes through this, so a too-large input on a small GPU still gets an answer.
+    """
+    try:
+        return call(device)
+    except torch.OutOfMemoryError:
+        if device == "cpu":
+            raise
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        st.warning(f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower).")
+        return call("cpu")
