@@ -7,7 +7,6 @@ from models import vision
 from ui import common
 from ui import vision as uv
 from viz import image as vi
-from viz.heatmaps import attention_heatmap
 
 CURATED = [
     "vit_small_patch16_224",
@@ -197,8 +196,7 @@ if n_tokens > MAX_MATRIX_TOKENS:
         "within a square and key columns summed, so rows still sum to 1; prefix tokens are kept as they are."
     )
 st.plotly_chart(
-    attention_heatmap(matrix, labels, labels, title=f"Layer {layer + 1}, head {head}: queries (rows) × keys (columns)",
-                      height=700),
+    vi.token_matrix(matrix, labels, title=f"Layer {layer + 1}, head {head}: queries (rows) × keys (columns)"),
     key="vit_matrix",
 )
 st.caption(f"Rows are queries, columns keys; prefix tokens ({', '.join(labels[:P]) or 'none'}) come first.")

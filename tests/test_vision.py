@@ -278,7 +278,7 @@ def test_demo_model_accuracy_on_fresh_images(demo):
 
 
 def test_demo_attention_is_on_the_object(demo):
-    """Last-layer CLS attention (heads averaged) and CLS rollout put ≥ 2× the box's share inside the box."""
+    """Last-layer CLS attention (heads averaged) and CLS rollout each put ≥ 2× the box's share inside the box."""
     rng = np.random.default_rng(12345)
     ratios_last, ratios_rollout = [], []
     for i in range(50):
@@ -291,4 +291,4 @@ def test_demo_attention_is_on_the_object(demo):
         roll = am.rollout(trace.attention, "mean", rows=[0])[0, trace.num_prefix_tokens :].reshape(trace.grid)
         ratios_rollout.append(am.mass_inside_box(roll, box, (64, 64)) / share)
     assert np.mean(ratios_last) >= 2.0, np.mean(ratios_last)
-    assert np.mean(ratios_rollout) >= 1.5, np.mean(ratios_rollout)
+    assert np.mean(ratios_rollout) >= 2.0, np.mean(ratios_rollout)

@@ -17,8 +17,14 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from PIL import Image
 
-OVERLAY_SCALE = "Inferno"
-OVERLAY_OPACITY = 0.55
+# Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
+OVERLAY_SCALE = [
+    [0.0, "rgba(8, 8, 40, 0.72)"],
+    [0.3, "rgba(90, 20, 120, 0.50)"],
+    [0.65, "rgba(235, 90, 40, 0.32)"],
+    [1.0, "rgba(255, 235, 60, 0.12)"],
+]
+OVERLAY_OPACITY = 1.0
 
 
 def png_data_uri(image: np.ndarray, max_side: int | None = None) -> tuple[str, float]:
@@ -70,11 +76,9 @@ def _overlay_trace(
 
 def _image_axes(fig: go.Figure, width: int, height: int, row: int | None = None, col: int | None = None) -> None:
     kw = dict(row=row, col=col) if row is not None else {}
-    fig.update_xaxes(range=[-0.5, width - 0.5], showticklabels=False, showgrid=False, zeroline=False, **kw)
-    fig.update_yaxes(
-        range=[height - 0.5, -0.5], showticklabels=False, showgrid=False, zeroline=False,
-        scaleanchor=None, **kw,
-    )
+    hidden = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
+    fig.update_xaxes(range=[-0.5, width - 0.5], **hidden, **kw)
+    fig.update_yaxes(range=[height - 0.5, -0.5], **hidden, **kw)
 
 
 def patch_grid(
@@ -209,24 +213,40 @@ def head_grid(
 def distance_scatter(distances: np.ndarray, image_px: float, title: str | None = None) -> go.Figure:
     """Mean attention distance (pixels) per head against depth, one point per head (ViT paper, Fig. 7 right)."""
     layers, heads = distances.shape
-    x = np.repeat(np.arange(1, layers + 1), heads).astype(float)
-    jitter = np.tile(np.linspace(-0.18, 0.18, heads) if heads > 1 else np.zeros(1), layers)
-    head = np.tile(np.arange(heads), layers)
+    layer = np.arange(1, layers + 1)
+    offsets = np.linspace(-0.2, 0.2, heads) if heads > 1 else np.zeros(1)  # heads side by side within a layer
     fig = go.Figure(
-        go.Scatter(
-            x=x + jitter,
-            y=distances.reshape(-1),
-            mode="markers",
-            marker=dict(size=8, color=head, colorscale="Viridis", showscale=heads > 1,
-                        colorbar=dict(title="head", thickness=10)),
-            customdata=np.stack([x, head], axis=-1),
-            hovertemplate="layer %{customdata[0]:.0f}, head %{customdata[1]:.0f}<br>mean distance %{y:.1f} px<extra></extra>",
-            showlegend=False,
-        )
+        [
+            go.Scatter(
+                x=layer + offsets[h],
+                y=distances[:, h],
+                mode="markers",
+                name=f"head {h}",
+                marker=dict(size=8),
+                customdata=layer,
+                hovertemplate=f"layer %{{customdata}}, head {h}<br>mean distance %{{y:.1f}} px<extra></extra>",
+            )
+            for h in range(heads)
+        ]
     )
     fig.update_xaxes(title="network depth (layer)", tickmode="array", tickvals=list(range(1, layers + 1)))
     fig.update_yaxes(title="mean attention distance (pixels)", range=[0, image_px * 0.75])
     fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
+    return fig
+
+
+def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = None, max_ticks: int = 40) -> go.Figure:
+    """viz.heatmaps.attention_heatmap for a ViT's tokens, with every k-th tick labelled when there are many."""
+    from viz.heatmaps import attention_heatmap
+
+    n = len(labels)
+    fig = attention_heatmap(matrix, labels, labels, title=title, height=min(900, max(420, 60 + 8 * n)))
+    if n > max_ticks:
+        step = math.ceil(n / max_ticks)
+        ticks = list(range(0, n, step))
+        fig.update_xaxes(tickvals=ticks, ticktext=[labels[i] for i in ticks], tickangle=-90)
+        fig.update_yaxes(tickvals=ticks, ticktext=[labels[i] for i in ticks])
+        fig.update_layout(margin=dict(t=150))  # room for the upright key labels under the title
     return fig
 
 
