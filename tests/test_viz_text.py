@@ -20,8 +20,10 @@ def softmax_rows(shape, mask=None):
     return (e / e.sum(-1, keepdims=True)).astype(np.float32)
 
 
-def test_visible_tokens_show_spaces():
+def test_visible_tokens_show_spaces_and_escape_markup():
     assert vt.visible_tokens(["a", " ", "b"]) == ["a", "␣", "b"]
+    # Plotly reads "<s>" as a strike-through tag; escaped, it shows as the token.
+    assert vt.visible_tokens(["<s>", "</s>", "a&b"]) == ["&lt;s&gt;", "&lt;/s&gt;", "a&amp;b"]
 
 
 # --- head view ---------------------------------------------------------------------------------------------
@@ -162,9 +164,9 @@ def test_step_figure_shows_one_row_per_head_and_only_the_past_when_causal():
 
 
 def test_top_k_figure_orders_candidates():
-    fig = vt.top_k_figure([("2", 0.97), ("1", 0.02), ("3", 0.01)])
+    fig = vt.top_k_figure([("2", 0.97), ("1", 0.02), ("</s>", 0.01)])
     assert list(fig.data[0].x) == [0.97, 0.02, 0.01]
-    assert list(fig.data[0].customdata) == ["2", "1", "3"]
+    assert list(fig.data[0].customdata) == ["2", "1", "&lt;/s&gt;"]
 
 
 # --- downloads ---------------------------------------------------------------------------------------------

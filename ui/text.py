@@ -170,13 +170,13 @@ def _code(s: str) -> str:
 def step_caption(trace, step: int, tokenization: str) -> str:
     """Step `step` in words: what the decoder has read, what it wrote, and with what probability."""
     joiner = "" if tokenization == "char" else " "
-    read = " ".join(_code(t) for t in vt.visible_tokens(trace.target_tokens[: step + 1]))
+    read = " ".join(_code(t) for t in vt.visible_tokens(trace.target_tokens[: step + 1], escape=False))
     so_far = joiner.join(trace.output_tokens[:step])
     token, prob = trace.output_tokens[step], dict(trace.step_top_k[step]).get(trace.output_tokens[step])
     prob_text = f" (probability {prob:.3f})" if prob is not None else ""
     return (
         f"**Step {step + 1} of {len(trace.output_tokens)}.** The decoder reads {read} (position {step} is the "
-        f"query) and writes {_code(vt.visible_tokens([token])[0])}{prob_text}. Output so far: "
+        f"query) and writes {_code(vt.visible_tokens([token], escape=False)[0])}{prob_text}. Output so far: "
         f"{_code(so_far) if so_far else '(nothing yet)'}."
     )
 

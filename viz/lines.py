@@ -71,7 +71,13 @@ def head_view(
         w = weights[h]
         q_idx, k_idx = np.nonzero(w >= min_weight)
         bins = np.clip(np.digitize(w[q_idx, k_idx], edges) - 1, 0, n_bins - 1)
-        first = True
+        # One legend entry per head, in the head's full colour; clicking it hides every line of the head.
+        fig.add_trace(
+            go.Scatter(
+                x=[None], y=[None], mode="lines", line=dict(color=colour, width=3), name=f"head {h + 1}",
+                legendgroup=f"head {h + 1}", showlegend=True, hoverinfo="skip", meta=dict(head=h, lines=0),
+            )
+        )
         for b in range(n_bins):
             sel = bins == b
             if not sel.any():
@@ -90,16 +96,8 @@ def head_view(
                     hoverinfo="skip",
                     name=f"head {h + 1}",
                     legendgroup=f"head {h + 1}",
-                    showlegend=first,
+                    showlegend=False,
                     meta=dict(head=h, weight_range=[float(edges[b]), float(edges[b + 1])], lines=n),
-                )
-            )
-            first = False
-        if first:  # no line above the threshold: still give the head a legend entry
-            fig.add_trace(
-                go.Scatter(
-                    x=[None], y=[None], mode="lines", line=dict(color=colour, width=2), name=f"head {h + 1}",
-                    legendgroup=f"head {h + 1}", meta=dict(head=h, weight_range=None, lines=0),
                 )
             )
 

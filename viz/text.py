@@ -18,9 +18,17 @@ VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 MASK_SCALE = [[0.0, "#d9d9d9"], [0.5, "#d9d9d9"], [0.5, "#2b6cb0"], [1.0, "#2b6cb0"]]  # masked grey, allowed blue
 
 
-def visible_tokens(tokens: Sequence[str]) -> list[str]:
-    """Labels a reader can see: a space becomes ␣ (a character task has many of them)."""
-    return [VISIBLE.get(str(t), str(t)) for t in tokens]
+def visible_tokens(tokens: Sequence[str], escape: bool = True) -> list[str]:
+    """Token labels for Plotly: a space becomes ␣ (a character task has many), and &, <, > are escaped.
+
+    Plotly reads its text as HTML-like markup: an unescaped "<s>" opens a strike-through that swallows the
+    rest of the axis and breaks the layout ("Too many auto-margin redraws"); "&lt;s&gt;" shows as <s>.
+    escape=False gives the labels for Markdown (the page's text) instead.
+    """
+    out = [VISIBLE.get(str(t), str(t)) for t in tokens]
+    if escape:
+        out = [t.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;") for t in out]
+    return out
 
 
 def _cell_trace(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], prefix: str) -> go.Heatmap:
@@ -38,13 +46,16 @@ def head_grid(
     query_labels: Sequence[str],
     key_labels: Sequence[str],
     title: str | None = None,
-    cols: int = 4,
+    cols: int | None = None,
     show_ticks: bool = True,
 ) -> go.Figure:
-    """Every head of one layer side by side: weights (heads, Q, K) -> a grid of heatmaps on one colour scale."""
+    """Every head of one layer side by side: weights (heads, Q, K) -> a grid of heatmaps on one colour scale.
+
+    cols: heads per row; by default 4, or 2 when there are more than 20 keys, so the token labels stay legible.
+    """
     weights = np.asarray(weights, dtype=np.float32)
     n_heads, n_q, n_k = weights.shape
-    cols = max(1, min(cols, n_heads))
+    cols = max(1, min(cols or (4 if n_k <= 20 else 2), n_heads))
     rows = -(-n_heads // cols)
     fig = make_subplots(
         rows=rows, cols=cols, subplot_titles=[f"head {h + 1}" for h in range(n_heads)],
@@ -101,15 +112,16 @@ def overview_grid(
 
 def _token_axes(fig: go.Figure, n_axes: int, query_labels, key_labels, show_ticks: bool) -> None:
     n_q, n_k = len(query_labels), len(key_labels)
+    font = dict(size=9 if max(n_q, n_k) > 24 else 11)
     for i in range(1, n_axes + 1):
         suffix = "" if i == 1 else str(i)
         fig.layout[f"xaxis{suffix}"].update(
             tickmode="array", tickvals=list(range(n_k)), ticktext=[str(t) for t in key_labels],
-            showticklabels=show_ticks, tickangle=0, side="bottom", constrain="domain",
+            showticklabels=show_ticks, tickangle=0, side="bottom", constrain="domain", tickfont=font,
         )
         fig.layout[f"yaxis{suffix}"].update(
             tickmode="array", tickvals=list(range(n_q)), ticktext=[str(t) for t in query_labels],
-            showticklabels=show_ticks, autorange="reversed",
+            showticklabels=show_ticks, autorange="reversed", tickfont=font,
         )
 
 
@@ -195,8 +207,11 @@ def step_figure(
 
 
 def top_k_figure(top_k: Sequence[tuple[str, float]], title: str | None = None) -> go.Figure:
-    """The candidates for the next token, best first, with the probabilities the softmax gave them."""
-    tokens = [str(t) for t, _ in top_k]
+    """The candidates for the next token, best first, with the probabilities the softmax gave them.
+
+    top_k: (token, probability) pairs with the model's own token strings (escaped here for Plotly).
+    """
+    tokens = visible_tokens([t for t, _ in top_k])
     probs = [float(p) for _, p in top_k]
     labels = [f"{i + 1}. {t}" for i, t in enumerate(tokens)]  # numbered: two candidates may look alike
     fig = go.Figure(
