@@ -11,7 +11,7 @@ from ui.common import current_device, weights_badge
 from viz import steps as figs
 
 TOLERANCE = 1e-5
-VIT = "Vision Transformer"
+VIT = "Vision Transformer (ViT)"
 FALLBACK_VIT = "vit_tiny_patch16_224"
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 
@@ -193,26 +193,32 @@ with c2:
         + ("" if ok else " **They differ: the steps below do not reproduce the model.**")
     )
 
-dims = [f"d{i}" for i in range(d_model)]
-dk_dims = [f"d{i}" for i in range(d_k)]
+dims = dk_dims = None  # plain dimension indices: numbered axes, hover says "dimension 5"
 
 
 def step(number: int, title: str, formula: str, shape: str, words: str, *figures) -> None:
-    """One step: the formula, its shape and plain words on the left; its heatmap(s) on the right."""
+    """One step: formula, shape and plain words beside its heatmap; several heatmaps go in a row beneath."""
     st.divider()
+    if len(figures) == 1:
+        left, right = st.columns([2, 3])
+        with left:
+            st.subheader(f"{number}. {title}")
+            st.latex(formula)
+            st.caption(f"shape: {shape}")
+            st.markdown(words)
+        with right:
+            st.plotly_chart(figures[0], key=f"sbs_fig_{number}")
+        return
+    st.subheader(f"{number}. {title}")
     left, right = st.columns([2, 3])
     with left:
-        st.subheader(f"{number}. {title}")
         st.latex(formula)
         st.caption(f"shape: {shape}")
-        st.markdown(words)
     with right:
-        if len(figures) == 1:
-            st.plotly_chart(figures[0], key=f"sbs_fig_{number}")
-        else:
-            for i, (col, fig) in enumerate(zip(st.columns(len(figures)), figures)):
-                with col:
-                    st.plotly_chart(fig, key=f"sbs_fig_{number}_{i}")
+        st.markdown(words)
+    for i, (col, fig) in enumerate(zip(st.columns(len(figures)), figures)):
+        with col:
+            st.plotly_chart(fig, key=f"sbs_fig_{number}_{i}")
 
 
 # 1. X
@@ -265,7 +271,7 @@ if steps.notes and family == "vit":
     qkv_words += " " + " ".join(steps.notes)
 kx = "M_{enc}" if steps.kind == "cross" else "X"
 step(3, "Queries, keys, values",
-     rf"Q = X W^Q_h + b^Q_h,\quad K = {kx} W^K_h + b^K_h,\quad V = {kx} W^V_h + b^V_h",
+     rf"\begin{{aligned}} Q &= X W^Q_h + b^Q_h \\ K &= {kx} W^K_h + b^K_h \\ V &= {kx} W^V_h + b^V_h \end{{aligned}}",
      f"Q {T_q} × {d_k}, K and V {T_k} × {d_k}", qkv_words,
      figs.matrix_heatmap(steps.q, "Q", q_labels, dk_dims, "query", "head dim", highlight=query),
      figs.matrix_heatmap(steps.k, "K", k_labels, dk_dims, "key", "head dim"),
@@ -290,7 +296,8 @@ step(5, "Scaling by √d_k", rf"\frac{{Q K^\top}}{{\sqrt{{d_k}}}},\quad \sqrt{{{
 if steps.mask is None:
     st.divider()
     st.subheader("6. Mask")
-    st.markdown("No mask: in ViT every token (CLS and every patch) may attend to every token, itself included.")
+    st.markdown("No mask: in ViT every token (CLS and every patch) may attend to every token, itself included, "
+                "so S′ = Q Kᵀ / √d_k goes to the softmax as it is.")
 else:
     why = {
         "encoder": "Padding keys (<pad>) get −∞, so no real token attends to them.",
@@ -321,8 +328,8 @@ step(8, "Weights × values", r"\mathrm{head}_h = A V", f"{T_q} × {d_k}",
                          highlight=query))
 
 # 9. concat
-concat_fig = figs.matrix_heatmap(steps.concat, "Concat(head₁…headₕ)", q_labels, [f"h{i // d_k + 1}·{i % d_k}" for i in
-                                 range(h * d_k)], "query", "column", highlight=query)
+concat_fig = figs.matrix_heatmap(steps.concat, "Concat(head₁…headₕ)", q_labels, None, "query", "column",
+                                 highlight=query)
 figs.highlight_columns(concat_fig, head * d_k, (head + 1) * d_k, T_q)
 step(9, "Concatenate every head", r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)", f"{T_q} × {h * d_k}",
      f"The {h} heads ran in parallel, each in its own {d_k}-dimensional subspace. Their outputs are laid side "
@@ -337,8 +344,7 @@ step(10, "Mix the heads with W_O",
      "W_O lets every output dimension draw on every head. This is the attention sub-layer's output, "
      + ("before the residual connection and LayerNorm: LayerNorm(x + MultiHead(x))." if family == "text" else
         "before the residual connection: z′ = MSA(LN(z)) + z (timm's `proj`)."),
-     figs.matrix_heatmap(steps.w_o, "W_O", [f"h{i // d_k + 1}·{i % d_k}" for i in range(h * d_k)], dims, "column",
-                         "output dim", height=520),
+     figs.matrix_heatmap(steps.w_o, "W_O", None, dims, "concat column", "output dim", height=520),
      figs.matrix_heatmap(steps.output, out_name + " (recomputed)", q_labels, dims, "query", "dimension",
                          highlight=query))
 

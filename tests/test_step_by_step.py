@@ -227,7 +227,7 @@ def test_step_by_step_page_runs_for_text_and_vit():
     assert not at.exception and float(at.metric[0].value) < TOL
     at.text_input(key="sbs_text_reverse").set_value("   ").run()
     assert not at.exception and "empty" in at.error[0].value
-    at.radio(key="sbs_model").set_value("Vision Transformer").run()
+    at.radio(key="sbs_model").set_value("Vision Transformer (ViT)").run()
     assert not at.exception, at.exception
     assert not at.error
     assert float(at.metric[0].value) < TOL

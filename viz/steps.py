@@ -20,6 +20,7 @@ HIGHLIGHT = "#f28e2b"
 MASK_SCALE = [[0.0, MASKED_COLOUR], [0.5, MASKED_COLOUR], [0.5, "#e8f1fa"], [1.0, "#e8f1fa"]]
 MAX_MARKED = 900  # above this many −∞ cells, only the colour (and hover) says so
 MAX_LABELLED = 40_000  # cells whose hover names both labels
+MAX_TICKS = 48  # above this many rows (columns), ticks are plain numbers
 
 
 def shape_text(shape: Sequence[int]) -> str:
@@ -54,6 +55,30 @@ def highlight_columns(fig: go.Figure, start: int, stop: int, n_rows: int, colour
     return fig
 
 
+def _axes(fig: go.Figure, row_labels, col_labels, row_name: str, col_name: str) -> None:
+    """Numeric axes, cells centred on integers, filling the plot exactly; tick text from the labels when they
+    are given and few enough to read (hover always names them)."""
+    n_r, n_c = len(fig.data[0].y), len(fig.data[0].x)
+    for is_x, labels, n, name in ((True, col_labels, n_c, col_name), (False, row_labels, n_r, row_name)):
+        named = labels is not None and n <= MAX_TICKS
+        settings = dict(
+            tickmode="array" if named else "auto", tickvals=list(range(n)) if named else None,
+            ticktext=list(labels) if named else None, title=dict(text=name, standoff=4), showgrid=False,
+            zeroline=False, range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5],
+        )
+        if is_x:
+            fig.update_xaxes(side="top", tickangle=0, **settings)
+        else:
+            fig.update_yaxes(**settings)
+
+
+def _hover_names(labels: Sequence[str] | None, n: int, name: str) -> np.ndarray:
+    """ "query 3: n" when labels are given, "head dim 3" when the index is all there is."""
+    if labels is None:
+        return np.asarray([f"{name} {i}" for i in range(n)], dtype=object)
+    return np.asarray([f"{name} {i}: {t}" for i, t in enumerate(_labels(labels, n, name))], dtype=object)
+
+
 def _height(n_rows: int) -> int:
     return int(max(240, min(720, 90 + 14 * n_rows)))
 
@@ -79,7 +104,6 @@ def matrix_heatmap(
     if z.ndim == 1:
         z = z[None, :]
     n_r, n_c = z.shape
-    rl, cl = _labels(row_labels, n_r, row_name), _labels(col_labels, n_c, col_name)
     neg_inf = np.isneginf(z)
     finite = z[np.isfinite(z)]
     bound = max(float(np.abs(finite).max(initial=0.0)), 1e-6)
@@ -88,10 +112,10 @@ def matrix_heatmap(
     custom, value = None, "%{z:.5g}"
     if n_r * n_c <= MAX_LABELLED:  # hover names both labels; above this the per-cell labels would weigh megabytes
         custom = np.empty((n_r, n_c, 3), dtype=object)
-        custom[:, :, 0] = np.asarray(rl, dtype=object)[:, None]
-        custom[:, :, 1] = np.asarray(cl, dtype=object)[None, :]
+        custom[:, :, 0] = _hover_names(row_labels, n_r, row_name)[:, None]
+        custom[:, :, 1] = _hover_names(col_labels, n_c, col_name)[None, :]
         custom[:, :, 2] = np.where(neg_inf, "−∞", np.char.mod("%.5g", z)) if neg_inf.any() else ""
-        where = f"{row_name} %{{y}}: %{{customdata[0]}}<br>{col_name} %{{x}}: %{{customdata[1]}}"
+        where = "%{customdata[0]}<br>%{customdata[1]}"
         if neg_inf.any():
             value = "%{customdata[2]}"
         else:
@@ -112,19 +136,10 @@ def matrix_heatmap(
                 hoverinfo="skip", showlegend=False,
             )
         )
-    few_r, few_c = n_r <= 60, n_c <= 60
-    fig.update_xaxes(
-        tickmode="array" if few_c else "auto", tickvals=list(range(n_c)) if few_c else None,
-        ticktext=cl if few_c else None, side="top", title=col_name, tickangle=0, showgrid=False, zeroline=False,
-        range=[-0.5, n_c - 0.5],
-    )
-    fig.update_yaxes(
-        tickmode="array" if few_r else "auto", tickvals=list(range(n_r)) if few_r else None,
-        ticktext=rl if few_r else None, autorange="reversed", title=row_name, showgrid=False, zeroline=False,
-    )
+    _axes(fig, row_labels, col_labels, row_name, col_name)
     fig.update_layout(
-        title=f"{title}  ({shape_text(z.shape)})", height=height or _height(n_r),
-        plot_bgcolor=MASKED_COLOUR, margin=dict(l=10, r=10, t=80, b=10),
+        title=dict(text=f"{title}  ({shape_text(z.shape)})", y=0.99, yanchor="top"), height=height or _height(n_r),
+        plot_bgcolor=MASKED_COLOUR if neg_inf.any() else "white", margin=dict(l=10, r=10, t=100, b=10),
     )
     if highlight is not None:
         highlight_row(fig, highlight, n_c)
@@ -153,10 +168,9 @@ def mask_heatmap(
     if 0 < len(xs) <= MAX_MARKED:
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=["−∞"] * len(xs),
                                  textfont=dict(color="white", size=10), hoverinfo="skip", showlegend=False))
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n_k)), ticktext=kl, side="top", title="key", tickangle=0)
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n_q)), ticktext=ql, autorange="reversed", title="query")
-    fig.update_layout(title=f"{title}  ({shape_text(mask.shape)})", height=_height(n_q),
-                      margin=dict(l=10, r=10, t=80, b=10))
+    _axes(fig, ql, kl, "query", "key")
+    fig.update_layout(title=dict(text=f"{title}  ({shape_text(mask.shape)})", y=0.99, yanchor="top"),
+                      height=_height(n_q), margin=dict(l=10, r=10, t=100, b=10))
     if highlight is not None:
         highlight_row(fig, highlight, n_k)
     return fig
@@ -168,7 +182,13 @@ def weights_heatmap(
     """softmax output: viz.heatmaps.attention_heatmap with the shape in the title and the query row boxed."""
     weights = np.asarray(weights, dtype=np.float32)
     fig = attention_heatmap(weights, query_labels, key_labels, title=f"{title}  ({shape_text(weights.shape)})",
-                            zmax=1.0, height=_height(weights.shape[0]))
+                            height=_height(weights.shape[0]))
+    n_q, n_k = weights.shape
+    if n_q > MAX_TICKS:
+        fig.update_yaxes(tickmode="auto", tickvals=None, ticktext=None)
+    if n_k > MAX_TICKS:
+        fig.update_xaxes(tickmode="auto", tickvals=None, ticktext=None)
+    fig.update_layout(title=dict(y=0.99, yanchor="top"), margin=dict(t=100))
     if highlight is not None:
         highlight_row(fig, highlight, weights.shape[1])
     return fig
