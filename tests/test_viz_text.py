@@ -167,6 +167,7 @@ def test_top_k_figure_orders_candidates():
     fig = vt.top_k_figure([("2", 0.97), ("1", 0.02), ("</s>", 0.01)])
     assert list(fig.data[0].x) == [0.97, 0.02, 0.01]
     assert list(fig.data[0].customdata) == ["2", "1", "&lt;/s&gt;"]
+    assert list(fig.layout.yaxis.ticktext) == ["1. 2", "2. 1", "3. &lt;/s&gt;"]  # digits stay labels
 
 
 # --- downloads ---------------------------------------------------------------------------------------------

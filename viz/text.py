@@ -216,12 +216,14 @@ def top_k_figure(top_k: Sequence[tuple[str, float]], title: str | None = None) -
     labels = [f"{i + 1}. {t}" for i, t in enumerate(tokens)]  # numbered: two candidates may look alike
     fig = go.Figure(
         go.Bar(
-            x=probs, y=labels, orientation="h", text=[f"{p:.3f}" for p in probs], textposition="auto",
-            customdata=tokens, hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
+            x=probs, y=list(range(len(probs))), orientation="h", text=[f"{p:.3f}" for p in probs],
+            textposition="auto", customdata=tokens,
+            hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
             marker_color=["#2b6cb0"] + ["#90b4dc"] * (len(probs) - 1),
         )
     )
     fig.update_xaxes(range=[0, 1], title="probability")
-    fig.update_yaxes(autorange="reversed")
+    # Numeric positions with tick text: a token such as "2" must not turn the axis numeric.
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(probs))), ticktext=labels, autorange="reversed")
     fig.update_layout(title=title, height=80 + 34 * max(1, len(probs)), margin=dict(l=10, r=10, t=50 if title else 20, b=10))
     return fig
