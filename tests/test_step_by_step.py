@@ -210,6 +210,11 @@ def test_matrix_heatmap_marks_minus_infinity_and_states_the_shape():
     assert fig.layout.shapes[0].y0 == 0.5  # the query row's box
     mask = viz.mask_heatmap(np.tril(np.ones((3, 3), bool)), list("abc"), list("abc"), "M")
     assert list(mask.data[1].text) == ["−∞"] * 3
+    # Plotly reads labels as markup: "<s>" must arrive escaped, or it strikes through the rest of the axis.
+    fig = viz.matrix_heatmap(np.ones((2, 2)), "X", ["<s>", "a"], None, "token", "dimension")
+    assert fig.layout.yaxis.ticktext[0] == "&lt;s&gt;" and fig.data[0].customdata[0][0][0] == "token 0: &lt;s&gt;"
+    weights = viz.weights_heatmap(np.eye(2), ["<s>", "</s>"], ["<s>", "</s>"], "A", highlight=0)
+    assert list(weights.layout.xaxis.ticktext) == ["&lt;s&gt;", "&lt;/s&gt;"]
 
 
 def _page(at: AppTest) -> AppTest:

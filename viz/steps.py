@@ -23,6 +23,11 @@ MAX_LABELLED = 40_000  # cells whose hover names both labels
 MAX_TICKS = 48  # above this many rows (columns), ticks are plain numbers
 
 
+def escape(text: str) -> str:
+    """Plotly reads text as HTML-like markup: "<s>" would open a strike-through; "&lt;s&gt;" shows as <s>."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def shape_text(shape: Sequence[int]) -> str:
     """(12, 32) -> '12 × 32'."""
     return " × ".join(str(int(s)) for s in shape)
@@ -31,7 +36,7 @@ def shape_text(shape: Sequence[int]) -> str:
 def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
     if labels is None:
         return [f"{name} {i}" for i in range(n)]
-    labels = [str(t) for t in labels]
+    labels = [escape(t) for t in labels]
     if len(labels) != n:
         raise ValueError(f"{len(labels)} labels for {n} {name}s")
     return labels
@@ -63,7 +68,7 @@ def _axes(fig: go.Figure, row_labels, col_labels, row_name: str, col_name: str) 
         named = labels is not None and n <= MAX_TICKS
         settings = dict(
             tickmode="array" if named else "auto", tickvals=list(range(n)) if named else None,
-            ticktext=list(labels) if named else None, title=dict(text=name, standoff=4), showgrid=False,
+            ticktext=_labels(labels, n, name) if named else None, title=dict(text=name, standoff=4), showgrid=False,
             zeroline=False, range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5],
         )
         if is_x:
@@ -138,7 +143,7 @@ def matrix_heatmap(
         )
     _axes(fig, row_labels, col_labels, row_name, col_name)
     fig.update_layout(
-        title=dict(text=f"{title}  ({shape_text(z.shape)})", y=0.99, yanchor="top"), height=height or _height(n_r),
+        title=dict(text=f"{escape(title)}  ({shape_text(z.shape)})", y=0.99, yanchor="top"), height=height or _height(n_r),
         plot_bgcolor=MASKED_COLOUR if neg_inf.any() else "white", margin=dict(l=10, r=10, t=100, b=10),
     )
     if highlight is not None:
@@ -168,8 +173,8 @@ def mask_heatmap(
     if 0 < len(xs) <= MAX_MARKED:
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=["−∞"] * len(xs),
                                  textfont=dict(color="white", size=10), hoverinfo="skip", showlegend=False))
-    _axes(fig, ql, kl, "query", "key")
-    fig.update_layout(title=dict(text=f"{title}  ({shape_text(mask.shape)})", y=0.99, yanchor="top"),
+    _axes(fig, query_labels, key_labels, "query", "key")
+    fig.update_layout(title=dict(text=f"{escape(title)}  ({shape_text(mask.shape)})", y=0.99, yanchor="top"),
                       height=_height(n_q), margin=dict(l=10, r=10, t=100, b=10))
     if highlight is not None:
         highlight_row(fig, highlight, n_k)
@@ -181,9 +186,10 @@ def weights_heatmap(
 ) -> go.Figure:
     """softmax output: viz.heatmaps.attention_heatmap with the shape in the title and the query row boxed."""
     weights = np.asarray(weights, dtype=np.float32)
-    fig = attention_heatmap(weights, query_labels, key_labels, title=f"{title}  ({shape_text(weights.shape)})",
-                            height=_height(weights.shape[0]))
     n_q, n_k = weights.shape
+    fig = attention_heatmap(weights, _labels(query_labels, n_q, "query"), _labels(key_labels, n_k, "key"),
+                            title=f"{escape(title)}  ({shape_text(weights.shape)})",
+                            height=_height(weights.shape[0]))
     if n_q > MAX_TICKS:
         fig.update_yaxes(tickmode="auto", tickvals=None, ticktext=None)
     if n_k > MAX_TICKS:
@@ -214,5 +220,5 @@ def query_row_bars(
     fig.update_xaxes(tickmode="array" if few else "auto", tickvals=list(range(len(values))) if few else None,
                      ticktext=labels if few else None, title="key", tickangle=0)
     fig.update_yaxes(title=value_name)
-    fig.update_layout(title=title, height=260, margin=dict(l=10, r=10, t=50, b=10))
+    fig.update_layout(title=escape(title), height=260, margin=dict(l=10, r=10, t=50, b=10))
     return fig
