@@ -1,11 +1,13 @@
 """The ViT page, headless (AppTest): demo weights on a sample photo, random weights of a named timm model,
 no Hub, a click on a patch, hostile uploads, and a 1,374-token model."""
+import base64
 import io
 import json
 import pathlib
 import struct
 import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -26,6 +28,15 @@ def specs(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def array(value) -> np.ndarray:
+    """A figure array from plotly's JSON: a list, or {"bdata", "dtype", "shape"} (plotly ≥ 6 typed arrays)."""
+    if isinstance(value, dict) and "bdata" in value:
+        flat = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        return flat.reshape([int(n) for n in str(shape).split(",")]) if shape else flat
+    return np.asarray(value)
+
+
 def texts(elements) -> str:
     return " ".join(str(e.value) for e in elements)
 
@@ -40,11 +51,14 @@ def test_demo_weights_on_a_sample_photo():
     figures = specs(at)
     assert len(figures) >= 8
     top = next(f for f in figures if f["data"][0]["type"] == "bar")
-    assert len(top["data"][0]["x"]) == 5 and abs(sum(top["data"][0]["x"]) - 1) < 0.5
+    probs = array(top["data"][0]["x"])
+    assert len(probs) == 5 and 0.5 < probs.sum() <= 1.0 + 1e-6 and (np.diff(probs) <= 0).all()
     grid = figures[0]  # the patch grid: image + one invisible marker per patch (8 × 8 for the demo ViT)
-    assert grid["data"][0]["type"] == "image" and len(grid["data"][1]["x"]) == 64
+    assert grid["data"][0]["type"] == "image" and len(array(grid["data"][1]["x"])) == 64
     matrix = next(f for f in figures if "query" in str(f["data"][0].get("hovertemplate", "")))
-    assert len(matrix["data"][0]["z"]) == 65  # CLS + 64 patches, nothing pooled
+    z = array(matrix["data"][0]["z"])
+    assert z.shape == (65, 65)  # CLS + 64 patches, nothing pooled
+    np.testing.assert_allclose(z.sum(1), 1.0, atol=1e-4)
     assert at.slider(key="vit_layer").value == 4
 
 
@@ -116,6 +130,7 @@ def test_a_1374_token_model_is_pooled_before_it_reaches_the_browser():
     assert "1374 tokens" in texts(at.warning) and "block-averaged" in texts(at.warning)
     figures = specs(at)
     matrix = next(f for f in figures if "query" in str(f["data"][0].get("hovertemplate", "")))
-    assert len(matrix["data"][0]["z"]) <= 256
-    assert at.get("plotly_chart")[0].proto.spec.count('"customdata"') >= 1
+    z = array(matrix["data"][0]["z"])
+    assert z.shape[0] == z.shape[1] <= 256  # pooled: 5 prefix tokens + 13 × 13 squares of 3 × 3 patches
+    np.testing.assert_allclose(z.sum(1), 1.0, atol=1e-4)
     assert sum(len(c.proto.spec) for c in at.get("plotly_chart")) < 40_000_000
