@@ -251,13 +251,17 @@ def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = 
 
 
 def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> go.Figure:
-    """Horizontal bars of (class name, probability), best on top."""
+    """Horizontal bars of (class name, probability), best on top.
+
+    Bars sit on numeric positions with the names as tick text: ImageNet has two classes called "crane",
+    and a categorical axis would merge them into one bar.
+    """
     names = [n if len(n) <= 40 else n[:39] + "…" for n, _ in top_k]
     probs = [p for _, p in top_k]
     fig = go.Figure(
         go.Bar(
             x=probs,
-            y=names,
+            y=list(range(len(top_k))),
             orientation="h",
             text=[f"{p:.1%}" for p in probs],
             textposition="auto",
@@ -267,6 +271,6 @@ def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> 
         )
     )
     fig.update_xaxes(range=[0, 1], title="probability", tickformat=".0%")
-    fig.update_yaxes(autorange="reversed")
+    fig.update_yaxes(tickmode="array", tickvals=list(range(len(top_k))), ticktext=names, autorange="reversed")
     fig.update_layout(title=title, height=60 + 36 * max(1, len(top_k)), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
     return fig
