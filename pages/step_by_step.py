@@ -71,16 +71,16 @@ def text_ui(task: str, device: str):
             value=info.examples[0], key=f"sbs_text_{task}",
         )
     with c2:
-        pad = st.slider("Pad the source to N tokens (0 = none)", 0, info.max_input_len + 1, 0, key="sbs_pad",
+        pad = st.slider("Pad the source to N tokens (0 = none)", 0, info.max_input_len + 1, 0, key=f"sbs_pad_{task}",
                         help="Adds <pad> tokens, so that the padding mask has something to hide.")
     c1, c2, c3 = st.columns(3)
     with c1:
         kind = st.selectbox("Attention", sbs.TEXT_KINDS, key="sbs_kind", format_func=lambda k: sbs.KIND_NAMES[k])
     n_layers = cfg.n_encoder_layers if kind == "encoder" else cfg.n_decoder_layers
     with c2:
-        layer = st.selectbox("Layer", range(n_layers), key="sbs_layer", format_func=lambda l: f"layer {l + 1}")
+        layer = st.selectbox("Layer", range(n_layers), key=f"sbs_layer_{task}_{kind}", format_func=lambda l: f"layer {l + 1}")
     with c3:
-        head = st.selectbox("Head", range(cfg.n_heads), key="sbs_head", format_func=lambda h: f"head {h + 1}")
+        head = st.selectbox("Head", range(cfg.n_heads), key=f"sbs_head_{task}", format_func=lambda h: f"head {h + 1}")
     try:
         trace, steps = text_steps(task, sentence, pad or None, kind, layer, head, device)
     except text.EmptyInput as e:
@@ -302,7 +302,7 @@ else:
     why = {
         "encoder": "Padding keys (<pad>) get −∞, so no real token attends to them.",
         "decoder": "Keys after the query get −∞ (the causal mask): position t cannot see the tokens it has "
-                   "to predict, which keeps decoding auto-regressive (§3.2.3).",
+                   "to predict, which keeps decoding auto-regressive (§3.2.3). <pad> keys, if any, are masked too.",
         "cross": "Padding keys of the source get −∞; every decoder position may see every real source token.",
     }[steps.kind]
     step(6, "The mask: −∞ before the softmax",
@@ -339,8 +339,8 @@ step(9, "Concatenate every head", r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mat
 # 10. W_O and output
 out_name = "MultiHead(Q, K, V)" if family == "text" else "MSA(X)"
 step(10, "Mix the heads with W_O",
-     r"\mathrm{MultiHead}(Q, K, V) = \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W^O + b^O,"
-     r"\quad W^O \in \mathbb{R}^{h d_k \times d_{model}}", f"W_O {h * d_k} × {d_model}, output {T_q} × {d_model}",
+     r"\begin{aligned} \mathrm{MultiHead} &= \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W^O"
+     r" + b^O \\ W^O &\in \mathbb{R}^{h d_k \times d_{model}} \end{aligned}", f"W_O {h * d_k} × {d_model}, output {T_q} × {d_model}",
      "W_O lets every output dimension draw on every head. This is the attention sub-layer's output, "
      + ("before the residual connection and LayerNorm: LayerNorm(x + MultiHead(x))." if family == "text" else
         "before the residual connection: z′ = MSA(LN(z)) + z (timm's `proj`)."),

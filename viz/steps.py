@@ -85,7 +85,7 @@ def _hover_names(labels: Sequence[str] | None, n: int, name: str) -> np.ndarray:
 
 
 def _height(n_rows: int) -> int:
-    return int(max(240, min(720, 90 + 14 * n_rows)))
+    return int(max(320, min(760, 130 + 20 * n_rows)))
 
 
 def matrix_heatmap(
