@@ -134,8 +134,8 @@ TASKS: dict[str, TaskInfo] = {
             "at input character n − t."
         ),
         examples=["Attention is all you need!", "Hello, world", "stressed desserts", "12345 abcde", "A man, a plan."],
-        max_input_len=40,
-        max_output_len=41,
+        max_input_len=32,
+        max_output_len=33,
         tokenization="char",
         config=dict(_SMALL),
     ),
@@ -156,7 +156,7 @@ TASKS: dict[str, TaskInfo] = {
         max_input_len=40,
         max_output_len=11,
         tokenization="char",
-        config=dict(_SMALL),
+        config=dict(_SMALL, d_model=128),
     ),
     "translate": TaskInfo(
         name="translate",
@@ -170,10 +170,10 @@ TASKS: dict[str, TaskInfo] = {
             "read as <unk>; the input is lower-cased."
         ),
         examples=[
-            "the big dog chased a small cat .",
-            "my old teacher that found the red ball sleeps .",
+            "The big dog chased a small cat.",
+            "my old teacher that found the red ball sleeps.",
             "a happy girl in the garden watches the tall horse",
-            "the quick fox carried an apple near the river .",
+            "the quick fox carried an apple near the river.",
             "this king calls the owl that saw my green book",
         ],
         max_input_len=24,
@@ -380,6 +380,57 @@ def decode_batch(model: TextModel, texts: list[str], batch_size: int = 250) -> l
     return outputs
 
 
+def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
+    """Greedy decoding of `text`, with every attention weight of one forward pass over <s> + the output.
+
+    By causality, row t of the decoder and cross attention is exactly what the decoder computed when it
+    produced output token t. pad_to pads the source with <pad> up to that length, to show the padding mask.
+    """
+    ids, labels, truncated, unknown, messages = encode(model, text)
+    tf, cfg = model.transformer, model.transformer.cfg
+    if pad_to is not None and pad_to > len(ids):
+        if pad_to > cfg.max_len:
+            messages.append(f"Padding is limited to the model's maximum length of {cfg.max_len} tokens.")
+            pad_to = cfg.max_len
+        labels += ["<pad>"] * (pad_to - len(ids))
+        ids += [PAD] * (pad_to - len(ids))
+    with torch.inference_mode():
+        src = torch.tensor([ids], dtype=torch.long, device=model.device)
+        ys = tf.greedy_decode(src, BOS, EOS, model.info.max_output_len)[0].tolist()  # <s> t1 ... tn
+        out_ids = ys[1:]
+        logits, att = tf(src, torch.tensor([ys[:-1]], dtype=torch.long, device=model.device))
+        probs = logits[0].float().softmax(-1)  # (T, V)
+        top_p, top_i = probs.topk(min(5, probs.size(-1)), dim=-1)
+        top_p, top_i = top_p.cpu().tolist(), top_i.cpu().tolist()
+        enc = [w[0].float().cpu().numpy() for w in att.encoder]
+        dec = [w[0].float().cpu().numpy() for w in att.decoder]
+        cross = [w[0].float().cpu().numpy() for w in att.cross]
+    vocab = model.target_vocab
+    output_tokens = [vocab[i] for i in out_ids]
+    if not out_ids or out_ids[-1] != EOS:
+        messages.append(f"Decoding stopped at the maximum output length ({len(out_ids)} tokens) before </s>.")
+    words = [t for t in output_tokens if t != "</s>"]
+    t = len(ys) - 1
+    return TextTrace(
+        task=model.task,
+        input_text=text,
+        output=detokenize(model.task, words),
+        source_tokens=labels,
+        target_tokens=[vocab[i] for i in ys[:-1]],
+        output_tokens=output_tokens,
+        encoder_attention=enc,
+        decoder_attention=dec,
+        cross_attention=cross,
+        source_mask=np.asarray([i != PAD for i in ids], dtype=bool),
+        causal_mask=np.tril(np.ones((t, t), dtype=bool)),
+        step_top_k=[[(vocab[i], float(p)) for i, p in zip(ii, pp)] for ii, pp in zip(top_i, top_p)],
+        truncated=truncated,
+        unknown=unknown,
+        messages=messages,
+        weights_source=model.weights_source,
+    )
+
+
 # ------------------------------------------------------------------------------------------------- data
 # Every example is (what a person types, the exact output string expected). Training and evaluation draw
 # from the same generators with different seeds; for dates and translate a stable hash also sets one in
@@ -413,7 +464,8 @@ _SYLLABLES = ["th", "e", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "
 def _reverse_sample(rng: random.Random) -> tuple[str, str, None]:
     limit = TASKS["reverse"].max_input_len
     while True:
-        length = rng.randint(1, limit)
+        # P(length) ∝ length: every (length, position) pair is seen about equally often, long inputs included.
+        length = rng.choices(range(1, limit + 1), weights=range(1, limit + 1))[0]
         style = rng.random()
         if style < 0.45:  # any printable ASCII character, uniformly
             chars = [rng.choice(_REVERSE_CHARS) for _ in range(length)]
