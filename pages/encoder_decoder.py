@@ -1,5 +1,163 @@
-"""Placeholder: this page is being built."""
+"""Encoder–decoder: type a sentence and see what every head of a from-scratch Transformer attends to."""
 import streamlit as st
 
-st.title("encoder_decoder")
-st.info("This page is being built.")
+from models import text
+from ui import common
+from ui import text as ui
+from viz import lines
+from viz import text as vt
+from viz.heatmaps import attention_heatmap
+
+st.title("Encoder–decoder attention")
+st.markdown(
+    "The Transformer of *Attention Is All You Need* (Vaswani et al., 2017), written from scratch and trained on "
+    "small demo tasks. The **encoder** reads your input with self-attention; the **decoder** writes the output one "
+    "token at a time (greedy decoding), with masked self-attention over what it has written so far and "
+    "**cross-attention** over the encoder's output."
+)
+
+task, sentence, pad_to = ui.input_ui()
+device = common.current_device()
+
+if not sentence.strip():
+    st.warning("The input is empty: type some text, or pick an example.")
+    st.stop()
+model, weights = ui.model_or_fallback(task, device)
+try:
+    trace = ui.run_model(task, sentence, pad_to, device, weights)
+except text.EmptyInput as err:
+    st.warning(str(err))
+    st.stop()
+
+common.weights_badge(trace.weights_source)
+ui.show_messages(trace)
+
+st.subheader("Output")
+st.code(trace.output, language=None)
+
+info = text.TASKS[task]
+if task == "translate":
+    with st.expander("Zerin, the toy language: lexicon and vocabularies"):
+        ui.vocabulary_ui(model)
+
+src, tgt, out = (vt.visible_tokens(t) for t in (trace.source_tokens, trace.target_tokens, trace.output_tokens))
+n_heads = trace.encoder_attention[0].shape[0]
+enc_layer, dec_layer, head = ui.layer_head_ui(len(trace.encoder_attention), len(trace.decoder_attention), n_heads)
+enc = trace.encoder_attention[enc_layer]  # (heads, S, S)
+dec = trace.decoder_attention[dec_layer]  # (heads, T, T)
+cross = trace.cross_attention[dec_layer]  # (heads, T, S)
+st.caption(ui.dimensions_caption(model))
+
+tabs = st.tabs(["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step",
+                "Download"])
+
+with tabs[0]:
+    st.markdown(
+        "Each row is a query token; its weights over the key tokens sum to 1. Hover a cell for the query token, "
+        "the key token and the weight."
+    )
+    c1, c2 = st.columns(2)
+    with c1:
+        st.plotly_chart(attention_heatmap(enc[head], src, src, title=f"Encoder self-attention · layer "
+                        f"{enc_layer + 1}, head {head + 1}"), key="ed_one_enc")
+    with c2:
+        st.plotly_chart(attention_heatmap(dec[head], tgt, tgt, title=f"Decoder masked self-attention · layer "
+                        f"{dec_layer + 1}, head {head + 1}"), key="ed_one_dec")
+    c1, c2 = st.columns(2)
+    with c1:
+        st.plotly_chart(attention_heatmap(cross[head], tgt, src, title=f"Cross-attention · layer "
+                        f"{dec_layer + 1}, head {head + 1}"), key="ed_one_cross")
+    with c2:
+        st.markdown(
+            "**Encoder self-attention**: every input token (query) against every input token (key); "
+            "`<pad>` keys get weight exactly 0.\n\n"
+            "**Decoder masked self-attention**: the decoder's input is `<s>` followed by the output so far. It is "
+            "masked, so position t sees only positions ≤ t: the upper triangle is exactly 0.\n\n"
+            "**Cross-attention**: queries come from the decoder (rows), keys and values from the encoder's output "
+            "(columns): the row of decoder position t shows which input tokens it looked at when it produced the next "
+            "output token."
+        )
+
+with tabs[1]:
+    st.markdown("Every head of the chosen layer at once, on one colour scale.")
+    st.plotly_chart(vt.head_grid(enc, src, src, title=f"Encoder self-attention · layer {enc_layer + 1}"),
+                    key="ed_grid_enc")
+    st.plotly_chart(vt.head_grid(dec, tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}"),
+                    key="ed_grid_dec")
+    st.plotly_chart(vt.head_grid(cross, tgt, src, title=f"Cross-attention · layer {dec_layer + 1}"),
+                    key="ed_grid_cross")
+
+with tabs[2]:
+    st.markdown("Every layer (rows) and head (columns): hover a cell for its layer, head, tokens and weight.")
+    st.plotly_chart(vt.overview_grid(trace.encoder_attention, src, src, title="Encoder self-attention"),
+                    key="ed_overview_enc")
+    st.plotly_chart(vt.overview_grid(trace.decoder_attention, tgt, tgt, title="Decoder masked self-attention"),
+                    key="ed_overview_dec")
+    st.plotly_chart(vt.overview_grid(trace.cross_attention, tgt, src, title="Cross-attention"),
+                    key="ed_overview_cross")
+
+with tabs[3]:
+    kind, heads = ui.head_view_ui(n_heads)
+    weights, queries, keys, layer = {
+        "encoder": (enc, src, src, enc_layer),
+        "decoder": (dec, tgt, tgt, dec_layer),
+        "cross": (cross, tgt, src, dec_layer),
+    }[kind]
+    st.markdown(
+        "Lines run from each query token (left) to the key tokens (right) it attends to; width and opacity grow "
+        "with the weight, and each head has its colour. Click a head in the legend to hide it; hover a token for "
+        "its strongest links."
+    )
+    st.plotly_chart(
+        lines.head_view(weights, queries, keys, heads=heads,
+                        title=f"Head view: {ui.KIND_TITLES[kind]} · layer {layer + 1}",
+                        query_title="decoder (query)" if kind != "encoder" else "query",
+                        key_title="encoder (key)" if kind == "cross" else "key"),
+        key="ed_head_view",
+    )
+
+with tabs[4]:
+    st.markdown(ui.masks_explanation(trace))
+    pairs = [
+        (vt.padding_mask_figure(trace.source_mask, src, src, title="Padding mask (encoder self-attention)"),
+         attention_heatmap(enc[head], src, src, title=f"Encoder self-attention · layer {enc_layer + 1}, "
+                           f"head {head + 1}"), "enc"),
+        (vt.mask_heatmap(trace.causal_mask, tgt, tgt, title="Causal mask (decoder self-attention)"),
+         attention_heatmap(dec[head], tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}, "
+                           f"head {head + 1}"), "dec"),
+        (vt.padding_mask_figure(trace.source_mask, tgt, src, title="Padding mask (cross-attention)"),
+         attention_heatmap(cross[head], tgt, src, title=f"Cross-attention · layer {dec_layer + 1}, head {head + 1}"),
+         "cross"),
+    ]
+    for mask_fig, attn_fig, name in pairs:
+        left, right = st.columns(2)
+        with left:
+            st.plotly_chart(mask_fig, key=f"ed_mask_{name}")
+        with right:
+            st.plotly_chart(attn_fig, key=f"ed_masked_{name}")
+
+with tabs[5]:
+    step = ui.step_ui(len(trace.output_tokens))
+    st.markdown(ui.step_caption(trace, step, info.tokenization))
+    left, right = st.columns([1, 2])
+    with left:
+        st.plotly_chart(vt.top_k_figure(trace.step_top_k[step], title="Next token: top 5"), key="ed_step_topk")
+    with right:
+        st.plotly_chart(
+            vt.step_figure(dec, step, tgt, tgt, causal=True,
+                           title=f"Decoder self-attention at step {step + 1} · layer {dec_layer + 1}"),
+            key="ed_step_dec",
+        )
+        st.plotly_chart(
+            vt.step_figure(cross, step, tgt, src,
+                           title=f"Cross-attention at step {step + 1} · layer {dec_layer + 1}"),
+            key="ed_step_cross",
+        )
+    st.caption(
+        "One forward pass over the decoder input gives every step at once: the causal mask makes row t exactly "
+        "what the decoder computed when it produced token t + 1."
+    )
+
+with tabs[6]:
+    st.markdown("Every attention array of this input (all layers and heads), the masks and the tokens.")
+    ui.downloads_ui(trace, task)
