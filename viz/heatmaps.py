@@ -50,8 +50,8 @@ def attention_heatmap(
         tickmode="array", tickvals=list(range(n_q)), ticktext=query_labels, autorange="reversed", title="query"
     )
     fig.update_layout(
-        title=title,
+        title=dict(text=title, y=0.99, yanchor="top") if title else None,
         height=height or max(260, min(900, 60 + 22 * n_q)),
-        margin=dict(l=10, r=10, t=60 if title else 40, b=10),
+        margin=dict(l=10, r=10, t=100 if title else 60, b=10),  # room for the title above the top "key" axis
     )
     return fig
