@@ -121,7 +121,7 @@ _TRANSLATE_TARGET = sorted(
 
 # Small enough to train in minutes on one CPU thread. No dropout: the data are generated afresh for every
 # batch, so there is nothing to overfit, and the attention maps come out cleaner.
-_SMALL = dict(d_model=64, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
+_SMALL = dict(d_model=128, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
 
 TASKS: dict[str, TaskInfo] = {
     "reverse": TaskInfo(
@@ -156,7 +156,7 @@ TASKS: dict[str, TaskInfo] = {
         max_input_len=40,
         max_output_len=11,
         tokenization="char",
-        config=dict(_SMALL, d_model=128),
+        config=dict(_SMALL),
     ),
     "translate": TaskInfo(
         name="translate",

@@ -26,9 +26,9 @@ EVAL_EXAMPLES = 1000
 
 # Per task: steps and batch size, sized to train in a few minutes on one CPU thread.
 SCHEDULES = {
-    "reverse": dict(steps=3000, batch_size=64, lr=1e-3, warmup=300),
+    "reverse": dict(steps=6000, batch_size=64, lr=1e-3, warmup=400),
     "dates": dict(steps=2000, batch_size=64, lr=1e-3, warmup=200),
-    "translate": dict(steps=2500, batch_size=64, lr=1e-3, warmup=250),
+    "translate": dict(steps=2000, batch_size=64, lr=1e-3, warmup=200),
 }
 
 
