@@ -23,10 +23,8 @@ SENTENCES = {"reverse": "Attention is all you need!", "dates": "21 November 2026
 def demo_text(request):
     """Each bundled demo task with a padded input, so that the padding mask is exercised too."""
     task = request.param
-    try:
-        model = text.load(task)
-    except text.MissingCheckpoint:  # TEMPORARY until the checkpoints land
-        model = text.load(task, weights="random")
+    model = text.load(task)  # the bundled checkpoint: a missing one fails here
+    assert model.weights_source.startswith("demo checkpoint")
     trace = text.run(model, SENTENCES[task], pad_to=len(SENTENCES[task].split() if task == "translate" else
                                                         SENTENCES[task]) + 4)
     assert "<pad>" in trace.source_tokens
@@ -225,6 +223,7 @@ def test_step_by_step_page_runs_for_text_and_vit():
     at = _page(AppTest.from_file(APP, default_timeout=240).run())
     assert not at.exception, at.exception
     assert not at.error
+    assert not at.warning, [w.value for w in at.warning]  # demo weights, nothing to warn about
     assert float(at.metric[0].value) < TOL
     assert len(at.get("plotly_chart")) >= 15
     assert any("sqrt{d_k}" in l.value for l in at.latex)
