@@ -145,7 +145,7 @@ def vit_section() -> None:
     st.caption(f"{rows} × {cols} patch positions, {emb.patch.shape[1]}-dimensional embeddings. {prefix} "
                "Random weights give noise; the structure comes from training and grows with it (the paper's "
                "figure is a ViT-L/32 pretrained on a large dataset; the small demo, trained briefly on 64-px shapes, "
-               "shows a weaker layout; a pretrained timm ViT shows the rows and columns clearly).")
+               "shows a weaker layout).")
     st.plotly_chart(figs.position_similarity_grid(grid, f"Position embedding similarity ({rows}×{cols} small maps)"),
                     key="pe_vit_grid")
 
