@@ -33,3 +33,35 @@ def test_out_of_memory_on_cpu_is_not_hidden():
 
     with pytest.raises(torch.OutOfMemoryError):
         on_device_or_cpu(run, "cpu")
+
+
+def test_the_pages_runs_go_through_the_fallback(monkeypatch):
+    """ui.text.run_model and ui.vision.cached_run rerun on the CPU when the device runs out of memory."""
+    import ui.text
+    import ui.vision
+
+    calls = []
+
+    def fake_text(task, sentence, pad_to, device, weights="demo"):
+        calls.append(device)
+        if device == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return "trace"
+
+    monkeypatch.setattr(ui.text, "_run_model", fake_text)
+    assert ui.text.run_model("dates", "1 May 2020", None, "cuda") == "trace"
+    assert calls == ["cuda", "cpu"]
+
+    calls.clear()
+
+    def fake_vision(key, name, weights, device, top_k, image):
+        calls.append(device)
+        if device == "cuda":
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        return "trace"
+
+    from PIL import Image
+
+    monkeypatch.setattr(ui.vision, "_cached_run", fake_vision)
+    assert ui.vision.cached_run(Image.new("RGB", (8, 8)), "vit_demo", "demo", "cuda") == "trace"
+    assert calls == ["cuda", "cpu"]

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from models import text
+from ui.common import on_device_or_cpu
 from viz import text as vt
 
 TASK_KEY = "ed_task"
@@ -26,9 +27,15 @@ def load_model(task: str, device: str, weights: str = "demo"):
 
 
 @st.cache_data(show_spinner="Decoding…", max_entries=256)
-def run_model(task: str, sentence: str, pad_to: int | None, device: str, weights: str = "demo"):
-    """Greedy decoding and every attention map of it, cached per (task, sentence, padding, device, weights)."""
+def _run_model(task: str, sentence: str, pad_to: int | None, device: str, weights: str = "demo"):
     return text.run(load_model(task, device, weights), sentence, pad_to=pad_to)
+
+
+def run_model(task: str, sentence: str, pad_to: int | None, device: str, weights: str = "demo"):
+    """Greedy decoding and every attention map of it, cached per (task, sentence, padding, device, weights).
+
+    A CUDA out-of-memory error reruns it on the CPU, with a notice (ui.common.on_device_or_cpu)."""
+    return on_device_or_cpu(lambda d: _run_model(task, sentence, pad_to, d, weights), device)
 
 
 def model_or_fallback(task: str, device: str) -> tuple[object, str]:

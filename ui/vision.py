@@ -21,6 +21,7 @@ import streamlit as st
 from PIL import Image
 
 from models import images, shapes, vision
+from ui.common import on_device_or_cpu
 
 WEIGHT_CHOICES = ("demo", "pretrained", "random", "file")
 WEIGHT_LABELS = {
@@ -152,8 +153,11 @@ def _cached_run(key: str, name: str, weights: str, device: str, top_k: int, _ima
 
 
 def cached_run(image: Image.Image, name: str, weights: str, device: str, top_k: int = 5):
-    """vision.run on the cached model, cached by image content + model + weights + device (read-only trace)."""
-    return _cached_run(image_key(image), name, weights, device, top_k, image)
+    """vision.run on the cached model, cached by image content + model + weights + device (read-only trace).
+
+    A CUDA out-of-memory error reruns it on the CPU, with a notice (ui.common.on_device_or_cpu)."""
+    key = image_key(image)
+    return on_device_or_cpu(lambda d: _cached_run(key, name, weights, d, top_k, image), device)
 
 
 def png_bytes(image: Image.Image) -> bytes:
