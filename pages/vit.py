@@ -34,44 +34,7 @@ with c_model:
 with c_image:
     image = uv.image_ui("vit")
 
-if not name:
-    st.warning("Type a timm model name, for example vit_small_patch16_224.")
-    st.stop()
-if weights not in vision.WEIGHT_SOURCES and not weights:
-    st.warning("Upload a .safetensors file or give its path on the server.")
-    st.stop()
-if image is None:
-    st.stop()
-try:
-    vision.require_family(name, "vit")
-except vision.VisionError as e:
-    st.error(str(e))
-    st.stop()
-
-device = common.current_device()
-try:
-    uv.cached_model(name, weights, device)
-except vision.WeightsUnavailable as e:
-    if weights != "pretrained":
-        st.error(str(e))
-        st.stop()
-    st.error(str(e))
-    st.warning(
-        f"Showing **random** weights of {name} instead, so that the page still works: choose *demo* weights "
-        "(trained here) or a local .safetensors file for attention that means something."
-    )
-    weights = "random"
-except vision.VisionError as e:
-    st.error(str(e))
-    st.stop()
-try:
-    trace = uv.cached_run(image, name, weights, device)
-except vision.VisionError as e:
-    st.error(str(e))
-    st.stop()
-except Exception as e:  # a model that fails on this input (memory, an odd architecture): a message, not a traceback
-    st.error(f"{name} failed on this image: {type(e).__name__}: {e}")
-    st.stop()
+trace, weights, device = uv.traced_input(name, weights, image, "vit", "vit_small_patch16_224")
 
 common.weights_badge(trace.weights_source)
 if weights == "demo":

@@ -160,6 +160,54 @@ def cached_run(image: Image.Image, name: str, weights: str, device: str, top_k: 
     return on_device_or_cpu(lambda d: _cached_run(key, name, weights, d, top_k, image), device)
 
 
+def traced_input(name: str, weights: str, image: Image.Image | None, family: str, example: str):
+    """The checks and the run both vision pages make: a message and st.stop() for whatever cannot run.
+
+    Returns (trace, weights actually used, device). Pretrained weights that cannot be had (no Hub) fall
+    back to random weights of the same model, with a message saying so.
+    """
+    from ui import common
+
+    if not name:
+        st.warning(f"Type a timm model name, for example {example}.")
+        st.stop()
+    if weights not in vision.WEIGHT_SOURCES and not weights:
+        st.warning("Upload a .safetensors file or give its path on the server.")
+        st.stop()
+    if image is None:
+        st.stop()
+    try:
+        vision.require_family(name, family)
+    except vision.VisionError as e:
+        st.error(str(e))
+        st.stop()
+
+    device = common.current_device()
+    try:
+        cached_model(name, weights, device)
+    except vision.WeightsUnavailable as e:
+        st.error(str(e))
+        if weights != "pretrained":
+            st.stop()
+        st.warning(
+            f"Showing **random** weights of {name} instead, so that the page still works: choose *demo* weights "
+            "(trained here) or a local .safetensors file for attention that means something."
+        )
+        weights = "random"
+    except vision.VisionError as e:
+        st.error(str(e))
+        st.stop()
+    try:
+        trace = cached_run(image, name, weights, device)
+    except vision.VisionError as e:
+        st.error(str(e))
+        st.stop()
+    except Exception as e:  # a model that fails on this input (memory, an odd architecture): a message, not a traceback
+        st.error(f"{name} failed on this image: {type(e).__name__}: {e}")
+        st.stop()
+    return trace, weights, device
+
+
 def png_bytes(image: Image.Image) -> bytes:
     buf = io.BytesIO()
     image.save(buf, "PNG")
