@@ -65,7 +65,8 @@ def held_out(task: str, n: int = EVAL_EXAMPLES, seed: int = EVAL_SEED) -> list[t
 
 
 def train(
-    task: str, steps: int, batch_size: int, lr: float, warmup: int, seed: int, out_dir: pathlib.Path, overrides: dict | None = None
+    task: str, steps: int, batch_size: int, lr: float, warmup: int, seed: int, out_dir: pathlib.Path, overrides: dict | None = None,
+    probe: int = 0,
 ) -> dict:
     info = text.TASKS[task]
     src_vocab, tgt_vocab = text._source_vocab(task), text._target_vocab(task)
@@ -96,6 +97,11 @@ def train(
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if step % 100 == 0 or step == steps - 1:
             print(f"step {step:5d}  loss {running:.4f}  lr {lr_at(step):.2e}  {time.perf_counter() - started:6.1f}s", flush=True)
+        if probe and step % probe == probe - 1:
+            model.eval()
+            probed = text.TextModel(task, info, model, src_vocab, tgt_vocab, {}, "", torch.device("cpu"))
+            print(f"step {step:5d}  exact match on 200 held-out examples: {exact_match(probed, held_out(task, 200)):.3f}", flush=True)
+            model.train()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 
     model.eval()
@@ -136,6 +142,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--d-model", type=int, help="override the task's model width (experiments)")
+    parser.add_argument("--probe", type=int, default=0, help="every N steps, print the exact match on 200 held-out examples")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--out", type=pathlib.Path, default=text.WEIGHTS_DIR, help="where the checkpoint is written")
     args = parser.parse_args(argv)
@@ -158,6 +165,6 @@ def main(argv: list[str]) -> None:
         if getattr(args, key) is not None:
             schedule[key] = getattr(args, key)
     overrides = {"d_model": args.d_model} if args.d_model else {}
-    meta = train(args.task, seed=args.seed, out_dir=args.out, overrides=overrides, **schedule)
+    meta = train(args.task, seed=args.seed, out_dir=args.out, overrides=overrides, probe=args.probe, **schedule)
     print(f"wrote {args.out / args.task}.safetensors and .json in {meta['training_seconds']:.0f}s of training")
     print(f"exact_match: {meta['exact_match']:.4f}")
