@@ -180,7 +180,7 @@ TASKS: dict[str, TaskInfo] = {
         max_output_len=40,
         tokenization="word",
         lexicon=_lexicon(),
-        config=dict(_SMALL, d_model=128),
+        config=dict(_SMALL),
     ),
 }
 

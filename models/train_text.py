@@ -142,6 +142,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--lr", type=float)
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--d-model", type=int, help="override the task's model width (experiments)")
+    parser.add_argument("--layers", type=int, help="override the number of encoder and decoder layers (experiments)")
     parser.add_argument("--probe", type=int, default=0, help="every N steps, print the exact match on 200 held-out examples")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--out", type=pathlib.Path, default=text.WEIGHTS_DIR, help="where the checkpoint is written")
@@ -165,6 +166,8 @@ def main(argv: list[str]) -> None:
         if getattr(args, key) is not None:
             schedule[key] = getattr(args, key)
     overrides = {"d_model": args.d_model} if args.d_model else {}
+    if args.layers:
+        overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
     meta = train(args.task, seed=args.seed, out_dir=args.out, overrides=overrides, probe=args.probe, **schedule)
     print(f"wrote {args.out / args.task}.safetensors and .json in {meta['training_seconds']:.0f}s of training")
     print(f"exact_match: {meta['exact_match']:.4f}")
