@@ -14,7 +14,6 @@ import calendar
 import datetime as dt
 import hashlib
 import json
-import math
 import pathlib
 import random
 import re

@@ -73,9 +73,11 @@ def test_generated_examples_are_reproducible_and_right():
         assert len(target) == 10 and target[4] == target[7] == "-"
     for source, target in text.examples("reverse", 200, seed=5):
         assert len(source) == len(target)
+    verbs = set(text.TRANSITIVE.values()) | set(text.INTRANSITIVE.values())
     for source, target in text.examples("translate", 200, seed=5):
-        verb = source.rstrip(".").split()
-        assert target.split()[-1] in {".", "ta"} | set(text.TRANSITIVE.values()) | set(text.INTRANSITIVE.values())
+        words = target.removesuffix(" .").removesuffix(" ta").split()
+        assert words[-1] in verbs, "Zerin is verb-final"
+        assert words[words.index("ga") - 1] in set(text.DETERMINERS.values()), "the subject ends with its determiner"
 
 
 @pytest.mark.parametrize(
