@@ -1,0 +1,188 @@
+"""capture_overhead: the run that returns every attention map ÷ the bare forward with fused attention on.
+
+Everything is measured in one process on one input, alternating the compared runs (bare, ours,
+AttentionExtract, bare, ours, …) after a warm-up, under torch.inference_mode; the medians are compared.
+
+ViT / Swin:
+  bare  = timm's eval transform (vision.preprocess) + model(x), fused attention (SDPA) on, as loaded;
+  ours  = vision.run(model, image): the same transform, the capture, every map as float32 numpy, top-k
+          (and for Swin the masks, bias tables and mean attention distances the page shows);
+  timm  = vision.preprocess + timm.utils.AttentionExtract(method="fx") on a copy of the model with fused
+          attention off (AttentionExtract cannot see inside SDPA). It returns tensors only and its graph
+          stops at the last softmax, so it skips the last MLP and the head: it does less than ours.
+Encoder–decoder (the from-scratch Transformer always forms its weights):
+  bare  = the same modules' teacher-forced forward over (source, <s> + output) with
+          F.scaled_dot_product_attention and no weights kept (checked equal to the model's logits);
+  ours  = the model's own forward returning every weight, converted to numpy, as text.run does;
+  and, for the whole request, text.run (greedy decoding + that forward) ÷ greedy decoding alone.
+"""
+from __future__ import annotations
+
+import copy
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+VISION_MODELS = ("vit_base_patch16_224", "swin_tiny_patch4_window7_224")
+QUICK_VISION_MODELS = ("vit_demo", "swin_demo")  # the bundled demo architectures, random weights
+TEXT_TASK = "reverse"  # the longest demo sequences: up to 32 characters in, 33 out
+TEXT_INPUT = "Attention is all you need, 2017!"  # 32 characters
+
+
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def alternate(fns: dict[str, Callable[[], object]], repeats: int, device: str, warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each callable, run in turn (a, b, c, a, b, c, …) after `warmup` rounds."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    with torch.inference_mode():
+        for _ in range(warmup):
+            for f in fns.values():
+                f()
+        _sync(device)
+        for _ in range(repeats):
+            for k, f in fns.items():
+                t0 = time.perf_counter()
+                f()
+                _sync(device)
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def _unfused_copy(model: torch.nn.Module) -> torch.nn.Module:
+    twin = copy.deepcopy(model)
+    for m in twin.modules():
+        if hasattr(m, "fused_attn"):
+            m.fused_attn = False
+    return twin
+
+
+def vision_overhead(name: str, image, device: str, repeats: int) -> dict:
+    from timm.utils import AttentionExtract
+
+    from models import vision
+
+    model = vision.load(name, "random", device)  # weights do not change the timing; no Hub here
+    extract = None
+    try:
+        extract = AttentionExtract(_unfused_copy(model), method="fx")
+    except Exception as e:  # reported, not fatal
+        print(f"  AttentionExtract failed on {name}: {e}", file=sys.stderr)
+    x = vision.preprocess(model, image)[0]
+    with torch.inference_mode():  # all three see the same pixels
+        assert torch.equal(x, vision.preprocess(model, image)[0])
+    fns = {
+        "bare": lambda: model(vision.preprocess(model, image)[0]),
+        "ours": lambda: vision.run(model, image),
+    }
+    if extract is not None:
+        fns["timm_attention_extract"] = lambda: extract(vision.preprocess(model, image)[0])
+    med = alternate(fns, repeats, device)
+    trace = vision.run(model, image)
+    out = {
+        "tokens": int(trace.attention[0].shape[-1]),
+        "maps": int(sum(np.prod(a.shape[:-2]) for a in trace.attention)),
+        "bare_ms": round(med["bare"] * 1e3, 2),
+        "ours_ms": round(med["ours"] * 1e3, 2),
+        "ratio": round(med["ours"] / med["bare"], 3),
+    }
+    if "timm_attention_extract" in med:
+        out["timm_attention_extract_ms"] = round(med["timm_attention_extract"] * 1e3, 2)
+        out["timm_attention_extract_ratio"] = round(med["timm_attention_extract"] / med["bare"], 3)
+    else:
+        out["timm_attention_extract_ratio"] = None
+    return out
+
+
+# ------------------------------------------------------------------------------------ encoder–decoder
+def _mha_sdpa(mha, query, key, value, mask):
+    """models.transformer.MultiHeadAttention with PyTorch's fused kernel: the output only, no weights."""
+    q, k, v = mha.split_heads(mha.w_q(query)), mha.split_heads(mha.w_k(key)), mha.split_heads(mha.w_v(value))
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # (B, h, Tq, d_k); mask True = may attend
+    b, _, tq, _ = out.shape
+    return mha.w_o(out.transpose(1, 2).reshape(b, tq, mha.n_heads * mha.d_k))
+
+
+def sdpa_forward(tf, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
+    """The Transformer's forward (same modules, same order) with fused attention and no weights: the logits."""
+    from models.transformer import causal_mask, padding_mask
+
+    src_mask = padding_mask(src, tf.cfg.pad_id)
+    x = tf.embed(src, tf.src_embed)
+    for layer in tf.encoder_layers:
+        x = layer.norm_1(x + _mha_sdpa(layer.self_attn, x, x, x, src_mask))
+        x = layer.norm_2(x + layer.ff(x))
+    memory = x
+    tgt_mask = padding_mask(tgt, tf.cfg.pad_id) & causal_mask(tgt.size(1), tgt.device)
+    y = tf.embed(tgt, tf.tgt_embed)
+    for layer in tf.decoder_layers:
+        y = layer.norm_1(y + _mha_sdpa(layer.self_attn, y, y, y, tgt_mask))
+        y = layer.norm_2(y + _mha_sdpa(layer.cross_attn, y, memory, memory, src_mask))
+        y = layer.norm_3(y + layer.ff(y))
+    return tf.generator(y)
+
+
+def text_overhead(device: str, repeats: int) -> dict:
+    from models import text
+
+    try:
+        model = text.load(TEXT_TASK, device=device)
+    except text.MissingCheckpoint:
+        model = text.load(TEXT_TASK, device=device, weights="random")
+    tf = model.transformer
+    ids = text.encode(model, TEXT_INPUT)[0]
+    with torch.inference_mode():
+        src = torch.tensor([ids], dtype=torch.long, device=model.device)
+        ys = tf.greedy_decode(src, text.BOS, text.EOS, model.info.max_output_len)
+        tgt = ys[:, :-1]
+        logits, _ = tf(src, tgt)
+        same = torch.allclose(sdpa_forward(tf, src, tgt), logits, atol=1e-4, rtol=1e-4)
+
+    def ours():
+        logits, att = tf(src, tgt)
+        return [w[0].float().cpu().numpy() for w in att.encoder + att.decoder + att.cross], logits
+
+    fwd = alternate({"bare": lambda: sdpa_forward(tf, src, tgt), "ours": ours}, repeats, device)
+    e2e = alternate(
+        {
+            "bare": lambda: tf.greedy_decode(src, text.BOS, text.EOS, model.info.max_output_len),
+            "ours": lambda: text.run(model, TEXT_INPUT),
+        },
+        max(3, repeats // 2),
+        device,
+    )
+    return {
+        "task": TEXT_TASK,
+        "weights": model.weights_source,
+        "source_tokens": int(src.shape[1]),
+        "target_tokens": int(tgt.shape[1]),
+        "sdpa_matches_model": bool(same),
+        "bare_ms": round(fwd["bare"] * 1e3, 3),
+        "ours_ms": round(fwd["ours"] * 1e3, 3),
+        "ratio": round(fwd["ours"] / fwd["bare"], 3),
+        "run_ms": round(e2e["ours"] * 1e3, 2),
+        "greedy_decode_ms": round(e2e["bare"] * 1e3, 2),
+        "run_ratio": round(e2e["ours"] / e2e["bare"], 3),
+        "timm_attention_extract_ratio": None,
+    }
+
+
+def measure(device: str, quick: bool) -> dict:
+    from models import images
+
+    image = images.load_image(next(iter(images.SAMPLES.values())))
+    repeats = 5 if quick else 15
+    results = {}
+    for name in QUICK_VISION_MODELS if quick else VISION_MODELS:
+        print(f"capture_overhead: {name}", file=sys.stderr)
+        results[name] = vision_overhead(name, image, device, repeats)
+    print("capture_overhead: encoder-decoder", file=sys.stderr)
+    results["encoder_decoder"] = text_overhead(device, repeats * 4)
+    return results
