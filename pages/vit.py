@@ -18,6 +18,7 @@ CURATED = [
 ]
 MAX_MATRIX_TOKENS = 256  # token × token matrices larger than this are block-averaged before they are sent
 GRID_KEY = "vit_patch_grid"
+OVERVIEW_KEY = "vit_overview"
 
 st.title("Vision Transformer")
 st.markdown(
@@ -71,6 +72,16 @@ if points:
         st.session_state["vit_last_pick"] = list(custom)
         st.session_state["vit_q_row"] = int(min(custom[0], rows - 1))
         st.session_state["vit_q_col"] = int(min(custom[1], cols - 1))
+try:  # a click on the layer × head overview picks that layer and head (read before their widgets exist)
+    picked = st.session_state[OVERVIEW_KEY]["selection"]["points"]
+except (KeyError, TypeError):
+    picked = []
+if picked:
+    custom = picked[0].get("customdata")
+    if custom is not None and len(custom) >= 2 and st.session_state.get("vit_last_overview_pick") != list(custom[:2]):
+        st.session_state["vit_last_overview_pick"] = list(custom[:2])
+        st.session_state["vit_layer"] = int(min(max(custom[0], 1), n_layers))
+        st.session_state["vit_head"] = int(min(max(custom[1], 0), n_heads - 1))
 q_row = int(st.session_state.get("vit_q_row", default_q[0]))
 q_col = int(st.session_state.get("vit_q_col", default_q[1]))
 
@@ -98,6 +109,10 @@ with c2:
         st.caption("Softmax probabilities of the model's own classifier output.")
     else:
         st.info("This model has no classification head (num_classes = 0): there are no predictions to show.")
+
+# ------------------------------------------------------------------------------------ layer × head overview
+st.subheader("Every layer and head at a glance")
+overview_box = st.container()  # filled once the layer and head below are known, to outline them
 
 # ------------------------------------------------------------------------------------ layer and head
 st.subheader("Every head of one layer")
@@ -129,6 +144,31 @@ st.plotly_chart(
     vi.attention_overlay(trace.image, maps[head], patch_px, P, title=f"Layer {layer + 1}, head {head}: {what}"),
     key="vit_head_large",
 )
+
+run_key = f"{uv.image_key(image)}|{name}|{weights}|{device}"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _overview(key: str, _attention) -> dict:
+    return vi.overview_tiles(_attention)
+
+
+with overview_box:
+    tiles = _overview(run_key, trace.attention)
+    shown = f", each shown as {tiles['tile']}×{tiles['tile']} averages" if tiles["tile"] < n_tokens else ""
+    st.plotly_chart(
+        vi.layer_head_overview(
+            tiles, selected=(layer, head),
+            title=f"Every layer × head: {n_layers} × {n_heads} maps of {n_tokens}×{n_tokens} weights",
+        ),
+        on_select="rerun", selection_mode="points", key=OVERVIEW_KEY,
+    )
+    st.caption(
+        f"Rows are layers, columns heads; each tile is that head's whole token × token matrix (queries down, "
+        f"keys across{shown}), on its own colour scale from 0 to its largest weight, so every head's pattern shows. "
+        "Sent as one image; hover a tile for its largest weight and click it to show that layer and head below "
+        "(outlined), where the selected head's weights are drawn exactly."
+    )
 
 # ------------------------------------------------------------------------------------ patch queries
 st.subheader("Where one patch looks")
@@ -179,7 +219,6 @@ def _distances(key: str, _trace) -> np.ndarray:
     )
 
 
-run_key = f"{uv.image_key(image)}|{name}|{weights}|{device}"
 st.subheader("Attention rollout")
 st.markdown(
     "Attention rollout (Abnar & Zuidema, 2020) follows attention through all layers: each layer's heads are "

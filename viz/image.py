@@ -14,7 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 from PIL import Image
 
 # Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
@@ -179,35 +178,178 @@ def head_grid(
 
     Each head has its own colour range unless `shared_scale` (then all share the largest weight), so a
     diffuse head is still readable; hover gives the exact weights either way.
+
+    Drawn as panels laid side by side on one pair of axes, not as subplots: the thumbnails are tiled
+    into one image sent once, and each head is one heatmap placed on its panel. The figure is built from
+    plain dicts in one go, which keeps a rerun after a layer change fast and the JSON small.
     """
     heads = maps.shape[0]
     columns = max(1, min(columns, heads))
     n_rows = math.ceil(heads / columns)
     titles = list(titles) if titles is not None else [f"head {i}" for i in range(heads)]
-    fig = make_subplots(
-        rows=n_rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.06 / max(1, n_rows / 3)
-    )
     h, w = image.shape[:2]
-    thumb = _image_trace(image, max_side=160)
+    thumb = _thumbnail(image, 160)
+    scale = w / thumb.shape[1]  # input pixels per thumbnail pixel
+    gap_x, gap_y = 0.04 * w, 0.14 * h  # room between panels and for each panel's title
+    canvas_w = columns * w + (columns - 1) * gap_x
+    canvas_h = n_rows * (h + gap_y)
+    tiled, origins = _tile_thumbnails(thumb, heads, columns, gap_x / scale, gap_y / scale)
+    uri = _png_uri(tiled)
+    data = [dict(type="image", source=uri, x0=scale / 2 - 0.5, y0=scale / 2 - 0.5, dx=scale, dy=scale,
+                 hoverinfo="skip")]
     zmax = float(maps.max()) if shared_scale else None
+    shapes, annotations = [], []
+    rows, cols = maps.shape[1:]
+    custom = _patch_custom((rows, cols), num_prefix)
     for i in range(heads):
-        r, c = divmod(i, columns)
-        fig.add_trace(thumb, row=r + 1, col=c + 1)
-        fig.add_trace(_overlay_trace(maps[i], patch_px, num_prefix, zmax, False, label), row=r + 1, col=c + 1)
-        _image_axes(fig, w, h, row=r + 1, col=c + 1)
+        ox, oy = origins[i][0] * scale, origins[i][1] * scale  # the panel's top-left corner, in input pixels
+        top = max(float(np.max(maps[i])), 1e-9) if zmax is None else max(zmax, 1e-9)
+        data.append(dict(
+            type="heatmap", z=np.asarray(maps[i], dtype=np.float32), x0=ox + patch_px / 2 - 0.5, dx=patch_px,
+            y0=oy + patch_px / 2 - 0.5, dy=patch_px, customdata=custom, colorscale=OVERLAY_SCALE, zmin=0.0,
+            zmax=top, opacity=OVERLAY_OPACITY, showscale=False, name=titles[i],
+            hovertemplate=f"{titles[i]}<br>patch (%{{customdata[0]}}, %{{customdata[1]}}), token %{{customdata[2]}}"
+            f"<br>{label} %{{z:.4f}}<extra></extra>",
+        ))
+        annotations.append(dict(x=ox + w / 2, y=oy - 0.5, text=titles[i], showarrow=False, yanchor="bottom",
+                                font=dict(size=12)))
         if mark is not None:
             mr, mc = mark
-            fig.add_shape(
-                type="rect", x0=mc * patch_px - 0.5, x1=(mc + 1) * patch_px - 0.5, y0=mr * patch_px - 0.5,
-                y1=(mr + 1) * patch_px - 0.5, line=dict(color="#00e5ff", width=2), row=r + 1, col=c + 1,
-            )
-    for i in range(heads):  # square panels
-        r, c = divmod(i, columns)
-        fig.update_yaxes(scaleanchor=f"x{'' if i == 0 else i + 1}", row=r + 1, col=c + 1)
+            shapes.append(dict(type="rect", x0=ox + mc * patch_px - 0.5, x1=ox + (mc + 1) * patch_px - 0.5,
+                               y0=oy + mr * patch_px - 0.5, y1=oy + (mr + 1) * patch_px - 0.5,
+                               line=dict(color="#00e5ff", width=2)))
+    hidden = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
     panel = 220 if columns <= 4 else 170
-    fig.update_layout(height=40 + n_rows * panel, margin=dict(l=0, r=0, t=30, b=0), showlegend=False)
-    fig.update_annotations(font_size=12)
-    return fig
+    layout = dict(
+        height=40 + n_rows * panel, margin=dict(l=0, r=0, t=10, b=0), showlegend=False,
+        xaxis=dict(range=[-0.5, canvas_w - 0.5], constrain="domain", **hidden),
+        yaxis=dict(range=[canvas_h - gap_y - 0.5, -gap_y - 0.5], scaleanchor="x", scaleratio=1, **hidden),
+        shapes=shapes, annotations=annotations,
+    )
+    return go.Figure(dict(data=data, layout=layout))
+
+
+def _thumbnail(image: np.ndarray, max_side: int) -> np.ndarray:
+    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    if max(pil.size) > max_side:
+        f = max(pil.size) / max_side
+        pil = pil.resize((max(1, round(pil.width / f)), max(1, round(pil.height / f))), Image.Resampling.BOX)
+    return np.asarray(pil)
+
+
+def _tile_thumbnails(thumb: np.ndarray, n: int, columns: int, gap_x: float, gap_y: float):
+    """n copies of an (h, w, 3) thumbnail on a white canvas, `columns` per row: (canvas, top-left corners).
+
+    Corners are in thumbnail pixels and may be fractional; each copy is pasted at the rounded corner.
+    """
+    th, tw = thumb.shape[:2]
+    n_rows = math.ceil(n / columns)
+    width = math.ceil(columns * tw + (columns - 1) * gap_x)
+    height = math.ceil(n_rows * (th + gap_y))
+    canvas = np.full((height, width, 3), 255, dtype=np.uint8)
+    origins = []
+    for i in range(n):
+        r, c = divmod(i, columns)
+        x, y = c * (tw + gap_x), gap_y + r * (th + gap_y)
+        xi, yi = round(x), round(y)
+        canvas[yi : yi + th, xi : xi + tw] = thumb[: height - yi, : width - xi]
+        origins.append((xi, yi))
+    return canvas, origins
+
+
+def _png_uri(pixels: np.ndarray) -> str:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG", compress_level=6)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+OVERVIEW_TILE = 96  # px per layer × head tile: about what a tile gets on screen; the selected head is shown in full
+
+
+def _colour_table(scale: str = "Blues", n: int = 256) -> np.ndarray:
+    from plotly.colors import sample_colorscale
+
+    rgb = [c[c.index("(") + 1 : -1].split(",") for c in sample_colorscale(scale, [i / (n - 1) for i in range(n)])]
+    return np.asarray([[round(float(v)) for v in c] for c in rgb], dtype=np.uint8)  # (n, 3)
+
+
+OVERVIEW_LEVELS = 64  # colour levels of the overview: finer steps than the eye tells apart on a small tile
+
+
+def overview_tiles(attention: Sequence[np.ndarray], tile: int = OVERVIEW_TILE, gap: int = 3,
+                   levels: int = OVERVIEW_LEVELS) -> dict:
+    """Every layer × head (N, N) matrix as one tiled image: rows are layers, columns heads.
+
+    Each matrix is area-averaged down to at most `tile` × `tile` pixels (a box filter: each pixel is the
+    mean of the weights it covers) and coloured on its own scale, 0 to its largest weight, in `levels`
+    steps, so that every head's pattern is visible. The image is a palette PNG (one byte a pixel before
+    compression). Returns {"uri": PNG data URI, "tile", "gap", "layers", "heads", "tokens",
+    "max": (layers, heads) largest weight of each matrix}: the data `layer_head_overview` draws.
+    """
+    layers, heads = len(attention), attention[0].shape[0]
+    n = attention[0].shape[-1]
+    side = min(tile, n)
+    step = side + gap
+    white = levels  # palette index of the gaps
+    canvas = np.full((layers * step - gap, heads * step - gap), white, dtype=np.uint8)
+    maxima = np.zeros((layers, heads))
+    for l, a in enumerate(attention):
+        for h in range(a.shape[0]):
+            m = np.asarray(a[h], dtype=np.float32)
+            top = float(m.max())
+            maxima[l, h] = top
+            if side < n:
+                m = np.asarray(Image.fromarray(m, mode="F").resize((side, side), Image.Resampling.BOX))
+            idx = np.clip(m * ((levels - 1) / max(top, 1e-9)) + 0.5, 0, levels - 1).astype(np.uint8)
+            canvas[l * step : l * step + side, h * step : h * step + side] = idx
+    palette = np.vstack([_colour_table(n=levels), [[255, 255, 255]]]).astype(np.uint8)
+    pil = Image.fromarray(canvas, mode="P")
+    pil.putpalette(palette.reshape(-1).tolist())
+    buf = io.BytesIO()
+    pil.save(buf, "PNG", compress_level=6)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    return {"uri": uri, "tile": side, "gap": gap, "layers": layers, "heads": heads, "tokens": n, "max": maxima}
+
+
+def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
+    """The tiled image of `overview_tiles`, rows = layers, columns = heads; `selected` (layer, head) outlined.
+
+    Hover names a tile's layer and head and its largest weight; one invisible marker per tile (a Scatter,
+    which Streamlit can select) carries (layer, head) as customdata, so a click picks that head.
+    """
+    side, gap, layers, heads = tiles["tile"], tiles["gap"], tiles["layers"], tiles["heads"]
+    step = side + gap
+    centre = (side - 1) / 2
+    ll, hh = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
+    custom = np.stack([ll + 1, hh, tiles["max"]], axis=-1).reshape(-1, 3)
+    n = tiles["tokens"]
+    data = [
+        dict(type="image", source=tiles["uri"], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
+        dict(type="scatter", x=(hh * step + centre).reshape(-1), y=(ll * step + centre).reshape(-1), mode="markers",
+             marker=dict(size=max(6, min(40, 720 / max(layers, heads))), symbol="square", opacity=0.0),
+             customdata=custom, showlegend=False, name="tiles",
+             hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}"
+             f"<br>{n}×{n} queries × keys" + (f", shown as {side}×{side} averages" if side < n else "")
+             + "<extra></extra>"),
+    ]
+    shapes = []
+    if selected is not None:
+        l, h = selected
+        shapes.append(dict(type="rect", x0=h * step - 1.5, x1=h * step + side + 0.5, y0=l * step - 1.5,
+                           y1=l * step + side + 0.5, line=dict(color="#e4572e", width=3)))
+    width, height = heads * step - gap, layers * step - gap
+    layout = dict(
+        title=dict(text=title) if title else None,
+        height=min(1100, 90 + layers * max(40, min(90, 900 // max(layers, 1)))),
+        margin=dict(l=60, r=10, t=70 if title else 40, b=10),
+        xaxis=dict(range=[-0.5, width - 0.5], side="top", tickmode="array", tickvals=[h * step + centre for h in range(heads)],
+                   ticktext=[f"head {h}" for h in range(heads)], showgrid=False, zeroline=False, constrain="domain"),
+        yaxis=dict(range=[height - 0.5, -0.5], tickmode="array", tickvals=[l * step + centre for l in range(layers)],
+                   ticktext=[f"layer {l + 1}" for l in range(layers)], showgrid=False, zeroline=False,
+                   scaleanchor="x", scaleratio=1),
+        shapes=shapes, clickmode="event+select", dragmode=False,
+    )
+    return go.Figure(dict(data=data, layout=layout))
 
 
 def distance_scatter(distances: np.ndarray, image_px: float, title: str | None = None) -> go.Figure:

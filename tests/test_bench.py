@@ -1,0 +1,35 @@
+"""`python -m bench --quick` still runs and prints one JSON object with every figure the issue asks for.
+
+No timing is asserted (speed goals never go in timed tests): only keys, types and sanity of the values.
+"""
+import json
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+
+def test_quick_bench_prints_one_json_object():
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--threads", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    out = json.loads(proc.stdout)  # the whole of stdout is one object; progress went to stderr
+    for key in ("capture_overhead", "rerender_ms", "overview_bytes", "vit_page_bytes", "first_figure_s",
+                "peak_rss_mb", "goals", "goals_met", "notes", "device"):
+        assert key in out, key
+    assert set(out["capture_overhead"]) >= {"encoder_decoder"} and len(out["capture_overhead"]) == 3
+    for name, row in out["capture_overhead"].items():
+        assert isinstance(row["ratio"], float) and row["ratio"] > 0, name
+        assert row["bare_ms"] > 0 and row["ours_ms"] > 0, name
+        ae = row["timm_attention_extract_ratio"]
+        assert ae is None or (isinstance(ae, float) and ae > 0), name
+    assert out["capture_overhead"]["encoder_decoder"]["sdpa_matches_model"] is True
+    assert set(out["rerender_ms"]) == {"vit", "swin", "encoder_decoder"}
+    assert all(isinstance(v, float) and v > 0 for v in out["rerender_ms"].values())
+    assert isinstance(out["vit_page_bytes"], int) and out["vit_page_bytes"] > 10_000
+    assert isinstance(out["overview_bytes"], int) and 0 < out["overview_bytes"] <= out["vit_page_bytes"]
+    assert isinstance(out["peak_rss_mb"], float) and out["peak_rss_mb"] > 100
+    assert out["first_figure_s"] is None and out["details"]["browser"]["reason"]  # not measured with --quick
+    assert all(isinstance(v, bool) for v in out["goals_met"].values())
