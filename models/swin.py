@@ -13,6 +13,7 @@ the *rolled, padded* token grid (Hp, Wp); rolled position r holds the token that
 """
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
 from contextlib import contextmanager
@@ -204,6 +205,25 @@ def rolled_image(image: np.ndarray, block: BlockInfo) -> np.ndarray:
     return roll_map(np.asarray(image), int(round(block.shift * block.patch_px)))
 
 
+@functools.lru_cache(maxsize=64)
+def _window_distances(grid: tuple[int, int], window_size: int, shift: int, patch_px: float) -> tuple[np.ndarray, int]:
+    """((nW, N*N, 1) float32 query-key distances in input pixels, 0 where either is padding; real queries).
+
+    Depends only on the block's geometry, so it is computed once per geometry, not once per image.
+    """
+    block = BlockInfo(name="", stage=0, grid=grid, patch_px=patch_px, window_size=window_size, shift=shift, num_heads=1)
+    pos = token_positions(block).astype(np.float64)  # (nW, N, 2)
+    real = pos[..., 0] >= 0  # (nW, N)
+    dy = pos[:, :, None, 0] - pos[:, None, :, 0]
+    dx = pos[:, :, None, 1] - pos[:, None, :, 1]
+    dist = np.hypot(dy, dx) * patch_px  # (nW, N, N)
+    dist *= real[:, :, None] & real[:, None, :]  # padded queries and keys count for nothing
+    nw, n = dist.shape[:2]
+    out = np.ascontiguousarray(dist.reshape(nw, n * n, 1), dtype=np.float32)
+    out.flags.writeable = False
+    return out, int(real.sum())
+
+
 def mean_attention_distance(attention: np.ndarray, block: BlockInfo) -> np.ndarray:
     """(heads,) mean attention distance in input pixels (Dosovitskiy et al., 2021, Fig. 7 / Appendix D.7).
 
@@ -211,17 +231,12 @@ def mean_attention_distance(attention: np.ndarray, block: BlockInfo) -> np.ndarr
     in the rolled map), times the token side in pixels; averaged over the image's query tokens. Keys
     across a shifted window's wrap-around carry weight e^-100, so they count for nothing.
     """
-    pos = token_positions(block).astype(np.float64)  # (nW, N, 2)
-    real = pos[..., 0] >= 0  # (nW, N)
-    dy = pos[:, :, None, 0] - pos[:, None, :, 0]
-    dx = pos[:, :, None, 1] - pos[:, None, :, 1]
-    dist = np.hypot(dy, dx) * block.patch_px  # (nW, N, N)
-    dist *= real[:, :, None] & real[:, None, :]  # padded queries and keys count for nothing
+    dist, n_real = _window_distances(tuple(block.grid), int(block.window_size), int(block.shift), float(block.patch_px))
     nw, heads, n, _ = attention.shape
     # Σ_q Σ_k a[w, h, q, k] · d[w, q, k] as one batched matrix-vector product per window (BLAS, not einsum)
     a = np.ascontiguousarray(attention, dtype=np.float32).reshape(nw, heads, n * n)
-    total = (a @ dist.astype(np.float32).reshape(nw, n * n, 1))[..., 0].astype(np.float64).sum(axis=0)  # (heads,)
-    return total / real.sum()
+    total = (a @ dist)[..., 0].astype(np.float64).sum(axis=0)  # (heads,)
+    return total / n_real
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,7 +295,28 @@ def _unfused(attn_modules: list[torch.nn.Module]):
             m.fused_attn = flag
 
 
+_BIAS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 def _bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[np.ndarray, np.ndarray]:
+    """`_compute_bias_tables`, computed once per module and parameter state (read-only arrays).
+
+    The bias depends only on the weights, not on the image: it is kept beside the module (weakly, so
+    it goes with the model) and recomputed when any of the module's parameters changed in place
+    (training, load_state_dict), which bumps their version counters.
+    """
+    state = tuple(p._version for p in attn.parameters())
+    cached = _BIAS_CACHE.get(attn)
+    if cached is not None and cached[0] == state:
+        return cached[1]
+    table, bias = _compute_bias_tables(attn, version, num_heads)
+    table.flags.writeable = False
+    bias.flags.writeable = False
+    _BIAS_CACHE[attn] = (state, (table, bias))
+    return table, bias
+
+
+def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[np.ndarray, np.ndarray]:
     """The relative position bias of one WindowAttention: ((heads, 2M-1, 2M-1) table, (heads, M*M, M*M) bias).
 
     V1: the learned table B-hat, indexed by (dy + M - 1, dx + M - 1) with dy, dx = query - key.

@@ -203,6 +203,33 @@ def test_bias_table_expands_by_relative_offset(captured):
         np.testing.assert_allclose(bias, table[:, d[..., 0], d[..., 1]], atol=1e-6)
 
 
+def test_bias_is_recomputed_when_the_weights_change():
+    """The bias is cached per module (it depends on the weights, not the image), never stale."""
+    for name, kwargs in (MODELS["swin_small_grid"], MODELS["swinv2_tiny"]):
+        model = _make(name, **kwargs)
+        x = torch.randn(1, 3, *model.patch_embed.img_size)
+        first = swin.capture(model, x)[2]["bias"]
+        again = swin.capture(model, x)[2]["bias"]
+        assert all(a is b for a, b in zip(first, again))  # cached: the same read-only arrays
+        assert not first[0].flags.writeable
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        attn = model.layers[0].blocks[0].attn
+        key = "relative_position_bias_table" if hasattr(attn, "relative_position_bias_table") else "cpb_mlp.0.weight"
+        state[f"layers.0.blocks.0.attn.{key}"].normal_(0, 2.0)
+        model.load_state_dict(state)  # copies in place: the version counters move
+        changed = swin.capture(model, x)[2]["bias"]
+        with torch.no_grad():
+            if swin.swin_version(model) == 1:
+                want = attn._get_rel_pos_bias()[0]
+            else:
+                table = 16 * torch.sigmoid(attn.cpb_mlp(attn.relative_coords_table).reshape(-1, attn.num_heads))
+                n = attn.window_size[0] * attn.window_size[1]
+                want = table[attn.relative_position_index.reshape(-1)].reshape(n, n, -1).permute(2, 0, 1)
+        np.testing.assert_allclose(changed[0], want.numpy(), atol=1e-6)
+        assert not np.allclose(changed[0], first[0])
+        np.testing.assert_array_equal(changed[1], first[1])  # other blocks kept theirs
+
+
 def test_capture_leaves_no_state_and_predicts_like_a_plain_forward(captured):
     key, model, x, _, _, extras = captured
     with torch.inference_mode():
