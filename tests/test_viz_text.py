@@ -111,9 +111,10 @@ def test_head_grid_one_heatmap_per_head_on_a_shared_colour_axis():
     for h, tr in enumerate(fig.data):
         assert tr.type == "heatmap" and tr.coloraxis == "coloraxis"
         np.testing.assert_array_equal(np.asarray(tr.z), w[h])
-        assert "query %{y}: %{customdata[0]}" in tr.hovertemplate and "weight %{z" in tr.hovertemplate
+        # Hover names both tokens through the category names "index: token" (repeated tokens stay apart).
+        assert "query %{y}" in tr.hovertemplate and "key %{x}" in tr.hovertemplate and "weight %{z" in tr.hovertemplate
         assert f"head {h + 1}" in tr.hovertemplate
-        assert list(np.asarray(tr.customdata)[:, 0, 0]) == q and list(np.asarray(tr.customdata)[0, :, 1]) == k
+        assert list(tr.y) == [f"{i}: {t}" for i, t in enumerate(q)] and list(tr.x) == [f"{j}: {t}" for j, t in enumerate(k)]
     assert list(fig.layout.xaxis.ticktext) == k and list(fig.layout.xaxis.tickvals) == list(range(6))
     assert list(fig.layout.yaxis4.ticktext) == q
     assert fig.layout.coloraxis.cmax == pytest.approx(float(w.max()))
@@ -137,8 +138,8 @@ def test_padding_mask_figure_masks_pad_keys_for_every_query():
     z = np.asarray(fig.data[0].z)
     assert z.shape == (5, 5)
     np.testing.assert_array_equal(z, np.tile(mask.astype(np.float32), (5, 1)))
-    custom = np.asarray(fig.data[0].customdata)
-    assert custom[0, 3, 2].startswith("masked") and custom[0, 0, 2] == "may attend"
+    state = fig.data[0].text  # the cell's state, shown on hover
+    assert state[0][3].startswith("masked") and state[0][0] == "may attend" and "%{text}" in fig.data[0].hovertemplate
 
 
 def test_causal_mask_figure_is_lower_triangular():

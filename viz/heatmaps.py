@@ -5,8 +5,30 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
+
+from viz import fast
 
 ATTENTION_SCALE = "Blues"
+HOVER = "query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>weight %{z:.4f}<extra></extra>"
+
+
+def colorscale_of(scale) -> list:
+    """A colour scale as the explicit [[position, colour], ...] list that validation would send.
+
+    Needed in dict-built figures: Plotly.js has colour scales of its own under some of the same names
+    ("Blues" there runs from dark blue to grey), so a bare name would draw other colours than Plotly.py's.
+    """
+    return get_colorscale(scale) if isinstance(scale, str) else [list(stop) for stop in scale]
+
+
+def token_pairs(query_labels: Sequence[str], key_labels: Sequence[str]) -> list:
+    """(Q, K, 2) customdata as nested lists: [query token, key token] for every cell.
+
+    Nested lists of str, not an object array: orjson writes them in one call, while an object array makes
+    plotly.io.to_json fall back to walking the whole figure in Python.
+    """
+    return [[[q, k] for k in key_labels] for q in query_labels]
 
 
 def attention_heatmap(
@@ -23,35 +45,30 @@ def attention_heatmap(
     Axes are numeric with the tokens as tick text, so that repeated tokens ("l", "l") keep their own
     rows and columns; hover names the query token, the key token and the weight.
     """
-    weights = np.asarray(weights, dtype=np.float32)
+    weights = fast.array(weights)
     n_q, n_k = weights.shape
     query_labels = [str(t) for t in query_labels]
     key_labels = [str(t) for t in key_labels]
-    custom = np.empty((n_q, n_k, 2), dtype=object)
-    custom[:, :, 0] = np.asarray(query_labels, dtype=object)[:, None]
-    custom[:, :, 1] = np.asarray(key_labels, dtype=object)[None, :]
-    fig = go.Figure(
-        go.Heatmap(
-            z=weights,
-            x=np.arange(n_k),
-            y=np.arange(n_q),
-            customdata=custom,
-            colorscale=colorscale,
-            zmin=0.0,
-            zmax=zmax if zmax is not None else max(float(weights.max(initial=0.0)), 1e-6),
-            hovertemplate="query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>weight %{z:.4f}<extra></extra>",
-            colorbar=dict(title="weight", thickness=12),
-        )
+    trace = dict(
+        type="heatmap",
+        z=weights,
+        x=np.arange(n_k, dtype=np.int32),
+        y=np.arange(n_q, dtype=np.int32),
+        customdata=token_pairs(query_labels, key_labels),
+        colorscale=colorscale_of(colorscale),
+        zmin=0.0,
+        zmax=zmax if zmax is not None else max(float(weights.max(initial=0.0)), 1e-6),
+        hovertemplate=HOVER,
+        colorbar=dict(title=dict(text="weight"), thickness=12),
     )
-    fig.update_xaxes(
-        tickmode="array", tickvals=list(range(n_k)), ticktext=key_labels, side="top", title="key", tickangle=0
-    )
-    fig.update_yaxes(
-        tickmode="array", tickvals=list(range(n_q)), ticktext=query_labels, autorange="reversed", title="query"
-    )
-    fig.update_layout(
-        title=dict(text=title, y=0.99, yanchor="top") if title else None,
+    layout = dict(
+        xaxis=dict(tickmode="array", tickvals=list(range(n_k)), ticktext=key_labels, side="top",
+                   title=dict(text="key"), tickangle=0),
+        yaxis=dict(tickmode="array", tickvals=list(range(n_q)), ticktext=query_labels, autorange="reversed",
+                   title=dict(text="query")),
         height=height or max(260, min(900, 60 + 22 * n_q)),
         margin=dict(l=10, r=10, t=100 if title else 60, b=10),  # room for the title above the top "key" axis
     )
-    return fig
+    if title:
+        layout["title"] = dict(text=title, y=0.99, yanchor="top")
+    return fast.figure([trace], layout)

@@ -2,8 +2,8 @@
 
 Queries stand in a column on the left, keys in a column on the right. A line's width and opacity grow with its
 attention weight, and each head has its own colour. Lines are drawn as a few Scatter traces per head (one per
-weight bin, segments separated by None) rather than one shape per line, so hundreds of lines stay cheap; the
-legend toggles heads.
+weight bin, segments separated by NaN) rather than one shape per line, so hundreds of lines stay cheap; the
+legend toggles heads. The figure is written as plain dicts (viz.fast).
 """
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
+
+from viz import fast
 
 HEAD_COLOURS = qualitative.Plotly + qualitative.D3[10:] + qualitative.Dark24  # distinct colours, many heads
 MAX_WIDTH = 6.0  # pixels, for a line of weight 1
@@ -65,41 +67,38 @@ def head_view(
     y_q, y_k = -np.arange(n_q, dtype=float), -np.arange(n_k, dtype=float)  # first token at the top
     edges = np.linspace(min_weight, 1.0, n_bins + 1)
 
-    fig = go.Figure()
+    data = []
     for h in heads:
         colour = head_colour(h)
         w = weights[h]
         q_idx, k_idx = np.nonzero(w >= min_weight)
         bins = np.clip(np.digitize(w[q_idx, k_idx], edges) - 1, 0, n_bins - 1)
         # One legend entry per head, in the head's full colour; clicking it hides every line of the head.
-        fig.add_trace(
-            go.Scatter(
-                x=[None], y=[None], mode="lines", line=dict(color=colour, width=3), name=f"head {h + 1}",
-                legendgroup=f"head {h + 1}", showlegend=True, hoverinfo="skip", meta=dict(head=h, lines=0),
-            )
-        )
+        data.append(dict(
+            type="scatter", x=[None], y=[None], mode="lines", line=dict(color=colour, width=3), name=f"head {h + 1}",
+            legendgroup=f"head {h + 1}", showlegend=True, hoverinfo="skip", meta=dict(head=h, lines=0),
+        ))
         for b in range(n_bins):
             sel = bins == b
             if not sel.any():
                 continue
             n = int(sel.sum())
-            xs = np.tile(np.array([0.0, 1.0, np.nan]), n)
-            ys = np.empty(3 * n)
+            xs = np.tile(np.array([0.0, 1.0, np.nan], dtype=np.float32), n)
+            ys = np.empty(3 * n, dtype=np.float32)
             ys[0::3], ys[1::3], ys[2::3] = y_q[q_idx[sel]], y_k[k_idx[sel]], np.nan
             width, opacity = line_style(float(edges[b] + edges[b + 1]) / 2, max_width)
-            fig.add_trace(
-                go.Scatter(
-                    x=xs,
-                    y=ys,
-                    mode="lines",
-                    line=dict(color=_rgba(colour, opacity), width=width),
-                    hoverinfo="skip",
-                    name=f"head {h + 1}",
-                    legendgroup=f"head {h + 1}",
-                    showlegend=False,
-                    meta=dict(head=h, weight_range=[float(edges[b]), float(edges[b + 1])], lines=n),
-                )
-            )
+            data.append(dict(
+                type="scatter",
+                x=xs,
+                y=ys,
+                mode="lines",
+                line=dict(color=_rgba(colour, opacity), width=width),
+                hoverinfo="skip",
+                name=f"head {h + 1}",
+                legendgroup=f"head {h + 1}",
+                showlegend=False,
+                meta=dict(head=h, weight_range=[float(edges[b]), float(edges[b + 1])], lines=n),
+            ))
 
     def _hover(labels: list[str], role: str, other: list[str], matrix_of_head) -> list[str]:
         texts = []
@@ -113,33 +112,28 @@ def head_view(
             texts.append("<br>".join(parts))
         return texts
 
-    fig.add_trace(
-        go.Scatter(
-            x=np.zeros(n_q), y=y_q, mode="markers+text", text=query_labels, textposition="middle left",
-            marker=dict(size=8, color="#444"), name="query tokens", showlegend=False,
-            hovertext=_hover(query_labels, query_title, key_labels, lambda h: weights[h]),
-            hoverinfo="text", meta=dict(role="query"),
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=np.ones(n_k), y=y_k, mode="markers+text", text=key_labels, textposition="middle right",
-            marker=dict(size=8, color="#444"), name="key tokens", showlegend=False,
-            hovertext=_hover(key_labels, key_title, query_labels, lambda h: weights[h].T),
-            hoverinfo="text", meta=dict(role="key"),
-        )
-    )
-    fig.update_xaxes(
-        range=[-0.45, 1.45], tickmode="array", tickvals=[0, 1], ticktext=[query_title, key_title], side="top",
-        showgrid=False, zeroline=False,
-    )
-    fig.update_yaxes(visible=False, range=[-max(n_q, n_k) + 0.4, 0.8])
-    fig.update_layout(
-        title=title,
+    data.append(dict(
+        type="scatter", x=np.zeros(n_q, dtype=np.float32), y=fast.array(y_q), mode="markers+text",
+        text=query_labels, textposition="middle left", marker=dict(size=8, color="#444"), name="query tokens",
+        showlegend=False, hovertext=_hover(query_labels, query_title, key_labels, lambda h: weights[h]),
+        hoverinfo="text", meta=dict(role="query"),
+    ))
+    data.append(dict(
+        type="scatter", x=np.ones(n_k, dtype=np.float32), y=fast.array(y_k), mode="markers+text",
+        text=key_labels, textposition="middle right", marker=dict(size=8, color="#444"), name="key tokens",
+        showlegend=False, hovertext=_hover(key_labels, key_title, query_labels, lambda h: weights[h].T),
+        hoverinfo="text", meta=dict(role="key"),
+    ))
+    layout = dict(
+        xaxis=dict(range=[-0.45, 1.45], tickmode="array", tickvals=[0, 1], ticktext=[query_title, key_title],
+                   side="top", showgrid=False, zeroline=False),
+        yaxis=dict(visible=False, range=[-max(n_q, n_k) + 0.4, 0.8]),
         height=max(300, min(1400, 90 + 24 * max(n_q, n_k))),
         margin=dict(l=10, r=10, t=70 if title else 40, b=10),
-        legend=dict(title="heads (click to hide)", orientation="v"),
+        legend=dict(title=dict(text="heads (click to hide)"), orientation="v"),
         plot_bgcolor="white",
         hovermode="closest",
     )
-    return fig
+    if title:
+        layout["title"] = dict(text=title)
+    return fast.figure(data, layout)

@@ -1,8 +1,12 @@
 """Figures for the encoder–decoder page: all heads of a layer, layers × heads, the masks, decoding step by step.
 
-Pure builders: numpy arrays and token labels in, Plotly figures out. Token × token matrices reuse
-viz.heatmaps.attention_heatmap, so axes are numeric (repeated tokens keep their own rows) and hover names the
-query token, the key token and the weight everywhere.
+Pure builders: numpy arrays and token labels in, Plotly figures out, written as plain dicts (viz.fast: no
+per-property validation; tests/test_figures_text.py validates every builder's output instead).
+
+Token axes are categorical, one category per position named "index: token" ("3: l"), with the bare tokens as
+tick text: repeated tokens keep their own rows and columns, and hover names the query token, the key token and
+the weight through %{y} and %{x}, with no per-cell hover data to build and send. The single-head matrix is
+viz.heatmaps.attention_heatmap (numeric axes, per-cell customdata), which other pages share.
 """
 from __future__ import annotations
 
@@ -10,12 +14,15 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from viz.heatmaps import ATTENTION_SCALE, attention_heatmap
+from viz import fast
+from viz.heatmaps import ATTENTION_SCALE, attention_heatmap, colorscale_of  # noqa: F401 (re-exported)
 
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 MASK_SCALE = [[0.0, "#d9d9d9"], [0.5, "#d9d9d9"], [0.5, "#2b6cb0"], [1.0, "#2b6cb0"]]  # masked grey, allowed blue
+CELL_HOVER = "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"
+MAY_ATTEND, MASKED = "may attend", "masked: score set to −∞, weight 0"
+SUBPLOT_TITLE_FONT = 16  # make_subplots' size for subplot, row and column titles
 
 
 def visible_tokens(tokens: Sequence[str], escape: bool = True) -> list[str]:
@@ -31,14 +38,71 @@ def visible_tokens(tokens: Sequence[str], escape: bool = True) -> list[str]:
     return out
 
 
-def _cell_trace(weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], prefix: str) -> go.Heatmap:
-    """attention_heatmap's trace (numeric axes, hover with both tokens), tied to the figure's shared colour axis."""
-    trace = attention_heatmap(weights, query_labels, key_labels).data[0]
-    trace.update(
-        coloraxis="coloraxis", zmin=None, zmax=None, colorscale=None, colorbar=None,
-        hovertemplate=prefix + "<br>" + trace.hovertemplate,
-    )
-    return trace
+def token_categories(labels: Sequence[str]) -> list[str]:
+    """Category names of a token axis, "index: token": unique where tokens repeat, and what hover shows."""
+    return [f"{i}: {t}" for i, t in enumerate(labels)]
+
+
+def _token_axis(labels: Sequence[str], **props) -> dict:
+    """A categorical axis with one category per token, labelled with the bare tokens."""
+    return dict(type="category", tickmode="array", tickvals=list(range(len(labels))),
+                ticktext=[str(t) for t in labels], **props)
+
+
+def _domains(n: int, spacing: float, end: float = 1.0) -> list[tuple[float, float]]:
+    """make_subplots' domains of n cells along [0, end] with `spacing` between them, first cell first."""
+    size = (end - spacing * (n - 1)) / n
+    return [(i * (size + spacing), i * (size + spacing) + size) for i in range(n)]
+
+
+def _title_annotation(text: str, x: float, y: float, **props) -> dict:
+    """A subplot, row or column title, placed as make_subplots places them."""
+    ann = dict(font=dict(size=SUBPLOT_TITLE_FONT), showarrow=False, text=text, x=x, xanchor="center", xref="paper",
+               y=y, yanchor="bottom", yref="paper")
+    ann.update(props)
+    return ann
+
+
+def _cell_trace(weights: np.ndarray, x: list[str], y: list[str], prefix: str, cell: int) -> dict:
+    """One heatmap of a grid (cell 1, 2, ...), on the figure's shared colour axis; hover prefixed by `prefix`."""
+    suffix = "" if cell == 1 else str(cell)
+    return dict(type="heatmap", z=fast.array(weights), x=x, y=y, coloraxis="coloraxis", xaxis="x" + suffix,
+                yaxis="y" + suffix, hovertemplate=prefix + "<br>" + CELL_HOVER)
+
+
+def _grid(
+    cells: list[tuple[np.ndarray, str]],
+    rows: int,
+    cols: int,
+    query_labels: Sequence[str],
+    key_labels: Sequence[str],
+    show_ticks: bool,
+    hspace: float,
+    vspace: float,
+    end: float = 1.0,
+) -> tuple[list[dict], dict]:
+    """Traces and axes of a grid of token × token heatmaps, cells filled row by row: (weights, hover prefix)."""
+    xcat, ycat = token_categories(key_labels), token_categories(query_labels)
+    n_q, n_k = len(query_labels), len(key_labels)
+    size = 9 if max(n_q, n_k) > 24 else 11
+    xdom, ydom = _domains(cols, hspace, end), _domains(rows, vspace)[::-1]  # row 1 at the top
+    data, layout = [], {}
+    for i, (w, prefix) in enumerate(cells):
+        r, c = divmod(i, cols)
+        suffix = "" if i == 0 else str(i + 1)
+        data.append(_cell_trace(w, xcat, ycat, prefix, i + 1))
+        layout["xaxis" + suffix] = _token_axis(
+            key_labels, anchor="y" + suffix, domain=list(xdom[c]), showticklabels=show_ticks, tickangle=0,
+            side="bottom", constrain="domain", tickfont=dict(size=size))
+        layout["yaxis" + suffix] = _token_axis(
+            query_labels, anchor="x" + suffix, domain=list(ydom[r]), showticklabels=show_ticks,
+            autorange="reversed", tickfont=dict(size=size))
+    return data, layout
+
+
+def _colour_axis(cmax: float) -> dict:
+    return dict(colorscale=colorscale_of(ATTENTION_SCALE), cmin=0.0, cmax=max(cmax, 1e-6),
+                colorbar=dict(title=dict(text="weight"), thickness=12))
 
 
 def head_grid(
@@ -53,26 +117,25 @@ def head_grid(
 
     cols: heads per row; by default 4, or 2 when there are more than 20 keys, so the token labels stay legible.
     """
-    weights = np.asarray(weights, dtype=np.float32)
+    weights = fast.array(weights)
     n_heads, n_q, n_k = weights.shape
     cols = max(1, min(cols or (4 if n_k <= 20 else 2), n_heads))
     rows = -(-n_heads // cols)
-    fig = make_subplots(
-        rows=rows, cols=cols, subplot_titles=[f"head {h + 1}" for h in range(n_heads)],
-        horizontal_spacing=0.06 if show_ticks else 0.02, vertical_spacing=0.12 if show_ticks else 0.04,
-    )
-    for h in range(n_heads):
-        r, c = divmod(h, cols)
-        fig.add_trace(_cell_trace(weights[h], query_labels, key_labels, f"head {h + 1}"), row=r + 1, col=c + 1)
-    _token_axes(fig, rows * cols, query_labels, key_labels, show_ticks)
-    fig.update_layout(
-        title=title,
-        coloraxis=dict(colorscale=ATTENTION_SCALE, cmin=0.0, cmax=max(float(weights.max(initial=0.0)), 1e-6),
-                       colorbar=dict(title="weight", thickness=12)),
+    hspace, vspace = (0.06, 0.12) if show_ticks else (0.02, 0.04)
+    data, layout = _grid([(weights[h], f"head {h + 1}") for h in range(n_heads)], rows, cols,
+                         query_labels, key_labels, show_ticks, hspace, vspace)
+    xdom, ydom = _domains(cols, hspace), _domains(rows, vspace)[::-1]
+    layout["annotations"] = [
+        _title_annotation(f"head {h + 1}", sum(xdom[h % cols]) / 2, ydom[h // cols][1]) for h in range(n_heads)
+    ]
+    layout.update(
+        coloraxis=_colour_axis(float(weights.max(initial=0.0))),
         height=rows * max(220, min(520, 80 + 16 * n_q)) + 60,
         margin=dict(l=10, r=10, t=90 if title else 60, b=10),
     )
-    return fig
+    if title:
+        layout["title"] = dict(text=title)
+    return fast.figure(data, layout)
 
 
 def overview_grid(
@@ -86,43 +149,27 @@ def overview_grid(
     layers: a list of (heads, Q, K) arrays, first layer first. Tick labels are left out (the cells are small);
     hover names the layer, head, query token, key token and weight.
     """
-    layers = [np.asarray(w, dtype=np.float32) for w in layers]
+    layers = [fast.array(w) for w in layers]
     n_layers, n_heads = len(layers), layers[0].shape[0]
     n_q = layers[0].shape[1]
-    fig = make_subplots(
-        rows=n_layers, cols=n_heads, horizontal_spacing=0.015, vertical_spacing=0.03,
-        row_titles=[f"layer {l + 1}" for l in range(n_layers)], column_titles=[f"head {h + 1}" for h in range(n_heads)],
-    )
-    for l, w in enumerate(layers):
-        for h in range(n_heads):
-            fig.add_trace(
-                _cell_trace(w[h], query_labels, key_labels, f"layer {l + 1}, head {h + 1}"), row=l + 1, col=h + 1
-            )
-    _token_axes(fig, n_layers * n_heads, query_labels, key_labels, show_ticks=False)
-    fig.update_layout(
-        title=title,
-        coloraxis=dict(colorscale=ATTENTION_SCALE, cmin=0.0,
-                       cmax=max(max(float(w.max(initial=0.0)) for w in layers), 1e-6),
-                       colorbar=dict(title="weight", thickness=12)),
+    hspace, vspace, end = 0.015, 0.03, 0.98  # make_subplots keeps the right 2 % for the row titles
+    cells = [(w[h], f"layer {l + 1}, head {h + 1}") for l, w in enumerate(layers) for h in range(n_heads)]
+    data, layout = _grid(cells, n_layers, n_heads, query_labels, key_labels, False, hspace, vspace, end)
+    xdom, ydom = _domains(n_heads, hspace, end), _domains(n_layers, vspace)[::-1]
+    layout["annotations"] = [
+        _title_annotation(f"head {h + 1}", sum(xdom[h]) / 2, 1.0) for h in range(n_heads)
+    ] + [
+        _title_annotation(f"layer {l + 1}", end, sum(ydom[l]) / 2, textangle=90, xanchor="left", yanchor="middle")
+        for l in range(n_layers)
+    ]
+    layout.update(
+        coloraxis=_colour_axis(max(float(w.max(initial=0.0)) for w in layers)),
         height=n_layers * max(130, min(260, 40 + 6 * n_q)) + 80,
         margin=dict(l=10, r=30, t=80 if title else 50, b=10),
     )
-    return fig
-
-
-def _token_axes(fig: go.Figure, n_axes: int, query_labels, key_labels, show_ticks: bool) -> None:
-    n_q, n_k = len(query_labels), len(key_labels)
-    font = dict(size=9 if max(n_q, n_k) > 24 else 11)
-    for i in range(1, n_axes + 1):
-        suffix = "" if i == 1 else str(i)
-        fig.layout[f"xaxis{suffix}"].update(
-            tickmode="array", tickvals=list(range(n_k)), ticktext=[str(t) for t in key_labels],
-            showticklabels=show_ticks, tickangle=0, side="bottom", constrain="domain", tickfont=font,
-        )
-        fig.layout[f"yaxis{suffix}"].update(
-            tickmode="array", tickvals=list(range(n_q)), ticktext=[str(t) for t in query_labels],
-            showticklabels=show_ticks, autorange="reversed", tickfont=font,
-        )
+    if title:
+        layout["title"] = dict(text=title)
+    return fast.figure(data, layout)
 
 
 def mask_heatmap(
@@ -134,24 +181,33 @@ def mask_heatmap(
     """A (Q, K) boolean mask: blue where query i may attend to key j, grey where the score is set to −∞.
 
     The softmax turns a −∞ score into a weight of exactly 0, which is why masked cells of the attention beside
-    it are 0.
+    it are 0. Drawn like viz.heatmaps.attention_heatmap (keys on top, queries down the side); hover names both
+    tokens and the cell's state (the heatmap's text, one str per cell; identical rows share one list).
     """
     allowed = np.asarray(allowed, dtype=bool)
-    fig = attention_heatmap(allowed.astype(np.float32), query_labels, key_labels, title=title, zmax=1.0)
-    state = np.where(allowed, "may attend", "masked: score set to −∞, weight 0").astype(object)
-    custom = np.asarray(fig.data[0].customdata, dtype=object)
-    custom = np.concatenate([custom, state[:, :, None]], axis=2)
-    fig.update_traces(
-        customdata=custom,
-        colorscale=MASK_SCALE,
-        zmin=0.0,
-        zmax=1.0,
-        hovertemplate="query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>%{customdata[2]}<extra></extra>",
-        colorbar=dict(title="mask", tickvals=[0.25, 0.75], ticktext=["masked", "may attend"], thickness=12),
-        xgap=1,
-        ygap=1,
+    n_q, n_k = allowed.shape
+    rows: dict[bytes, list[str]] = {}
+    text = []
+    for row in allowed:
+        key = row.tobytes()
+        if key not in rows:
+            rows[key] = [MAY_ATTEND if a else MASKED for a in row.tolist()]
+        text.append(rows[key])
+    trace = dict(
+        type="heatmap", z=fast.array(allowed), x=token_categories(key_labels), y=token_categories(query_labels),
+        text=text, colorscale=colorscale_of(MASK_SCALE), zmin=0.0, zmax=1.0, xgap=1, ygap=1,
+        hovertemplate="query %{y}<br>key %{x}<br>%{text}<extra></extra>",
+        colorbar=dict(title=dict(text="mask"), tickvals=[0.25, 0.75], ticktext=["masked", "may attend"], thickness=12),
     )
-    return fig
+    layout = dict(
+        xaxis=_token_axis(key_labels, side="top", title=dict(text="key"), tickangle=0),
+        yaxis=_token_axis(query_labels, autorange="reversed", title=dict(text="query")),
+        height=max(260, min(900, 60 + 22 * n_q)),
+        margin=dict(l=10, r=10, t=100 if title else 60, b=10),
+    )
+    if title:
+        layout["title"] = dict(text=title, y=0.99, yanchor="top")
+    return fast.figure([trace], layout)
 
 
 def padding_mask_figure(
@@ -184,26 +240,25 @@ def step_figure(
     if not 0 <= step < n_q:
         raise ValueError(f"step {step} outside 0..{n_q - 1}")
     n_keys = step + 1 if causal else n_k
-    rows = weights[:, step, :n_keys]  # (heads, keys)
+    rows = fast.array(weights[:, step, :n_keys])  # (heads, keys)
     head_labels = [f"head {h + 1}" for h in range(n_heads)]
-    custom = np.empty((n_heads, n_keys, 2), dtype=object)
-    custom[:, :, 0] = np.asarray(head_labels, dtype=object)[:, None]
-    custom[:, :, 1] = np.asarray([str(t) for t in key_labels[:n_keys]], dtype=object)[None, :]
+    keys = [str(t) for t in key_labels[:n_keys]]
     query = str(query_labels[step])
-    fig = go.Figure(
-        go.Heatmap(
-            z=rows, x=np.arange(n_keys), y=np.arange(n_heads), customdata=custom,
-            colorscale=ATTENTION_SCALE, zmin=0.0, zmax=max(float(rows.max(initial=0.0)), 1e-6),
-            hovertemplate=f"query {step}: {query}<br>" + "%{customdata[0]}<br>key %{x}: %{customdata[1]}"
-            "<br>weight %{z:.4f}<extra></extra>",
-            colorbar=dict(title="weight", thickness=12), xgap=1, ygap=1,
-        )
+    trace = dict(
+        type="heatmap", z=rows, x=token_categories(keys), y=head_labels,
+        colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0, zmax=max(float(rows.max(initial=0.0)), 1e-6),
+        hovertemplate=f"query {step}: {query}<br>" + "%{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
+        colorbar=dict(title=dict(text="weight"), thickness=12), xgap=1, ygap=1,
     )
-    fig.update_xaxes(tickmode="array", tickvals=list(range(n_keys)), ticktext=[str(t) for t in key_labels[:n_keys]],
-                     side="top", tickangle=0, title="key")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(n_heads)), ticktext=head_labels, autorange="reversed")
-    fig.update_layout(title=title, height=max(200, 90 + 34 * n_heads), margin=dict(l=10, r=10, t=80 if title else 40, b=10))
-    return fig
+    layout = dict(
+        xaxis=_token_axis(keys, side="top", tickangle=0, title=dict(text="key")),
+        yaxis=_token_axis(head_labels, autorange="reversed"),
+        height=max(200, 90 + 34 * n_heads),
+        margin=dict(l=10, r=10, t=80 if title else 40, b=10),
+    )
+    if title:
+        layout["title"] = dict(text=title)
+    return fast.figure([trace], layout)
 
 
 def top_k_figure(top_k: Sequence[tuple[str, float]], title: str | None = None) -> go.Figure:
@@ -214,16 +269,18 @@ def top_k_figure(top_k: Sequence[tuple[str, float]], title: str | None = None) -
     tokens = visible_tokens([t for t, _ in top_k])
     probs = [float(p) for _, p in top_k]
     labels = [f"{i + 1}. {t}" for i, t in enumerate(tokens)]  # numbered: two candidates may look alike
-    fig = go.Figure(
-        go.Bar(
-            x=probs, y=list(range(len(probs))), orientation="h", text=[f"{p:.3f}" for p in probs],
-            textposition="auto", customdata=tokens,
-            hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
-            marker_color=["#2b6cb0"] + ["#90b4dc"] * (len(probs) - 1),
-        )
+    trace = dict(
+        type="bar", x=probs, y=list(range(len(probs))), orientation="h", text=[f"{p:.3f}" for p in probs],
+        textposition="auto", customdata=tokens, hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
+        marker=dict(color=["#2b6cb0"] + ["#90b4dc"] * (len(probs) - 1)),
     )
-    fig.update_xaxes(range=[0, 1], title="probability")
-    # Numeric positions with tick text: a token such as "2" must not turn the axis numeric.
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(probs))), ticktext=labels, autorange="reversed")
-    fig.update_layout(title=title, height=80 + 34 * max(1, len(probs)), margin=dict(l=10, r=10, t=50 if title else 20, b=10))
-    return fig
+    layout = dict(
+        xaxis=dict(range=[0, 1], title=dict(text="probability")),
+        # Numeric positions with tick text: a token such as "2" must not turn the axis numeric.
+        yaxis=dict(tickmode="array", tickvals=list(range(len(probs))), ticktext=labels, autorange="reversed"),
+        height=80 + 34 * max(1, len(probs)),
+        margin=dict(l=10, r=10, t=50 if title else 20, b=10),
+    )
+    if title:
+        layout["title"] = dict(text=title)
+    return fast.figure([trace], layout)
