@@ -1,0 +1,182 @@
+"""The encoder–decoder page's dict-built figures (viz.fast) against Plotly's full validation.
+
+Every builder skips Plotly's per-property checks for speed; here each figure goes through them
+(viz.fast.validated), must serialise to exactly the JSON its validated copy gives (so a colour-scale name or
+a wrong property can't slip through unconverted), must serialise without plotly.io's slow fallback (orjson
+refuses object arrays), and must carry the model's numbers.
+"""
+import json
+
+import numpy as np
+import orjson
+import plotly.io as pio
+import pytest
+from plotly.colors import get_colorscale
+from plotly.subplots import make_subplots
+
+from viz import fast, lines
+from viz import text as vt
+from viz.heatmaps import attention_heatmap
+
+RNG = np.random.default_rng(1)
+Q = ["&lt;s&gt;", "l", "l", "o", "␣"]  # repeated and escaped tokens, as the page passes them
+K = ["h", "e", "l", "l", "o", "!", "&lt;/s&gt;"]
+
+
+def softmax_rows(shape):
+    x = RNG.normal(size=shape) * 3
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return (e / e.sum(-1, keepdims=True)).astype(np.float32)
+
+
+ENC = [softmax_rows((4, len(K), len(K))) for _ in range(2)]
+DEC = [softmax_rows((4, len(Q), len(Q))) for _ in range(2)]
+CROSS = [softmax_rows((4, len(Q), len(K))) for _ in range(2)]
+SOURCE_MASK = np.array([True] * 5 + [False] * 2)
+CAUSAL = np.tril(np.ones((len(Q), len(Q)), dtype=bool))
+
+BUILDERS = {
+    "attention_heatmap": lambda: attention_heatmap(CROSS[0][1], Q, K, title="Cross-attention · layer 1, head 2"),
+    "attention_heatmap_untitled": lambda: attention_heatmap(ENC[0][0], K, K),
+    "head_grid": lambda: vt.head_grid(CROSS[1], Q, K, title="Cross-attention · layer 2"),
+    "head_grid_two_columns": lambda: vt.head_grid(ENC[0][:3], K, K, cols=2, show_ticks=False),
+    "overview_grid": lambda: vt.overview_grid(CROSS, Q, K, title="Cross-attention"),
+    "head_view": lambda: lines.head_view(CROSS[0], Q, K, title="Head view", query_title="decoder (query)",
+                                         key_title="encoder (key)"),
+    "padding_mask": lambda: vt.padding_mask_figure(SOURCE_MASK, K, K, title="Padding mask (encoder self-attention)"),
+    "causal_mask": lambda: vt.mask_heatmap(CAUSAL, Q, Q, title="Causal mask (decoder self-attention)"),
+    "step_causal": lambda: vt.step_figure(DEC[0], 2, Q, Q, causal=True, title="Decoder self-attention at step 3"),
+    "step_cross": lambda: vt.step_figure(CROSS[1], 4, Q, K, title="Cross-attention at step 5"),
+    "top_k": lambda: vt.top_k_figure([("o", 0.91), ("<pad>", 0.05), ("2", 0.04)], title="Next token: top 5"),
+}
+
+
+def _json(fig) -> dict:
+    return json.loads(pio.to_json(fig))
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_figure_is_valid_and_sends_what_validation_would(name):
+    fig = BUILDERS[name]()
+    checked = fast.validated(fig)  # raises ValueError on any invalid property
+    assert _json(fig) == _json(checked)
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_figure_serialises_without_the_slow_fallback(name):
+    # plotly.io.to_json tries orjson on the figure's dict first and walks it in Python only on a TypeError.
+    orjson.dumps(BUILDERS[name]().to_dict(), option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
+
+
+def test_colour_scales_are_plotly_py_lists_not_names():
+    # Plotly.js's own "Blues" runs from dark blue to grey: a bare name in an unvalidated figure would draw it.
+    blues = get_colorscale("Blues")
+    assert _json(BUILDERS["attention_heatmap"]())["data"][0]["colorscale"] == blues
+    assert _json(BUILDERS["head_grid"]())["layout"]["coloraxis"]["colorscale"] == blues
+    assert _json(BUILDERS["step_cross"]())["data"][0]["colorscale"] == blues
+    assert _json(BUILDERS["causal_mask"]())["data"][0]["colorscale"] == vt.MASK_SCALE
+    custom = attention_heatmap(ENC[0][0], K, K, colorscale="Viridis")
+    assert _json(custom)["data"][0]["colorscale"] == get_colorscale("Viridis")
+
+
+def test_attention_heatmap_numbers_ticks_and_hover():
+    fig = BUILDERS["attention_heatmap"]()
+    tr = fig.data[0]
+    np.testing.assert_array_equal(np.asarray(tr.z), CROSS[0][1])
+    assert tr.zmin == 0.0 and tr.zmax == pytest.approx(float(CROSS[0][1].max()))
+    assert list(fig.layout.xaxis.ticktext) == K and list(fig.layout.yaxis.ticktext) == Q
+    assert list(fig.layout.xaxis.tickvals) == list(range(len(K))) and fig.layout.yaxis.autorange == "reversed"
+    assert tr.customdata[2][3] == ["l", "l"] and tr.customdata[0][6] == ["&lt;s&gt;", "&lt;/s&gt;"]
+    assert "key %{x}: %{customdata[1]}" in tr.hovertemplate and "weight %{z:.4f}" in tr.hovertemplate
+    assert fig.layout.title.text == "Cross-attention · layer 1, head 2"
+    assert fig.layout.height == max(260, min(900, 60 + 22 * len(Q)))
+    # Other pages adjust the returned figure: that must keep working on a dict-built one.
+    fig.update_xaxes(tickangle=-90)
+    fig.update_layout(margin=dict(t=150))
+    assert fig.layout.xaxis.tickangle == -90 and fig.layout.margin.t == 150
+
+
+def _cells(fig):
+    return [(tr, fig.layout["xaxis" + tr.xaxis[1:]], fig.layout["yaxis" + tr.yaxis[1:]]) for tr in fig.data]
+
+
+def test_head_grid_matches_make_subplots_and_carries_every_head():
+    fig = BUILDERS["head_grid"]()
+    ref = make_subplots(rows=1, cols=4, subplot_titles=[f"head {h + 1}" for h in range(4)],
+                        horizontal_spacing=0.06, vertical_spacing=0.12)
+    assert len(fig.data) == 4
+    for h, (tr, xaxis, yaxis) in enumerate(_cells(fig)):
+        np.testing.assert_array_equal(np.asarray(tr.z), CROSS[1][h])
+        assert tr.coloraxis == "coloraxis" and tr.hovertemplate.startswith(f"head {h + 1}<br>query %{{y}}")
+        assert list(tr.x) == [f"{j}: {t}" for j, t in enumerate(K)] and list(tr.y) == [f"{i}: {t}" for i, t in enumerate(Q)]
+        ref_x, ref_y = ref.layout["xaxis" + ("" if h == 0 else str(h + 1))], ref.layout["yaxis" + ("" if h == 0 else str(h + 1))]
+        assert xaxis.domain == pytest.approx(ref_x.domain) and yaxis.domain == pytest.approx(ref_y.domain)
+        assert list(xaxis.ticktext) == K and list(yaxis.ticktext) == Q and yaxis.autorange == "reversed"
+        assert xaxis.anchor == tr.yaxis and yaxis.anchor == tr.xaxis
+    for mine, theirs in zip(fig.layout.annotations, ref.layout.annotations, strict=True):
+        assert (mine.text, mine.x, mine.y, mine.yanchor) == pytest.approx((theirs.text, theirs.x, theirs.y, theirs.yanchor))
+    assert fig.layout.coloraxis.cmin == 0.0 and fig.layout.coloraxis.cmax == pytest.approx(float(CROSS[1].max()))
+    assert fig.layout.title.text == "Cross-attention · layer 2"
+
+
+def test_head_grid_rows_when_heads_do_not_fill_the_last_row():
+    fig = BUILDERS["head_grid_two_columns"]()  # 3 heads, 2 columns: 2 rows, the last half empty
+    ref = make_subplots(rows=2, cols=2, horizontal_spacing=0.02, vertical_spacing=0.04)
+    assert len(fig.data) == 3
+    for h, (tr, xaxis, yaxis) in enumerate(_cells(fig)):
+        np.testing.assert_array_equal(np.asarray(tr.z), ENC[0][h])
+        ref_x, ref_y = ref.layout["xaxis" + ("" if h == 0 else str(h + 1))], ref.layout["yaxis" + ("" if h == 0 else str(h + 1))]
+        assert xaxis.domain == pytest.approx(ref_x.domain) and yaxis.domain == pytest.approx(ref_y.domain)
+        assert xaxis.showticklabels is False
+    assert fig.layout.height == 2 * max(220, min(520, 80 + 16 * len(K))) + 60
+
+
+def test_overview_grid_layers_by_heads_with_row_and_column_titles():
+    fig = BUILDERS["overview_grid"]()
+    ref = make_subplots(rows=2, cols=4, horizontal_spacing=0.015, vertical_spacing=0.03,
+                        row_titles=["layer 1", "layer 2"], column_titles=[f"head {h + 1}" for h in range(4)])
+    assert len(fig.data) == 8
+    for i, (tr, xaxis, yaxis) in enumerate(_cells(fig)):
+        l, h = divmod(i, 4)
+        np.testing.assert_array_equal(np.asarray(tr.z), CROSS[l][h])
+        assert tr.hovertemplate.startswith(f"layer {l + 1}, head {h + 1}<br>")
+        suffix = "" if i == 0 else str(i + 1)
+        assert xaxis.domain == pytest.approx(ref.layout["xaxis" + suffix].domain)
+        assert yaxis.domain == pytest.approx(ref.layout["yaxis" + suffix].domain)
+    keys = ("text", "x", "y", "xanchor", "yanchor", "textangle")
+    assert [tuple(a[k] for k in keys) for a in fig.layout.annotations] == [
+        pytest.approx(tuple(a[k] for k in keys)) for a in ref.layout.annotations]
+    assert fig.layout.coloraxis.cmax == pytest.approx(max(float(w.max()) for w in CROSS))
+
+
+def test_masks_show_the_model_mask_and_name_the_state():
+    pad = BUILDERS["padding_mask"]()
+    np.testing.assert_array_equal(np.asarray(pad.data[0].z), np.tile(SOURCE_MASK.astype(np.float32), (len(K), 1)))
+    assert pad.data[0].text[3][6] == vt.MASKED and pad.data[0].text[3][0] == vt.MAY_ATTEND
+    causal = BUILDERS["causal_mask"]()
+    np.testing.assert_array_equal(np.asarray(causal.data[0].z), CAUSAL.astype(np.float32))
+    states = np.array(causal.data[0].text)
+    np.testing.assert_array_equal(states == vt.MAY_ATTEND, CAUSAL)
+    assert list(causal.layout.xaxis.ticktext) == Q and causal.layout.yaxis.autorange == "reversed"
+    assert list(causal.data[0].colorbar.ticktext) == ["masked", "may attend"]
+
+
+def test_step_figures_hold_the_step_row_of_every_head():
+    causal = BUILDERS["step_causal"]()
+    np.testing.assert_array_equal(np.asarray(causal.data[0].z), DEC[0][:, 2, :3])
+    assert list(causal.layout.xaxis.ticktext) == Q[:3] and list(causal.data[0].y) == [f"head {h + 1}" for h in range(4)]
+    cross = BUILDERS["step_cross"]()
+    np.testing.assert_array_equal(np.asarray(cross.data[0].z), CROSS[1][:, 4, :])
+    assert cross.data[0].hovertemplate.startswith("query 4: ␣<br>%{y}<br>key %{x}")
+
+
+def test_head_view_and_top_k_carry_their_numbers():
+    hv = BUILDERS["head_view"]()
+    drawn = sum(tr.meta.get("lines", 0) for tr in hv.data if tr.mode == "lines")
+    assert drawn == int((CROSS[0] >= 0.02).sum())
+    queries = next(tr for tr in hv.data if tr.meta and tr.meta.get("role") == "query")
+    assert list(queries.text) == Q and len(queries.hovertext) == len(Q)
+    assert list(hv.layout.xaxis.ticktext) == ["decoder (query)", "encoder (key)"]
+    top = BUILDERS["top_k"]()
+    assert list(top.data[0].x) == [0.91, 0.05, 0.04]
+    assert list(top.layout.yaxis.ticktext) == ["1. o", "2. &lt;pad&gt;", "3. 2"]
