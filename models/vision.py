@@ -27,6 +27,7 @@ import torch
 from PIL import Image
 
 from models import device as devices
+from models import memory
 from models.trace import BlockInfo, VisionTrace
 
 WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
@@ -349,6 +350,7 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
     Extra keyword arguments go to timm.create_model (e.g. img_size=112 for a quick test).
     Raises UnknownModel, WeightsUnavailable or WeightsMismatch with a message for the page.
     """
+    memory.keep_freed_memory()  # captures reuse freed pages instead of faulting in fresh ones (models/memory.py)
     name = (name or "").strip()
     weights = str(weights).strip()
     meta = None
