@@ -111,21 +111,21 @@ def _mha_sdpa(mha, query, key, value, mask):
 
 
 def sdpa_forward(tf, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-    """The Transformer's forward (same modules, same order) with fused attention and no weights: the logits."""
+    """The Transformer's forward (same modules, same calls, same order) with fused attention and no weights: the logits."""
     from models.transformer import causal_mask, padding_mask
 
     src_mask = padding_mask(src, tf.cfg.pad_id)
     x = tf.embed(src, tf.src_embed)
-    for layer in tf.encoder_layers:
-        x = layer.norm_1(x + _mha_sdpa(layer.self_attn, x, x, x, src_mask))
-        x = layer.norm_2(x + layer.ff(x))
+    for layer in tf.encoder_layers:  # as EncoderLayer.forward, residual dropouts included (identities in eval)
+        x = layer.norm_1(x + layer.dropout(_mha_sdpa(layer.self_attn, x, x, x, src_mask)))
+        x = layer.norm_2(x + layer.dropout(layer.ff(x)))
     memory = x
     tgt_mask = padding_mask(tgt, tf.cfg.pad_id) & causal_mask(tgt.size(1), tgt.device)
     y = tf.embed(tgt, tf.tgt_embed)
-    for layer in tf.decoder_layers:
-        y = layer.norm_1(y + _mha_sdpa(layer.self_attn, y, y, y, tgt_mask))
-        y = layer.norm_2(y + _mha_sdpa(layer.cross_attn, y, memory, memory, src_mask))
-        y = layer.norm_3(y + layer.ff(y))
+    for layer in tf.decoder_layers:  # as DecoderLayer.forward
+        y = layer.norm_1(y + layer.dropout(_mha_sdpa(layer.self_attn, y, y, y, tgt_mask)))
+        y = layer.norm_2(y + layer.dropout(_mha_sdpa(layer.cross_attn, y, memory, memory, src_mask)))
+        y = layer.norm_3(y + layer.dropout(layer.ff(y)))
     return tf.generator(y)
 
 
