@@ -1,4 +1,12 @@
-"""Encoder–decoder: type a sentence and see what every head of a from-scratch Transformer attends to."""
+"""Encoder–decoder: type a sentence and see what every head of a from-scratch Transformer attends to.
+
+A rerun after a view change (layer, head, step) builds only the figures that depend on the view: the
+layers × heads overviews and the masks depend on the input alone and are built once per trace (cached by
+its content), and each single-head matrix is built once for the two tabs that show it.
+"""
+import hashlib
+
+import numpy as np
 import streamlit as st
 
 from models import text
@@ -48,6 +56,46 @@ dec = trace.decoder_attention[dec_layer]  # (heads, T, T)
 cross = trace.cross_attention[dec_layer]  # (heads, T, S)
 st.caption(ui.dimensions_caption(model))
 
+
+def _fingerprint(trace) -> str:
+    """A digest of everything the view-independent figures are drawn from (the trace object is a fresh copy
+    on every rerun, from st.cache_data, so its identity can't serve)."""
+    h = hashlib.blake2b(digest_size=16)
+    for tokens in (trace.source_tokens, trace.target_tokens):
+        h.update("\x1f".join(map(str, tokens)).encode() + b"\x1e")
+    for arrays in (trace.encoder_attention, trace.decoder_attention, trace.cross_attention):
+        for a in arrays:
+            a = np.ascontiguousarray(a)
+            h.update(str(a.shape).encode() + a.dtype.str.encode())
+            h.update(a.data)
+    for mask in (trace.source_mask, trace.causal_mask):
+        h.update(np.ascontiguousarray(mask, dtype=bool).data)
+    return h.hexdigest()
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _input_figures(fingerprint: str, _trace, src: list[str], tgt: list[str]) -> dict:
+    """The figures that depend on the input only, not on the chosen layer, head or step. Shared read-only."""
+    return {
+        "overview_enc": vt.overview_grid(_trace.encoder_attention, src, src, title="Encoder self-attention"),
+        "overview_dec": vt.overview_grid(_trace.decoder_attention, tgt, tgt, title="Decoder masked self-attention"),
+        "overview_cross": vt.overview_grid(_trace.cross_attention, tgt, src, title="Cross-attention"),
+        "mask_enc": vt.padding_mask_figure(_trace.source_mask, src, src, title="Padding mask (encoder self-attention)"),
+        "mask_dec": vt.mask_heatmap(_trace.causal_mask, tgt, tgt, title="Causal mask (decoder self-attention)"),
+        "mask_cross": vt.padding_mask_figure(_trace.source_mask, tgt, src, title="Padding mask (cross-attention)"),
+    }
+
+
+fixed = _input_figures(_fingerprint(trace), trace, src, tgt)
+one_head = {  # shown in "One head" and again beside the masks
+    "enc": attention_heatmap(enc[head], src, src, title=f"Encoder self-attention · layer {enc_layer + 1}, "
+                             f"head {head + 1}"),
+    "dec": attention_heatmap(dec[head], tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}, "
+                             f"head {head + 1}"),
+    "cross": attention_heatmap(cross[head], tgt, src, title=f"Cross-attention · layer {dec_layer + 1}, "
+                               f"head {head + 1}"),
+}
+
 tabs = st.tabs(["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step",
                 "Download"])
 
@@ -58,15 +106,12 @@ with tabs[0]:
     )
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(attention_heatmap(enc[head], src, src, title=f"Encoder self-attention · layer "
-                        f"{enc_layer + 1}, head {head + 1}"), key="ed_one_enc")
+        st.plotly_chart(one_head["enc"], key="ed_one_enc")
     with c2:
-        st.plotly_chart(attention_heatmap(dec[head], tgt, tgt, title=f"Decoder masked self-attention · layer "
-                        f"{dec_layer + 1}, head {head + 1}"), key="ed_one_dec")
+        st.plotly_chart(one_head["dec"], key="ed_one_dec")
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(attention_heatmap(cross[head], tgt, src, title=f"Cross-attention · layer "
-                        f"{dec_layer + 1}, head {head + 1}"), key="ed_one_cross")
+        st.plotly_chart(one_head["cross"], key="ed_one_cross")
     with c2:
         st.markdown(
             "**Encoder self-attention**: every input token (query) against every input token (key); "
@@ -89,12 +134,9 @@ with tabs[1]:
 
 with tabs[2]:
     st.markdown("Every layer (rows) and head (columns): hover a cell for its layer, head, tokens and weight.")
-    st.plotly_chart(vt.overview_grid(trace.encoder_attention, src, src, title="Encoder self-attention"),
-                    key="ed_overview_enc")
-    st.plotly_chart(vt.overview_grid(trace.decoder_attention, tgt, tgt, title="Decoder masked self-attention"),
-                    key="ed_overview_dec")
-    st.plotly_chart(vt.overview_grid(trace.cross_attention, tgt, src, title="Cross-attention"),
-                    key="ed_overview_cross")
+    st.plotly_chart(fixed["overview_enc"], key="ed_overview_enc")
+    st.plotly_chart(fixed["overview_dec"], key="ed_overview_dec")
+    st.plotly_chart(fixed["overview_cross"], key="ed_overview_cross")
 
 with tabs[3]:
     kind, heads = ui.head_view_ui(n_heads)
@@ -118,23 +160,12 @@ with tabs[3]:
 
 with tabs[4]:
     st.markdown(ui.masks_explanation(trace))
-    pairs = [
-        (vt.padding_mask_figure(trace.source_mask, src, src, title="Padding mask (encoder self-attention)"),
-         attention_heatmap(enc[head], src, src, title=f"Encoder self-attention · layer {enc_layer + 1}, "
-                           f"head {head + 1}"), "enc"),
-        (vt.mask_heatmap(trace.causal_mask, tgt, tgt, title="Causal mask (decoder self-attention)"),
-         attention_heatmap(dec[head], tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}, "
-                           f"head {head + 1}"), "dec"),
-        (vt.padding_mask_figure(trace.source_mask, tgt, src, title="Padding mask (cross-attention)"),
-         attention_heatmap(cross[head], tgt, src, title=f"Cross-attention · layer {dec_layer + 1}, head {head + 1}"),
-         "cross"),
-    ]
-    for mask_fig, attn_fig, name in pairs:
+    for name in ("enc", "dec", "cross"):
         left, right = st.columns(2)
         with left:
-            st.plotly_chart(mask_fig, key=f"ed_mask_{name}")
+            st.plotly_chart(fixed[f"mask_{name}"], key=f"ed_mask_{name}")
         with right:
-            st.plotly_chart(attn_fig, key=f"ed_masked_{name}")
+            st.plotly_chart(one_head[name], key=f"ed_masked_{name}")
 
 with tabs[5]:
     step = ui.step_ui(len(trace.output_tokens))

@@ -86,7 +86,7 @@ def test_attention_heatmap_numbers_ticks_and_hover():
     assert tr.zmin == 0.0 and tr.zmax == pytest.approx(float(CROSS[0][1].max()))
     assert list(fig.layout.xaxis.ticktext) == K and list(fig.layout.yaxis.ticktext) == Q
     assert list(fig.layout.xaxis.tickvals) == list(range(len(K))) and fig.layout.yaxis.autorange == "reversed"
-    assert tr.customdata[2][3] == ["l", "l"] and tr.customdata[0][6] == ["&lt;s&gt;", "&lt;/s&gt;"]
+    assert tuple(tr.customdata[2][3]) == ("l", "l") and tuple(tr.customdata[0][6]) == ("&lt;s&gt;", "&lt;/s&gt;")
     assert "key %{x}: %{customdata[1]}" in tr.hovertemplate and "weight %{z:.4f}" in tr.hovertemplate
     assert fig.layout.title.text == "Cross-attention · layer 1, head 2"
     assert fig.layout.height == max(260, min(900, 60 + 22 * len(Q)))

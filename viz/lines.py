@@ -101,16 +101,16 @@ def head_view(
             ))
 
     def _hover(labels: list[str], role: str, other: list[str], matrix_of_head) -> list[str]:
-        texts = []
-        for i, tok in enumerate(labels):
-            parts = [f"<b>{role} {i}: {tok}</b>"]
-            for h in heads:
-                row = matrix_of_head(h)[i]
-                top = np.argsort(-row, kind="stable")[:3]
-                best = ", ".join(f"{j}:{other[j]} {row[j]:.3f}" for j in top if row[j] > 0)
-                parts.append(f"head {h + 1}: {best or '—'}")
-            texts.append("<br>".join(parts))
-        return texts
+        lines = {}  # per head: one "head h: j:token weight, ..." line per token, its 3 strongest links
+        for h in heads:
+            m = matrix_of_head(h)
+            top = np.argsort(-m, axis=1, kind="stable")[:, :3]
+            best = np.take_along_axis(m, top, axis=1).tolist()
+            lines[h] = [
+                f"head {h + 1}: " + (", ".join(f"{j}:{other[j]} {v:.3f}" for j, v in zip(js, vs) if v > 0) or "—")
+                for js, vs in zip(top.tolist(), best)
+            ]
+        return ["<br>".join([f"<b>{role} {i}: {tok}</b>"] + [lines[h][i] for h in heads]) for i, tok in enumerate(labels)]
 
     data.append(dict(
         type="scatter", x=np.zeros(n_q, dtype=np.float32), y=fast.array(y_q), mode="markers+text",

@@ -91,12 +91,14 @@ def _grid(
         r, c = divmod(i, cols)
         suffix = "" if i == 0 else str(i + 1)
         data.append(_cell_trace(w, xcat, ycat, prefix, i + 1))
-        layout["xaxis" + suffix] = _token_axis(
-            key_labels, anchor="y" + suffix, domain=list(xdom[c]), showticklabels=show_ticks, tickangle=0,
-            side="bottom", constrain="domain", tickfont=dict(size=size))
-        layout["yaxis" + suffix] = _token_axis(
-            query_labels, anchor="x" + suffix, domain=list(ydom[r]), showticklabels=show_ticks,
-            autorange="reversed", tickfont=dict(size=size))
+        if show_ticks:
+            xaxis = _token_axis(key_labels, tickangle=0, side="bottom", tickfont=dict(size=size))
+            yaxis = _token_axis(query_labels, tickfont=dict(size=size))
+        else:  # no tick labels: no tick positions and texts to send for every cell either
+            xaxis, yaxis = dict(type="category"), dict(type="category")
+        xaxis.update(anchor="y" + suffix, domain=list(xdom[c]), showticklabels=show_ticks, constrain="domain")
+        yaxis.update(anchor="x" + suffix, domain=list(ydom[r]), showticklabels=show_ticks, autorange="reversed")
+        layout["xaxis" + suffix], layout["yaxis" + suffix] = xaxis, yaxis
     return data, layout
 
 
