@@ -5,6 +5,11 @@ Pure builders: numpy arrays, boxes and labels in, Plotly figures out; they never
 torch. Geometry (which tokens a window holds, where its pieces lie) comes from models.swin as data.
 Image coordinates are pixels of the model's input crop: x right, y down, pixel (i, j) covers
 [j, j + 1) x [i, i + 1).
+
+Every figure is written as plain dicts and wrapped by viz.fast.figure (no per-property validation:
+tests/test_figures_windows.py validates them all). Numbers stay numpy (plotly.io.to_json writes them as
+base64 typed arrays); strings go as Python lists, which orjson writes in one call (a numpy string or
+object array would make plotly.io.to_json fall back to walking the whole figure in Python).
 """
 from __future__ import annotations
 
@@ -12,9 +17,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
+import plotly.io as pio
+from plotly.colors import get_colorscale
 
-from viz.heatmaps import attention_heatmap
+from viz import fast
+from viz.fast import array
 
 Box = tuple[float, float, float, float]  # (x0, y0, x1, y1) in pixels
 
@@ -23,8 +30,52 @@ REGION_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc94
 WINDOW_COLOURS = ["#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#edc948", "#76b7b2", "#ff9da7"]
 HIGHLIGHT = "#d62728"
 ATTENTION_SCALE = "Inferno"
+WINDOW_HEATMAP_SCALE = "Blues"  # the per-window matrices look like the other pages' attention matrices
 BIAS_SCALE = "RdBu_r"
 MASK_SCALE = [[0.0, "#3a3a3a"], [0.5, "#3a3a3a"], [0.5, "#e8f1fa"], [1.0, "#e8f1fa"]]
+
+
+def _scale(name: str) -> list:
+    """A named Plotly.py colorscale as explicit stops, as Plotly's validator writes it: Plotly.js knows
+    fewer names ("Inferno", "RdBu_r" not at all) and draws some of them ("Blues") in other colours."""
+    stops = _SCALES.get(name)
+    if stops is None:  # get_colorscale rebuilds Plotly's table of names on each call (about 2 ms)
+        stops = _SCALES.setdefault(name, _Shared([list(stop) for stop in get_colorscale(name)]))
+    return stops
+
+
+_SCALES: dict[str, list] = {}
+_TEMPLATES: dict[str, dict] = {}
+
+
+class _Shared(list):
+    """A list that deepcopy hands back as it is. go.Figure() and Figure.to_dict(), which Streamlit calls
+    on every chart, deep-copy the data: for an M² x M² matrix of hover strings (20,736 of them for
+    M = 12) that copy was most of the chart's cost. Figures are never changed once built, so sharing
+    the list is safe."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _SharedDict(dict):
+    """A dict that deepcopy hands back as it is (the layout template, the same for every figure)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+def figure(data: list[dict], layout: dict) -> go.Figure:
+    """viz.fast.figure with Plotly's default template given as a dict, built once: Plotly would otherwise
+    look it up and validate it for every figure (about 1 ms each), and every copy of the figure would
+    copy it. The JSON is the same either way."""
+    name = pio.templates.default
+    if isinstance(name, str) and name and "template" not in layout:
+        template = _TEMPLATES.get(name)
+        if template is None:
+            template = _TEMPLATES.setdefault(name, _SharedDict(pio.templates[name].to_plotly_json()))
+        layout = dict(layout, template=template)
+    return fast.figure(data, layout)
 
 
 def _rgba(colour: str, alpha: float) -> str:
@@ -32,16 +83,26 @@ def _rgba(colour: str, alpha: float) -> str:
     return f"rgba({int(c[0:2], 16)},{int(c[2:4], 16)},{int(c[4:6], 16)},{alpha})"
 
 
-def _image_trace(image: np.ndarray) -> go.Image:
-    """The crop with pixel (i, j) covering [j, j + 1) x [i, i + 1), so boxes in pixels line up."""
-    return go.Image(z=np.asarray(image, dtype=np.uint8), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip")
+def _text(v) -> dict | None:
+    return None if v is None else dict(text=v)
 
 
-def _image_axes(fig: go.Figure, height: int, width: int, row=None, col=None) -> None:
-    kw = {} if row is None else dict(row=row, col=col)
-    fig.update_xaxes(range=[0, width], showgrid=False, zeroline=False, showticklabels=False, constrain="domain", **kw)
-    fig.update_yaxes(range=[height, 0], showgrid=False, zeroline=False, showticklabels=False,
-                     scaleanchor="x" if row is None else None, constrain="domain", **kw)
+def _image_trace(image: np.ndarray, xaxis: str | None = None) -> dict:
+    """The crop with pixel (i, j) covering [j, j + 1) x [i, i + 1), so boxes in pixels line up.
+
+    The pixels go as a uint8 array (a base64 typed array in the JSON: no PNG to encode on each rerun)."""
+    trace = dict(type="image", z=array(image, np.uint8), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip")
+    if xaxis:
+        trace.update(xaxis=xaxis, yaxis="y" + xaxis[1:])
+    return trace
+
+
+def _image_axes(height: int, width: int, scaleanchor: str | None = "x") -> tuple[dict, dict]:
+    xaxis = dict(range=[0, width], showgrid=False, zeroline=False, showticklabels=False, constrain="domain")
+    yaxis = dict(range=[height, 0], showgrid=False, zeroline=False, showticklabels=False, constrain="domain")
+    if scaleanchor:
+        yaxis["scaleanchor"] = scaleanchor
+    return xaxis, yaxis
 
 
 def _grid_lines(rows: int, cols: int, step: float, height: float, width: float, every: int = 1) -> tuple[list, list]:
@@ -56,10 +117,47 @@ def _grid_lines(rows: int, cols: int, step: float, height: float, width: float, 
     return xs, ys
 
 
-def _layout(fig: go.Figure, title: str | None, height: int) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10),
-                      showlegend=False, dragmode=False, plot_bgcolor="white")
-    return fig
+def _outline(boxes: Sequence[Box]) -> tuple[list, list]:
+    """x, y lists (None-separated) of closed rectangles, one per box."""
+    xs, ys = [], []
+    for x0, y0, x1, y1 in boxes:
+        xs += [x0, x1, x1, x0, x0, None]
+        ys += [y0, y0, y1, y1, y0, None]
+    return xs, ys
+
+
+def _layout(title: str | None, height: int, **more) -> dict:
+    layout = dict(height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10),
+                  showlegend=False, dragmode=False, plot_bgcolor="white")
+    if title is not None:
+        layout["title"] = dict(text=title)
+    layout.update(more)
+    return layout
+
+
+def _pair_text(query_labels: Sequence[str], key_labels: Sequence[str], query_index: bool = False) -> list:
+    """(Q, K) hover text "query …<br>key …" for every cell, as nested lists of str.
+
+    One string per cell in `text`, not (Q, K, 2) customdata: nested lists of str are what orjson writes
+    in one call (a numpy string or object array makes plotly.io.to_json walk the whole figure in
+    Python), and one string per cell is a third of the objects of [query, key] pairs to copy."""
+    if query_index:
+        qs = [f"query {i}: {q}<br>key " for i, q in enumerate(query_labels)]
+        ks = [f"{j}: {k}" for j, k in enumerate(key_labels)]
+    else:
+        qs = [f"query {q}<br>key " for q in query_labels]
+        ks = [str(k) for k in key_labels]
+    return _Shared([q + k for k in ks] for q in qs)
+
+
+def _token_axes(labels: list[str], show: bool, font: dict, **x_more) -> tuple[dict, dict]:
+    n = len(labels)
+    ticks = dict(tickmode="array", tickvals=list(range(n)) if show else None, ticktext=labels if show else None,
+                 tickfont=font)
+    ticks = {k: v for k, v in ticks.items() if v is not None}
+    xaxis = dict(title=dict(text="key"), side="top", **ticks, **x_more)
+    yaxis = dict(title=dict(text="query"), autorange="reversed", **ticks)
+    return xaxis, yaxis
 
 
 # ---------------------------------------------------------------------------------------------- stages
@@ -69,29 +167,36 @@ def stage_grids_figure(image: np.ndarray, stages: Sequence[dict], height: int = 
     `stages`: dicts with "stage", "grid" (rows, cols), "patch_px", "dim" (channels C) and "window_size".
     """
     h, w = np.asarray(image).shape[:2]
-    titles = [
-        f"stage {s['stage'] + 1}: {s['grid'][0]}×{s['grid'][1]} tokens<br>of {s['patch_px']:g} px"
-        + (f", C = {s['dim']}" if s.get("dim") else "")
-        for s in stages
-    ]
-    fig = make_subplots(rows=1, cols=len(stages), subplot_titles=titles, horizontal_spacing=0.02)
-    for i, s in enumerate(stages, start=1):
-        fig.add_trace(_image_trace(image), row=1, col=i)
+    n = len(stages)
+    spacing = 0.02
+    width = (1 - spacing * (n - 1)) / n
+    data, annotations = [], []
+    layout = _layout(None, height)
+    layout["margin"] = dict(l=10, r=10, t=60, b=10)
+    for i, s in enumerate(stages):
+        suffix = "" if i == 0 else str(i + 1)
+        x_ref = "x" + suffix
+        data.append(_image_trace(image, xaxis=x_ref))
         xs, ys = _grid_lines(*s["grid"], s["patch_px"], h, w)
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="rgba(255,255,255,0.75)", width=0.7),
-                                 hoverinfo="skip"), row=1, col=i)
+        data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color="rgba(255,255,255,0.75)", width=0.7),
+                         hoverinfo="skip", xaxis=x_ref, yaxis="y" + suffix))
         m = s.get("window_size")
         if m:  # window borders, thicker
             xs, ys = _grid_lines(*s["grid"], s["patch_px"], h, w, every=m)
-            fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color=HIGHLIGHT, width=1.6), hoverinfo="skip"),
-                          row=1, col=i)
-        _image_axes(fig, h, w, row=1, col=i)
-        fig.update_yaxes(scaleanchor=f"x{i if i > 1 else ''}", row=1, col=i)
-    for a in fig.layout.annotations:
-        a.font = dict(size=12)
-    fig = _layout(fig, None, height)
-    fig.update_layout(margin=dict(t=60))
-    return fig
+            data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=HIGHLIGHT, width=1.6),
+                             hoverinfo="skip", xaxis=x_ref, yaxis="y" + suffix))
+        xaxis, yaxis = _image_axes(h, w, scaleanchor=x_ref)
+        x0 = i * (width + spacing)
+        layout["xaxis" + suffix] = dict(xaxis, anchor="y" + suffix, domain=[x0, x0 + width])
+        layout["yaxis" + suffix] = dict(yaxis, anchor=x_ref, domain=[0.0, 1.0])
+        annotations.append(dict(
+            text=f"stage {s['stage'] + 1}: {s['grid'][0]}×{s['grid'][1]} tokens<br>of {s['patch_px']:g} px"
+            + (f", C = {s['dim']}" if s.get("dim") else ""),
+            x=x0 + width / 2, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
+            showarrow=False, font=dict(size=12),
+        ))
+    layout["annotations"] = annotations
+    return figure(data, layout)
 
 
 # ---------------------------------------------------------------------------------------------- windows
@@ -109,34 +214,33 @@ def window_partition_figure(
     invisible marker at each piece's centre with customdata = window index: select it to pick a window.
     """
     h, w = np.asarray(image).shape[:2]
-    fig = go.Figure(_image_trace(image))
+    data = [_image_trace(image)]
     cx, cy, ids = [], [], []
     n = len(windows)
     for win, boxes in enumerate(windows):
         colour = HIGHLIGHT if win == highlight else WINDOW_COLOURS[win % len(WINDOW_COLOURS)]
-        xs, ys = [], []
+        xs, ys = _outline(boxes)
         for x0, y0, x1, y1 in boxes:
-            xs += [x0, x1, x1, x0, x0, None]
-            ys += [y0, y0, y1, y1, y0, None]
             cx.append((x0 + x1) / 2)
             cy.append((y0 + y1) / 2)
             ids.append(win)
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="lines", fill="toself", hoverinfo="skip",
+        data.append(dict(
+            type="scatter", x=xs, y=ys, mode="lines", fill="toself", hoverinfo="skip",
             fillcolor=_rgba(colour, 0.35 if win == highlight else (0.18 if n > 1 else 0.08)),
             line=dict(color=colour, width=3 if win == highlight else 1.5),
         ))
     size = 16 if n <= 16 else 12 if n <= 64 else 9
-    fig.add_trace(go.Scatter(
-        x=cx, y=cy, mode="text", text=[str(i) for i in ids], hoverinfo="skip",
+    cx, cy = array(cx), array(cy)
+    data.append(dict(
+        type="scatter", x=cx, y=cy, mode="text", text=[str(i) for i in ids], hoverinfo="skip",
         textfont=dict(color="white", size=size, family="monospace"),
     ))
-    fig.add_trace(go.Scatter(
-        x=cx, y=cy, mode="markers", customdata=ids, marker=dict(size=24, opacity=0),
+    data.append(dict(
+        type="scatter", x=cx, y=cy, mode="markers", customdata=array(ids, np.int64), marker=dict(size=24, opacity=0),
         hovertemplate="window %{customdata}<extra></extra>",
     ))
-    _image_axes(fig, h, w)
-    return _layout(fig, title, height)
+    xaxis, yaxis = _image_axes(h, w)
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
 
 
 def shift_figure(
@@ -152,16 +256,14 @@ def shift_figure(
     as colour and text. `labels` is (rows, cols) in token units. For the rolled map the grid is the
     regular one (offset 0); for the image before the roll, pass offset = s to draw the shifted windows."""
     h, w = np.asarray(image).shape[:2]
-    fig = go.Figure(_image_trace(image))
     labels = np.asarray(labels)
     rows, cols = labels.shape
-    z = labels.astype(float)
     scale = [[k / 8, c] for k, c in enumerate(REGION_COLOURS)] if labels.max() > 0 else [[0, REGION_COLOURS[0]], [1, REGION_COLOURS[0]]]
-    fig.add_trace(go.Heatmap(
-        z=z, x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px, zmin=0, zmax=8,
-        colorscale=scale, opacity=0.45, showscale=False,
+    data = [_image_trace(image), dict(
+        type="heatmap", z=array(labels, np.float64), x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px,
+        zmin=0, zmax=8, colorscale=scale, opacity=0.45, showscale=False,
         hovertemplate="region %{z:.0f}<extra></extra>",
-    ))
+    )]
     # one label per region, at its centre (every token would be unreadable on a 56 x 56 grid)
     tx, ty, tt = [], [], []
     for k in np.unique(labels):
@@ -170,8 +272,9 @@ def shift_figure(
             tx.append((part[1].mean() + 0.5) * patch_px)
             ty.append((part[0].mean() + 0.5) * patch_px)
             tt.append(str(int(k)))
-    fig.add_trace(go.Scatter(x=tx, y=ty, mode="text", text=tt, hoverinfo="skip",
-                             textfont=dict(color="white", size=14, family="monospace")))
+    data.append(dict(type="scatter", x=array(tx), y=array(ty), mode="text",
+                     text=tt, hoverinfo="skip",
+                     textfont=dict(color="white", size=14, family="monospace")))
     xs, ys = [], []
     cuts_c = sorted({0, cols, *range(offset % window_size, cols, window_size)})
     cuts_r = sorted({0, rows, *range(offset % window_size, rows, window_size)})
@@ -181,9 +284,9 @@ def shift_figure(
     for r in cuts_r:
         xs += [0, min(cols * patch_px, w), None]
         ys += [r * patch_px, r * patch_px, None]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="white", width=2), hoverinfo="skip"))
-    _image_axes(fig, h, w)
-    return _layout(fig, title, height)
+    data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color="white", width=2), hoverinfo="skip"))
+    xaxis, yaxis = _image_axes(h, w)
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
 
 
 def _split_regions(rr: np.ndarray, cc: np.ndarray, m: int, offset: int = 0):
@@ -202,23 +305,18 @@ def mask_figure(
 ) -> go.Figure:
     """One window's (M², M²) shift mask: 0 (light) where query and key share a region, −100 (dark)
     where they do not. Tick labels give each token's image position and region."""
-    mask = np.asarray(mask, dtype=np.float32)
+    mask = array(mask)
     n = mask.shape[0]
     labels = [f"{t} r{r}" for t, r in zip(token_labels, regions)]
-    custom = np.empty((n, n, 2), dtype=object)
-    custom[:, :, 0] = np.asarray(labels, dtype=object)[:, None]
-    custom[:, :, 1] = np.asarray(labels, dtype=object)[None, :]
-    fig = go.Figure(go.Heatmap(
-        z=mask, x=np.arange(n), y=np.arange(n), zmin=-100, zmax=0, colorscale=MASK_SCALE, customdata=custom,
-        colorbar=dict(title="added", tickvals=[-100, 0], thickness=12),
-        hovertemplate="query %{customdata[0]}<br>key %{customdata[1]}<br>mask %{z:.0f}<extra></extra>",
-    ))
-    show = n <= 64
-    fig.update_xaxes(title="key", side="top", tickmode="array", tickvals=list(range(n)) if show else None,
-                     ticktext=labels if show else None, tickfont=dict(size=8), constrain="domain")
-    fig.update_yaxes(title="query", autorange="reversed", tickmode="array", tickvals=list(range(n)) if show else None,
-                     ticktext=labels if show else None, tickfont=dict(size=8), scaleanchor="x", constrain="domain")
-    return _layout(fig, title, max(380, min(760, 160 + 9 * n)))
+    data = [dict(
+        type="heatmap", z=mask, x=np.arange(n), y=np.arange(n), zmin=-100, zmax=0, colorscale=MASK_SCALE,
+        text=_pair_text(labels, labels), colorbar=dict(title=dict(text="added"), tickvals=[-100, 0], thickness=12),
+        hovertemplate="%{text}<br>mask %{z:.0f}<extra></extra>",
+    )]
+    xaxis, yaxis = _token_axes(labels, n <= 64, dict(size=8))
+    xaxis["constrain"] = yaxis["constrain"] = "domain"
+    yaxis["scaleanchor"] = "x"
+    return figure(data, _layout(title, max(380, min(760, 160 + 9 * n)), xaxis=xaxis, yaxis=yaxis))
 
 
 def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None, height: int = 520) -> go.Figure:
@@ -235,14 +333,14 @@ def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None
         r, c = divmod(k, per_row)
         z[r * side : r * side + n, c * side : c * side + n] = masks[k]
         win[r * side : r * side + n, c * side : c * side + n] = k
-    fig = go.Figure(go.Heatmap(
-        z=z, zmin=-100, zmax=0, colorscale=MASK_SCALE, customdata=win, showscale=False,
+    data = [dict(
+        type="heatmap", z=z, zmin=-100, zmax=0, colorscale=MASK_SCALE, customdata=win, showscale=False,
         hovertemplate="window %{customdata}<br>mask %{z:.0f}<extra></extra>",
-    ))
-    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
-                     constrain="domain")
-    return _layout(fig, title, height)
+    )]
+    xaxis = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
+    yaxis = dict(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
+                 constrain="domain")
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
 
 
 # ---------------------------------------------------------------------------------------------- attention
@@ -268,66 +366,76 @@ def window_attention_figure(
     h, w = np.asarray(image).shape[:2]
     rows, cols = grid
     z = np.full((rows, cols), np.nan, dtype=np.float32)
-    for (r, c), a in zip(np.asarray(positions), np.asarray(weights, dtype=np.float32)):
-        if r >= 0:
-            z[r, c] = a
+    positions = np.asarray(positions).reshape(-1, 2)
+    weights = np.asarray(weights, dtype=np.float32).reshape(-1)
+    keep = positions[:, 0] >= 0
+    z[positions[keep, 0], positions[keep, 1]] = weights[keep]
     top = zmax if zmax is not None else max(float(np.nanmax(z)) if np.isfinite(z).any() else 0.0, 1e-6)
-    fig = go.Figure(_image_trace(image))
-    fig.add_trace(go.Heatmap(
-        z=z, x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px, zmin=0, zmax=top, opacity=0.7,
-        colorscale=ATTENTION_SCALE, colorbar=dict(title="weight", thickness=12), hoverongaps=False,
-        hovertemplate="key (%{y:.0f}, %{x:.0f}) px<br>weight %{z:.4f}<extra></extra>",
-    ))
-    xs, ys = [], []
-    for x0, y0, x1, y1 in boxes:
-        xs += [x0, x1, x1, x0, x0, None]
-        ys += [y0, y0, y1, y1, y0, None]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", line=dict(color="white", width=2.5), hoverinfo="skip"))
+    data = [_image_trace(image), dict(
+        type="heatmap", z=z, x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px, zmin=0, zmax=top,
+        opacity=0.7, colorscale=_scale(ATTENTION_SCALE), colorbar=dict(title=dict(text="weight"), thickness=12),
+        hoverongaps=False, hovertemplate="key (%{y:.0f}, %{x:.0f}) px<br>weight %{z:.4f}<extra></extra>",
+    )]
+    xs, ys = _outline(boxes)
+    data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color="white", width=2.5), hoverinfo="skip"))
     qr, qc = query
-    fig.add_trace(go.Scatter(
-        x=[(qc + 0.5) * patch_px], y=[(qr + 0.5) * patch_px], mode="markers", hoverinfo="skip",
+    data.append(dict(
+        type="scatter", x=[(qc + 0.5) * patch_px], y=[(qr + 0.5) * patch_px], mode="markers", hoverinfo="skip",
         marker=dict(symbol="circle-open", size=max(10, min(28, patch_px * 500 / max(h, w))), color="#00e5ff",
                     line=dict(width=3)),
     ))
     rr, cc = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    fig.add_trace(go.Scatter(
-        x=((cc.ravel() + 0.5) * patch_px), y=((rr.ravel() + 0.5) * patch_px), mode="markers",
-        customdata=np.stack([rr.ravel(), cc.ravel()], axis=-1),
+    data.append(dict(
+        type="scatter", x=array((cc.ravel() + 0.5) * patch_px),
+        y=array((rr.ravel() + 0.5) * patch_px), mode="markers",
+        customdata=array(np.stack([rr.ravel(), cc.ravel()], axis=-1), np.int64),
         marker=dict(size=max(6, min(30, patch_px * 480 / max(h, w))), opacity=0, symbol="square"),
         hovertemplate="token (%{customdata[0]}, %{customdata[1]})<extra></extra>",
     ))
-    _image_axes(fig, h, w)
-    return _layout(fig, title, height)
+    xaxis, yaxis = _image_axes(h, w)
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
 
 
 def window_heatmap(weights: np.ndarray, token_labels: Sequence[str], title: str | None = None, height: int = 380) -> go.Figure:
-    """One head's (M², M²) attention inside one window: viz.heatmaps.attention_heatmap with key labels
-    turned upright, so that M² of them fit a narrow column."""
-    fig = attention_heatmap(weights, token_labels, token_labels, title=title, height=height)
-    small = len(token_labels) > 25
-    fig.update_xaxes(tickangle=-90, tickfont=dict(size=7 if small else 9))
-    fig.update_yaxes(tickfont=dict(size=7 if small else 9))
-    return fig
+    """One head's (M², M²) attention inside one window, queries down the side and keys along the top
+    (as viz.heatmaps.attention_heatmap draws attention matrices), key labels turned upright so that M²
+    of them fit a narrow column."""
+    weights = array(weights)
+    n_q, n_k = weights.shape
+    labels = [str(t) for t in token_labels]
+    small = len(labels) > 25
+    font = dict(size=7 if small else 9)
+    data = [dict(
+        type="heatmap", z=weights, x=np.arange(n_k), y=np.arange(n_q), text=_pair_text(labels, labels, query_index=True),
+        colorscale=_scale(WINDOW_HEATMAP_SCALE), zmin=0.0, zmax=max(float(weights.max(initial=0.0)), 1e-6),
+        hovertemplate="%{text}<br>weight %{z:.4f}<extra></extra>",
+        colorbar=dict(title=dict(text="weight"), thickness=12),
+    )]
+    xaxis, yaxis = _token_axes(labels, True, font, tickangle=-90)
+    layout = dict(height=height, margin=dict(l=10, r=10, t=100 if title else 60, b=10), xaxis=xaxis, yaxis=yaxis)
+    if title:
+        layout["title"] = dict(text=title, y=0.99, yanchor="top")  # above the top "key" axis
+    return figure(data, layout)
 
 
 # ---------------------------------------------------------------------------------------------- bias
 def bias_table_figure(table: np.ndarray, title: str | None = None, diverging: bool = True, height: int = 360) -> go.Figure:
     """One head's relative position bias table B̂, (2M−1) × (2M−1), indexed by the offset
     (Δrow, Δcol) = query − key, from −(M−1) to M−1."""
-    table = np.asarray(table, dtype=np.float32)
+    table = array(table)
     k = (table.shape[0] - 1) // 2
     offsets = np.arange(-k, k + 1)
     lim = float(np.abs(table).max()) or 1.0
-    fig = go.Figure(go.Heatmap(
-        z=table, x=offsets, y=offsets, colorscale=BIAS_SCALE if diverging else "Viridis",
-        zmid=0 if diverging else None, zmin=-lim if diverging else None, zmax=lim if diverging else None,
-        colorbar=dict(title="bias", thickness=12),
-        hovertemplate="Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}<extra></extra>",
-    ))
-    fig.update_xaxes(title="Δcol (query − key)", dtick=1 if k <= 8 else None, side="top", constrain="domain")
-    fig.update_yaxes(title="Δrow (query − key)", dtick=1 if k <= 8 else None, autorange="reversed", scaleanchor="x",
-                     constrain="domain")
-    return _layout(fig, title, height)
+    trace = dict(type="heatmap", z=table, x=offsets, y=offsets, colorscale=_scale(BIAS_SCALE if diverging else "Viridis"),
+                 colorbar=dict(title=dict(text="bias"), thickness=12),
+                 hovertemplate="Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}<extra></extra>")
+    if diverging:
+        trace.update(zmid=0, zmin=-lim, zmax=lim)
+    xaxis = dict(title=dict(text="Δcol (query − key)"), side="top", constrain="domain")
+    yaxis = dict(title=dict(text="Δrow (query − key)"), autorange="reversed", scaleanchor="x", constrain="domain")
+    if k <= 8:
+        xaxis["dtick"] = yaxis["dtick"] = 1
+    return figure([trace], _layout(title, height, xaxis=xaxis, yaxis=yaxis))
 
 
 def bias_matrix_figure(
@@ -338,26 +446,21 @@ def bias_matrix_figure(
     height: int = 420,
 ) -> go.Figure:
     """The (M², M²) bias B one head adds to QKᵀ/√d inside every window (query down, key across)."""
-    bias = np.asarray(bias, dtype=np.float32)
+    bias = array(bias)
     n = bias.shape[0]
     labels = [str(t) for t in token_labels]
-    custom = np.empty((n, n, 2), dtype=object)
-    custom[:, :, 0] = np.asarray(labels, dtype=object)[:, None]
-    custom[:, :, 1] = np.asarray(labels, dtype=object)[None, :]
     lim = float(np.abs(bias).max()) or 1.0
-    fig = go.Figure(go.Heatmap(
-        z=bias, x=np.arange(n), y=np.arange(n), customdata=custom,
-        colorscale=BIAS_SCALE if diverging else "Viridis", zmid=0 if diverging else None,
-        zmin=-lim if diverging else None, zmax=lim if diverging else None,
-        colorbar=dict(title="bias", thickness=12),
-        hovertemplate="query %{customdata[0]}<br>key %{customdata[1]}<br>bias %{z:.3f}<extra></extra>",
-    ))
-    show = n <= 64
-    fig.update_xaxes(title="key", side="top", tickmode="array", tickvals=list(range(n)) if show else None,
-                     ticktext=labels if show else None, tickfont=dict(size=8), constrain="domain")
-    fig.update_yaxes(title="query", autorange="reversed", tickmode="array", tickvals=list(range(n)) if show else None,
-                     ticktext=labels if show else None, tickfont=dict(size=8), scaleanchor="x", constrain="domain")
-    return _layout(fig, title, height)
+    trace = dict(
+        type="heatmap", z=bias, x=np.arange(n), y=np.arange(n), text=_pair_text(labels, labels),
+        colorscale=_scale(BIAS_SCALE if diverging else "Viridis"), colorbar=dict(title=dict(text="bias"), thickness=12),
+        hovertemplate="%{text}<br>bias %{z:.3f}<extra></extra>",
+    )
+    if diverging:
+        trace.update(zmid=0, zmin=-lim, zmax=lim)
+    xaxis, yaxis = _token_axes(labels, n <= 64, dict(size=8))
+    xaxis["constrain"] = yaxis["constrain"] = "domain"
+    yaxis["scaleanchor"] = "x"
+    return figure([trace], _layout(title, height, xaxis=xaxis, yaxis=yaxis))
 
 
 # ---------------------------------------------------------------------------------------------- depth
@@ -371,25 +474,31 @@ def attention_distance_figure(
 ) -> go.Figure:
     """Mean attention distance (input pixels) of every head against depth: one dot per head, one
     column per block, coloured by stage; hollow dots for shifted-window blocks."""
-    fig = go.Figure()
+    data = []
     for stage in sorted(set(stages)):
         xs, ys, text, symbols = [], [], [], []
         for b, (d, name, s, sh) in enumerate(zip(distances, block_names, stages, shifts)):
             if s != stage:
                 continue
-            for head, v in enumerate(np.asarray(d, dtype=float)):
-                xs.append(b)
-                ys.append(v)
-                text.append(f"{name} ({'shifted' if sh else 'regular'}), head {head}")
-                symbols.append("circle-open" if sh else "circle")
-        fig.add_trace(go.Scatter(
-            x=xs, y=ys, mode="markers", name=f"stage {stage + 1}", text=text,
-            marker=dict(color=WINDOW_COLOURS[stage % len(WINDOW_COLOURS)], size=9, symbol=symbols, line=dict(width=2)),
+            d = np.asarray(d, dtype=np.float64).reshape(-1)
+            xs += [b] * len(d)
+            ys.append(d)
+            text += [f"{name} ({'shifted' if sh else 'regular'}), head {head}" for head in range(len(d))]
+            symbols += ["circle-open" if sh else "circle"] * len(d)
+        data.append(dict(
+            type="scatter", x=array(xs, np.int64), y=array(np.concatenate(ys) if ys else [], np.float64), mode="markers",
+            name=f"stage {stage + 1}", text=text,
+            marker=dict(color=WINDOW_COLOURS[stage % len(WINDOW_COLOURS)], size=9, symbol=symbols,
+                        line=dict(width=2)),
             hovertemplate="%{text}<br>%{y:.1f} px<extra></extra>",
         ))
-    fig.update_xaxes(title="block (depth)", tickmode="array", tickvals=list(range(len(block_names))),
-                     ticktext=[str(i) for i in range(len(block_names))])
-    fig.update_yaxes(title="mean attention distance (input pixels)", rangemode="tozero")
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10),
-                      legend=dict(orientation="h", y=-0.2))
-    return fig
+    n = len(block_names)
+    layout = dict(
+        height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), legend=dict(orientation="h", y=-0.2),
+        xaxis=dict(title=dict(text="block (depth)"), tickmode="array", tickvals=list(range(n)),
+                   ticktext=[str(i) for i in range(n)]),
+        yaxis=dict(title=dict(text="mean attention distance (input pixels)"), rangemode="tozero"),
+    )
+    if title is not None:
+        layout["title"] = dict(text=title)
+    return figure(data, layout)
