@@ -1,8 +1,7 @@
 """Encoder–decoder: type a sentence and see what every head of a from-scratch Transformer attends to.
 
-A rerun after a view change (layer, head, step) builds only the figures that depend on the view: the
-layers × heads overviews and the masks depend on the input alone and are built once per trace (cached by
-its content), and each single-head matrix is built once for the two tabs that show it.
+Every figure is built once per input and view and kept (st.cache_resource, keyed by a digest of the trace and
+the view): a rerun after another layer, head or step builds only the figures it has not shown before.
 """
 import hashlib
 
@@ -58,8 +57,9 @@ st.caption(ui.dimensions_caption(model))
 
 
 def _fingerprint(trace) -> str:
-    """A digest of everything the view-independent figures are drawn from (the trace object is a fresh copy
-    on every rerun, from st.cache_data, so its identity can't serve)."""
+    """A digest of everything the figures are drawn from: tokens, attention, masks, next-token candidates.
+
+    The trace is a fresh copy on every rerun (st.cache_data), so its identity can't key the figure cache."""
     h = hashlib.blake2b(digest_size=16)
     for tokens in (trace.source_tokens, trace.target_tokens):
         h.update("\x1f".join(map(str, tokens)).encode() + b"\x1e")
@@ -70,31 +70,30 @@ def _fingerprint(trace) -> str:
             h.update(a.data)
     for mask in (trace.source_mask, trace.causal_mask):
         h.update(np.ascontiguousarray(mask, dtype=bool).data)
+    h.update(repr(trace.step_top_k).encode())
     return h.hexdigest()
 
 
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _input_figures(fingerprint: str, _trace, src: list[str], tgt: list[str]) -> dict:
-    """The figures that depend on the input only, not on the chosen layer, head or step. Shared read-only."""
-    return {
-        "overview_enc": vt.overview_grid(_trace.encoder_attention, src, src, title="Encoder self-attention"),
-        "overview_dec": vt.overview_grid(_trace.decoder_attention, tgt, tgt, title="Decoder masked self-attention"),
-        "overview_cross": vt.overview_grid(_trace.cross_attention, tgt, src, title="Cross-attention"),
-        "mask_enc": vt.padding_mask_figure(_trace.source_mask, src, src, title="Padding mask (encoder self-attention)"),
-        "mask_dec": vt.mask_heatmap(_trace.causal_mask, tgt, tgt, title="Causal mask (decoder self-attention)"),
-        "mask_cross": vt.padding_mask_figure(_trace.source_mask, tgt, src, title="Padding mask (cross-attention)"),
-    }
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _cached_figure(digest: str, view: tuple, _build):
+    """The figure `view` of the input `digest`, built once and shared read-only (Streamlit only serialises it).
+
+    A rerun then builds only what it has not shown before: the overviews and masks (they depend on the input
+    alone) once per input, each head's matrix once for the two tabs that show it, a layer, head or step
+    revisited not at all; every figure is still sent on every rerun."""
+    return _build()
 
 
-fixed = _input_figures(_fingerprint(trace), trace, src, tgt)
-one_head = {  # shown in "One head" and again beside the masks
-    "enc": attention_heatmap(enc[head], src, src, title=f"Encoder self-attention · layer {enc_layer + 1}, "
-                             f"head {head + 1}"),
-    "dec": attention_heatmap(dec[head], tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}, "
-                             f"head {head + 1}"),
-    "cross": attention_heatmap(cross[head], tgt, src, title=f"Cross-attention · layer {dec_layer + 1}, "
-                               f"head {head + 1}"),
-}
+digest = _fingerprint(trace)
+
+
+def figure(*view, build):
+    return _cached_figure(digest, view, build)
+
+
+enc_title = f"Encoder self-attention · layer {enc_layer + 1}, head {head + 1}"
+dec_title = f"Decoder masked self-attention · layer {dec_layer + 1}, head {head + 1}"
+cross_title = f"Cross-attention · layer {dec_layer + 1}, head {head + 1}"
 
 tabs = st.tabs(["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step",
                 "Download"])
@@ -106,12 +105,16 @@ with tabs[0]:
     )
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(one_head["enc"], key="ed_one_enc")
+        st.plotly_chart(figure("one", "enc", enc_layer, head,
+                               build=lambda: attention_heatmap(enc[head], src, src, title=enc_title)), key="ed_one_enc")
     with c2:
-        st.plotly_chart(one_head["dec"], key="ed_one_dec")
+        st.plotly_chart(figure("one", "dec", dec_layer, head,
+                               build=lambda: attention_heatmap(dec[head], tgt, tgt, title=dec_title)), key="ed_one_dec")
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(one_head["cross"], key="ed_one_cross")
+        st.plotly_chart(figure("one", "cross", dec_layer, head,
+                               build=lambda: attention_heatmap(cross[head], tgt, src, title=cross_title)),
+                        key="ed_one_cross")
     with c2:
         st.markdown(
             "**Encoder self-attention**: every input token (query) against every input token (key); "
@@ -125,18 +128,21 @@ with tabs[0]:
 
 with tabs[1]:
     st.markdown("Every head of the chosen layer at once, on one colour scale.")
-    st.plotly_chart(vt.head_grid(enc, src, src, title=f"Encoder self-attention · layer {enc_layer + 1}"),
-                    key="ed_grid_enc")
-    st.plotly_chart(vt.head_grid(dec, tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}"),
-                    key="ed_grid_dec")
-    st.plotly_chart(vt.head_grid(cross, tgt, src, title=f"Cross-attention · layer {dec_layer + 1}"),
-                    key="ed_grid_cross")
+    st.plotly_chart(figure("grid", "enc", enc_layer, build=lambda: vt.head_grid(
+        enc, src, src, title=f"Encoder self-attention · layer {enc_layer + 1}")), key="ed_grid_enc")
+    st.plotly_chart(figure("grid", "dec", dec_layer, build=lambda: vt.head_grid(
+        dec, tgt, tgt, title=f"Decoder masked self-attention · layer {dec_layer + 1}")), key="ed_grid_dec")
+    st.plotly_chart(figure("grid", "cross", dec_layer, build=lambda: vt.head_grid(
+        cross, tgt, src, title=f"Cross-attention · layer {dec_layer + 1}")), key="ed_grid_cross")
 
 with tabs[2]:
     st.markdown("Every layer (rows) and head (columns): hover a cell for its layer, head, tokens and weight.")
-    st.plotly_chart(fixed["overview_enc"], key="ed_overview_enc")
-    st.plotly_chart(fixed["overview_dec"], key="ed_overview_dec")
-    st.plotly_chart(fixed["overview_cross"], key="ed_overview_cross")
+    st.plotly_chart(figure("overview", "enc", build=lambda: vt.overview_grid(
+        trace.encoder_attention, src, src, title="Encoder self-attention")), key="ed_overview_enc")
+    st.plotly_chart(figure("overview", "dec", build=lambda: vt.overview_grid(
+        trace.decoder_attention, tgt, tgt, title="Decoder masked self-attention")), key="ed_overview_dec")
+    st.plotly_chart(figure("overview", "cross", build=lambda: vt.overview_grid(
+        trace.cross_attention, tgt, src, title="Cross-attention")), key="ed_overview_cross")
 
 with tabs[3]:
     kind, heads = ui.head_view_ui(n_heads)
@@ -151,39 +157,46 @@ with tabs[3]:
         "its strongest links."
     )
     st.plotly_chart(
-        lines.head_view(weights, queries, keys, heads=heads,
-                        title=f"Head view: {ui.KIND_TITLES[kind]} · layer {layer + 1}",
-                        query_title="decoder (query)" if kind != "encoder" else "query",
-                        key_title="encoder (key)" if kind == "cross" else "key"),
+        figure("head view", kind, layer, tuple(heads), build=lambda: lines.head_view(
+            weights, queries, keys, heads=heads, title=f"Head view: {ui.KIND_TITLES[kind]} · layer {layer + 1}",
+            query_title="decoder (query)" if kind != "encoder" else "query",
+            key_title="encoder (key)" if kind == "cross" else "key")),
         key="ed_head_view",
     )
 
 with tabs[4]:
     st.markdown(ui.masks_explanation(trace))
-    for name in ("enc", "dec", "cross"):
+    # Each mask, and beside it the chosen head's attention: as in "One head", through head_matrix (cheaper to send).
+    pairs = [
+        ("enc", lambda: vt.padding_mask_figure(trace.source_mask, src, src,
+                                               title="Padding mask (encoder self-attention)"),
+         enc_layer, lambda: vt.head_matrix(enc[head], src, src, title=enc_title)),
+        ("dec", lambda: vt.mask_heatmap(trace.causal_mask, tgt, tgt, title="Causal mask (decoder self-attention)"),
+         dec_layer, lambda: vt.head_matrix(dec[head], tgt, tgt, title=dec_title)),
+        ("cross", lambda: vt.padding_mask_figure(trace.source_mask, tgt, src, title="Padding mask (cross-attention)"),
+         dec_layer, lambda: vt.head_matrix(cross[head], tgt, src, title=cross_title)),
+    ]
+    for name, mask_fig, attn_layer, attn_fig in pairs:
         left, right = st.columns(2)
         with left:
-            st.plotly_chart(fixed[f"mask_{name}"], key=f"ed_mask_{name}")
+            st.plotly_chart(figure("mask", name, build=mask_fig), key=f"ed_mask_{name}")
         with right:
-            st.plotly_chart(one_head[name], key=f"ed_masked_{name}")
+            st.plotly_chart(figure("masked", name, attn_layer, head, build=attn_fig), key=f"ed_masked_{name}")
 
 with tabs[5]:
     step = ui.step_ui(len(trace.output_tokens))
     st.markdown(ui.step_caption(trace, step, info.tokenization))
     left, right = st.columns([1, 2])
     with left:
-        st.plotly_chart(vt.top_k_figure(trace.step_top_k[step], title="Next token: top 5"), key="ed_step_topk")
+        st.plotly_chart(figure("top k", step, build=lambda: vt.top_k_figure(
+            trace.step_top_k[step], title="Next token: top 5")), key="ed_step_topk")
     with right:
-        st.plotly_chart(
-            vt.step_figure(dec, step, tgt, tgt, causal=True,
-                           title=f"Decoder self-attention at step {step + 1} · layer {dec_layer + 1}"),
-            key="ed_step_dec",
-        )
-        st.plotly_chart(
-            vt.step_figure(cross, step, tgt, src,
-                           title=f"Cross-attention at step {step + 1} · layer {dec_layer + 1}"),
-            key="ed_step_cross",
-        )
+        st.plotly_chart(figure("step", "dec", dec_layer, step, build=lambda: vt.step_figure(
+            dec, step, tgt, tgt, causal=True,
+            title=f"Decoder self-attention at step {step + 1} · layer {dec_layer + 1}")), key="ed_step_dec")
+        st.plotly_chart(figure("step", "cross", dec_layer, step, build=lambda: vt.step_figure(
+            cross, step, tgt, src, title=f"Cross-attention at step {step + 1} · layer {dec_layer + 1}")),
+            key="ed_step_cross")
     st.caption(
         "One forward pass over the decoder input gives every step at once: the causal mask makes row t exactly "
         "what the decoder computed when it produced token t + 1."

@@ -114,7 +114,8 @@ def test_head_grid_one_heatmap_per_head_on_a_shared_colour_axis():
         # Hover names both tokens through the category names "index: token" (repeated tokens stay apart).
         assert "query %{y}" in tr.hovertemplate and "key %{x}" in tr.hovertemplate and "weight %{z" in tr.hovertemplate
         assert f"head {h + 1}" in tr.hovertemplate
-        assert list(tr.y) == [f"{i}: {t}" for i, t in enumerate(q)] and list(tr.x) == [f"{j}: {t}" for j, t in enumerate(k)]
+        assert list(tr.y) == [f"{i}: {t}" for i, t in enumerate(q)]
+        assert list(tr.x) == [f"{j}: {t}" for j, t in enumerate(k)]
     assert list(fig.layout.xaxis.ticktext) == k and list(fig.layout.xaxis.tickvals) == list(range(6))
     assert list(fig.layout.yaxis4.ticktext) == q
     assert fig.layout.coloraxis.cmax == pytest.approx(float(w.max()))

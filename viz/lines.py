@@ -101,16 +101,17 @@ def head_view(
             ))
 
     def _hover(labels: list[str], role: str, other: list[str], matrix_of_head) -> list[str]:
-        lines = {}  # per head: one "head h: j:token weight, ..." line per token, its 3 strongest links
+        per_head = {}  # per head: one "head h: j:token weight, ..." line per token, its 3 strongest links
         for h in heads:
             m = matrix_of_head(h)
             top = np.argsort(-m, axis=1, kind="stable")[:, :3]
             best = np.take_along_axis(m, top, axis=1).tolist()
-            lines[h] = [
+            per_head[h] = [
                 f"head {h + 1}: " + (", ".join(f"{j}:{other[j]} {v:.3f}" for j, v in zip(js, vs) if v > 0) or "—")
                 for js, vs in zip(top.tolist(), best)
             ]
-        return ["<br>".join([f"<b>{role} {i}: {tok}</b>"] + [lines[h][i] for h in heads]) for i, tok in enumerate(labels)]
+        return ["<br>".join([f"<b>{role} {i}: {tok}</b>"] + [per_head[h][i] for h in heads])
+                for i, tok in enumerate(labels)]
 
     data.append(dict(
         type="scatter", x=np.zeros(n_q, dtype=np.float32), y=fast.array(y_q), mode="markers+text",

@@ -174,6 +174,33 @@ def overview_grid(
     return fast.figure(data, layout)
 
 
+def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequence[str], title: str | None) -> go.Figure:
+    """One token × token heatmap framed as viz.heatmaps.attention_heatmap frames it: keys along the top,
+    queries down the side (first at the top), title above the key axis, height growing with the queries."""
+    trace.update(x=token_categories(key_labels), y=token_categories(query_labels))
+    layout = dict(
+        xaxis=_token_axis(key_labels, side="top", title=dict(text="key"), tickangle=0),
+        yaxis=_token_axis(query_labels, autorange="reversed", title=dict(text="query")),
+        height=max(260, min(900, 60 + 22 * len(query_labels))),
+        margin=dict(l=10, r=10, t=100 if title else 60, b=10),
+    )
+    if title:
+        layout["title"] = dict(text=title, y=0.99, yanchor="top")
+    return fast.figure([trace], layout)
+
+
+def head_matrix(
+    weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str | None = None
+) -> go.Figure:
+    """One head's (Q, K) attention, as viz.heatmaps.attention_heatmap draws it (same colours, ticks, frame and
+    hover text), on categorical token axes: no per-cell customdata, so about a third of the cost to send."""
+    weights = fast.array(weights)
+    trace = dict(type="heatmap", z=weights, colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0,
+                 zmax=max(float(weights.max(initial=0.0)), 1e-6), hovertemplate=CELL_HOVER,
+                 colorbar=dict(title=dict(text="weight"), thickness=12))
+    return _matrix_figure(trace, query_labels, key_labels, title)
+
+
 def mask_heatmap(
     allowed: np.ndarray,
     query_labels: Sequence[str],
@@ -183,11 +210,10 @@ def mask_heatmap(
     """A (Q, K) boolean mask: blue where query i may attend to key j, grey where the score is set to −∞.
 
     The softmax turns a −∞ score into a weight of exactly 0, which is why masked cells of the attention beside
-    it are 0. Drawn like viz.heatmaps.attention_heatmap (keys on top, queries down the side); hover names both
-    tokens and the cell's state (the heatmap's text, one str per cell; identical rows share one list).
+    it are 0. Framed like the attention beside it; hover names both tokens and the cell's state (the
+    heatmap's text, one str per cell; identical rows share one list).
     """
     allowed = np.asarray(allowed, dtype=bool)
-    n_q, n_k = allowed.shape
     rows: dict[bytes, list[str]] = {}
     text = []
     for row in allowed:
@@ -196,20 +222,11 @@ def mask_heatmap(
             rows[key] = [MAY_ATTEND if a else MASKED for a in row.tolist()]
         text.append(rows[key])
     trace = dict(
-        type="heatmap", z=fast.array(allowed), x=token_categories(key_labels), y=token_categories(query_labels),
-        text=text, colorscale=colorscale_of(MASK_SCALE), zmin=0.0, zmax=1.0, xgap=1, ygap=1,
-        hovertemplate="query %{y}<br>key %{x}<br>%{text}<extra></extra>",
+        type="heatmap", z=fast.array(allowed), text=text, colorscale=colorscale_of(MASK_SCALE), zmin=0.0, zmax=1.0,
+        xgap=1, ygap=1, hovertemplate="query %{y}<br>key %{x}<br>%{text}<extra></extra>",
         colorbar=dict(title=dict(text="mask"), tickvals=[0.25, 0.75], ticktext=["masked", "may attend"], thickness=12),
     )
-    layout = dict(
-        xaxis=_token_axis(key_labels, side="top", title=dict(text="key"), tickangle=0),
-        yaxis=_token_axis(query_labels, autorange="reversed", title=dict(text="query")),
-        height=max(260, min(900, 60 + 22 * n_q)),
-        margin=dict(l=10, r=10, t=100 if title else 60, b=10),
-    )
-    if title:
-        layout["title"] = dict(text=title, y=0.99, yanchor="top")
-    return fast.figure([trace], layout)
+    return _matrix_figure(trace, query_labels, key_labels, title)
 
 
 def padding_mask_figure(
@@ -273,7 +290,8 @@ def top_k_figure(top_k: Sequence[tuple[str, float]], title: str | None = None) -
     labels = [f"{i + 1}. {t}" for i, t in enumerate(tokens)]  # numbered: two candidates may look alike
     trace = dict(
         type="bar", x=probs, y=list(range(len(probs))), orientation="h", text=[f"{p:.3f}" for p in probs],
-        textposition="auto", customdata=tokens, hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
+        textposition="auto", customdata=tokens,
+        hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
         marker=dict(color=["#2b6cb0"] + ["#90b4dc"] * (len(probs) - 1)),
     )
     layout = dict(
