@@ -4,17 +4,31 @@ Pure figure builders: numpy arrays and labels in, plotly Figures out (no streaml
 Coordinates are the pixels of the model's input crop: pixel (row i, col j) is drawn centred at
 (x=j, y=i), so patch (r, c) of side p spans x ∈ [c·p − ½, (c+1)·p − ½). Images travel as PNG data
 URIs (a few kB) rather than as numbers, so a grid of twelve heads stays light in the browser.
+
+Every figure is written as plain dicts and wrapped with `viz.fast.figure` (no per-property
+validation; `tests/test_figures_image.py` validates each one in full). The PNG data URIs depend only
+on the image, not on the layer, head or query shown, so they are memoised by the image's content
+(a small LRU shared by all sessions): a rerun after a view change encodes no PNG.
 """
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
 import io
 import math
-from collections.abc import Sequence
+import threading
+import weakref
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.colors import get_colorscale
 from PIL import Image
+
+from viz import fast
 
 # Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
 OVERLAY_SCALE = [
@@ -24,11 +38,72 @@ OVERLAY_SCALE = [
     [1.0, "rgba(255, 235, 60, 0.12)"],
 ]
 OVERLAY_OPACITY = 1.0
+# The token × token matrix: plotly's "Blues" (as viz.heatmaps.ATTENTION_SCALE), written out, since Plotly.js
+# has its own, different "Blues" and the figures here skip the validation that would expand the name.
+MATRIX_SCALE = [[float(p), c] for p, c in get_colorscale("Blues")]
+OUTLINE = "#00e5ff"  # the chosen patch
+_HIDDEN_AXIS = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
+
+_MEMO: OrderedDict = OrderedDict()
+_MEMO_LOCK = threading.Lock()
+_MEMO_ENTRIES = 48  # PNG data URIs of a few images at a few sizes: a few MB at most
+
+
+_FROZEN: dict[int, tuple[weakref.ref, str]] = {}  # id → (weak reference, _digest) of read-only arrays
+
+
+def _digest(image: np.ndarray) -> str:
+    """A content key of an array: dtype, shape and a BLAKE2 hash of its bytes (0.2 ms for a 224 px crop).
+
+    A read-only array that owns its data (a cached trace's crop) cannot change, so its key is kept while
+    it lives and not recomputed on every rerun."""
+    frozen = isinstance(image, np.ndarray) and not image.flags.writeable and image.base is None
+    if frozen:
+        with _MEMO_LOCK:
+            known = _FROZEN.get(id(image))
+        if known is not None and known[0]() is image:
+            return known[1]
+    a = np.ascontiguousarray(image)
+    key = f"{a.dtype.str}{a.shape}:" + hashlib.blake2b(a.data, digest_size=16).hexdigest()
+    if frozen:
+        ref = weakref.ref(image, lambda _, i=id(image): _forget(i))
+        with _MEMO_LOCK:
+            _FROZEN[id(image)] = (ref, key)
+    return key
+
+
+def _forget(array_id: int) -> None:
+    with _MEMO_LOCK:
+        known = _FROZEN.get(array_id)
+        if known is not None and known[0]() is None:
+            del _FROZEN[array_id]
+
+
+def _memo(key: tuple, compute: Callable):
+    """compute(), remembered under `key` (least recently used dropped first); thread-safe."""
+    with _MEMO_LOCK:
+        if key in _MEMO:
+            _MEMO.move_to_end(key)
+            return _MEMO[key]
+    value = compute()
+    with _MEMO_LOCK:
+        _MEMO[key] = value
+        while len(_MEMO) > _MEMO_ENTRIES:
+            _MEMO.popitem(last=False)
+    return value
 
 
 def png_data_uri(image: np.ndarray, max_side: int | None = None) -> tuple[str, float]:
-    """A PNG data URI of an (H, W, 3) uint8 image, shrunk to at most `max_side` px; and the shrink factor."""
-    pil = Image.fromarray(np.asarray(image, dtype=np.uint8))
+    """A PNG data URI of an (H, W, 3) uint8 image, shrunk to at most `max_side` px; and the shrink factor.
+
+    Memoised by the image's content: the same crop is encoded once, whatever view is shown over it.
+    """
+    key = ("png", _digest(image), max_side)
+    return _memo(key, lambda: _encode_png(np.asarray(image, dtype=np.uint8), max_side))
+
+
+def _encode_png(image: np.ndarray, max_side: int | None) -> tuple[str, float]:
+    pil = Image.fromarray(image)
     scale = 1.0
     if max_side and max(pil.size) > max_side:
         scale = max(pil.size) / max_side
@@ -39,45 +114,85 @@ def png_data_uri(image: np.ndarray, max_side: int | None = None) -> tuple[str, f
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), scale
 
 
-def _image_trace(image: np.ndarray, max_side: int | None = None) -> go.Image:
+_TEMPLATES: dict[str, dict] = {}
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    """viz.fast.figure with the default template given as a dict: Plotly would otherwise look it up and
+    validate it on every figure (about 1 ms each). The JSON is the same either way."""
+    layout = {k: v for k, v in layout.items() if v or k not in ("shapes", "annotations")}  # as validation drops them
+    name = pio.templates.default
+    if isinstance(name, str) and name and "template" not in layout:
+        template = _TEMPLATES.get(name)
+        if template is None:
+            template = _TEMPLATES.setdefault(name, pio.templates[name].to_plotly_json())
+        layout = dict(layout, template=template)
+    return fast.figure(data, layout)
+
+
+def _image_trace(image: np.ndarray, max_side: int | None = None) -> dict:
     uri, scale = png_data_uri(image, max_side)
-    return go.Image(source=uri, x0=scale / 2 - 0.5, y0=scale / 2 - 0.5, dx=scale, dy=scale, hoverinfo="skip")
+    return dict(type="image", source=uri, x0=scale / 2 - 0.5, y0=scale / 2 - 0.5, dx=scale, dy=scale,
+                hoverinfo="skip")
 
 
+@functools.lru_cache(maxsize=32)
 def _patch_custom(grid: tuple[int, int], num_prefix: int) -> np.ndarray:
+    """(rows, cols, 3) row, column and token index of every patch (read-only: shared between figures)."""
     rows, cols = grid
     r, c = np.meshgrid(np.arange(rows), np.arange(cols), indexing="ij")
-    return np.stack([r, c, num_prefix + r * cols + c], axis=-1)  # (rows, cols, 3): row, col, token index
+    custom = _ints(np.stack([r, c, num_prefix + r * cols + c], axis=-1))
+    custom.flags.writeable = False
+    return custom
+
+
+def _ints(values) -> np.ndarray:
+    """Integers as the smallest signed type that holds them (plotly sends them as a typed array of it)."""
+    a = np.asarray(values)
+    top = int(np.abs(a).max(initial=0))
+    dtype = np.int8 if top <= 127 else np.int16 if top <= 32767 else np.int32
+    return fast.array(a, dtype)
 
 
 def _overlay_trace(
     patch_map: np.ndarray, patch_px: float, num_prefix: int, zmax: float | None, showscale: bool, label: str
-) -> go.Heatmap:
+) -> dict:
     rows, cols = patch_map.shape
-    return go.Heatmap(
-        z=patch_map,
+    return dict(
+        type="heatmap",
+        z=fast.array(patch_map),
         x0=patch_px / 2 - 0.5,
         dx=patch_px,
         y0=patch_px / 2 - 0.5,
         dy=patch_px,
-        customdata=_patch_custom((rows, cols), num_prefix),
+        customdata=_patch_custom((int(rows), int(cols)), int(num_prefix)),
         colorscale=OVERLAY_SCALE,
         zmin=0.0,
         zmax=zmax if zmax is not None else max(float(np.max(patch_map)), 1e-9),
         opacity=OVERLAY_OPACITY,
         showscale=showscale,
-        colorbar=dict(title=label, thickness=10, len=0.8),
+        colorbar=dict(title=dict(text=label), thickness=10, len=0.8),
         hovertemplate="patch (%{customdata[0]}, %{customdata[1]}), token %{customdata[2]}<br>"
         + label
         + " %{z:.4f}<extra></extra>",
     )
 
 
-def _image_axes(fig: go.Figure, width: int, height: int, row: int | None = None, col: int | None = None) -> None:
-    kw = dict(row=row, col=col) if row is not None else {}
-    hidden = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
-    fig.update_xaxes(range=[-0.5, width - 0.5], **hidden, **kw)
-    fig.update_yaxes(range=[height - 0.5, -0.5], **hidden, **kw)
+def _image_axes(width: int, height: int) -> dict:
+    """Layout entries for axes in image pixels, hidden, y downwards, one pixel as wide as tall."""
+    return dict(
+        xaxis=dict(range=[-0.5, width - 0.5], **_HIDDEN_AXIS),
+        yaxis=dict(range=[height - 0.5, -0.5], scaleanchor="x", scaleratio=1, **_HIDDEN_AXIS),
+    )
+
+
+def _title(title: str | None, **kw) -> dict:
+    return {"title": dict(text=title, **kw)} if title else {}
+
+
+def _patch_rect(r: int, c: int, patch_px: float, width: float = 3, ox: float = 0.0, oy: float = 0.0) -> dict:
+    return dict(type="rect", x0=ox + c * patch_px - 0.5, x1=ox + (c + 1) * patch_px - 0.5, y0=oy + r * patch_px - 0.5,
+                y1=oy + (r + 1) * patch_px - 0.5, line=dict(color=OUTLINE, width=width))
 
 
 def patch_grid(
@@ -90,32 +205,26 @@ def patch_grid(
     """
     h, w = image.shape[:2]
     rows, cols = grid
-    fig = go.Figure(_image_trace(image, max_side=640))
-    lines = []
+    width = 1 if rows * cols <= 400 else 0.5
+    line = dict(color="rgba(255,255,255,0.75)", width=width)
+    shapes = []
     for c in range(cols + 1):
         x = c * patch_px - 0.5
-        lines.append(dict(type="line", x0=x, x1=x, y0=-0.5, y1=rows * patch_px - 0.5))
+        shapes.append(dict(type="line", x0=x, x1=x, y0=-0.5, y1=rows * patch_px - 0.5, line=dict(line)))
     for r in range(rows + 1):
         y = r * patch_px - 0.5
-        lines.append(dict(type="line", x0=-0.5, x1=cols * patch_px - 0.5, y0=y, y1=y))
-    width = 1 if rows * cols <= 400 else 0.5
-    for s in lines:
-        s["line"] = dict(color="rgba(255,255,255,0.75)", width=width)
+        shapes.append(dict(type="line", x0=-0.5, x1=cols * patch_px - 0.5, y0=y, y1=y, line=dict(line)))
     if selected is not None:
-        r, c = selected
-        lines.append(
-            dict(
-                type="rect", x0=c * patch_px - 0.5, x1=(c + 1) * patch_px - 0.5, y0=r * patch_px - 0.5,
-                y1=(r + 1) * patch_px - 0.5, line=dict(color="#00e5ff", width=3),
-            )
-        )
-    custom = _patch_custom(grid, num_prefix).reshape(-1, 3)
+        shapes.append(_patch_rect(*selected, patch_px))
+    custom = _patch_custom((int(rows), int(cols)), int(num_prefix)).reshape(-1, 3)
     centres = (custom[:, :2] + 0.5) * patch_px - 0.5
     p = int(round(patch_px))
-    fig.add_trace(
-        go.Scatter(
-            x=centres[:, 1],
-            y=centres[:, 0],
+    data = [
+        _image_trace(image, max_side=640),
+        dict(
+            type="scatter",
+            x=fast.array(centres[:, 1]),
+            y=fast.array(centres[:, 0]),
             mode="markers",
             marker=dict(size=max(4, min(28, 480 / max(rows, cols))), opacity=0.0, symbol="square"),
             customdata=custom,
@@ -123,19 +232,18 @@ def patch_grid(
             f"{p}×{p} px<extra></extra>",
             showlegend=False,
             name="patches",
-        )
-    )
-    fig.update_layout(
-        shapes=lines,
+        ),
+    ]
+    layout = dict(
+        shapes=shapes,
         height=480,
         margin=dict(l=0, r=0, t=30, b=0),
         title=dict(text=f"{rows}×{cols} patches of {p}×{p} px", font=dict(size=13)),
         clickmode="event+select",
         dragmode=False,
+        **_image_axes(w, h),
     )
-    _image_axes(fig, w, h)
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig
+    return _figure(data, layout)
 
 
 def attention_overlay(
@@ -150,17 +258,14 @@ def attention_overlay(
 ) -> go.Figure:
     """One (rows, cols) map over the patches, drawn translucent over the image; `mark` outlines one patch."""
     h, w = image.shape[:2]
-    fig = go.Figure([_image_trace(image, max_side=640), _overlay_trace(patch_map, patch_px, num_prefix, None, True, label)])
+    data = [_image_trace(image, max_side=640), _overlay_trace(patch_map, patch_px, num_prefix, None, True, label)]
+    layout = dict(
+        **_title(title), height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0),
+        **_image_axes(w, h),
+    )
     if mark is not None:
-        r, c = mark
-        fig.add_shape(
-            type="rect", x0=c * patch_px - 0.5, x1=(c + 1) * patch_px - 0.5, y0=r * patch_px - 0.5,
-            y1=(r + 1) * patch_px - 0.5, line=dict(color="#00e5ff", width=3),
-        )
-    fig.update_layout(title=title, height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0))
-    _image_axes(fig, w, h)
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig
+        layout["shapes"] = [_patch_rect(*mark, patch_px)]
+    return _figure(data, layout)
 
 
 def head_grid(
@@ -188,24 +293,22 @@ def head_grid(
     n_rows = math.ceil(heads / columns)
     titles = list(titles) if titles is not None else [f"head {i}" for i in range(heads)]
     h, w = image.shape[:2]
-    thumb = _thumbnail(image, 160)
-    scale = w / thumb.shape[1]  # input pixels per thumbnail pixel
     gap_x, gap_y = 0.04 * w, 0.14 * h  # room between panels and for each panel's title
     canvas_w = columns * w + (columns - 1) * gap_x
     canvas_h = n_rows * (h + gap_y)
-    tiled, origins = _tile_thumbnails(thumb, heads, columns, gap_x / scale, gap_y / scale)
-    uri = _png_uri(tiled)
+    uri, origins, scale = _tiled_panels(image, heads, columns, gap_x, gap_y)
     data = [dict(type="image", source=uri, x0=scale / 2 - 0.5, y0=scale / 2 - 0.5, dx=scale, dy=scale,
                  hoverinfo="skip")]
     zmax = float(maps.max()) if shared_scale else None
     shapes, annotations = [], []
     rows, cols = maps.shape[1:]
-    custom = _patch_custom((rows, cols), num_prefix)
+    custom = _patch_custom((int(rows), int(cols)), int(num_prefix))
+    tops = maps.reshape(heads, -1).max(axis=1)
     for i in range(heads):
         ox, oy = origins[i][0] * scale, origins[i][1] * scale  # the panel's top-left corner, in input pixels
-        top = max(float(np.max(maps[i])), 1e-9) if zmax is None else max(zmax, 1e-9)
+        top = max(float(tops[i]), 1e-9) if zmax is None else max(zmax, 1e-9)
         data.append(dict(
-            type="heatmap", z=np.asarray(maps[i], dtype=np.float32), x0=ox + patch_px / 2 - 0.5, dx=patch_px,
+            type="heatmap", z=fast.array(maps[i]), x0=ox + patch_px / 2 - 0.5, dx=patch_px,
             y0=oy + patch_px / 2 - 0.5, dy=patch_px, customdata=custom, colorscale=OVERLAY_SCALE, zmin=0.0,
             zmax=top, opacity=OVERLAY_OPACITY, showscale=False, name=titles[i],
             hovertemplate=f"{titles[i]}<br>patch (%{{customdata[0]}}, %{{customdata[1]}}), token %{{customdata[2]}}"
@@ -214,19 +317,27 @@ def head_grid(
         annotations.append(dict(x=ox + w / 2, y=oy - 0.5, text=titles[i], showarrow=False, yanchor="bottom",
                                 font=dict(size=12)))
         if mark is not None:
-            mr, mc = mark
-            shapes.append(dict(type="rect", x0=ox + mc * patch_px - 0.5, x1=ox + (mc + 1) * patch_px - 0.5,
-                               y0=oy + mr * patch_px - 0.5, y1=oy + (mr + 1) * patch_px - 0.5,
-                               line=dict(color="#00e5ff", width=2)))
-    hidden = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
+            shapes.append(_patch_rect(*mark, patch_px, width=2, ox=ox, oy=oy))
     panel = 220 if columns <= 4 else 170
     layout = dict(
         height=40 + n_rows * panel, margin=dict(l=0, r=0, t=10, b=0), showlegend=False,
-        xaxis=dict(range=[-0.5, canvas_w - 0.5], constrain="domain", **hidden),
-        yaxis=dict(range=[canvas_h - gap_y - 0.5, -gap_y - 0.5], scaleanchor="x", scaleratio=1, **hidden),
+        xaxis=dict(range=[-0.5, canvas_w - 0.5], constrain="domain", **_HIDDEN_AXIS),
+        yaxis=dict(range=[canvas_h - gap_y - 0.5, -gap_y - 0.5], scaleanchor="x", scaleratio=1, **_HIDDEN_AXIS),
         shapes=shapes, annotations=annotations,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return _figure(data, layout)
+
+
+def _tiled_panels(image: np.ndarray, heads: int, columns: int, gap_x: float, gap_y: float):
+    """(PNG data URI of `heads` thumbnails of the image tiled `columns` per row, their top-left corners in
+    thumbnail pixels, input pixels per thumbnail pixel); memoised by the image's content."""
+    def compute():
+        thumb = _thumbnail(np.asarray(image, dtype=np.uint8), 160)
+        scale = image.shape[1] / thumb.shape[1]
+        tiled, origins = _tile_thumbnails(thumb, heads, columns, gap_x / scale, gap_y / scale)
+        return _png_uri(tiled), origins, scale
+
+    return _memo(("tiles", _digest(image), heads, columns, gap_x, gap_y), compute)
 
 
 def _thumbnail(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -325,9 +436,10 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
     n = tiles["tokens"]
     data = [
         dict(type="image", source=tiles["uri"], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
-        dict(type="scatter", x=(hh * step + centre).reshape(-1), y=(ll * step + centre).reshape(-1), mode="markers",
+        dict(type="scatter", x=fast.array((hh * step + centre).reshape(-1)), y=fast.array((ll * step + centre).reshape(-1)),
+             mode="markers",
              marker=dict(size=max(6, min(40, 720 / max(layers, heads))), symbol="square", opacity=0.0),
-             customdata=custom, showlegend=False, name="tiles",
+             customdata=fast.array(custom, np.float64), showlegend=False, name="tiles",
              hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}"
              f"<br>{n}×{n} queries × keys" + (f", shown as {side}×{side} averages" if side < n else "")
              + "<extra></extra>"),
@@ -339,7 +451,7 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
                            y1=l * step + side + 0.5, line=dict(color="#e4572e", width=3)))
     width, height = heads * step - gap, layers * step - gap
     layout = dict(
-        title=dict(text=title) if title else None,
+        **_title(title),
         height=min(1100, 90 + layers * max(40, min(90, 900 // max(layers, 1)))),
         margin=dict(l=60, r=10, t=70 if title else 40, b=10),
         xaxis=dict(range=[-0.5, width - 0.5], side="top", tickmode="array", tickvals=[h * step + centre for h in range(heads)],
@@ -349,7 +461,8 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
                    scaleanchor="x", scaleratio=1),
         shapes=shapes, clickmode="event+select", dragmode=False,
     )
-    return go.Figure(dict(data=data, layout=layout))
+    return _figure(data, layout)
+
 
 
 def distance_scatter(distances: np.ndarray, image_px: float, title: str | None = None) -> go.Figure:
@@ -357,39 +470,61 @@ def distance_scatter(distances: np.ndarray, image_px: float, title: str | None =
     layers, heads = distances.shape
     layer = np.arange(1, layers + 1)
     offsets = np.linspace(-0.2, 0.2, heads) if heads > 1 else np.zeros(1)  # heads side by side within a layer
-    fig = go.Figure(
-        [
-            go.Scatter(
-                x=layer + offsets[h],
-                y=distances[:, h],
-                mode="markers",
-                name=f"head {h}",
-                marker=dict(size=8),
-                customdata=layer,
-                hovertemplate=f"layer %{{customdata}}, head {h}<br>mean distance %{{y:.1f}} px<extra></extra>",
-            )
-            for h in range(heads)
-        ]
+    custom = _ints(layer)
+    data = [
+        dict(
+            type="scatter",
+            x=fast.array(layer + offsets[h], np.float64),
+            y=fast.array(distances[:, h], np.float64),
+            mode="markers",
+            name=f"head {h}",
+            marker=dict(size=8),
+            customdata=custom,
+            hovertemplate=f"layer %{{customdata}}, head {h}<br>mean distance %{{y:.1f}} px<extra></extra>",
+        )
+        for h in range(heads)
+    ]
+    layout = dict(
+        **_title(title), height=380, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        xaxis=dict(title=dict(text="network depth (layer)"), tickmode="array", tickvals=list(range(1, layers + 1))),
+        yaxis=dict(title=dict(text="mean attention distance (pixels)"), range=[0, image_px * 0.75]),
     )
-    fig.update_xaxes(title="network depth (layer)", tickmode="array", tickvals=list(range(1, layers + 1)))
-    fig.update_yaxes(title="mean attention distance (pixels)", range=[0, image_px * 0.75])
-    fig.update_layout(title=title, height=380, margin=dict(l=10, r=10, t=40 if title else 10, b=10))
-    return fig
+    return _figure(data, layout)
 
 
 def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = None, max_ticks: int = 40) -> go.Figure:
-    """viz.heatmaps.attention_heatmap for a ViT's tokens, with every k-th tick labelled when there are many."""
-    from viz.heatmaps import attention_heatmap
+    """One head's (queries, keys) matrix over a ViT's tokens, queries down the side, keys along the top; every
+    k-th tick labelled when there are many. The weights are sent as they are (float32, nothing rounded).
 
+    Like viz.heatmaps.attention_heatmap, but the axes are categories named "index: token" (unique even
+    where tokens repeat) with the bare tokens as tick text, so hover reads "query 5: (0,4)" from the axes
+    themselves; a per-cell array of label strings (N² strings, about 1 MB for 197 tokens) would be both
+    heavy and slow to serialise.
+    """
+    z = fast.array(matrix)
+    n_q, n_k = z.shape
+    labels = [str(t) for t in labels]
+    names = [f"{i}: {t}" for i, t in enumerate(labels)]
     n = len(labels)
-    fig = attention_heatmap(matrix, labels, labels, title=title, height=min(900, max(420, 60 + 8 * n)))
-    if n > max_ticks:
-        step = math.ceil(n / max_ticks)
-        ticks = list(range(0, n, step))
-        fig.update_xaxes(tickvals=ticks, ticktext=[labels[i] for i in ticks], tickangle=-90)
-        fig.update_yaxes(tickvals=ticks, ticktext=[labels[i] for i in ticks])
-        fig.update_layout(margin=dict(t=150))  # room for the upright key labels under the title
-    return fig
+    ticks = list(range(n)) if n <= max_ticks else list(range(0, n, math.ceil(n / max_ticks)))
+    many = n > max_ticks
+    data = [dict(
+        type="heatmap", z=z, x=names[:n_k], y=names[:n_q], colorscale=MATRIX_SCALE, zmin=0.0,
+        zmax=max(float(z.max(initial=0.0)), 1e-6),
+        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
+        colorbar=dict(title=dict(text="weight"), thickness=12),
+    )]
+    layout = dict(
+        **_title(title, y=0.99, yanchor="top"),
+        height=min(900, max(420, 60 + 8 * n)),
+        margin=dict(l=10, r=10, t=150 if many else (100 if title else 60), b=10),  # room for the upright key labels
+        xaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_k],
+                   ticktext=[labels[i] for i in ticks if i < n_k], side="top", title=dict(text="key"),
+                   tickangle=-90 if many else 0),
+        yaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_q],
+                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text="query")),
+    )
+    return _figure(data, layout)
 
 
 def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> go.Figure:
@@ -399,20 +534,16 @@ def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> 
     and a categorical axis would merge them into one bar.
     """
     names = [n if len(n) <= 40 else n[:39] + "…" for n, _ in top_k]
-    probs = [p for _, p in top_k]
-    fig = go.Figure(
-        go.Bar(
-            x=probs,
-            y=list(range(len(top_k))),
-            orientation="h",
-            text=[f"{p:.1%}" for p in probs],
-            textposition="auto",
-            customdata=[n for n, _ in top_k],
-            hovertemplate="%{customdata}<br>p = %{x:.4f}<extra></extra>",
-            marker_color="#3b6fb6",
-        )
+    probs = [float(p) for _, p in top_k]
+    positions = list(range(len(top_k)))
+    data = [dict(
+        type="bar", x=fast.array(probs, np.float64), y=_ints(positions), orientation="h",
+        text=[f"{p:.1%}" for p in probs], textposition="auto", customdata=[n for n, _ in top_k],
+        hovertemplate="%{customdata}<br>p = %{x:.4f}<extra></extra>", marker=dict(color="#3b6fb6"),
+    )]
+    layout = dict(
+        **_title(title), height=60 + 36 * max(1, len(top_k)), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+        xaxis=dict(range=[0, 1], title=dict(text="probability"), tickformat=".0%"),
+        yaxis=dict(tickmode="array", tickvals=positions, ticktext=names, autorange="reversed"),
     )
-    fig.update_xaxes(range=[0, 1], title="probability", tickformat=".0%")
-    fig.update_yaxes(tickmode="array", tickvals=list(range(len(top_k))), ticktext=names, autorange="reversed")
-    fig.update_layout(title=title, height=60 + 36 * max(1, len(top_k)), margin=dict(l=10, r=10, t=40 if title else 10, b=10))
-    return fig
+    return _figure(data, layout)
