@@ -79,6 +79,8 @@ BUILDERS = {
     "bias_table_v2": lambda: vw.bias_table_figure(np.abs(TABLE), diverging=False),
     "bias_matrix": lambda: vw.bias_matrix_figure(BIAS, M_LABELS, title="expanded B"),
     "bias_matrix_v2": lambda: vw.bias_matrix_figure(np.abs(BIAS), M_LABELS, diverging=False),
+    "mask_without_ticks": lambda: vw.mask_figure(np.zeros((81, 81), np.float32), [f"({i // 9},{i % 9})" for i in range(81)],
+                                                 [0] * 81),
     "attention_distance": lambda: vw.attention_distance_figure(DISTANCES, ["layers.0.blocks.0", "layers.0.blocks.1",
                                                                            "layers.1.blocks.0"], [0, 0, 1], [0, 2, 0]),
 }
@@ -206,10 +208,14 @@ def test_mask_figure_is_the_mask_with_query_and_key_named():
     np.testing.assert_array_equal(np.asarray(tr.z), MASKS[3])
     labels = [f"{t} r{r}" for t, r in zip(swin.token_labels(SHF, 3), swin.window_regions(SHF, 3))]
     assert list(fig.layout.xaxis.ticktext) == labels and list(fig.layout.yaxis.ticktext) == labels
-    assert tr.text[2][5] == f"query {labels[2]}<br>key {labels[5]}"
-    assert tr.hovertemplate == "%{text}<br>mask %{z:.0f}<extra></extra>"
+    # tokens are the category axes: hover names query and key without per-cell strings
+    assert list(tr.x) == labels and list(tr.y) == labels and fig.layout.xaxis.type == "category"
+    assert list(fig.layout.xaxis.tickvals) == labels
+    assert tr.hovertemplate == "query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>"
     assert (tr.zmin, tr.zmax) == (-100, 0) and fig.layout.yaxis.autorange == "reversed"
     assert fig.layout.height == max(380, min(760, 160 + 9 * 16))
+    big = BUILDERS["mask_without_ticks"]()  # M = 9: 81 tokens are too many to label
+    assert big.layout.xaxis.tickvals is None and big.layout.xaxis.tickmode == "array" and len(big.data[0].x) == 81
 
 
 def test_mask_mosaic_places_each_window_as_on_the_rolled_map():
@@ -264,14 +270,18 @@ def test_window_heatmap_is_the_heads_matrix():
     tr = fig.data[0]
     np.testing.assert_array_equal(np.asarray(tr.z), ATT[3, 1])
     labels = swin.token_labels(SHF, 3)
-    assert list(fig.layout.xaxis.ticktext) == labels and list(fig.layout.xaxis.tickvals) == list(range(16))
+    assert list(fig.layout.xaxis.ticktext) == labels and len(fig.layout.xaxis.tickvals) == 16
     assert fig.layout.xaxis.tickangle == -90 and fig.layout.xaxis.side == "top"
     assert fig.layout.yaxis.autorange == "reversed" and fig.layout.xaxis.tickfont.size == 9
-    assert tr.text[4][7] == f"query 4: {labels[4]}<br>key 7: {labels[7]}"
+    cats = [f"{i}: {t}" for i, t in enumerate(labels)]  # hover "query 4: (6,0)", as on the other pages
+    assert list(tr.x) == cats and list(tr.y) == cats and list(fig.layout.yaxis.tickvals) == cats
+    assert tr.hovertemplate == "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"
     assert (tr.zmin, tr.zmax) == (0.0, pytest.approx(float(ATT[3, 1].max())))
     assert fig.layout.title.text == "head 1" and fig.layout.height == 380
     padded = BUILDERS["window_heatmap_padded"]()
-    assert "pad" in list(padded.layout.xaxis.ticktext) and padded.layout.title.text is None
+    ticks = list(padded.layout.xaxis.ticktext)
+    assert ticks.count("pad") == 12 and len(set(padded.data[0].x)) == 16  # repeated labels keep their own columns
+    assert padded.layout.title.text is None
 
 
 def test_bias_figures_hold_the_table_and_its_expansion():
@@ -286,8 +296,8 @@ def test_bias_figures_hold_the_table_and_its_expansion():
     assert plain.zmid is None and plain.zmin is None
     matrix = BUILDERS["bias_matrix"]()
     np.testing.assert_array_equal(np.asarray(matrix.data[0].z), BIAS)
-    assert matrix.data[0].text[1][14] == f"query {M_LABELS[1]}<br>key {M_LABELS[14]}"
-    assert list(matrix.layout.yaxis.ticktext) == M_LABELS
+    assert list(matrix.data[0].x) == M_LABELS and list(matrix.layout.yaxis.ticktext) == M_LABELS
+    assert matrix.data[0].hovertemplate == "query %{y}<br>key %{x}<br>bias %{z:.3f}<extra></extra>"
 
 
 def test_stage_grids_match_make_subplots_and_draw_each_grid():

@@ -8,8 +8,9 @@ Image coordinates are pixels of the model's input crop: x right, y down, pixel (
 
 Every figure is written as plain dicts and wrapped by viz.fast.figure (no per-property validation:
 tests/test_figures_windows.py validates them all). Numbers stay numpy (plotly.io.to_json writes them as
-base64 typed arrays); strings go as Python lists, which orjson writes in one call (a numpy string or
-object array would make plotly.io.to_json fall back to walking the whole figure in Python).
+base64 typed arrays); strings go as short Python lists, which orjson writes in one call (a numpy string
+or object array would make plotly.io.to_json fall back to walking the whole figure in Python). Token
+matrices put the tokens on category axes, so hover names them without an M² x M² array of strings.
 """
 from __future__ import annotations
 
@@ -49,10 +50,9 @@ _TEMPLATES: dict[str, dict] = {}
 
 
 class _Shared(list):
-    """A list that deepcopy hands back as it is. go.Figure() and Figure.to_dict(), which Streamlit calls
-    on every chart, deep-copy the data: for an M² x M² matrix of hover strings (20,736 of them for
-    M = 12) that copy was most of the chart's cost. Figures are never changed once built, so sharing
-    the list is safe."""
+    """A list that deepcopy hands back as it is (a colour scale, the same for many figures): go.Figure()
+    and Figure.to_dict(), which Streamlit calls on every chart, deep-copy the data. Figures are never
+    changed once built, so sharing it is safe."""
 
     def __deepcopy__(self, memo):
         return self
@@ -135,26 +135,23 @@ def _layout(title: str | None, height: int, **more) -> dict:
     return layout
 
 
-def _pair_text(query_labels: Sequence[str], key_labels: Sequence[str], query_index: bool = False) -> list:
-    """(Q, K) hover text "query …<br>key …" for every cell, as nested lists of str.
-
-    One string per cell in `text`, not (Q, K, 2) customdata: nested lists of str are what orjson writes
-    in one call (a numpy string or object array makes plotly.io.to_json walk the whole figure in
-    Python), and one string per cell is a third of the objects of [query, key] pairs to copy."""
-    if query_index:
-        qs = [f"query {i}: {q}<br>key " for i, q in enumerate(query_labels)]
-        ks = [f"{j}: {k}" for j, k in enumerate(key_labels)]
-    else:
-        qs = [f"query {q}<br>key " for q in query_labels]
-        ks = [str(k) for k in key_labels]
-    return _Shared([q + k for k in ks] for q in qs)
+def _categories(labels: Sequence[str], index: bool = False) -> list[str]:
+    """Category names of a token axis: the labels, or "i: label" where the index is wanted in the hover
+    or the labels repeat ("pad"): each token keeps its own row and column."""
+    labels = [str(t) for t in labels]
+    if index or len(set(labels)) < len(labels):
+        return [f"{i}: {t}" for i, t in enumerate(labels)]
+    return labels
 
 
-def _token_axes(labels: list[str], show: bool, font: dict, **x_more) -> tuple[dict, dict]:
-    n = len(labels)
-    ticks = dict(tickmode="array", tickvals=list(range(n)) if show else None, ticktext=labels if show else None,
-                 tickfont=font)
-    ticks = {k: v for k, v in ticks.items() if v is not None}
+def _token_axes(categories: list[str], labels: list[str], show: bool, font: dict, **x_more) -> tuple[dict, dict]:
+    """Category axes of a token matrix (key across the top, query down), ticked with the plain labels.
+
+    The tokens are the axes' categories, so hover names query and key by %{y} and %{x}: no per-cell
+    customdata (M² x M² strings, most of the figure's bytes and of the time to copy and serialise it)."""
+    ticks = dict(type="category", tickmode="array", tickfont=font)
+    if show:
+        ticks.update(tickvals=categories, ticktext=labels)
     xaxis = dict(title=dict(text="key"), side="top", **ticks, **x_more)
     yaxis = dict(title=dict(text="query"), autorange="reversed", **ticks)
     return xaxis, yaxis
@@ -308,12 +305,13 @@ def mask_figure(
     mask = array(mask)
     n = mask.shape[0]
     labels = [f"{t} r{r}" for t, r in zip(token_labels, regions)]
+    cats = _categories(labels)
     data = [dict(
-        type="heatmap", z=mask, x=np.arange(n), y=np.arange(n), zmin=-100, zmax=0, colorscale=MASK_SCALE,
-        text=_pair_text(labels, labels), colorbar=dict(title=dict(text="added"), tickvals=[-100, 0], thickness=12),
-        hovertemplate="%{text}<br>mask %{z:.0f}<extra></extra>",
+        type="heatmap", z=mask, x=cats, y=cats, zmin=-100, zmax=0, colorscale=MASK_SCALE,
+        colorbar=dict(title=dict(text="added"), tickvals=[-100, 0], thickness=12),
+        hovertemplate="query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>",
     )]
-    xaxis, yaxis = _token_axes(labels, n <= 64, dict(size=8))
+    xaxis, yaxis = _token_axes(cats, labels, n <= 64, dict(size=8))
     xaxis["constrain"] = yaxis["constrain"] = "domain"
     yaxis["scaleanchor"] = "x"
     return figure(data, _layout(title, max(380, min(760, 160 + 9 * n)), xaxis=xaxis, yaxis=yaxis))
@@ -403,15 +401,16 @@ def window_heatmap(weights: np.ndarray, token_labels: Sequence[str], title: str 
     weights = array(weights)
     n_q, n_k = weights.shape
     labels = [str(t) for t in token_labels]
+    cats = _categories(labels, index=True)  # hover "query 3: (0,3)", as the other pages' matrices
     small = len(labels) > 25
     font = dict(size=7 if small else 9)
     data = [dict(
-        type="heatmap", z=weights, x=np.arange(n_k), y=np.arange(n_q), text=_pair_text(labels, labels, query_index=True),
+        type="heatmap", z=weights, x=cats, y=cats,
         colorscale=_scale(WINDOW_HEATMAP_SCALE), zmin=0.0, zmax=max(float(weights.max(initial=0.0)), 1e-6),
-        hovertemplate="%{text}<br>weight %{z:.4f}<extra></extra>",
+        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
         colorbar=dict(title=dict(text="weight"), thickness=12),
     )]
-    xaxis, yaxis = _token_axes(labels, True, font, tickangle=-90)
+    xaxis, yaxis = _token_axes(cats, labels, True, font, tickangle=-90)
     layout = dict(height=height, margin=dict(l=10, r=10, t=100 if title else 60, b=10), xaxis=xaxis, yaxis=yaxis)
     if title:
         layout["title"] = dict(text=title, y=0.99, yanchor="top")  # above the top "key" axis
@@ -449,15 +448,16 @@ def bias_matrix_figure(
     bias = array(bias)
     n = bias.shape[0]
     labels = [str(t) for t in token_labels]
+    cats = _categories(labels)
     lim = float(np.abs(bias).max()) or 1.0
     trace = dict(
-        type="heatmap", z=bias, x=np.arange(n), y=np.arange(n), text=_pair_text(labels, labels),
+        type="heatmap", z=bias, x=cats, y=cats,
         colorscale=_scale(BIAS_SCALE if diverging else "Viridis"), colorbar=dict(title=dict(text="bias"), thickness=12),
-        hovertemplate="%{text}<br>bias %{z:.3f}<extra></extra>",
+        hovertemplate="query %{y}<br>key %{x}<br>bias %{z:.3f}<extra></extra>",
     )
     if diverging:
         trace.update(zmid=0, zmin=-lim, zmax=lim)
-    xaxis, yaxis = _token_axes(labels, n <= 64, dict(size=8))
+    xaxis, yaxis = _token_axes(cats, labels, n <= 64, dict(size=8))
     xaxis["constrain"] = yaxis["constrain"] = "domain"
     yaxis["scaleanchor"] = "x"
     return figure([trace], _layout(title, height, xaxis=xaxis, yaxis=yaxis))
