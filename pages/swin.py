@@ -6,6 +6,9 @@ from viz.windows and viz.heatmaps.
 """
 from __future__ import annotations
 
+import hashlib
+
+import numpy as np
 import streamlit as st
 
 from models import swin, vision
@@ -26,6 +29,84 @@ from viz.windows import (
 )
 
 KEY = "swin"  # widget keys start with this, so they never clash with the ViT page's
+
+
+# ------------------------------------------------------------------------------------------------ cached figures
+# Figures that depend on the run and a few view arguments only (not on the block, window or query the user is
+# looking at), each a function of (trace, *view). Built once per (run, view) and shared read-only.
+def _stages_fig(t):
+    return stage_grids_figure(t.image, t.extras["stages"])
+
+
+def _windows_fig(t, i):
+    return window_partition_figure(t.image, swin.all_window_boxes(t.blocks[i]))
+
+
+def _regions_before_fig(t, i):
+    b = t.blocks[i]
+    return shift_figure(t.image, swin.image_region_labels(b), b.window_size, b.patch_px, offset=b.shift)
+
+
+def _regions_after_fig(t, i):
+    b = t.blocks[i]
+    return shift_figure(swin.rolled_image(t.image, b), swin.rolled_region_labels(b), b.window_size, b.patch_px)
+
+
+def _mask_fig(t, i, win):
+    b, m = t.blocks[i], t.blocks[i].window_size
+    return mask_figure(t.extras["attn_mask"][i][win], swin.token_labels(b, win), swin.window_regions(b, win),
+                       title=f"window {win}: mask added to its {m * m} × {m * m} logits")
+
+
+def _mosaic_fig(t, i):
+    return mask_mosaic_figure(t.extras["attn_mask"][i], swin.window_count(t.blocks[i])[1],
+                              title="all windows, laid out as on the rolled map")
+
+
+def _bias_table_fig(t, bb, bh):
+    return bias_table_figure(t.extras["bias_table"][bb][bh], title=f"B̂: block {bb}, head {bh}",
+                             diverging=t.extras.get("version", 1) == 1)
+
+
+def _bias_matrix_fig(t, bb, bh):
+    mb = t.blocks[bb].window_size
+    m_labels = [f"({i // mb},{i % mb})" for i in range(mb * mb)]
+    return bias_matrix_figure(t.extras["bias"][bb][bh], m_labels, title="expanded B (window positions)",
+                              diverging=t.extras.get("version", 1) == 1)
+
+
+def _distance_fig(t):
+    return attention_distance_figure(t.extras["mean_distance_px"], [b_.name for b_ in t.blocks],
+                                     [b_.stage for b_ in t.blocks], [b_.shift for b_ in t.blocks])
+
+
+_FIXED = {f.__name__: f for f in (_stages_fig, _windows_fig, _regions_before_fig, _regions_after_fig, _mask_fig,
+                                  _mosaic_fig, _bias_table_fig, _bias_matrix_fig, _distance_fig)}
+
+
+def _run_key(trace, weights: str, device: str) -> str:
+    """A digest of what the cached figures are drawn from: model, weights source, device, the crop, and the
+    run's bias tables and attention distances (they change with the weights, e.g. a fresh random model)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(f"{trace.model_name}\x1f{weights}\x1f{device}\x1f".encode())
+    arrays = [trace.image, *trace.extras.get("mean_distance_px", []), *trace.extras.get("bias_table", [])]
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        h.update(f"{a.shape}{a.dtype.str}".encode())
+        h.update(a.data)
+    return h.hexdigest()
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def _fixed_figure(run_key: str, name: str, view: tuple, _trace):
+    """_FIXED[name](trace, *view), once per (run, view). Shared by every rerun and session without a copy
+    (st.cache_resource; st.cache_data would unpickle a go.Figure through Plotly's validation, ~10 ms):
+    nothing changes a figure after it is built."""
+    return _FIXED[name](_trace, *view)
+
+
+def fixed(name: str, *view):
+    return _fixed_figure(RUN_KEY, name, view, trace)
 
 
 def _selected(event, field: str = "customdata"):
@@ -85,6 +166,7 @@ if trace.kind != "swin":
     st.stop()
 
 common.weights_badge(trace.weights_source)
+RUN_KEY = _run_key(trace, weights, device)
 if weights == "demo":
     st.info(
         "The demo Swin was trained only on synthetic shapes ("
@@ -133,7 +215,7 @@ st.markdown(
     + ", ".join(f"{s['grid'][0]}×{s['grid'][1]}" for s in stages)
     + " tokens here."
 )
-st.plotly_chart(stage_grids_figure(crop, stages), key=f"{KEY}_stages", width="stretch")
+st.plotly_chart(fixed("_stages_fig"), key=f"{KEY}_stages", width="stretch")
 
 # ------------------------------------------------------------------------------------------------ windows
 st.header("2 · Regular and shifted windows")
@@ -160,13 +242,11 @@ st.markdown(
 cols = st.columns(2)
 with cols[0]:
     st.markdown(f"**Block {reg_i}: regular windows**")
-    fig = window_partition_figure(crop, swin.all_window_boxes(reg))
-    st.plotly_chart(fig, key=f"{KEY}_regular_windows", width="stretch")
+    st.plotly_chart(fixed("_windows_fig", reg_i), key=f"{KEY}_regular_windows", width="stretch")
 with cols[1]:
     if shf is not None:
         st.markdown(f"**Block {shf_i}: windows shifted by {shf.shift}**")
-        fig = window_partition_figure(crop, swin.all_window_boxes(shf))
-        st.plotly_chart(fig, key=f"{KEY}_shifted_windows", width="stretch")
+        st.plotly_chart(fixed("_windows_fig", shf_i), key=f"{KEY}_shifted_windows", width="stretch")
 
 # ------------------------------------------------------------------------------------------------ shift
 st.header("3 · The cyclic shift, step by step")
@@ -187,16 +267,10 @@ else:
     c1, c2 = st.columns(2)
     with c1:
         st.markdown("**① The shifted windows on the image**, with the regions the roll will bring together")
-        st.plotly_chart(
-            shift_figure(crop, swin.image_region_labels(shf), m, shf.patch_px, offset=s),
-            key=f"{KEY}_regions_before", width="stretch",
-        )
+        st.plotly_chart(fixed("_regions_before_fig", shf_i), key=f"{KEY}_regions_before", width="stretch")
     with c2:
         st.markdown(f"**② Rolled by {s} tokens ({s * shf.patch_px:g} px) up and left**, then cut into regular M × M windows")
-        st.plotly_chart(
-            shift_figure(swin.rolled_image(crop, shf), swin.rolled_region_labels(shf), m, shf.patch_px),
-            key=f"{KEY}_regions_after", width="stretch",
-        )
+        st.plotly_chart(fixed("_regions_after_fig", shf_i), key=f"{KEY}_regions_after", width="stretch")
     n_windows = trace.attention[shf_i].shape[0]
     window_ids = list(range(n_windows))
     _chart_pick(f"{KEY}_mask_pick", f"{KEY}_mask_window", window_ids)
@@ -206,14 +280,10 @@ else:
     c1, c2 = st.columns(2)
     with c1:
         win = st.selectbox("Window of the shifted block", window_ids, key=f"{KEY}_mask_window")
-        st.plotly_chart(
-            mask_figure(used[win], swin.token_labels(shf, win), swin.window_regions(shf, win),
-                        title=f"window {win}: mask added to its {m * m} × {m * m} logits"),
-            key=f"{KEY}_mask", width="stretch",
-        )
+        st.plotly_chart(fixed("_mask_fig", shf_i, win), key=f"{KEY}_mask", width="stretch")
     with c2:
         st.plotly_chart(
-            mask_mosaic_figure(used, swin.window_count(shf)[1], title="all windows, laid out as on the rolled map"),
+            fixed("_mosaic_fig", shf_i),
             key=f"{KEY}_mask_pick", on_select="rerun", selection_mode="points", width="stretch",
         )
         same = swin.mask_matches(shf, used)
@@ -319,13 +389,9 @@ else:
     )
 c1, c2 = st.columns(2)
 with c1:
-    st.plotly_chart(bias_table_figure(ex["bias_table"][bb][bh], title=f"B̂: block {bb}, head {bh}", diverging=version == 1),
-                    key=f"{KEY}_bias_table", width="stretch")
+    st.plotly_chart(fixed("_bias_table_fig", bb, bh), key=f"{KEY}_bias_table", width="stretch")
 with c2:
-    m_labels = [f"({i // mb},{i % mb})" for i in range(mb * mb)]
-    st.plotly_chart(bias_matrix_figure(ex["bias"][bb][bh], m_labels, title="expanded B (window positions)",
-                                       diverging=version == 1),
-                    key=f"{KEY}_bias_matrix", width="stretch")
+    st.plotly_chart(fixed("_bias_matrix_fig", bb, bh), key=f"{KEY}_bias_matrix", width="stretch")
 
 # ------------------------------------------------------------------------------------------------ distance
 st.header("7 · Mean attention distance per head, against depth")
@@ -334,8 +400,4 @@ st.markdown(
     "averaged over all queries (Dosovitskiy et al., 2021). A window caps it: tokens grow "
     "2× per stage, so the reachable distance grows with depth even though every window has M × M tokens."
 )
-st.plotly_chart(
-    attention_distance_figure(ex["mean_distance_px"], [b_.name for b_ in blocks], [b_.stage for b_ in blocks],
-                              [b_.shift for b_ in blocks]),
-    key=f"{KEY}_distance", width="stretch",
-)
+st.plotly_chart(fixed("_distance_fig"), key=f"{KEY}_distance", width="stretch")
