@@ -74,7 +74,7 @@ def _fingerprint(trace) -> str:
     return h.hexdigest()
 
 
-@st.cache_resource(max_entries=512, show_spinner=False)
+@st.cache_resource(max_entries=256, show_spinner=False)
 def _cached_figure(digest: str, view: tuple, _build):
     """The figure `view` of the input `digest`, built once and shared read-only (Streamlit only serialises it).
 

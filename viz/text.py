@@ -5,8 +5,9 @@ per-property validation; tests/test_figures_text.py validates every builder's ou
 
 Token axes are categorical, one category per position named "index: token" ("3: l"), with the bare tokens as
 tick text: repeated tokens keep their own rows and columns, and hover names the query token, the key token and
-the weight through %{y} and %{x}, with no per-cell hover data to build and send. The single-head matrix is
-viz.heatmaps.attention_heatmap (numeric axes, per-cell customdata), which other pages share.
+the weight through %{y} and %{x}, with no per-cell hover data to build and send. The single-head matrix of
+other pages is viz.heatmaps.attention_heatmap (numeric axes, per-cell customdata); head_matrix draws the same
+picture and hover text this way.
 """
 from __future__ import annotations
 
