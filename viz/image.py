@@ -31,16 +31,32 @@ from PIL import Image
 from viz import fast
 
 # Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
-OVERLAY_SCALE = [
+class _Shared(list):
+    """A list that deepcopy hands back as it is: go.Figure() and Figure.to_dict() (which Streamlit calls
+    for every chart) deep-copy the data, and a colour scale is the same for every trace. Figures are
+    never changed once built, so sharing it is safe."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class _SharedDict(dict):
+    """A dict that deepcopy hands back as it is (the layout template, the same for every figure)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+OVERLAY_SCALE = _Shared([
     [0.0, "rgba(8, 8, 40, 0.72)"],
     [0.3, "rgba(90, 20, 120, 0.50)"],
     [0.65, "rgba(235, 90, 40, 0.32)"],
     [1.0, "rgba(255, 235, 60, 0.12)"],
-]
+])
 OVERLAY_OPACITY = 1.0
 # The token × token matrix: plotly's "Blues" (as viz.heatmaps.ATTENTION_SCALE), written out, since Plotly.js
 # has its own, different "Blues" and the figures here skip the validation that would expand the name.
-MATRIX_SCALE = [[float(p), c] for p, c in get_colorscale("Blues")]
+MATRIX_SCALE = _Shared([float(p), c] for p, c in get_colorscale("Blues"))
 OUTLINE = "#00e5ff"  # the chosen patch
 _HIDDEN_AXIS = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
 
@@ -118,14 +134,15 @@ _TEMPLATES: dict[str, dict] = {}
 
 
 def _figure(data: list[dict], layout: dict) -> go.Figure:
-    """viz.fast.figure with the default template given as a dict: Plotly would otherwise look it up and
-    validate it on every figure (about 1 ms each). The JSON is the same either way."""
+    """viz.fast.figure with Plotly's default template given as a dict, built once and shared: Plotly would
+    otherwise look it up and validate it for every figure (about 1 ms each), and every copy of the figure
+    would copy it. The JSON is the same either way."""
     layout = {k: v for k, v in layout.items() if v or k not in ("shapes", "annotations")}  # as validation drops them
     name = pio.templates.default
     if isinstance(name, str) and name and "template" not in layout:
         template = _TEMPLATES.get(name)
         if template is None:
-            template = _TEMPLATES.setdefault(name, pio.templates[name].to_plotly_json())
+            template = _TEMPLATES.setdefault(name, _SharedDict(pio.templates[name].to_plotly_json()))
         layout = dict(layout, template=template)
     return fast.figure(data, layout)
 
