@@ -318,3 +318,23 @@ def test_distance_scatter_one_trace_per_head():
         assert values(trace["customdata"]).tolist() == list(range(1, 13)) and trace["name"] == f"head {h}"
     assert spec["layout"]["yaxis"]["range"] == [0, 168.0]
     assert spec["layout"]["xaxis"]["title"]["text"] == "network depth (layer)"
+
+
+# ------------------------------------------------------------------------------------- the page's inputs
+
+
+def test_an_image_is_decoded_and_hashed_once_per_upload_or_sample(monkeypatch):
+    """What a rerun after a view change costs before any figure: ui.vision keeps the loaded image
+    (st.cache_resource) and its content key, so a 16 MP upload is neither decoded nor hashed again."""
+    from models import images
+    from ui import vision as uv
+
+    path = next(iter(images.SAMPLES.values()))
+    first = uv._cached_image(f"sample:{path}", path)
+    assert uv._cached_image(f"sample:{path}", path) is first
+    expected = uv._content_key(first)
+    calls = []
+    monkeypatch.setattr(uv, "_content_key", lambda im: calls.append(im) or expected)
+    assert uv.image_key(first) == expected and not calls  # remembered: not hashed again
+    other = images.load_image(path)  # the same pixels in another object: hashed, same key
+    assert uv.image_key(other) == expected and len(calls) == 1

@@ -15,6 +15,8 @@ import hashlib
 import io
 import pathlib
 import tempfile
+import threading
+import weakref
 
 import numpy as np
 import streamlit as st
@@ -98,7 +100,8 @@ def image_ui(key_prefix: str, demo_size: int = 64) -> Image.Image | None:
         name = st.selectbox("Sample photo", list(images.SAMPLES), key=f"{key_prefix}_sample")
         with st.expander("Sample photo credits"):
             st.markdown(images.samples_attribution())
-        return _load(images.SAMPLES[name])
+        path = images.SAMPLES[name]
+        return _load(path, f"sample:{path}")
     if source == "generated shape":
         c1, c2 = st.columns(2)
         shape = c1.selectbox("Shape", shapes.CLASSES, index=2, key=f"{key_prefix}_shape")
@@ -113,15 +116,26 @@ def image_ui(key_prefix: str, demo_size: int = 64) -> Image.Image | None:
     if upload is None:
         st.info("Choose an image file to upload.")
         return None
-    return _load(upload.getvalue())
+    upload_id = getattr(upload, "file_id", "") or hashlib.sha256(upload.getvalue()).hexdigest()
+    return _load(upload, f"upload:{upload_id}:{upload.name}:{upload.size}")
 
 
-def _load(data) -> Image.Image | None:
+def _load(data, key: str) -> Image.Image | None:
     try:
-        return images.load_image(data)
+        return _cached_image(key, data)
     except images.ImageError as e:
         st.error(f"This image cannot be used: {e}")
         return None
+
+
+@st.cache_resource(max_entries=4, ttl=3600, show_spinner=False)
+def _cached_image(key: str, _data) -> Image.Image:
+    """images.load_image, once per sample path or upload (Streamlit gives each upload its own file_id): a
+    rerun after a view change neither decodes the file again nor hashes its pixels (image_key is kept with
+    it). Shared read-only: nothing writes to a loaded image. Refused images raise and are not cached."""
+    image = images.load_image(_data)
+    _remember_key(image)
+    return image
 
 
 def image_notes(image: Image.Image) -> list[str]:
@@ -129,12 +143,42 @@ def image_notes(image: Image.Image) -> list[str]:
     return list(image.info.get("notes", []))
 
 
+_KEYS: dict[int, tuple[weakref.ref, str]] = {}  # id(image) → (weak reference to it, its image_key)
+_KEYS_LOCK = threading.Lock()
+
+
 def image_key(image: Image.Image) -> str:
-    """A content hash of a PIL image (mode, size, pixels): the cache key of a run."""
+    """A content hash of a PIL image (mode, size, pixels): the cache key of a run.
+
+    The images image_ui loads are shared read-only (st.cache_resource), and their key is computed once,
+    when they are loaded: a rerun does not hash a 16 MP upload again (about 0.1 s)."""
+    with _KEYS_LOCK:
+        known = _KEYS.get(id(image))
+    if known is not None and known[0]() is image:
+        return known[1]
+    return _content_key(image)
+
+
+def _content_key(image: Image.Image) -> str:
     h = hashlib.sha256()
     h.update(f"{image.mode}{image.size}".encode())
     h.update(image.tobytes())
     return h.hexdigest()
+
+
+def _remember_key(image: Image.Image) -> None:
+    """Keep image_key(image) while the image lives; only for images nothing modifies (the cached loads)."""
+    key = _content_key(image)
+    ref = weakref.ref(image, lambda _, i=id(image): _forget_key(i))
+    with _KEYS_LOCK:
+        _KEYS[id(image)] = (ref, key)
+
+
+def _forget_key(image_id: int) -> None:
+    with _KEYS_LOCK:
+        known = _KEYS.get(image_id)
+        if known is not None and known[0]() is None:
+            del _KEYS[image_id]
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
