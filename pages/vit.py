@@ -1,4 +1,9 @@
-"""Vision Transformer: upload an image and see where every head of a timm ViT looks."""
+"""Vision Transformer: upload an image and see where every head of a timm ViT looks.
+
+Every figure is built once per run and view and kept (st.cache_resource, keyed by the run key and the
+view): a rerun after another layer, head or query builds only the figures it has not shown before,
+and Streamlit serialises the rest as they are.
+"""
 import numpy as np
 import streamlit as st
 
@@ -36,6 +41,15 @@ with c_image:
     image = uv.image_ui("vit")
 
 trace, weights, device = uv.traced_input(name, weights, image, "vit", "vit_small_patch16_224")
+run_key = f"{uv.image_key(image)}|{name}|{weights}|{device}"  # image_key is remembered for a loaded image
+
+
+@st.cache_resource(max_entries=128, show_spinner=False)
+def _cached(key: str, view: tuple, _build):
+    """What `_build()` returns for the run `key` and this `view`, built once and shared read-only: figures
+    (Streamlit only serialises them) and the pooled token matrix."""
+    return _build()
+
 
 common.weights_badge(trace.weights_source)
 if weights == "demo":
@@ -90,7 +104,8 @@ st.subheader("What the model sees")
 c1, c2 = st.columns([3, 2])
 with c1:
     st.plotly_chart(
-        vi.patch_grid(trace.image, trace.grid, patch_px, P, selected=(q_row, q_col)),
+        _cached(run_key, ("grid", q_row, q_col),
+                lambda: vi.patch_grid(trace.image, trace.grid, patch_px, P, selected=(q_row, q_col))),
         on_select="rerun", selection_mode="points", key=GRID_KEY,
     )
     h, w = trace.image.shape[:2]
@@ -105,7 +120,8 @@ with c1:
     )
 with c2:
     if trace.top_k:
-        st.plotly_chart(vi.top_k_bars(trace.top_k, title="Top-5 predictions"), key="vit_topk")
+        st.plotly_chart(_cached(run_key, ("top_k",), lambda: vi.top_k_bars(trace.top_k, title="Top-5 predictions")),
+                        key="vit_topk")
         st.caption("Softmax probabilities of the model's own classifier output.")
     else:
         st.info("This model has no classification head (num_classes = 0): there are no predictions to show.")
@@ -139,17 +155,18 @@ else:
         f"This model has no CLS token (it pools the patch tokens), so each panel shows the attention each patch "
         f"receives, averaged over all patch queries, in layer {layer + 1}."
     )
-st.plotly_chart(vi.head_grid(trace.image, maps, patch_px, P, label="weight"), key="vit_head_grid")
+st.plotly_chart(_cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P, label="weight")),
+                key="vit_head_grid")
 st.plotly_chart(
-    vi.attention_overlay(trace.image, maps[head], patch_px, P, title=f"Layer {layer + 1}, head {head}: {what}"),
+    _cached(run_key, ("head", layer, head), lambda: vi.attention_overlay(
+        trace.image, maps[head], patch_px, P, title=f"Layer {layer + 1}, head {head}: {what}")),
     key="vit_head_large",
 )
 
-run_key = f"{uv.image_key(image)}|{name}|{weights}|{device}"
 
-
-@st.cache_data(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=8, show_spinner=False)
 def _overview(key: str, _attention) -> dict:
+    """The tiled overview image of a run, shared read-only: every overview figure refers to one string."""
     return vi.overview_tiles(_attention)
 
 
@@ -157,10 +174,10 @@ with overview_box:
     tiles = _overview(run_key, trace.attention)
     shown = f", each shown as {tiles['tile']}×{tiles['tile']} averages" if tiles["tile"] < n_tokens else ""
     st.plotly_chart(
-        vi.layer_head_overview(
+        _cached(run_key, ("overview", layer, head), lambda: vi.layer_head_overview(
             tiles, selected=(layer, head),
             title=f"Every layer × head: {n_layers} × {n_heads} maps of {n_tokens}×{n_tokens} weights",
-        ),
+        )),
         on_select="rerun", selection_mode="points", key=OVERVIEW_KEY,
     )
     st.caption(
@@ -181,25 +198,31 @@ st.markdown(
     "per head (outlined: the patch itself). Click a patch in the grid above, or use the sliders."
 )
 st.plotly_chart(
-    vi.head_grid(trace.image, am.query_maps(att, q_token, trace.grid, P), patch_px, P, mark=(q_row, q_col)),
+    _cached(run_key, ("query", layer, q_row, q_col), lambda: vi.head_grid(
+        trace.image, am.query_maps(att, q_token, trace.grid, P), patch_px, P, mark=(q_row, q_col))),
     key="vit_query_grid",
 )
 
 # ------------------------------------------------------------------------------------ token matrix
 st.subheader("The full token × token matrix")
-matrix = att[head]
+matrix = att[head]  # the selected head in full precision, unless there are too many tokens to send
 labels = list(trace.token_labels)
 if n_tokens > MAX_MATRIX_TOKENS:
     factor = am.pool_factor(trace.grid, P, MAX_MATRIX_TOKENS)
-    matrix, spans = am.pool_tokens(att[head], trace.grid, P, factor)
-    labels = labels[:P] + [f"r{a}-{b - 1},c{c}-{d - 1}" for a, b, c, d in spans]
+
+    def _pooled():
+        pooled, spans = am.pool_tokens(att[head], trace.grid, P, factor)
+        return pooled, labels[:P] + [f"r{a}-{b - 1},c{c}-{d - 1}" for a, b, c, d in spans]
+
+    matrix, labels = _cached(run_key, ("pooled", layer, head, factor), _pooled)
     st.warning(
         f"{n_tokens} tokens make a {n_tokens}×{n_tokens} matrix, too large to send to the browser: shown "
         f"block-averaged over {factor}×{factor} patch squares ({len(labels)}×{len(labels)}). Query rows are averaged "
         "within a square and key columns summed, so rows still sum to 1; prefix tokens are kept as they are."
     )
 st.plotly_chart(
-    vi.token_matrix(matrix, labels, title=f"Layer {layer + 1}, head {head}: queries (rows) × keys (columns)"),
+    _cached(run_key, ("matrix", layer, head), lambda: vi.token_matrix(
+        matrix, labels, title=f"Layer {layer + 1}, head {head}: queries (rows) × keys (columns)")),
     key="vit_matrix",
 )
 st.caption(f"Rows are queries, columns keys; prefix tokens ({', '.join(labels[:P]) or 'none'}) come first.")
@@ -235,11 +258,11 @@ rollout_query = "CLS" if rollout_from == "CLS" else f"patch ({q_row}, {q_col})"
 row = 0 if rollout_from == "CLS" else q_token
 rolled = _rollout(run_key, fusion, float(discard), row, trace.attention)
 st.plotly_chart(
-    vi.attention_overlay(
+    _cached(run_key, ("rollout", fusion, float(discard), rollout_query), lambda: vi.attention_overlay(
         trace.image, rolled[P:].reshape(trace.grid), patch_px, P, label="rollout",
         title=f"Rollout from {rollout_query} through {n_layers} layers ({fusion} fusion, discard {discard:.2f})",
         mark=None if rollout_query == "CLS" else (q_row, q_col),
-    ),
+    )),
     key="vit_rollout",
 )
 if P:
@@ -248,7 +271,8 @@ if P:
 # ------------------------------------------------------------------------------------ mean distance
 st.subheader("Mean attention distance")
 dist = _distances(run_key, trace)
-st.plotly_chart(vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2]))), key="vit_distance")
+st.plotly_chart(_cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
+                key="vit_distance")
 st.caption(
     "For every head: the pixel distance between each patch query and the patches it attends to, weighted by "
     "the attention weights (renormalised over the patches) and averaged over the queries. Dosovitskiy et al. "
