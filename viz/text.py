@@ -95,8 +95,8 @@ def _grid(
         if show_ticks:
             xaxis = _token_axis(key_labels, tickangle=0, side="bottom", tickfont=dict(size=size))
             yaxis = _token_axis(query_labels, tickfont=dict(size=size))
-        else:  # no tick labels: no tick positions and texts to send for every cell either
-            xaxis, yaxis = dict(type="category"), dict(type="category")
+        else:  # no tick labels: a tick mark on every token, as before, without a list of positions and texts
+            xaxis, yaxis = (dict(type="category", tickmode="linear", tick0=0, dtick=1) for _ in range(2))
         xaxis.update(anchor="y" + suffix, domain=list(xdom[c]), showticklabels=show_ticks, constrain="domain")
         yaxis.update(anchor="x" + suffix, domain=list(ydom[r]), showticklabels=show_ticks, autorange="reversed")
         layout["xaxis" + suffix], layout["yaxis" + suffix] = xaxis, yaxis
