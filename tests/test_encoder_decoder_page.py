@@ -13,6 +13,9 @@ from streamlit.testing.v1 import AppTest
 
 from models import text
 from tests.conftest import APP
+
+TABS = ["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step", "Download"]
+TAB_KEY = "ed_tab"
 from ui.text import TASK_KEY, text_key
 
 TYPED = {
@@ -56,6 +59,25 @@ def _charts(at) -> list[dict]:
     return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
 
 
+def _open_tab(at, label: str) -> None:
+    """Choose a tab: the tabs are lazy (on_change="rerun"), so only the open one's content runs."""
+    at.session_state[TAB_KEY] = label
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def _every_tab(at) -> tuple[list[dict], dict[str, int]]:
+    """The charts of every tab, opened one after the other, and how many each tab drew; back to the first."""
+    charts, counts = [], {}
+    for label in TABS:
+        _open_tab(at, label)
+        found = _charts(at)
+        charts += found
+        counts[label] = len(found)
+    _open_tab(at, TABS[0])
+    return charts, counts
+
+
 def _z(trace: dict) -> np.ndarray:
     """A heatmap's z from the figure JSON (Plotly writes numpy arrays as typed-array dicts)."""
     z = trace["z"]
@@ -79,7 +101,11 @@ def test_typed_text_gives_output_and_every_figure(at, task):
         assert expected.output == answer
     assert any(expected.weights_source in i.value for i in [*at.info, *at.warning])
 
-    charts = _charts(at)
+    assert len(at.get("tab")) == len(TABS) and [t.label for t in at.get("tab")] == TABS
+    first = _charts(at)  # only the open tab is drawn
+    assert len(first) == 3
+    charts, counts = _every_tab(at)
+    assert all(counts[label] for label in TABS if label != "Download"), counts
     titles = [(c["layout"].get("title") or {}).get("text", "") for c in charts]
     # One head: the heatmaps hold exactly the trace's arrays, tokens on both axes.
     enc = charts[titles.index("Encoder self-attention · layer 1, head 1")]
@@ -99,7 +125,9 @@ def test_typed_text_gives_output_and_every_figure(at, task):
     causal = charts[titles.index("Causal mask (decoder self-attention)")]
     np.testing.assert_array_equal(_z(causal["data"][0]), expected.causal_mask.astype(float))
     assert "Next token: top 5" in titles
+    _open_tab(at, "Download")
     assert len(at.get("download_button")) == 2
+    _open_tab(at, TABS[0])
 
 
 def test_step_slider_head_view_and_padding(at):
@@ -107,14 +135,23 @@ def test_step_slider_head_view_and_padding(at):
     _type(at, task, value)
     expected = _expected_trace(task, value)
     n = len(expected.source_tokens) + 5
-    at.slider(key="ed_pad_to").set_value(n)
-    at.radio(key="ed_hv_kind").set_value("cross")
-    if len(expected.output_tokens) > 1:
-        at.slider(key="ed_step").set_value(2)
-    at.run()
+    at.slider(key="ed_pad_to").set_value(n).run()
     assert not at.exception
     padded = text.run(_model(task), value, pad_to=n)
-    charts = _charts(at)
+    charts = _charts(at)  # "One head"
+    _open_tab(at, "Head view")
+    at.radio(key="ed_hv_kind").set_value("cross").run()
+    charts += _charts(at)
+    _open_tab(at, "Masks")
+    charts += _charts(at)
+    if len(expected.output_tokens) > 1:
+        _open_tab(at, "Step by step")
+        at.slider(key="ed_step").set_value(2).run()
+        charts += _charts(at)
+    markdown = [m.value for m in at.markdown]
+    _open_tab(at, "Masks")
+    markdown += [m.value for m in at.markdown]
+    _open_tab(at, TABS[0])
     titles = [(c["layout"].get("title") or {}).get("text", "") for c in charts]
     mask = charts[titles.index("Padding mask (encoder self-attention)")]
     z = _z(mask["data"][0])
@@ -128,7 +165,7 @@ def test_step_slider_head_view_and_padding(at):
         np.testing.assert_allclose(_z(step["data"][0]), padded.cross_attention[0][:, 1, :], atol=1e-6)
     hv = charts[titles.index("Head view: Cross-attention · layer 1")]
     assert any(tr.get("mode") == "lines" for tr in hv["data"])
-    assert any("5 <pad> tokens" in m.value for m in at.markdown)
+    assert any("5 <pad> tokens" in m for m in markdown)
 
 
 @pytest.mark.parametrize("value", ["", "   \t  "])
