@@ -30,8 +30,8 @@ NOTES = [
     "timm_attention_extract = transform + timm.utils.AttentionExtract(method='fx') on a copy with fused attention off. "
     "AttentionExtract returns tensors only and its FX graph ends at the last softmax, so it skips the last block's MLP "
     "and the classifier: it does less work than ours. Random weights (no Hub here): weights do not change timing.",
-    "Encoder-decoder: the from-scratch model always forms its weights, so bare = the same modules' teacher-forced "
-    "forward with F.scaled_dot_product_attention (checked equal to the model's logits: sdpa_matches_model) and "
+    "Encoder-decoder: bare = the model's teacher-forced forward with need_weights=False, i.e. fused "
+    "F.scaled_dot_product_attention and no weights formed (checked equal to the weights path: sdpa_matches_model) and "
     "ours = the model's forward returning every weight as numpy. run_ratio = text.run (greedy decoding + that "
     "forward) / greedy decoding alone, the whole request.",
     "rerender_ms: AppTest reruns of the real page after changing layer or head, the model result cached; includes the "

@@ -70,14 +70,14 @@ def attention(
     q: (B, h, Tq, d_k), k and v: (B, h, Tk, d_k); mask broadcastable to (B, h, Tq, Tk), True = may attend.
     Returns the output (B, h, Tq, d_k) and the weights (B, h, Tq, Tk), whose masked entries are exactly 0.
     """
-    d_k = q.size(-1)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(d_k)  # (B, h, Tq, Tk)
+    d_k = q.size(-1)  # the head's own dimension, not d_model
+    scores = torch.matmul(q, k.transpose(-2, -1)).div_(math.sqrt(d_k))  # (B, h, Tq, Tk), scaled in place
     if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)
-    if dropout is not None:
+        scores = torch.where(mask, scores, float("-inf"))  # exp(-inf) = 0: masked weights are exactly 0
+    weights = torch.softmax(scores, dim=-1)
+    if dropout is not None and dropout.training:  # an identity in eval: skip the call
         weights = dropout(weights)
-    return weights @ v, weights
+    return torch.matmul(weights, v), weights
 
 
 class MultiHeadAttention(nn.Module):
@@ -99,12 +99,19 @@ class MultiHeadAttention(nn.Module):
         return x.view(b, t, self.n_heads, self.d_k).transpose(1, 2)
 
     def forward(
-        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, mask: torch.Tensor | None = None,
+        need_weights: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """need_weights=False: PyTorch's fused scaled_dot_product_attention (same result, no weights formed);
+        the weights are then None. It is the bare forward the benchmark compares the capture with."""
         q = self.split_heads(self.w_q(query))  # (B, h, Tq, d_k)
         k = self.split_heads(self.w_k(key))  # (B, h, Tk, d_k)
         v = self.split_heads(self.w_v(value))  # (B, h, Tk, d_k)
-        out, weights = attention(q, k, v, mask, self.dropout)  # (B, h, Tq, d_k), (B, h, Tq, Tk)
+        if need_weights:
+            out, weights = attention(q, k, v, mask, self.dropout)  # (B, h, Tq, d_k), (B, h, Tq, Tk)
+        else:  # F.sdpa scales by 1/√(q.size(-1)) = 1/√d_k as well; a bool mask is True where it may attend
+            p = self.dropout.p if self.training else 0.0
+            out, weights = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p), None
         b, _, tq, _ = out.shape
         out = out.transpose(1, 2).reshape(b, tq, self.n_heads * self.d_k)  # Concat(head_1..head_h)
         return self.w_o(out), weights
@@ -131,8 +138,10 @@ class EncoderLayer(nn.Module):
         self.norm_1, self.norm_2 = nn.LayerNorm(cfg.d_model), nn.LayerNorm(cfg.d_model)
         self.dropout = nn.Dropout(cfg.dropout)
 
-    def forward(self, x: torch.Tensor, src_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        a, weights = self.self_attn(x, x, x, src_mask)
+    def forward(
+        self, x: torch.Tensor, src_mask: torch.Tensor, need_weights: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        a, weights = self.self_attn(x, x, x, src_mask, need_weights)
         x = self.norm_1(x + self.dropout(a))
         x = self.norm_2(x + self.dropout(self.ff(x)))
         return x, weights
@@ -150,11 +159,12 @@ class DecoderLayer(nn.Module):
         self.dropout = nn.Dropout(cfg.dropout)
 
     def forward(
-        self, x: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor, tgt_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        a, self_weights = self.self_attn(x, x, x, tgt_mask)
+        self, x: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor, tgt_mask: torch.Tensor,
+        need_weights: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        a, self_weights = self.self_attn(x, x, x, tgt_mask, need_weights)
         x = self.norm_1(x + self.dropout(a))
-        a, cross_weights = self.cross_attn(x, memory, memory, src_mask)  # queries from the decoder, keys/values from the encoder
+        a, cross_weights = self.cross_attn(x, memory, memory, src_mask, need_weights)  # queries from the decoder, keys/values from the encoder
         x = self.norm_2(x + self.dropout(a))
         x = self.norm_3(x + self.dropout(self.ff(x)))
         return x, self_weights, cross_weights
@@ -188,30 +198,33 @@ class Transformer(nn.Module):
             raise ValueError(f"sequence of {t} tokens exceeds max_len={self.cfg.max_len}")
         return self.dropout(table(ids) * math.sqrt(self.cfg.d_model) + self.pe[:t])
 
-    def encode(self, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+    def encode(self, src: torch.Tensor, need_weights: bool = True) -> tuple[torch.Tensor, torch.Tensor, list]:
         """(B, S) ids -> memory (B, S, d_model), the source padding mask, and each layer's self-attention."""
         src_mask = padding_mask(src, self.cfg.pad_id)
         x, weights = self.embed(src, self.src_embed), []
         for layer in self.encoder_layers:
-            x, w = layer(x, src_mask)
+            x, w = layer(x, src_mask, need_weights)
             weights.append(w)
         return x, src_mask, weights
 
     def decode(
-        self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor
-    ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+        self, tgt: torch.Tensor, memory: torch.Tensor, src_mask: torch.Tensor, need_weights: bool = True
+    ) -> tuple[torch.Tensor, list, list]:
         """(B, T) decoder input ids -> logits (B, T, tgt_vocab), masked self- and cross-attention per layer."""
         tgt_mask = padding_mask(tgt, self.cfg.pad_id) & causal_mask(tgt.size(1), tgt.device)  # (B, 1, T, T)
         x, self_w, cross_w = self.embed(tgt, self.tgt_embed), [], []
         for layer in self.decoder_layers:
-            x, s, c = layer(x, memory, src_mask, tgt_mask)
+            x, s, c = layer(x, memory, src_mask, tgt_mask, need_weights)
             self_w.append(s)
             cross_w.append(c)
         return self.generator(x), self_w, cross_w
 
-    def forward(self, src: torch.Tensor, tgt: torch.Tensor) -> tuple[torch.Tensor, Attention]:
-        memory, src_mask, enc_w = self.encode(src)
-        logits, dec_w, cross_w = self.decode(tgt, memory, src_mask)
+    def forward(self, src: torch.Tensor, tgt: torch.Tensor, need_weights: bool = True) -> tuple[torch.Tensor, Attention]:
+        """Teacher-forced pass: logits (B, T, tgt_vocab) and every layer's attention weights.
+
+        need_weights=False runs fused attention and returns no weights (the lists hold None)."""
+        memory, src_mask, enc_w = self.encode(src, need_weights)
+        logits, dec_w, cross_w = self.decode(tgt, memory, src_mask, need_weights)
         return logits, Attention(enc_w, dec_w, cross_w)
 
     @torch.inference_mode()

@@ -117,6 +117,26 @@ def test_padding_never_changes_real_tokens():
     torch.testing.assert_close(logits_b[:1], logits, atol=1e-5, rtol=1e-5)
 
 
+def test_fused_path_without_weights_gives_the_same_output():
+    """need_weights=False (PyTorch's fused scaled_dot_product_attention) computes what the weights path does."""
+    d_model, n_heads = 32, 4
+    mha = MultiHeadAttention(d_model, n_heads).eval()
+    ids = torch.tensor([[5, 6, 7, 8, 0, 0], [5, 6, 7, 8, 9, 1]])
+    x = torch.randn(2, 6, d_model)
+    mask = padding_mask(ids, 0) & causal_mask(6)
+    fused, none = mha(x, x, x, mask, need_weights=False)
+    assert none is None
+    torch.testing.assert_close(fused, mha(x, x, x, mask)[0], atol=1e-5, rtol=1e-5)
+    model = _model()
+    src, tgt = torch.randint(3, 30, (2, 9)), torch.randint(3, 25, (2, 6))
+    src[0, 6:] = 0  # padding in the source
+    logits, att = model(src, tgt)
+    logits_f, att_f = model(src, tgt, need_weights=False)
+    torch.testing.assert_close(logits_f, logits, atol=1e-5, rtol=1e-5)
+    assert all(w is None for w in att_f.encoder + att_f.decoder + att_f.cross)
+    assert all(w is not None for w in att.encoder + att.decoder + att.cross)
+
+
 def test_sinusoidal_encoding_is_the_papers_formula():
     d_model, length = 16, 50
     pe = sinusoidal_encoding(length, d_model)
