@@ -76,7 +76,7 @@ def _bias_matrix_fig(t, bb, bh):
 
 
 def _distance_fig(t):
-    return attention_distance_figure(t.extras["mean_distance_px"], [b_.name for b_ in t.blocks],
+    return attention_distance_figure(swin.mean_distances(t.attention, t.blocks), [b_.name for b_ in t.blocks],
                                      [b_.stage for b_ in t.blocks], [b_.shift for b_ in t.blocks])
 
 
@@ -86,10 +86,11 @@ _FIXED = {f.__name__: f for f in (_stages_fig, _windows_fig, _regions_before_fig
 
 def _run_key(trace, weights: str, device: str) -> str:
     """A digest of what the cached figures are drawn from: model, weights source, device, the crop, and the
-    run's bias tables and attention distances (they change with the weights, e.g. a fresh random model)."""
+    run's bias tables and last block's attention (they change with the weights, e.g. a fresh random model;
+    the last block's maps are the smallest, one window per image at 224 px)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{trace.model_name}\x1f{weights}\x1f{device}\x1f".encode())
-    arrays = [trace.image, *trace.extras.get("mean_distance_px", []), *trace.extras.get("bias_table", [])]
+    arrays = [trace.image, trace.attention[-1], *trace.extras.get("bias_table", [])]
     for a in arrays:
         a = np.ascontiguousarray(a)
         h.update(f"{a.shape}{a.dtype.str}".encode())

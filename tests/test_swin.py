@@ -367,7 +367,7 @@ def test_mean_attention_distance_against_a_brute_force_sum(captured):
                 for j in range(att.shape[3]):
                     if pos[w, j, 0] >= 0:
                         total += att[w, :, i, j] * np.hypot(*(pos[w, i] - pos[w, j])) * info.patch_px
-        np.testing.assert_allclose(extras["mean_distance_px"][b], total / count, rtol=1e-5)
+        np.testing.assert_allclose(swin.mean_distances(attention, blocks)[b], total / count, rtol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------- figures
@@ -405,7 +405,7 @@ def test_figures_are_built_from_the_captured_data():
     stages = extras["stages"]
     fig = vw.stage_grids_figure(image, stages)
     assert len([t for t in fig.data if t.type == "image"]) == len(stages)
-    fig = vw.attention_distance_figure(extras["mean_distance_px"], [b.name for b in blocks], [b.stage for b in blocks],
+    fig = vw.attention_distance_figure(swin.mean_distances(attention, blocks), [b.name for b in blocks], [b.stage for b in blocks],
                                        [b.shift for b in blocks])
     assert sum(len(t.y) for t in fig.data) == sum(b.num_heads for b in blocks)
 
