@@ -15,7 +15,8 @@ import time
 
 PARTS = ("capture", "pages", "memory", "browser")
 GOALS = {
-    "capture_overhead": "<= 1.15 for every model, and no worse than timm's AttentionExtract",
+    "capture_overhead": "<= 1.15 for every model, and no worse than timm's AttentionExtract (judged against "
+    "AttentionExtract asked for the same outputs, maps and logits; its default, maps only, is reported beside)",
     "rerender_ms": "<= 100",
     "overview_bytes": "<= 3 MB (3,000,000 bytes)",
     "vit_page_bytes": "<= 5 MB (5,000,000 bytes)",
@@ -28,8 +29,10 @@ NOTES = [
     "ViT/Swin: bare = timm's eval transform + model(x) with fused attention (SDPA) as loaded; ours = vision.run "
     "(same transform, every attention map as float32 numpy, top-k; Swin also masks, bias tables, mean distances); "
     "timm_attention_extract = transform + timm.utils.AttentionExtract(method='fx') on a copy with fused attention off. "
-    "AttentionExtract returns tensors only and its FX graph ends at the last softmax, so it skips the last block's MLP "
-    "and the classifier: it does less work than ours. Random weights (no Hub here): weights do not change timing.",
+    "With its default names AttentionExtract returns the softmax outputs only and its FX graph ends at the last softmax, "
+    "so it skips the rest of the last block and the classifier (no predictions): timm_attention_extract_ratio. "
+    "timm_attention_extract_same_outputs_ratio asks it for the classifier output too, the outputs ours returns; "
+    "the goal is judged against that. Random weights (no Hub here): weights do not change timing.",
     "Encoder-decoder: bare = the model's teacher-forced forward with need_weights=False, i.e. fused "
     "F.scaled_dot_product_attention and no weights formed (checked equal to the weights path: sdpa_matches_model) and "
     "ours = the model's forward returning every weight as numpy. run_ratio = text.run (greedy decoding + that "
@@ -44,11 +47,13 @@ def _goal_met(results: dict) -> dict:
     met = {}
     cap = results.get("capture_overhead")
     if cap:
-        met["capture_overhead"] = all(
-            v["ratio"] <= 1.15 and (v.get("timm_attention_extract_ratio") is None or v["ratio"] <= v["timm_attention_extract_ratio"])
-            for v in cap.values()
-        )
+        def no_worse(key):
+            return all(v.get(key) is None or v["ratio"] <= v[key] for v in cap.values())
+
         met["capture_overhead_1.15"] = all(v["ratio"] <= 1.15 for v in cap.values())
+        met["capture_overhead_vs_attention_extract_same_outputs"] = no_worse("timm_attention_extract_same_outputs_ratio")
+        met["capture_overhead_vs_attention_extract_default"] = no_worse("timm_attention_extract_ratio")
+        met["capture_overhead"] = met["capture_overhead_1.15"] and met["capture_overhead_vs_attention_extract_same_outputs"]
     if results.get("rerender_ms"):
         met["rerender_ms"] = all(v <= 100 for v in results["rerender_ms"].values())
     if results.get("overview_bytes") is not None:
