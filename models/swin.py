@@ -340,8 +340,14 @@ def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) ->
     return table.float().cpu().numpy(), expanded.float().cpu().numpy()
 
 
-def capture(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[np.ndarray], list[BlockInfo], dict]:
+def capture(
+    model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
+) -> tuple[list[np.ndarray], list[BlockInfo], dict]:
     """Run one preprocessed image (1, 3, H, W) through a timm Swin / Swin V2 and return its attention.
+
+    `traced` = (extractor, softmax node names, output node name): timm's FX GraphExtractNet built once
+    when the model was loaded (models.vision), run as is: no hooks, no flags, no lock. Without it the
+    weights are read by hooks on the model for this call only.
 
     Returns (attention, blocks, extras):
       attention[b]  float32 (windows, heads, M*M, M*M): softmax weights of block b, windows numbered
@@ -393,25 +399,39 @@ def capture(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[np.ndarray], 
 
     param = next(model.parameters())
     x = x.to(device=param.device, dtype=param.dtype)
-    handles = []
-    with _model_lock(model), _unfused([blk.attn for _, _, blk in entries]):
-        try:
+    if traced is not None:
+        extractor, nodes, output = traced
+        with torch.inference_mode():
+            out = extractor(x)
+            logits = out[output].float().cpu()
             for name, _, blk in entries:
-                handles.append(blk.register_forward_pre_hook(on_block(name)))
-                handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
-                handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
-            with torch.inference_mode():
-                logits = model(x).float().cpu()  # (1, classes)
-                tables = [_bias_tables(blk.attn, version, blk.attn.num_heads) for _, _, blk in entries]
-                scales_v2 = [
-                    torch.clamp(blk.attn.logit_scale, max=float(np.log(100.0))).exp().reshape(-1).float().cpu().numpy()
-                    if version == 2
-                    else None
-                    for _, _, blk in entries
-                ]
-        finally:
-            for h in handles:
-                h.remove()
+                node = f"{name}.attn.softmax"
+                if node in nodes:
+                    weights[name].append(out[node].detach().float().cpu())
+                mask = getattr(blk, "attn_mask", None)  # the buffer the traced graph reads (no dynamic_mask)
+                masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
+                shapes[name] = tuple(int(v) for v in blk.input_resolution)
+    else:
+        handles = []
+        with _model_lock(model), _unfused([blk.attn for _, _, blk in entries]):
+            try:
+                for name, _, blk in entries:
+                    handles.append(blk.register_forward_pre_hook(on_block(name)))
+                    handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
+                    handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
+                with torch.inference_mode():
+                    logits = model(x).float().cpu()  # (1, classes)
+            finally:
+                for h in handles:
+                    h.remove()
+    with torch.inference_mode():
+        tables = [_bias_tables(blk.attn, version, blk.attn.num_heads) for _, _, blk in entries]
+        scales_v2 = [
+            torch.clamp(blk.attn.logit_scale, max=float(np.log(100.0))).exp().reshape(-1).float().cpu().numpy()
+            if version == 2
+            else None
+            for _, _, blk in entries
+        ]
 
     attention, blocks = [], []
     extras: dict = {

@@ -20,6 +20,7 @@ import socket
 import sys
 import threading
 import urllib.parse
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,6 +36,7 @@ VIT_MODULES = ("vision_transformer", "deit", "vision_transformer_hybrid", "visio
 SWIN_MODULES = ("swin_transformer", "swin_transformer_v2")
 WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors file
 ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in every ViT block
+SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
 EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
 
 _TRACE_LOCK = threading.Lock()  # fused_attn is flipped only while tracing, one model at a time
@@ -307,7 +309,9 @@ def _kind(model: torch.nn.Module) -> str:
     return "other"
 
 
-def _build_extractor(model: torch.nn.Module) -> tuple[torch.nn.Module | None, tuple[str, ...], str | None]:
+def _build_extractor(
+    model: torch.nn.Module, pattern: str | None = None
+) -> tuple[torch.nn.Module | None, tuple[str, ...], str | None]:
     """timm's FX attention extractor, traced with fused attention off; (None, (), None) if FX fails.
 
     This is what `timm.utils.AttentionExtract(model, method="fx")` builds (a GraphExtractNet over the
@@ -321,12 +325,15 @@ def _build_extractor(model: torch.nn.Module) -> tuple[torch.nn.Module | None, tu
         try:
             for m in switches:
                 m.fused_attn = False
-            eval_nodes = get_graph_node_names(model)[1]
-            attention = tuple(n for n in eval_nodes if _match(n))
+            with warnings.catch_warnings():  # torchvision's note that eval nodes are a subset of train nodes
+                warnings.simplefilter("ignore", UserWarning)
+                eval_nodes = get_graph_node_names(model)[1]
+            attention = tuple(n for n in eval_nodes if _match(n, pattern or ATTENTION_NODES))
             if not attention:
                 return None, (), None
             output = eval_nodes[-1]
             extractor = GraphExtractNet(model.eval(), list(attention) + [output], return_dict=True)
+            _drop_identities(extractor.graph_module)
         except Exception:
             return None, (), None
         finally:
@@ -335,10 +342,31 @@ def _build_extractor(model: torch.nn.Module) -> tuple[torch.nn.Module | None, tu
     return extractor, attention, output
 
 
-def _match(node: str) -> bool:
+_EVAL_IDENTITIES = ("Identity", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "DropPath")
+
+
+def _drop_identities(graph_module: torch.nn.Module) -> int:
+    """Take the modules that are identities in eval mode (Identity, Dropout, DropPath: ~150 calls in a
+    vit_base) out of the traced graph: each call costs Python time and changes nothing at inference.
+    The extractor only ever runs in eval mode. Returns how many calls were removed."""
+    removed = 0
+    for node in list(graph_module.graph.nodes):
+        if node.op != "call_module" or len(node.args) != 1 or node.kwargs:
+            continue
+        if type(graph_module.get_submodule(node.target)).__name__ in _EVAL_IDENTITIES:
+            node.replace_all_uses_with(node.args[0])
+            graph_module.graph.erase_node(node)
+            removed += 1
+    if removed:
+        graph_module.graph.lint()
+        graph_module.recompile()
+    return removed
+
+
+def _match(node: str, pattern: str = ATTENTION_NODES) -> bool:
     import fnmatch
 
-    return fnmatch.fnmatch(node, ATTENTION_NODES)
+    return fnmatch.fnmatch(node, pattern)
 
 
 def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_kwargs) -> torch.nn.Module:
@@ -403,6 +431,9 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
         extractor, nodes, output = _build_extractor(model)
         if extractor is None:
             lock = threading.Lock()
+    elif kind == "swin" and not any(getattr(b, "dynamic_mask", False) for b in model.modules()):
+        # the same FX extractor; a mask computed at run time (dynamic_mask) is read by swin.capture's hooks instead
+        extractor, nodes, output = _build_extractor(model, SWIN_ATTENTION_NODES)
     model.atlas = ModelInfo(
         name=name,
         arch=arch,
@@ -553,7 +584,8 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
         if meta.kind == "swin":
             from models import swin  # written separately; imported only when a Swin model runs
 
-            attention_np, blocks, swin_extras = swin.capture(model, x)
+            traced = (meta.extractor, meta.attention_nodes, meta.output_node) if meta.extractor is not None else None
+            attention_np, blocks, swin_extras = swin.capture(model, x, traced)
             extras.update(swin_extras)
             logits = extras.pop("logits", None)
             if logits is None:

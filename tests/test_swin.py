@@ -230,6 +230,32 @@ def test_bias_is_recomputed_when_the_weights_change():
         np.testing.assert_array_equal(changed[1], first[1])  # other blocks kept theirs
 
 
+@pytest.mark.parametrize("name,weights", [("swin_demo", "demo"), ("swin_tiny_patch4_window7_224", "random")])
+def test_traced_capture_equals_the_hooked_capture(name, weights):
+    """vision.load builds timm's FX extractor for Swin too (identities taken out); it gives exactly what the
+    hooks on the model give: every map, the masks, the geometry, the logits."""
+    from models import vision
+
+    model = vision.load(name, weights, "cpu")
+    meta = vision.info(model)
+    assert meta.extractor is not None and len(meta.attention_nodes) == len(swin.swin_blocks(model))
+    kinds = {type(meta.extractor.graph_module.get_submodule(n.target)).__name__
+             for n in meta.extractor.graph_module.graph.nodes if n.op == "call_module"}
+    assert not kinds & {"Identity", "Dropout", "DropPath"}, kinds
+    torch.manual_seed(2)
+    x = torch.randn(1, 3, *model.patch_embed.img_size)
+    a1, b1, e1 = swin.capture(model, x, (meta.extractor, meta.attention_nodes, meta.output_node))
+    a2, b2, e2 = swin.capture(model, x)
+    assert b1 == b2
+    for p, q in zip(a1, a2):
+        np.testing.assert_array_equal(p, q)
+    for p, q in zip(e1["attn_mask"], e2["attn_mask"]):
+        assert (p is None and q is None) or np.array_equal(p, q)
+    torch.testing.assert_close(e1["logits"], e2["logits"], atol=0, rtol=0)
+    with torch.inference_mode():
+        torch.testing.assert_close(e1["logits"], model(x).float(), atol=1e-5, rtol=1e-5)  # the fused forward
+
+
 def test_capture_leaves_no_state_and_predicts_like_a_plain_forward(captured):
     key, model, x, _, _, extras = captured
     with torch.inference_mode():
