@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import platform
-import sys
 import time
 
 PARTS = ("capture", "pages", "memory", "browser")

@@ -290,7 +290,7 @@ else:
         same = swin.mask_matches(shf, used)
         st.caption(
             ("✔ " if same else "✘ ")
-            + f"The masks shown are the ones timm's block used in this forward pass; they "
+            + "The masks shown are the ones timm's block used in this forward pass; they "
             + ("are identical to" if same else "DIFFER from")
             + " the masks built from the region labels above. Only windows along the bottom and right edges "
             "mix regions; the others need no mask."

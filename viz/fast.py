@@ -14,10 +14,40 @@ from __future__ import annotations
 
 import numpy as np
 import plotly.graph_objects as go
+import plotly.io as pio
+
+
+class Shared(list):
+    """A list that deepcopy hands back as it is (a colour scale, the same for many figures): go.Figure()
+    and Figure.to_dict(), which Streamlit calls on every chart, deep-copy the data. Figures are never
+    changed once built, so sharing it is safe."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+class SharedDict(dict):
+    """A dict that deepcopy hands back as it is (the layout template, the same for every figure)."""
+
+    def __deepcopy__(self, memo):
+        return self
+
+
+_TEMPLATES: dict[str, dict] = {}
 
 
 def figure(data: list[dict], layout: dict) -> go.Figure:
-    """A go.Figure of these trace dicts and layout dict, without per-property validation."""
+    """A go.Figure of these trace dicts and layout dict, without per-property validation.
+
+    Plotly's default template is given as a dict, built once and shared: Plotly would otherwise look it
+    up and validate it for every figure (about 1 ms each), and every copy of the figure would copy it.
+    The JSON is the same either way."""
+    name = pio.templates.default
+    if isinstance(name, str) and name and "template" not in layout:
+        template = _TEMPLATES.get(name)
+        if template is None:
+            template = _TEMPLATES.setdefault(name, SharedDict(pio.templates[name].to_plotly_json()))
+        layout = dict(layout, template=template)
     return go.Figure(dict(data=data, layout=layout), _validate=False)
 
 

@@ -24,28 +24,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.colors import get_colorscale
 from PIL import Image
 
 from viz import fast
 
 # Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
-class _Shared(list):
-    """A list that deepcopy hands back as it is: go.Figure() and Figure.to_dict() (which Streamlit calls
-    for every chart) deep-copy the data, and a colour scale is the same for every trace. Figures are
-    never changed once built, so sharing it is safe."""
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-class _SharedDict(dict):
-    """A dict that deepcopy hands back as it is (the layout template, the same for every figure)."""
-
-    def __deepcopy__(self, memo):
-        return self
-
+_Shared = fast.Shared
 
 OVERLAY_SCALE = _Shared([
     [0.0, "rgba(8, 8, 40, 0.72)"],
@@ -130,20 +115,9 @@ def _encode_png(image: np.ndarray, max_side: int | None) -> tuple[str, float]:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), scale
 
 
-_TEMPLATES: dict[str, dict] = {}
-
-
 def _figure(data: list[dict], layout: dict) -> go.Figure:
-    """viz.fast.figure with Plotly's default template given as a dict, built once and shared: Plotly would
-    otherwise look it up and validate it for every figure (about 1 ms each), and every copy of the figure
-    would copy it. The JSON is the same either way."""
-    layout = {k: v for k, v in layout.items() if v or k not in ("shapes", "annotations")}  # as validation drops them
-    name = pio.templates.default
-    if isinstance(name, str) and name and "template" not in layout:
-        template = _TEMPLATES.get(name)
-        if template is None:
-            template = _TEMPLATES.setdefault(name, _SharedDict(pio.templates[name].to_plotly_json()))
-        layout = dict(layout, template=template)
+    """viz.fast.figure, without the empty shape and annotation lists that validation would drop."""
+    layout = {k: v for k, v in layout.items() if v or k not in ("shapes", "annotations")}
     return fast.figure(data, layout)
 
 

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-import plotly.io as pio
 from plotly.colors import get_colorscale
 
 from viz import fast
@@ -46,36 +45,8 @@ def _scale(name: str) -> list:
 
 
 _SCALES: dict[str, list] = {}
-_TEMPLATES: dict[str, dict] = {}
-
-
-class _Shared(list):
-    """A list that deepcopy hands back as it is (a colour scale, the same for many figures): go.Figure()
-    and Figure.to_dict(), which Streamlit calls on every chart, deep-copy the data. Figures are never
-    changed once built, so sharing it is safe."""
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-class _SharedDict(dict):
-    """A dict that deepcopy hands back as it is (the layout template, the same for every figure)."""
-
-    def __deepcopy__(self, memo):
-        return self
-
-
-def figure(data: list[dict], layout: dict) -> go.Figure:
-    """viz.fast.figure with Plotly's default template given as a dict, built once: Plotly would otherwise
-    look it up and validate it for every figure (about 1 ms each), and every copy of the figure would
-    copy it. The JSON is the same either way."""
-    name = pio.templates.default
-    if isinstance(name, str) and name and "template" not in layout:
-        template = _TEMPLATES.get(name)
-        if template is None:
-            template = _TEMPLATES.setdefault(name, _SharedDict(pio.templates[name].to_plotly_json()))
-        layout = dict(layout, template=template)
-    return fast.figure(data, layout)
+_Shared = fast.Shared
+figure = fast.figure  # shares Plotly's default template between figures
 
 
 def _rgba(colour: str, alpha: float) -> str:
