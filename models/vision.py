@@ -328,11 +328,11 @@ def _build_extractor(
             with warnings.catch_warnings():  # torchvision's note that eval nodes are a subset of train nodes
                 warnings.simplefilter("ignore", UserWarning)
                 eval_nodes = get_graph_node_names(model)[1]
-            attention = tuple(n for n in eval_nodes if _match(n, pattern or ATTENTION_NODES))
-            if not attention:
-                return None, (), None
-            output = eval_nodes[-1]
-            extractor = GraphExtractNet(model.eval(), list(attention) + [output], return_dict=True)
+                attention = tuple(n for n in eval_nodes if _match(n, pattern or ATTENTION_NODES))
+                if not attention:
+                    return None, (), None
+                output = eval_nodes[-1]
+                extractor = GraphExtractNet(model.eval(), list(attention) + [output], return_dict=True)
             _drop_identities(extractor.graph_module)
         except Exception:
             return None, (), None

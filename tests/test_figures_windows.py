@@ -131,14 +131,25 @@ def _pieces(trace):
     return out
 
 
+def _pixels(trace) -> np.ndarray:
+    """The pixels of an image trace sent as a PNG data URI."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    assert trace.source.startswith("data:image/png;base64,")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(trace.source.split(",", 1)[1]))).convert("RGB"))
+
+
 def test_image_underlay_is_the_crop_pixel_for_pixel():
     for name in ("regular_windows", "regions_before_roll", "window_attention"):
         image = BUILDERS[name]().data[0]
         assert image.type == "image"
-        np.testing.assert_array_equal(np.asarray(image.z), IMAGE)
+        np.testing.assert_array_equal(_pixels(image), IMAGE)  # lossless
         assert (image.x0, image.y0, image.dx, image.dy) == (0.5, 0.5, 1, 1)  # pixel (i, j) covers [j, j + 1)
     rolled = BUILDERS["regions_after_roll"]().data[0]
-    np.testing.assert_array_equal(np.asarray(rolled.z), np.roll(IMAGE, (-8, -8), axis=(0, 1)))  # s = 2 tokens of 4 px
+    np.testing.assert_array_equal(_pixels(rolled), np.roll(IMAGE, (-8, -8), axis=(0, 1)))  # s = 2 tokens of 4 px
 
 
 def test_regular_windows_sit_on_the_pixel_grid():
@@ -332,3 +343,31 @@ def test_attention_distance_has_one_dot_per_head():
     assert list(s1.marker.symbol) == ["circle", "circle", "circle-open", "circle-open"]
     assert s1.text[3] == "layers.0.blocks.1 (shifted), head 1"
     assert list(fig.layout.xaxis.ticktext) == ["0", "1", "2"]
+
+
+def test_a_large_mask_mosaic_is_sent_as_a_lossless_image():
+    """swin_base at 384 px has 144 windows of 144 x 144: past MOSAIC_HEATMAP_CELLS the mosaic is a palette PNG
+    with one pixel a cell (masked, allowed, gap), hover by window, instead of a 12 MB heatmap."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    masks = swin.shift_mask((96, 96), 12, 6)  # 64 windows of 144 x 144 query-key pairs
+    assert masks.size > vw.MOSAIC_HEATMAP_CELLS
+    fig = vw.mask_mosaic_figure(masks, 8, title="all windows")
+    figures.assert_valid_and_sends_what_validation_would(fig)
+    figures.assert_serialises_without_the_slow_fallback(fig)
+    assert len(pio.to_json(fig)) < 100_000  # the shift masks are blocks of a few values: a few kB
+    image, hover = fig.data
+    pixels = np.asarray(Image.open(io.BytesIO(base64.b64decode(image.source.split(",", 1)[1]))))
+    side = 144 + 12  # M² plus the gap
+    assert pixels.shape == (8 * side - 12, 8 * side - 12)
+    for k in range(64):
+        r, c = divmod(k, 8)
+        cell = pixels[r * side:r * side + 144, c * side:c * side + 144]
+        np.testing.assert_array_equal(cell, np.where(masks[k] < 0, 0, 1))
+    assert (pixels[144:156] == 2).all()  # a gap row
+    ids, masked = np.asarray(hover.customdata).T
+    assert list(ids) == list(range(64)) and list(masked) == [int((m < 0).sum()) for m in masks]
+    assert masked[0] == 0 and masked[-1] > 0  # the corner window holds all four regions

@@ -61,8 +61,12 @@ def _text(v) -> dict | None:
 def _image_trace(image: np.ndarray, xaxis: str | None = None) -> dict:
     """The crop with pixel (i, j) covering [j, j + 1) x [i, i + 1), so boxes in pixels line up.
 
-    The pixels go as a uint8 array (a base64 typed array in the JSON: no PNG to encode on each rerun)."""
-    trace = dict(type="image", z=array(image, np.uint8), x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip")
+    The pixels go as a lossless PNG, encoded once per image content (viz.image.png_data_uri): about half the
+    bytes of the raw uint8 array for a photograph, and several figures of a page show the same crop."""
+    from viz.image import png_data_uri
+
+    uri = png_data_uri(np.asarray(image, dtype=np.uint8))[0]
+    trace = dict(type="image", source=uri, x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip")
     if xaxis:
         trace.update(xaxis=xaxis, yaxis="y" + xaxis[1:])
     return trace
@@ -302,14 +306,48 @@ def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None
         r, c = divmod(k, per_row)
         z[r * side : r * side + n, c * side : c * side + n] = masks[k]
         win[r * side : r * side + n, c * side : c * side + n] = k
-    data = [dict(
-        type="heatmap", z=z, zmin=-100, zmax=0, colorscale=MASK_SCALE, customdata=win, showscale=False,
-        hovertemplate="window %{customdata}<br>mask %{z:.0f}<extra></extra>",
-    )]
+    if z.size <= MOSAIC_HEATMAP_CELLS:
+        data = [dict(
+            type="heatmap", z=z, zmin=-100, zmax=0, colorscale=MASK_SCALE, customdata=win, showscale=False,
+            hovertemplate="window %{customdata}<br>mask %{z:.0f}<extra></extra>",
+        )]
+    else:  # e.g. swin_base 384 px: 144 windows of 144 x 144 = 3 M cells, 12 MB as a heatmap; a few kB as this
+        data = _mosaic_image(z, nw, per_row, n, side)
     xaxis = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     yaxis = dict(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
                  constrain="domain")
     return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+
+
+MOSAIC_HEATMAP_CELLS = 250_000  # a larger mask mosaic is sent as a lossless PNG, one pixel a cell
+
+
+def _mosaic_image(z: np.ndarray, nw: int, per_row: int, n: int, side: int) -> list[dict]:
+    """The mosaic as a 3-colour palette PNG (masked, allowed, gap), every cell one pixel: nothing is lost,
+    the mask being 0 or -100. One invisible marker per window carries its hover (window, masked pairs)."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    index = np.full(z.shape, 2, dtype=np.uint8)  # the gap
+    index[z == 0] = 1  # may attend
+    index[z < 0] = 0  # masked (-100)
+    pil = Image.fromarray(index, mode="P")
+    pil.putpalette([0x3A, 0x3A, 0x3A, 0xE8, 0xF1, 0xFA, 0xFF, 0xFF, 0xFF])  # MASK_SCALE's colours, white
+    buf = io.BytesIO()
+    pil.save(buf, "PNG", optimize=True)
+    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    k = np.arange(nw)
+    rows, cols = divmod(k, per_row)
+    masked = [int((z[r * side : r * side + n, c * side : c * side + n] < 0).sum()) for r, c in zip(rows, cols)]
+    return [
+        dict(type="image", source=uri, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
+        dict(type="scatter", x=array(cols * side + (n - 1) / 2), y=array(rows * side + (n - 1) / 2), mode="markers",
+             marker=dict(size=max(4, min(30, 600 // max(per_row, 1))), symbol="square", opacity=0.0),
+             customdata=array(np.stack([k, masked], axis=-1), dtype=np.int64), showlegend=False,
+             hovertemplate="window %{customdata[0]}<br>%{customdata[1]} masked query-key pairs<extra></extra>"),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- attention
