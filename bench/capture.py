@@ -166,7 +166,7 @@ def measure(device: str, quick: bool) -> dict:
     from models import images
 
     image = images.load_image(next(iter(images.SAMPLES.values())))
-    repeats = 5 if quick else 15
+    repeats = 5 if quick else 25
     results = {}
     for name in QUICK_VISION_MODELS if quick else VISION_MODELS:
         print(f"capture_overhead: {name}", file=sys.stderr)

@@ -13,6 +13,7 @@ own forward keeps its fused kernels. An empty capture is an error, never an empt
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import json
 import pathlib
@@ -512,6 +513,12 @@ def _cut_extreme(pil: Image.Image, steps: list, cfg: dict) -> Image.Image:
     return pil.crop((0, y0, w, y0 + keep))
 
 
+@functools.lru_cache(maxsize=32)
+def _patch_labels(grid: tuple[int, int]) -> tuple[str, ...]:
+    """"(row,col)" for every patch of a grid, row by row: made once per grid (3,136 strings for Swin at 224 px)."""
+    return tuple(f"({r},{c})" for r in range(grid[0]) for c in range(grid[1]))
+
+
 def token_labels(model: torch.nn.Module, grid: tuple[int, int]) -> tuple[list[str], int]:
     """Labels for a ViT's tokens in sequence order: CLS, DIST, REG0…, then each patch as "(row,col)"."""
     prefix = []
@@ -523,7 +530,7 @@ def token_labels(model: torch.nn.Module, grid: tuple[int, int]) -> tuple[list[st
     n_prefix = int(getattr(model, "num_prefix_tokens", len(prefix)))
     if len(prefix) != n_prefix:
         prefix = [f"PRE{i}" for i in range(n_prefix)]
-    patches = [f"({r},{c})" for r in range(grid[0]) for c in range(grid[1])]
+    patches = list(_patch_labels(tuple(grid)))
     return prefix + patches, n_prefix
 
 
@@ -592,7 +599,7 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
                 logits = model(x)
             grid = blocks[0].grid if blocks else (0, 0)
             ps = _patch_size(model)[0]
-            labels, n_prefix = [f"({r},{c})" for r in range(grid[0]) for c in range(grid[1])], 0
+            labels, n_prefix = list(_patch_labels(tuple(grid))), 0
         else:
             attention_t, logits = _capture_vit(model, x)
             n_blocks = len(model.blocks)
