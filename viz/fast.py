@@ -12,6 +12,9 @@ floats are walked element by element.
 """
 from __future__ import annotations
 
+import threading
+import weakref
+
 import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -34,6 +37,36 @@ class SharedDict(dict):
 
 
 _TEMPLATES: dict[str, dict] = {}
+_SCALES: dict[str, Shared] = {}
+
+
+def colorscale(scale) -> Shared:
+    """A colour scale as the explicit [[position, colour], ...] list that validation would send, shared.
+
+    Dict-built figures need it: Plotly.js has colour scales of its own under some of Plotly.py's names
+    ("Blues" there runs from dark blue to grey; "Inferno", "RdBu_r" it lacks), so a bare name would draw
+    other colours. Names are looked up once (get_colorscale rebuilds Plotly's table on each call, ~1 ms)."""
+    if not isinstance(scale, str):
+        return Shared([list(stop) for stop in scale])
+    stops = _SCALES.get(scale)
+    if stops is None:
+        from plotly.colors import get_colorscale
+
+        stops = _SCALES.setdefault(scale, Shared([list(stop) for stop in get_colorscale(scale)]))
+    return stops
+
+
+def png_uri(image, **save) -> str:
+    """A PNG data URI of a PIL image or an (H, W[, 3]) uint8 array; `save` goes to PIL's PNG writer."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    buf = io.BytesIO()
+    pil.save(buf, "PNG", **save)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def figure(data: list[dict], layout: dict) -> go.Figure:
@@ -59,3 +92,29 @@ def array(values, dtype=np.float32) -> np.ndarray:
 def validated(fig: go.Figure) -> go.Figure:
     """The same figure through Plotly's full validation: raises ValueError on any invalid property (tests)."""
     return go.Figure(fig.to_dict())
+
+
+class KeptKeys:
+    """Content keys of objects that never change (read-only arrays, cached images), kept while each object
+    lives: a rerun finds the key by identity instead of hashing the content again. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._keys: dict[int, tuple[weakref.ref, str]] = {}
+        self._lock = threading.RLock()  # the weakref callback may run while this thread holds it
+
+    def get(self, obj) -> str | None:
+        with self._lock:
+            known = self._keys.get(id(obj))
+        return known[1] if known is not None and known[0]() is obj else None
+
+    def keep(self, obj, key: str) -> None:
+        i = id(obj)
+        ref = weakref.ref(obj, lambda _: self._forget(i))
+        with self._lock:
+            self._keys[i] = (ref, key)
+
+    def _forget(self, i: int) -> None:
+        with self._lock:
+            known = self._keys.get(i)
+            if known is not None and known[0]() is None:
+                del self._keys[i]

@@ -1,12 +1,10 @@
 """Attention matrices as heatmaps."""
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale
 
 from viz import fast
 
@@ -14,18 +12,7 @@ ATTENTION_SCALE = "Blues"
 HOVER = "query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>weight %{z:.4f}<extra></extra>"
 
 
-def colorscale_of(scale) -> list:
-    """A colour scale as the explicit [[position, colour], ...] list that validation would send.
-
-    Needed in dict-built figures: Plotly.js has colour scales of its own under some of the same names
-    ("Blues" there runs from dark blue to grey), so a bare name would draw other colours than Plotly.py's.
-    """
-    return [list(stop) for stop in (_named_scale(scale) if isinstance(scale, str) else scale)]
-
-
-@functools.cache
-def _named_scale(name: str) -> tuple:
-    return tuple(tuple(stop) for stop in get_colorscale(name))  # get_colorscale takes about 1 ms a call
+colorscale_of = fast.colorscale  # the explicit list validation would send (Plotly.js draws its own "Blues")
 
 
 def token_pairs(query_labels: Sequence[str], key_labels: Sequence[str]) -> list:

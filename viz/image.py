@@ -12,27 +12,21 @@ on the image, not on the layer, head or query shown, so they are memoised by the
 """
 from __future__ import annotations
 
-import base64
 import functools
 import hashlib
-import io
 import math
 import threading
-import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale
 from PIL import Image
 
 from viz import fast
 
 # Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
-_Shared = fast.Shared
-
-OVERLAY_SCALE = _Shared([
+OVERLAY_SCALE = fast.Shared([
     [0.0, "rgba(8, 8, 40, 0.72)"],
     [0.3, "rgba(90, 20, 120, 0.50)"],
     [0.65, "rgba(235, 90, 40, 0.32)"],
@@ -41,7 +35,7 @@ OVERLAY_SCALE = _Shared([
 OVERLAY_OPACITY = 1.0
 # The token × token matrix: plotly's "Blues" (as viz.heatmaps.ATTENTION_SCALE), written out, since Plotly.js
 # has its own, different "Blues" and the figures here skip the validation that would expand the name.
-MATRIX_SCALE = _Shared([float(p), c] for p, c in get_colorscale("Blues"))
+MATRIX_SCALE = fast.colorscale("Blues")
 OUTLINE = "#00e5ff"  # the chosen patch
 _HIDDEN_AXIS = dict(showticklabels=False, showgrid=False, zeroline=False, ticks="", showline=False)
 
@@ -50,7 +44,7 @@ _MEMO_LOCK = threading.Lock()
 _MEMO_ENTRIES = 48  # PNG data URIs of a few images at a few sizes: a few MB at most
 
 
-_FROZEN: dict[int, tuple[weakref.ref, str]] = {}  # id → (weak reference, _digest) of read-only arrays
+_KEPT = fast.KeptKeys()  # digests of read-only arrays, kept while they live
 
 
 def _digest(image: np.ndarray) -> str:
@@ -59,25 +53,14 @@ def _digest(image: np.ndarray) -> str:
     A read-only array that owns its data (a cached trace's crop) cannot change, so its key is kept while
     it lives and not recomputed on every rerun."""
     frozen = isinstance(image, np.ndarray) and not image.flags.writeable and image.base is None
-    if frozen:
-        with _MEMO_LOCK:
-            known = _FROZEN.get(id(image))
-        if known is not None and known[0]() is image:
-            return known[1]
+    known = _KEPT.get(image) if frozen else None
+    if known is not None:
+        return known
     a = np.ascontiguousarray(image)
     key = f"{a.dtype.str}{a.shape}:" + hashlib.blake2b(a.data, digest_size=16).hexdigest()
     if frozen:
-        ref = weakref.ref(image, lambda _, i=id(image): _forget(i))
-        with _MEMO_LOCK:
-            _FROZEN[id(image)] = (ref, key)
+        _KEPT.keep(image, key)
     return key
-
-
-def _forget(array_id: int) -> None:
-    with _MEMO_LOCK:
-        known = _FROZEN.get(array_id)
-        if known is not None and known[0]() is None:
-            del _FROZEN[array_id]
 
 
 def _memo(key: tuple, compute: Callable):
@@ -104,15 +87,8 @@ def png_data_uri(image: np.ndarray, max_side: int | None = None) -> tuple[str, f
 
 
 def _encode_png(image: np.ndarray, max_side: int | None) -> tuple[str, float]:
-    pil = Image.fromarray(image)
-    scale = 1.0
-    if max_side and max(pil.size) > max_side:
-        scale = max(pil.size) / max_side
-        pil = pil.resize((max(1, round(pil.width / scale)), max(1, round(pil.height / scale))), Image.Resampling.BOX)
-        scale = image.shape[1] / pil.width
-    buf = io.BytesIO()
-    pil.save(buf, "PNG", optimize=True)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii"), scale
+    small = _thumbnail(image, max_side) if max_side else image
+    return fast.png_uri(small, optimize=True), image.shape[1] / small.shape[1]
 
 
 def _figure(data: list[dict], layout: dict) -> go.Figure:
@@ -326,7 +302,7 @@ def _tiled_panels(image: np.ndarray, heads: int, columns: int, gap_x: float, gap
         thumb = _thumbnail(np.asarray(image, dtype=np.uint8), 160)
         scale = image.shape[1] / thumb.shape[1]
         tiled, origins = _tile_thumbnails(thumb, heads, columns, gap_x / scale, gap_y / scale)
-        return _png_uri(tiled), origins, scale
+        return fast.png_uri(tiled, compress_level=6), origins, scale
 
     return _memo(("tiles", _digest(image), heads, columns, gap_x, gap_y), compute)
 
@@ -357,12 +333,6 @@ def _tile_thumbnails(thumb: np.ndarray, n: int, columns: int, gap_x: float, gap_
         canvas[yi : yi + th, xi : xi + tw] = thumb[: height - yi, : width - xi]
         origins.append((xi, yi))
     return canvas, origins
-
-
-def _png_uri(pixels: np.ndarray) -> str:
-    buf = io.BytesIO()
-    Image.fromarray(pixels).save(buf, "PNG", compress_level=6)
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 OVERVIEW_TILE = 96  # px per layer × head tile: about what a tile gets on screen; the selected head is shown in full
@@ -407,9 +377,7 @@ def overview_tiles(attention: Sequence[np.ndarray], tile: int = OVERVIEW_TILE, g
     palette = np.vstack([_colour_table(n=levels), [[255, 255, 255]]]).astype(np.uint8)
     pil = Image.fromarray(canvas, mode="P")
     pil.putpalette(palette.reshape(-1).tolist())
-    buf = io.BytesIO()
-    pil.save(buf, "PNG", compress_level=6)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    uri = fast.png_uri(pil, compress_level=6)
     return {"uri": uri, "tile": side, "gap": gap, "layers": layers, "heads": heads, "tokens": n, "max": maxima}
 
 

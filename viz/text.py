@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz import fast
-from viz.heatmaps import ATTENTION_SCALE, attention_heatmap, colorscale_of  # noqa: F401 (re-exported)
+from viz.heatmaps import ATTENTION_SCALE, colorscale_of
 
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 MASK_SCALE = [[0.0, "#d9d9d9"], [0.5, "#d9d9d9"], [0.5, "#2b6cb0"], [1.0, "#2b6cb0"]]  # masked grey, allowed blue

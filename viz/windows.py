@@ -18,7 +18,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.colors import get_colorscale
 
 from viz import fast
 from viz.fast import array
@@ -35,17 +34,7 @@ BIAS_SCALE = "RdBu_r"
 MASK_SCALE = [[0.0, "#3a3a3a"], [0.5, "#3a3a3a"], [0.5, "#e8f1fa"], [1.0, "#e8f1fa"]]
 
 
-def _scale(name: str) -> list:
-    """A named Plotly.py colorscale as explicit stops, as Plotly's validator writes it: Plotly.js knows
-    fewer names ("Inferno", "RdBu_r" not at all) and draws some of them ("Blues") in other colours."""
-    stops = _SCALES.get(name)
-    if stops is None:  # get_colorscale rebuilds Plotly's table of names on each call (about 2 ms)
-        stops = _SCALES.setdefault(name, _Shared([list(stop) for stop in get_colorscale(name)]))
-    return stops
-
-
-_SCALES: dict[str, list] = {}
-_Shared = fast.Shared
+_scale = fast.colorscale  # a named scale as explicit stops (Plotly.js knows fewer names)
 figure = fast.figure  # shares Plotly's default template between figures
 
 
@@ -325,9 +314,6 @@ MOSAIC_HEATMAP_CELLS = 250_000  # a larger mask mosaic is sent as a lossless PNG
 def _mosaic_image(z: np.ndarray, nw: int, per_row: int, n: int, side: int) -> list[dict]:
     """The mosaic as a 3-colour palette PNG (masked, allowed, gap), every cell one pixel: nothing is lost,
     the mask being 0 or -100. One invisible marker per window carries its hover (window, masked pairs)."""
-    import base64
-    import io
-
     from PIL import Image
 
     index = np.full(z.shape, 2, dtype=np.uint8)  # the gap
@@ -335,9 +321,7 @@ def _mosaic_image(z: np.ndarray, nw: int, per_row: int, n: int, side: int) -> li
     index[z < 0] = 0  # masked (-100)
     pil = Image.fromarray(index, mode="P")
     pil.putpalette([0x3A, 0x3A, 0x3A, 0xE8, 0xF1, 0xFA, 0xFF, 0xFF, 0xFF])  # MASK_SCALE's colours, white
-    buf = io.BytesIO()
-    pil.save(buf, "PNG", optimize=True)
-    uri = "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+    uri = fast.png_uri(pil, optimize=True)
     k = np.arange(nw)
     rows, cols = divmod(k, per_row)
     masked = [int((z[r * side : r * side + n, c * side : c * side + n] < 0).sum()) for r, c in zip(rows, cols)]
