@@ -1,11 +1,8 @@
 """Encoder–decoder: type a sentence and see what every head of a from-scratch Transformer attends to.
 
-Every figure is built once per input and view and kept (st.cache_resource, keyed by a digest of the trace and
-the view): a rerun after another layer, head or step builds only the figures it has not shown before.
+Every figure is built once per input and view and kept (ui.common.cached_figure, keyed by the inputs of the run
+and the view): a rerun after another layer, head or step builds only the figures it has not shown before.
 """
-import hashlib
-
-import numpy as np
 import streamlit as st
 
 from models import text
@@ -56,39 +53,13 @@ cross = trace.cross_attention[dec_layer]  # (heads, T, S)
 st.caption(ui.dimensions_caption(model))
 
 
-def _fingerprint(trace) -> str:
-    """A digest of everything the figures are drawn from: tokens, attention, masks, next-token candidates.
-
-    The trace is a fresh copy on every rerun (st.cache_data), so its identity can't key the figure cache."""
-    h = hashlib.blake2b(digest_size=16)
-    for tokens in (trace.source_tokens, trace.target_tokens):
-        h.update("\x1f".join(map(str, tokens)).encode() + b"\x1e")
-    for arrays in (trace.encoder_attention, trace.decoder_attention, trace.cross_attention):
-        for a in arrays:
-            a = np.ascontiguousarray(a)
-            h.update(str(a.shape).encode() + a.dtype.str.encode())
-            h.update(a.data)
-    for mask in (trace.source_mask, trace.causal_mask):
-        h.update(np.ascontiguousarray(mask, dtype=bool).data)
-    h.update(repr(trace.step_top_k).encode())
-    return h.hexdigest()
-
-
-@st.cache_resource(max_entries=256, show_spinner=False)
-def _cached_figure(digest: str, view: tuple, _build):
-    """The figure `view` of the input `digest`, built once and shared read-only (Streamlit only serialises it).
-
-    A rerun then builds only what it has not shown before: the overviews and masks (they depend on the input
-    alone) once per input, each head's matrix once for the two tabs that show it, a layer, head or step
-    revisited not at all; every figure is still sent on every rerun."""
-    return _build()
-
-
-digest = _fingerprint(trace)
+run_key = "\x1f".join(map(str, (task, sentence, pad_to, device, weights)))  # as ui.run_model caches the trace
 
 
 def figure(*view, build):
-    return _cached_figure(digest, view, build)
+    """A figure of this input and view, built once and shared read-only (ui.common.cached_figure): the
+    overviews and masks once per input, a layer, head or step revisited not at all."""
+    return common.cached_figure("encoder_decoder", run_key, view, build)
 
 
 enc_title = f"Encoder self-attention · layer {enc_layer + 1}, head {head + 1}"

@@ -6,9 +6,6 @@ from viz.windows and viz.heatmaps.
 """
 from __future__ import annotations
 
-import hashlib
-
-import numpy as np
 import streamlit as st
 
 from models import swin, vision
@@ -84,30 +81,9 @@ _FIXED = {f.__name__: f for f in (_stages_fig, _windows_fig, _regions_before_fig
                                   _mosaic_fig, _bias_table_fig, _bias_matrix_fig, _distance_fig)}
 
 
-def _run_key(trace, weights: str, device: str) -> str:
-    """A digest of what the cached figures are drawn from: model, weights source, device, the crop, and the
-    run's bias tables and last block's attention (they change with the weights, e.g. a fresh random model;
-    the last block's maps are the smallest, one window per image at 224 px)."""
-    h = hashlib.blake2b(digest_size=16)
-    h.update(f"{trace.model_name}\x1f{weights}\x1f{device}\x1f".encode())
-    arrays = [trace.image, trace.attention[-1], *trace.extras.get("bias_table", [])]
-    for a in arrays:
-        a = np.ascontiguousarray(a)
-        h.update(f"{a.shape}{a.dtype.str}".encode())
-        h.update(a.data)
-    return h.hexdigest()
-
-
-@st.cache_resource(max_entries=64, show_spinner=False)
-def _fixed_figure(run_key: str, name: str, view: tuple, _trace):
-    """_FIXED[name](trace, *view), once per (run, view). Shared by every rerun and session without a copy
-    (st.cache_resource; st.cache_data would unpickle a go.Figure through Plotly's validation, ~10 ms):
-    nothing changes a figure after it is built."""
-    return _FIXED[name](_trace, *view)
-
-
 def fixed(name: str, *view):
-    return _fixed_figure(RUN_KEY, name, view, trace)
+    """_FIXED[name](trace, *view), built once per (run, view) and shared read-only (ui.common.cached_figure)."""
+    return common.cached_figure("swin", RUN_KEY, (name, *view), lambda: _FIXED[name](trace, *view))
 
 
 def _selected(event, field: str = "customdata"):
@@ -167,7 +143,7 @@ if trace.kind != "swin":
     st.stop()
 
 common.weights_badge(trace.weights_source)
-RUN_KEY = _run_key(trace, weights, device)
+RUN_KEY = uv.run_key(image, name, weights, device)
 if weights == "demo":
     st.info(
         "The demo Swin was trained only on synthetic shapes ("

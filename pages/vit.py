@@ -41,14 +41,12 @@ with c_image:
     image = uv.image_ui("vit")
 
 trace, weights, device = uv.traced_input(name, weights, image, "vit", "vit_small_patch16_224")
-run_key = f"{uv.image_key(image)}|{name}|{weights}|{device}"  # image_key is remembered for a loaded image
+run_key = uv.run_key(image, name, weights, device)  # image_key is remembered for a loaded image
 
 
-@st.cache_resource(max_entries=128, show_spinner=False)
-def _cached(key: str, view: tuple, _build):
-    """What `_build()` returns for the run `key` and this `view`, built once and shared read-only: figures
-    (Streamlit only serialises them) and the pooled token matrix."""
-    return _build()
+def _cached(key: str, view: tuple, build):
+    """A figure (or the pooled token matrix) of this run and view, built once (ui.common.cached_figure)."""
+    return common.cached_figure("vit", key, view, build)
 
 
 common.weights_badge(trace.weights_source)

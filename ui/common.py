@@ -49,3 +49,16 @@ def on_device_or_cpu(call, device: str):
             torch.cuda.empty_cache()
         st.warning(f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower).")
         return call("cpu")
+
+
+@st.cache_resource(max_entries=512, show_spinner=False)
+def _cached_figure(page: str, run_key: str, view: tuple, _build):
+    return _build()
+
+
+def cached_figure(page: str, run_key: str, view: tuple, build):
+    """What `build()` returns (a figure, or the data of one) for this page's run and this view, built once and
+    shared read-only by every rerun and session: Streamlit only serialises it. `run_key` names the run as its
+    own cache does, so a figure is exactly as fresh as the result it is drawn from. st.cache_resource, not
+    st.cache_data: that would unpickle a go.Figure through Plotly's validation on every rerun (~10 ms)."""
+    return _cached_figure(page, run_key, view, build)

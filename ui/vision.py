@@ -15,8 +15,6 @@ import hashlib
 import io
 import pathlib
 import tempfile
-import threading
-import weakref
 
 import numpy as np
 import streamlit as st
@@ -24,6 +22,7 @@ from PIL import Image
 
 from models import images, shapes, vision
 from ui.common import on_device_or_cpu
+from viz import fast
 
 WEIGHT_CHOICES = ("demo", "pretrained", "random", "file")
 WEIGHT_LABELS = {
@@ -134,7 +133,7 @@ def _cached_image(key: str, _data) -> Image.Image:
     rerun after a view change neither decodes the file again nor hashes its pixels (image_key is kept with
     it). Shared read-only: nothing writes to a loaded image. Refused images raise and are not cached."""
     image = images.load_image(_data)
-    _remember_key(image)
+    _KEYS.keep(image, _content_key(image))  # nothing modifies a cached load: its key holds while it lives
     return image
 
 
@@ -143,8 +142,12 @@ def image_notes(image: Image.Image) -> list[str]:
     return list(image.info.get("notes", []))
 
 
-_KEYS: dict[int, tuple[weakref.ref, str]] = {}  # id(image) → (weak reference to it, its image_key)
-_KEYS_LOCK = threading.Lock()
+_KEYS = fast.KeptKeys()  # image_key of the cached loads
+
+
+def run_key(image: Image.Image, name: str, weights: str, device: str) -> str:
+    """The key of one run, as cached_run keys it: the image's content, the model, its weights, the device."""
+    return f"{image_key(image)}|{name}|{weights}|{device}"
 
 
 def image_key(image: Image.Image) -> str:
@@ -152,11 +155,7 @@ def image_key(image: Image.Image) -> str:
 
     The images image_ui loads are shared read-only (st.cache_resource), and their key is computed once,
     when they are loaded: a rerun does not hash a 16 MP upload again (about 0.1 s)."""
-    with _KEYS_LOCK:
-        known = _KEYS.get(id(image))
-    if known is not None and known[0]() is image:
-        return known[1]
-    return _content_key(image)
+    return _KEYS.get(image) or _content_key(image)
 
 
 def _content_key(image: Image.Image) -> str:
@@ -164,21 +163,6 @@ def _content_key(image: Image.Image) -> str:
     h.update(f"{image.mode}{image.size}".encode())
     h.update(image.tobytes())
     return h.hexdigest()
-
-
-def _remember_key(image: Image.Image) -> None:
-    """Keep image_key(image) while the image lives; only for images nothing modifies (the cached loads)."""
-    key = _content_key(image)
-    ref = weakref.ref(image, lambda _, i=id(image): _forget_key(i))
-    with _KEYS_LOCK:
-        _KEYS[id(image)] = (ref, key)
-
-
-def _forget_key(image_id: int) -> None:
-    with _KEYS_LOCK:
-        known = _KEYS.get(image_id)
-        if known is not None and known[0]() is None:
-            del _KEYS[image_id]
 
 
 @st.cache_resource(max_entries=3, show_spinner="Loading the model…")
