@@ -378,3 +378,4 @@ st.markdown(
     "2× per stage, so the reachable distance grows with depth even though every window has M × M tokens."
 )
 st.plotly_chart(fixed("_distance_fig"), key=f"{KEY}_distance", width="stretch")
+st.caption("One dot per head; colour: stage; hollow dots: blocks with shifted windows.")

@@ -409,13 +409,14 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
         shapes.append(dict(type="rect", x0=h * step - 1.5, x1=h * step + side + 0.5, y0=l * step - 1.5,
                            y1=l * step + side + 0.5, line=dict(color="#e4572e", width=3)))
     width, height = heads * step - gap, layers * step - gap
+    pad = 3.0  # room round the image for the outline of a tile on its edge
     layout = dict(
         **_title(title),
         height=min(1100, 90 + layers * max(40, min(90, 900 // max(layers, 1)))),
         margin=dict(l=60, r=10, t=70 if title else 40, b=10),
-        xaxis=dict(range=[-0.5, width - 0.5], side="top", tickmode="array", tickvals=[h * step + centre for h in range(heads)],
+        xaxis=dict(range=[-pad, width - 1 + pad], side="top", tickmode="array", tickvals=[h * step + centre for h in range(heads)],
                    ticktext=[f"head {h}" for h in range(heads)], showgrid=False, zeroline=False, constrain="domain"),
-        yaxis=dict(range=[height - 0.5, -0.5], tickmode="array", tickvals=[l * step + centre for l in range(layers)],
+        yaxis=dict(range=[height - 1 + pad, -pad], tickmode="array", tickvals=[l * step + centre for l in range(layers)],
                    ticktext=[f"layer {l + 1}" for l in range(layers)], showgrid=False, zeroline=False,
                    scaleanchor="x", scaleratio=1),
         shapes=shapes, clickmode="event+select", dragmode=False,
