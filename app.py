@@ -15,7 +15,7 @@ PAGES = [
     st.Page("pages/encoder_decoder.py", title="Encoder–decoder", icon=":material/translate:"),
     st.Page("pages/vit.py", title="Vision Transformer", icon=":material/image:"),
     st.Page("pages/swin.py", title="Swin Transformer", icon=":material/grid_view:"),
-    st.Page("pages/positional_encoding.py", title="Positional encodings", icon=":material/waves:"),
+    st.Page("pages/positional.py", title="Positional encodings", icon=":material/waves:"),
     st.Page("pages/step_by_step.py", title="One head, step by step", icon=":material/calculate:"),
 ]
 

@@ -68,7 +68,7 @@ def _unfused_copy(model: torch.nn.Module) -> torch.nn.Module:
 def vision_overhead(name: str, image, device: str, repeats: int) -> dict:
     from timm.utils import AttentionExtract
 
-    from models import vision
+    from models.capture import vision
 
     from timm.models._features_fx import get_graph_node_names
 
@@ -117,7 +117,7 @@ def sdpa_forward(tf, src: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
 
 
 def text_overhead(device: str, repeats: int) -> dict:
-    from models import text
+    from models.demo import text
 
     try:
         model = text.load(TEXT_TASK, device=device)
@@ -163,7 +163,7 @@ def text_overhead(device: str, repeats: int) -> dict:
 
 
 def measure(device: str, quick: bool) -> dict:
-    from models import images
+    from models.runtime import images
 
     image = images.load_image(next(iter(images.SAMPLES.values())))
     repeats = 5 if quick else 25

@@ -5,7 +5,7 @@ and the view): a rerun after another layer, head or step builds only the figures
 """
 import streamlit as st
 
-from models import text
+from models.demo import text
 from ui import common
 from ui import text as ui
 from viz import lines

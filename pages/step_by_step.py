@@ -5,10 +5,12 @@ import math
 
 import streamlit as st
 
-from models import images, shapes, text, vision
-from models import step_by_step as sbs
+from models.runtime import images
+from models.demo import shapes, text
+from models.capture import vision
+from models.capture import step_by_step as sbs
 from ui.common import current_device, weights_badge
-from viz import steps as figs
+from viz import step_by_step as figs
 
 TOLERANCE = 1e-5
 VIT = "Vision Transformer (ViT)"
@@ -34,7 +36,7 @@ def text_steps(task: str, sentence: str, pad_to: int | None, kind: str, layer: i
 
 @st.cache_resource(show_spinner="Loading the ViT…")
 def load_vit(name: str, weights: str, device: str):
-    """(model, note) from models.vision; the demo falls back to random weights with a note saying why."""
+    """(model, note) from models.capture.vision; the demo falls back to random weights with a note saying why."""
     try:
         return vision.load(name, weights=weights, device=device), None
     except vision.WeightsUnavailable as e:

@@ -1,18 +1,18 @@
 """Swin Transformer: windows, shifted windows, the cyclic shift and its masks, what each window's heads
 attend to, relative position bias and attention distance, on an uploaded or sample image.
 
-Widgets, cached calls and layout only: the numbers come from models.swin / models.vision, the figures
-from viz.windows and viz.heatmaps.
+Widgets, cached calls and layout only: the numbers come from models.capture.swin / models.capture.vision, the figures
+from viz.swin and viz.heatmaps.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from models import swin, vision
+from models.capture import swin, vision
 from ui import common
 from ui import vision as uv
-from viz.image import top_k_bars
-from viz.windows import (
+from viz.vit import top_k_bars
+from viz.swin import (
     attention_distance_figure,
     bias_matrix_figure,
     bias_table_figure,

@@ -7,11 +7,11 @@ and Streamlit serialises the rest as they are.
 import numpy as np
 import streamlit as st
 
-from models import attention_math as am
-from models import vision
+from models.analysis import attention_math as am
+from models.capture import vision
 from ui import common
 from ui import vision as uv
-from viz import image as vi
+from viz import vit as vi
 
 CURATED = [
     "vit_small_patch16_224",

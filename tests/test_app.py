@@ -1,7 +1,7 @@
 """The app shell: the router, the home page, the device sidebar."""
 from streamlit.testing.v1 import AppTest
 
-from models import device
+from models.runtime import device
 from tests.conftest import APP
 
 

@@ -187,7 +187,7 @@ def test_vision_pages_with_photo_and_hostile_file(page, server, slug, tmp_path):
     assert page.locator("[data-testid='stAlert']").count() >= 1, "a hostile file must be answered with a message"
 
 
-@pytest.mark.parametrize("slug", ["positional_encoding", "step_by_step"])
+@pytest.mark.parametrize("slug", ["positional", "step_by_step"])
 def test_teaching_pages(page, server, slug):
     open_page(page, server, slug)
     check(page, slug)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models import shapes, text, vision
+from models.demo import shapes, text
+from models.capture import vision
 from tests.conftest import SAMPLES
 
 THREADS = 16

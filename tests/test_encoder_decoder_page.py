@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from models import text
+from models.demo import text
 from tests.conftest import APP
 
 TABS = ["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step", "Download"]

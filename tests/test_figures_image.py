@@ -1,4 +1,4 @@
-"""viz.image's figure builders: every figure passes Plotly's full validation, serialises with orjson in
+"""viz.vit's figure builders: every figure passes Plotly's full validation, serialises with orjson in
 one call (no slow fallback), and carries the model's numbers: the heatmaps hold the attention maps, the
 images hold the crop, the overview tiles hold the box-averaged, per-head-normalised, quantised matrices,
 and the outlines sit on the chosen patch, layer and head.
@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from viz import fast
-from viz import image as vi
+from viz import vit as vi
 
 GRID = (14, 14)
 PATCH = 16.0
@@ -326,7 +326,7 @@ def test_distance_scatter_one_trace_per_head():
 def test_an_image_is_decoded_and_hashed_once_per_upload_or_sample(monkeypatch):
     """What a rerun after a view change costs before any figure: ui.vision keeps the loaded image
     (st.cache_resource) and its content key, so a 16 MP upload is neither decoded nor hashed again."""
-    from models import images
+    from models.runtime import images
     from ui import vision as uv
 
     path = next(iter(images.SAMPLES.values()))

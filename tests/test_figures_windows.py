@@ -1,4 +1,4 @@
-"""The Swin page's dict-built figures (viz.windows on viz.fast) against Plotly's full validation.
+"""The Swin page's dict-built figures (viz.swin on viz.fast) against Plotly's full validation.
 
 Every builder skips Plotly's per-property checks for speed; here each figure goes through them
 (viz.fast.validated), must serialise to exactly the JSON its validated copy gives, must serialise without
@@ -15,10 +15,10 @@ import pytest
 from plotly.colors import get_colorscale
 from plotly.subplots import make_subplots
 
-from models import swin
-from models.trace import BlockInfo
+from models.capture import swin
+from models.capture.trace import BlockInfo
 from tests import figures
-from viz import windows as vw
+from viz import swin as vw
 
 RNG = np.random.default_rng(3)
 

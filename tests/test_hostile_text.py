@@ -2,7 +2,7 @@
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from models import text
+from models.demo import text
 from tests.conftest import APP
 
 HOSTILE = {

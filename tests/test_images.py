@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models import images
-from models.images import ImageError, load_image
+from models.runtime import images
+from models.runtime.images import ImageError, load_image
 
 
 def encode(im: Image.Image, fmt: str, **kw) -> bytes:

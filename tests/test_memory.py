@@ -1,4 +1,4 @@
-"""models.memory: after keep_freed_memory(), a capture reuses freed pages instead of faulting in new ones.
+"""models.runtime.memory: after keep_freed_memory(), a capture reuses freed pages instead of faulting in new ones.
 
 Page faults are counted with getrusage (ru_minflt), which does not depend on timing. Each case runs in a
 fresh interpreter, since the allocator setting is process-wide.
@@ -16,12 +16,13 @@ CHILD = r"""
 import json, resource, sys
 import torch
 torch.set_num_threads(1)
-from models import memory
+from models.runtime import memory
 keep = sys.argv[1] == "keep"
 if keep:
     assert memory.keep_freed_memory()
 import timm
-from models import vision, images
+from models.capture import vision
+from models.runtime import images
 if not keep:  # load() applies the setting; load the same model without it
     memory._applied = False
 m = vision.load("vit_small_patch16_224", "random", "cpu")

@@ -7,8 +7,8 @@ import pytest
 import timm
 import torch
 
-from models import positional
-from models.transformer import TransformerConfig, make_model
+from models.analysis import positional
+from models.network.transformer import TransformerConfig, make_model
 from viz import positional as viz
 
 
@@ -135,7 +135,7 @@ def test_positional_encoding_page_runs_headlessly():
     from tests.conftest import APP
 
     at = AppTest.from_file(APP, default_timeout=240).run()
-    at.switch_page("pages/positional_encoding.py").run()
+    at.switch_page("pages/positional.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]

@@ -8,11 +8,12 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from models import step_by_step as sbs
-from models import text, vision
-from models.transformer import TransformerConfig, make_model
+from models.capture import step_by_step as sbs
+from models.demo import text
+from models.capture import vision
+from models.network.transformer import TransformerConfig, make_model
 from tests.conftest import APP
-from viz import steps as viz
+from viz import step_by_step as viz
 
 TOL = 1e-5
 SENTENCES = {"reverse": "Attention is all you need!", "dates": "21 November 2026",
@@ -105,7 +106,7 @@ def test_the_check_catches_a_wrong_scale(demo_text, monkeypatch):
 
 
 def test_every_block_and_head_of_the_demo_vit_is_reproduced(demo_vit):
-    from models import shapes
+    from models.demo import shapes
 
     pixels, _ = vision.preprocess(demo_vit, shapes.sample_image("triangle", seed=3))
     # The reference weights: timm's own AttentionExtract over a copy with fused attention off.
@@ -179,7 +180,7 @@ def test_capture_ignores_calls_from_other_threads():
     """One cached model serves every session: another thread's call through the module must not be recorded."""
     import threading
 
-    from models.transformer import MultiHeadAttention
+    from models.network.transformer import MultiHeadAttention
 
     mha = MultiHeadAttention(8, 2).eval()
     mine, theirs = torch.randn(1, 3, 8), torch.randn(1, 3, 8)

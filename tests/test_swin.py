@@ -15,8 +15,8 @@ from timm.models import swin_transformer as timm_swin
 from timm.models import swin_transformer_v2 as timm_swin_v2
 from timm.utils import AttentionExtract
 
-from models import swin
-from models.trace import BlockInfo
+from models.capture import swin
+from models.capture.trace import BlockInfo
 
 torch.set_num_threads(1)
 
@@ -234,7 +234,7 @@ def test_bias_is_recomputed_when_the_weights_change():
 def test_traced_capture_equals_the_hooked_capture(name, weights):
     """vision.load builds timm's FX extractor for Swin too (identities taken out); it gives exactly what the
     hooks on the model give: every map, the masks, the geometry, the logits."""
-    from models import vision
+    from models.capture import vision
 
     model = vision.load(name, weights, "cpu")
     meta = vision.info(model)
@@ -398,7 +398,7 @@ def test_mean_attention_distance_against_a_brute_force_sum(captured):
 
 # ---------------------------------------------------------------------------------------------- figures
 def test_figures_are_built_from_the_captured_data():
-    from viz import windows as vw
+    from viz import swin as vw
 
     _, _, _, attention, blocks, extras = _captured("swin_small_grid")
     h, w = blocks[0].grid
@@ -459,7 +459,7 @@ def test_page_helpers():
 # ---------------------------------------------------------------------------------------------- the bundled demo
 @pytest.mark.slow
 def test_bundled_demo_scores_at_least_95_percent_through_the_cli(capsys):
-    from models import train_swin
+    from models.demo import train_swin
 
     assert train_swin.main(["--evaluate"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
@@ -468,7 +468,8 @@ def test_bundled_demo_scores_at_least_95_percent_through_the_cli(capsys):
 
 
 def test_vision_run_gives_windows_that_place_back_on_the_image():
-    from models import shapes, vision
+    from models.demo import shapes
+    from models.capture import vision
 
     model = vision.load("swin_demo", "demo")
     assert swin.swin_version(model) == 1

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from models import swin
+from models.capture import swin
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from models import text
-from models.train_text import exact_match
+from models.demo import text
+from models.demo.train_text import exact_match
 
 TASKS = sorted(text.TASKS)
 TEST_SEED = 2  # neither the training (0) nor the --evaluate (1) stream
@@ -49,7 +49,7 @@ def test_checkpoint_json_describes_the_weights(task):
 
 def test_evaluate_cli_ends_with_the_exact_match_line(root):
     done = subprocess.run(
-        [sys.executable, "-m", "models.train", "dates", "--evaluate"],
+        [sys.executable, "-m", "models.demo.train", "dates", "--evaluate"],
         cwd=root, capture_output=True, text=True, timeout=600, check=True,
     )
     last = done.stdout.strip().splitlines()[-1]

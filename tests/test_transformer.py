@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from models.transformer import (
+from models.network.transformer import (
     MultiHeadAttention,
     TransformerConfig,
     causal_mask,

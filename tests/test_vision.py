@@ -1,4 +1,4 @@
-"""models.vision and models.attention_math against references nobody here wrote.
+"""models.capture.vision and models.analysis.attention_math against references nobody here wrote.
 
 - captured weights == timm.utils.AttentionExtract (FX and hooks) on a copy with fused attention off;
 - weights @ V, merged and projected by the block's own modules, == the block's attention output
@@ -16,8 +16,10 @@ import pytest
 import torch
 from PIL import Image
 
-from models import attention_math as am
-from models import images, shapes, vision
+from models.analysis import attention_math as am
+from models.runtime import images
+from models.demo import shapes
+from models.capture import vision
 
 VARIANTS = [  # (name, create kwargs, prefix labels)
     ("vit_tiny_patch16_224", {}, ["CLS"]),
@@ -270,7 +272,7 @@ def demo():
 
 
 def test_demo_model_accuracy_on_fresh_images(demo):
-    from models import train_vit
+    from models.demo import train_vit
 
     assert demo.atlas.weights_source.startswith("demo") and list(demo.atlas.class_names) == shapes.CLASSES
     accuracy = train_vit.evaluate(demo, n=1000, seed=train_vit.EVAL_SEED + 7)  # not the evaluation set either

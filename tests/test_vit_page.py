@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from models import vision
+from models.capture import vision
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PAGE = "pages/vit.py"

@@ -7,7 +7,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from models import text, vision
+from models.demo import text
+from models.capture import vision
 
 MARKER = "atlas_pickle_ran"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from models import device as devices
+from models.runtime import device as devices
 
 DEVICE_KEY = "device_choice"
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import streamlit as st
 
-from models import text
+from models.demo import text
 from ui.common import on_device_or_cpu
 from viz import text as vt
 

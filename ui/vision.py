@@ -20,7 +20,9 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from models import images, shapes, vision
+from models.runtime import images
+from models.demo import shapes
+from models.capture import vision
 from ui.common import on_device_or_cpu
 from viz import fast
 
@@ -58,7 +60,7 @@ def model_ui(curated_names: list[str], key_prefix: str, demo_name: str | None = 
         help="Where the model's parameters come from. The source in use is always shown above the results.",
     )
     if source == "demo":
-        st.caption(f"Model: **{demo_name}**, a small timm model bundled with the app (models/weights/).")
+        st.caption(f"Model: **{demo_name}**, a small timm model bundled with the app (models/demo/weights/).")
         return demo_name, "demo"
     options = list(curated_names) + [OTHER]
     picked = st.selectbox("Model", options, key=f"{key_prefix}_model")
@@ -105,7 +107,7 @@ def image_ui(key_prefix: str, demo_size: int = 64) -> Image.Image | None:
         c1, c2 = st.columns(2)
         shape = c1.selectbox("Shape", shapes.CLASSES, index=2, key=f"{key_prefix}_shape")
         seed = c2.number_input("Seed", 0, 10_000, 0, key=f"{key_prefix}_shape_seed")
-        st.caption("Drawn by models/shapes.py like the demo models' training images, enlarged 4× for display.")
+        st.caption("Drawn by models/demo/shapes.py like the demo models' training images, enlarged 4× for display.")
         return shapes.sample_image(shape, size=demo_size, seed=int(seed))
     upload = st.file_uploader(
         f"Upload an image (PNG, JPEG, WebP, BMP, GIF, TIFF; up to {upload_limit_mb()} MB)",

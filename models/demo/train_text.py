@@ -1,6 +1,6 @@
-"""Train and score the bundled text demo checkpoints: `python -m models.train <reverse|dates|translate>`.
+"""Train and score the bundled text demo checkpoints: `python -m models.demo.train <reverse|dates|translate>`.
 
-Data are generated on the fly (models.text.examples), so a run needs nothing but this repository and is
+Data are generated on the fly (models.demo.text.examples), so a run needs nothing but this repository and is
 reproducible: fixed seeds, one CPU thread by default. Teacher forcing on padded batches, Adam with
 β = (0.9, 0.98), ε = 1e-9 as in the paper, linear warm-up then cosine decay of the learning rate.
 """
@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from models import text
-from models.transformer import TransformerConfig, make_model
+from models.demo import text
+from models.network.transformer import TransformerConfig, make_model
 
 TRAIN_SEED = 0  # the training stream and the initial weights
 EVAL_SEED = 1  # the 1,000 held-out examples that --evaluate and the checkpoint's JSON score
@@ -118,7 +118,7 @@ def train(
         "training_cpu_seconds": round(cpu_seconds, 1),
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
-        "command": f"python -m models.train {task}",
+        "command": f"python -m models.demo.train {task}",
     }
     scored = text.TextModel(task, info, model.requires_grad_(False), src_vocab, tgt_vocab, meta, "just trained", torch.device("cpu"))
     meta["exact_match"] = exact_match(scored, held_out(task))
@@ -132,7 +132,7 @@ def train(
 
 
 def main(argv: list[str]) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.train", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m models.demo.train", description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(text.TASKS))
     parser.add_argument("--evaluate", action="store_true", help="score the bundled checkpoint on 1,000 fresh held-out examples")
     parser.add_argument("--weights", default="demo", help="with --evaluate: 'demo' or a .safetensors path")

@@ -19,7 +19,7 @@ MAX_PIXELS = 50_000_000  # refused above this, before decoding: 150 MB of RGB, f
 DOWNSCALE_PIXELS = 16_000_000  # larger images are shrunk (area-averaged) before preprocessing, with a note
 MAX_BYTES = 20 * 1024 * 1024  # the upload limit in .streamlit/config.toml; files given by path obey it too
 
-SAMPLES_DIR = pathlib.Path(__file__).resolve().parent.parent / "assets" / "samples"
+SAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "assets" / "samples"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models.transformer import sinusoidal_encoding
+from models.network.transformer import sinusoidal_encoding
 
 BASE = 10000.0  # the paper's constant: wavelengths form a geometric progression from 2π to 10000·2π
 

@@ -1,13 +1,13 @@
 """Train and evaluate the bundled demo Swin: a small timm SwinTransformer that classifies the shape in
-the generated shapes-on-clutter images (models/shapes.py), so that the Swin page has a trained model
+the generated shapes-on-clutter images (models/demo/shapes.py), so that the Swin page has a trained model
 offline.
 
-    python -m models.train_swin              # train 2,000 steps (about 13 min on one idle CPU core), save
-    python -m models.train_swin --evaluate   # accuracy on 1,000 fresh images; last line "accuracy: 0.9xx"
+    python -m models.demo.train_swin              # train 2,000 steps (about 13 min on one idle CPU core), save
+    python -m models.demo.train_swin --evaluate   # accuracy on 1,000 fresh images; last line "accuracy: 0.9xx"
 
 The architecture is timm's own SwinTransformer built by `timm.create_model` with small settings:
 64 px input, 4 px patches (16 x 16 tokens), windows of M = 4 tokens, shift 2 in every second block,
-three stages (16 x 16 -> 8 x 8 -> 4 x 4). The checkpoint is models/weights/swin_demo.safetensors
+three stages (16 x 16 -> 8 x 8 -> 4 x 4). The checkpoint is models/demo/weights/swin_demo.safetensors
 plus swin_demo.json (timm architecture + create_model kwargs, class names, data config, metrics).
 Training images are drawn fresh for every step from seeds that the evaluation never uses.
 """
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import device as devices
-from models import shapes
+from models.runtime import device as devices
+from models.demo import shapes
 
 NAME = "swin_demo"
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+from models.demo import WEIGHTS_DIR
 ARCHITECTURE = "swin_tiny_patch4_window7_224"  # timm entry point; the kwargs below override its sizes
 IMG_SIZE = 64
 MODEL_KWARGS = dict(
@@ -42,7 +42,7 @@ MODEL_KWARGS = dict(
     num_classes=len(shapes.CLASSES),
 )
 # What timm's transforms need to feed the model: stored as the checkpoint's pretrained_cfg_overlay, so
-# that models.vision resolves the same data config as for any pretrained timm model.
+# that models.capture.vision resolves the same data config as for any pretrained timm model.
 PRETRAINED_CFG_OVERLAY = dict(
     input_size=(3, IMG_SIZE, IMG_SIZE),
     crop_pct=1.0,  # a photo is resized (shorter side to 64) and centre-cropped, nothing more
@@ -151,13 +151,13 @@ def save(model: torch.nn.Module, accuracy: float, seconds: float, args, weights_
     weights_dir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     save_file(state, str(weights), metadata={"format": "pt", "architecture": ARCHITECTURE})
-    meta = {  # the format models.vision.load reads for every bundled demo (see models/train_vit.py)
+    meta = {  # the format models.capture.vision.load reads for every bundled demo (see models/demo/train_vit.py)
         "name": NAME,
         "arch": ARCHITECTURE,
         "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in MODEL_KWARGS.items()},
         "pretrained_cfg_overlay": {k: list(v) if isinstance(v, tuple) else v for k, v in PRETRAINED_CFG_OVERLAY.items()},
         "class_names": list(shapes.CLASSES),
-        "task": "classify the shape in a synthetic image (models/shapes.py); colour, size and position are random",
+        "task": "classify the shape in a synthetic image (models/demo/shapes.py); colour, size and position are random",
         "training": {
             "steps": args.steps,
             "batch": args.batch,
@@ -168,13 +168,13 @@ def save(model: torch.nn.Module, accuracy: float, seconds: float, args, weights_
             "optimizer": "AdamW, warm-up then cosine schedule, label smoothing 0.1, horizontal flips",
         },
         "metrics": {"accuracy": accuracy, "eval_images": EVAL_IMAGES, "eval_seed": EVAL_SEED},
-        "command": "python -m models.train_swin",
+        "command": "python -m models.demo.train_swin",
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m models.train_swin", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m models.demo.train_swin", description=__doc__.split("\n\n")[0])
     parser.add_argument("--evaluate", action="store_true", help="evaluate the bundled checkpoint instead of training")
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--batch", type=int, default=64)
@@ -190,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.evaluate:
         weights, _ = paths(args.out)
         if not weights.is_file():
-            print(f"no checkpoint at {weights}: run `python -m models.train_swin` first", file=sys.stderr)
+            print(f"no checkpoint at {weights}: run `python -m models.demo.train_swin` first", file=sys.stderr)
             return 1
         model, meta = load_demo(args.out)
         print(f"{NAME}: {ARCHITECTURE} {meta['kwargs']}, on {devices.describe(device)}")

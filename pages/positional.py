@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models import positional, vision
+from models.analysis import positional
+from models.capture import vision
 from ui.common import current_device, weights_badge
 from viz import positional as figs
 
@@ -19,7 +20,7 @@ def sinusoids(length: int, d_model: int, positions: tuple[int, ...], max_offset:
 
 @st.cache_resource(show_spinner="Loading the model…")
 def load_vision(name: str, weights: str, device: str):
-    """(model, note) from models.vision; a missing demo falls back to random weights with a note saying why."""
+    """(model, note) from models.capture.vision; a missing demo falls back to random weights with a note saying why."""
     try:
         return vision.load(name, weights=weights, device=device), None
     except vision.WeightsUnavailable as e:
@@ -89,7 +90,7 @@ def sinusoidal_section() -> None:
     max_offset = max(1, length // 2)
     pe, wl, sim, offsets, curves = sinusoids(length, d_model, tuple(positions), max_offset)
     st.caption(
-        "Computed by `models.transformer.sinusoidal_encoding`: the very function that fills the encoder–decoder "
+        "Computed by `models.network.transformer.sinusoidal_encoding`: the very function that fills the encoder–decoder "
         "models' positional-encoding buffer, which they add to the token embeddings × √d_model."
     )
     st.plotly_chart(figs.encoding_heatmap(pe, f"PE for {length} positions × {d_model} dimensions"), key="pe_heat")

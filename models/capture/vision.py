@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models import device as devices
-from models import memory
-from models.trace import BlockInfo, VisionTrace
+from models.runtime import device as devices
+from models.runtime import memory
+from models.capture.trace import BlockInfo, VisionTrace
 
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+from models.demo import WEIGHTS_DIR
 VIT_MODULES = ("vision_transformer", "deit", "vision_transformer_hybrid", "vision_transformer_relpos", "eva", "beit")
 SWIN_MODULES = ("swin_transformer", "swin_transformer_v2")
 WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors file
@@ -89,7 +89,7 @@ class ModelInfo:
 
 
 def demo_names() -> list[str]:
-    """Names of the bundled demo checkpoints (models/weights/<name>.json + .safetensors)."""
+    """Names of the bundled demo checkpoints (models/demo/weights/<name>.json + .safetensors)."""
     return sorted(p.stem for p in WEIGHTS_DIR.glob("*.json") if p.with_suffix(".safetensors").exists())
 
 
@@ -379,7 +379,7 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
     Extra keyword arguments go to timm.create_model (e.g. img_size=112 for a quick test).
     Raises UnknownModel, WeightsUnavailable or WeightsMismatch with a message for the page.
     """
-    memory.keep_freed_memory()  # captures reuse freed pages instead of faulting in fresh ones (models/memory.py)
+    memory.keep_freed_memory()  # captures reuse freed pages instead of faulting in fresh ones (models/runtime/memory.py)
     name = (name or "").strip()
     weights = str(weights).strip()
     meta = None
@@ -589,7 +589,7 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
     with torch.inference_mode():
         if meta.kind == "swin":
-            from models import swin  # written separately; imported only when a Swin model runs
+            from models.capture import swin  # written separately; imported only when a Swin model runs
 
             traced = (meta.extractor, meta.attention_nodes, meta.output_node) if meta.extractor is not None else None
             attention_np, blocks, swin_extras = swin.capture(model, x, traced)

@@ -2,7 +2,7 @@
 on the image, relative position bias and attention distance.
 
 Pure builders: numpy arrays, boxes and labels in, Plotly figures out; they never import streamlit or
-torch. Geometry (which tokens a window holds, where its pieces lie) comes from models.swin as data.
+torch. Geometry (which tokens a window holds, where its pieces lie) comes from models.capture.swin as data.
 Image coordinates are pixels of the model's input crop: x right, y down, pixel (i, j) covers
 [j, j + 1) x [i, i + 1).
 
@@ -50,9 +50,9 @@ def _text(v) -> dict | None:
 def _image_trace(image: np.ndarray, xaxis: str | None = None) -> dict:
     """The crop with pixel (i, j) covering [j, j + 1) x [i, i + 1), so boxes in pixels line up.
 
-    The pixels go as a lossless PNG, encoded once per image content (viz.image.png_data_uri): about half the
+    The pixels go as a lossless PNG, encoded once per image content (viz.vit.png_data_uri): about half the
     bytes of the raw uint8 array for a photograph, and several figures of a page show the same crop."""
-    from viz.image import png_data_uri
+    from viz.vit import png_data_uri
 
     uri = png_data_uri(np.asarray(image, dtype=np.uint8))[0]
     trace = dict(type="image", source=uri, x0=0.5, y0=0.5, dx=1, dy=1, hoverinfo="skip")
@@ -171,7 +171,7 @@ def window_partition_figure(
     """The crop with every window drawn over it, numbered; a shifted window that wraps round the edges
     is drawn as its pieces, all in the window's colour and each marked with its number.
 
-    `windows[w]` is the list of pixel boxes of window w (models.swin.window_boxes). The last trace is an
+    `windows[w]` is the list of pixel boxes of window w (models.capture.swin.window_boxes). The last trace is an
     invisible marker at each piece's centre with customdata = window index: select it to pick a window.
     """
     h, w = np.asarray(image).shape[:2]

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models.transformer import MultiHeadAttention, Transformer
+from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
 KIND_NAMES = {
@@ -139,7 +139,7 @@ def transformer_steps(
     source_labels: list[str],
     target_labels: list[str],
 ) -> HeadSteps:
-    """One head of the encoder–decoder Transformer (models/transformer.py) on one example.
+    """One head of the encoder–decoder Transformer (models/network/transformer.py) on one example.
 
     src_ids (1, S), tgt_ids (1, T): the source and the decoder input (BOS + output). kind: "encoder",
     "decoder" or "cross". The model runs its own forward pass; nothing on it is changed.
@@ -224,7 +224,7 @@ def transformer_steps(
 
 
 def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
-    """A models.text TextModel and one of its TextTraces -> (1, S) source ids and (1, T) decoder input ids.
+    """A models.demo.text TextModel and one of its TextTraces -> (1, S) source ids and (1, T) decoder input ids.
 
     The trace's labels are vocabulary entries (unknown input is labelled <unk>, padding <pad>), so they map
     back to the very ids the model read.
@@ -242,7 +242,7 @@ def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def text_steps(model, trace, kind: str, layer: int, head: int) -> HeadSteps:
-    """One head of a models.text demo model on one of its traces (the decoder input is <s> + the output)."""
+    """One head of a models.demo.text demo model on one of its traces (the decoder input is <s> + the output)."""
     src, tgt = text_ids(model, trace)
     return transformer_steps(model.transformer, src, tgt, kind, layer, head, trace.source_tokens, trace.target_tokens)
 
@@ -266,8 +266,8 @@ def vit_blocks(model: nn.Module) -> nn.Sequential:
 
 
 def vit_model_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
-    """vit_steps for a model from models.vision.load, its tokens labelled as the ViT page labels them."""
-    from models import vision
+    """vit_steps for a model from models.capture.vision.load, its tokens labelled as the ViT page labels them."""
+    from models.capture import vision
 
     labels, _ = vision.token_labels(model, tuple(int(g) for g in model.patch_embed.grid_size))
     return vit_steps(model, pixels, block, head, labels)

@@ -1,11 +1,11 @@
 """Train and evaluate the bundled demo ViT: a small timm VisionTransformer that classifies shapes.
 
-    python -m models.train_vit              # train (about 5 minutes on one CPU core), then evaluate
-    python -m models.train_vit --evaluate   # evaluate the bundled checkpoint; the last line is `accuracy: <fraction>`
+    python -m models.demo.train_vit              # train (about 5 minutes on one CPU core), then evaluate
+    python -m models.demo.train_vit --evaluate   # evaluate the bundled checkpoint; the last line is `accuracy: <fraction>`
 
 The model is created with `timm.create_model("vit_tiny_patch16_224", img_size=64, patch_size=8, ...)`,
 so the app runs it through the very code path of every other timm ViT. The data come from
-models/shapes.py, drawn fresh for every batch (the model never sees an image twice), so a high score
+models/demo/shapes.py, drawn fresh for every batch (the model never sees an image twice), so a high score
 on 1,000 further fresh images means it learnt shapes, not examples. The class is the shape alone,
 which is why its attention settles on the object: that is what the app shows offline.
 """
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models import shapes
+from models.demo import shapes
 
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+from models.demo import WEIGHTS_DIR
 NAME = "vit_demo"
 ARCH = "vit_tiny_patch16_224"  # a timm registry name; the kwargs below override its size
 IMAGE_SIZE = 64
@@ -123,7 +123,7 @@ def load_bundled(out_dir: pathlib.Path = WEIGHTS_DIR) -> torch.nn.Module:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m models.train_vit", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m models.demo.train_vit", description=__doc__.split("\n")[0])
     parser.add_argument("--evaluate", action="store_true", help="only evaluate the saved checkpoint")
     parser.add_argument("--steps", type=int, default=1500)
     parser.add_argument("--batch", type=int, default=64)
@@ -142,10 +142,10 @@ def main(argv: list[str] | None = None) -> None:
             kwargs=KWARGS,
             pretrained_cfg_overlay=PRETRAINED_CFG_OVERLAY,
             class_names=shapes.CLASSES,
-            task="classify the shape in a synthetic image (models/shapes.py); colour and position are random",
+            task="classify the shape in a synthetic image (models/demo/shapes.py); colour and position are random",
             training=dict(run, seed=args.seed, threads=args.threads, optimizer="AdamW, cosine schedule, label smoothing 0.05"),
             metrics=dict(accuracy=accuracy, eval_images=1000, eval_seed=EVAL_SEED),
-            command="python -m models.train_vit",
+            command="python -m models.demo.train_vit",
         )
         save(model, info, args.out)
         print(f"saved {args.out / (NAME + '.safetensors')}")

@@ -21,7 +21,7 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-from models.trace import BlockInfo
+from models.capture.trace import BlockInfo
 
 # Swin families timm builds; the page offers these (any other timm Swin / Swin V2 name works too).
 MODEL_NAMES = (
@@ -346,7 +346,7 @@ def capture(
     """Run one preprocessed image (1, 3, H, W) through a timm Swin / Swin V2 and return its attention.
 
     `traced` = (extractor, softmax node names, output node name): timm's FX GraphExtractNet built once
-    when the model was loaded (models.vision), run as is: no hooks, no flags, no lock. Without it the
+    when the model was loaded (models.capture.vision), run as is: no hooks, no flags, no lock. Without it the
     weights are read by hooks on the model for this call only.
 
     Returns (attention, blocks, extras):

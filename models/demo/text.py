@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from models import device as devices
-from models.transformer import Transformer, TransformerConfig, make_model
+from models.runtime import device as devices
+from models.network.transformer import Transformer, TransformerConfig, make_model
 
-WEIGHTS_DIR = pathlib.Path(__file__).resolve().parent / "weights"
+from models.demo import WEIGHTS_DIR
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 PAD, BOS, EOS, UNK = range(4)
@@ -261,7 +261,7 @@ def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -
         meta_path = path.with_suffix(".json")
         if not path.exists() or not meta_path.exists():
             raise MissingCheckpoint(
-                f"No checkpoint at {path} (with its .json); train it with `python -m models.train {task}`."
+                f"No checkpoint at {path} (with its .json); train it with `python -m models.demo.train {task}`."
             )
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("task") != task:

@@ -1,0 +1,1 @@
+"""Pure numpy analysis of captured attention: rollout, mean distances, pooling, positional encodings."""
