@@ -19,3 +19,7 @@ def root() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def samples() -> pathlib.Path:
     return SAMPLES
+
+
+# The real-browser fixtures (one streamlit server and one Chromium for the whole run; a fresh page per test).
+from tests.browser import browser, page, server  # noqa: E402,F401
