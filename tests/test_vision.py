@@ -58,10 +58,11 @@ def _reference_extract(model, x, method):
 
 def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, photo):
     model, prefix = loaded
-    fused_before = [m.fused_attn for m in _fused_switches(model)]
+    net = model.module
+    fused_before = [m.fused_attn for m in _fused_switches(net)]
     trace = vision.run(model, photo)
-    assert [m.fused_attn for m in _fused_switches(model)] == fused_before  # the model keeps its fused path
-    n_blocks = len(model.blocks)
+    assert [m.fused_attn for m in _fused_switches(net)] == fused_before  # the model keeps its fused path
+    n_blocks = len(net.blocks)
     assert len(trace.attention) == n_blocks and trace.kind == "vit"
     x, crop = vision.preprocess(model, photo)
     assert np.array_equal(crop, trace.image)
@@ -70,11 +71,11 @@ def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, p
     assert trace.token_labels[: len(prefix)] == prefix and trace.num_prefix_tokens == len(prefix)
     assert len(trace.token_labels) == n and trace.token_labels[len(prefix)] == "(0,0)"
     for a in trace.attention:
-        assert a.dtype == np.float32 and a.shape == (model.blocks[0].attn.num_heads, n, n)
+        assert a.dtype == np.float32 and a.shape == (net.blocks[0].attn.num_heads, n, n)
         np.testing.assert_allclose(a.sum(-1), 1.0, atol=1e-5)
 
     for method in ("fx", "hook"):
-        reference = _reference_extract(model, x, method)
+        reference = _reference_extract(net, x, method)
         assert len(reference) == n_blocks
         for ours, theirs in zip(trace.attention, reference):
             np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0)
@@ -83,21 +84,21 @@ def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, p
     seen = {}
     hooks = [
         blk.attn.register_forward_hook(lambda mod, inp, out, i=i: seen.__setitem__(i, (inp[0], out)))
-        for i, blk in enumerate(model.blocks)
+        for i, blk in enumerate(net.blocks)
     ]
     try:
         with torch.inference_mode():
-            logits = model(x)
+            logits = net(x)
     finally:
         for h in hooks:
             h.remove()
-    for i, blk in enumerate(model.blocks):
+    for i, blk in enumerate(net.blocks):
         _check_block(blk.attn, *seen[i], trace.attention[i])
 
     probs = torch.softmax(logits[0], -1)
     best = torch.topk(probs, 5)
     assert [p for _, p in trace.top_k] == pytest.approx(best.values.tolist(), abs=1e-6)
-    assert [name for name, _ in trace.top_k] == [model.atlas.class_names[i] for i in best.indices.tolist()]
+    assert [name for name, _ in trace.top_k] == [model.class_names[i] for i in best.indices.tolist()]
 
 
 @torch.inference_mode()
@@ -120,12 +121,12 @@ def test_preprocess_matches_timm_transform(photo):
 
     model = vision.load("deit_tiny_distilled_patch16_224", "random")
     x, crop = vision.preprocess(model, photo)
-    reference = create_transform(**resolve_data_config({}, model=model))(photo)
+    reference = create_transform(**resolve_data_config({}, model=model.module))(photo)
     torch.testing.assert_close(x[0], reference)
     assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
     wide = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 400, 3), dtype=np.uint8))
     x_wide, _ = vision.preprocess(model, wide)  # cut to 4:1 first; the centre crop sees the same pixels
-    reference = create_transform(**resolve_data_config({}, model=model))(wide)
+    reference = create_transform(**resolve_data_config({}, model=model.module))(wide)
     assert (x_wide[0] - reference).abs().mean() < 0.02
     strip, crop = vision.preprocess(model, Image.new("RGB", (20_000, 1), (200, 10, 10)))
     assert strip.shape == (1, 3, 224, 224) and tuple(crop[100, 100]) == (200, 10, 10)
@@ -133,8 +134,7 @@ def test_preprocess_matches_timm_transform(photo):
 
 def test_empty_capture_is_an_error(photo):
     model = vision.load("vit_tiny_patch16_224", "random")
-    broken = copy.copy(model)
-    object.__setattr__(broken, "atlas", dataclasses.replace(model.atlas, attention_nodes=()))
+    broken = dataclasses.replace(model, attention_nodes=())
     with pytest.raises(vision.CaptureError, match="empty"):
         vision.run(broken, photo)
 
@@ -165,14 +165,14 @@ def test_weights_sources_and_errors(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
     model = vision.load("vit_tiny_patch16_224", "random")
-    assert model.atlas.weights_source.startswith("random")
-    assert model.atlas.class_names[0].startswith("tench")  # ImageNet names, offline, from timm
+    assert model.weights_source.startswith("random")
+    assert model.class_names[0].startswith("tench")  # ImageNet names, offline, from timm
 
     path = tmp_path / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file({k: v.contiguous() for k, v in model.module.state_dict().items()}, str(path))
     again = vision.load("vit_tiny_patch16_224", str(path))
-    assert again.atlas.weights_source.startswith("file: tiny.safetensors")
-    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+    assert again.weights_source.startswith("file: tiny.safetensors")
+    for a, b in zip(model.module.state_dict().values(), again.module.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(vision.WeightsMismatch, match=r"wrong shape.*blocks\.0"):
         vision.load("vit_small_patch16_224", str(path))
@@ -274,8 +274,8 @@ def demo():
 def test_demo_model_accuracy_on_fresh_images(demo):
     from models.demo import train_vit
 
-    assert demo.atlas.weights_source.startswith("demo") and list(demo.atlas.class_names) == shapes.CLASSES
-    accuracy = train_vit.evaluate(demo, n=1000, seed=train_vit.EVAL_SEED + 7)  # not the evaluation set either
+    assert demo.weights_source.startswith("demo") and list(demo.class_names) == shapes.CLASSES
+    accuracy = train_vit.evaluate(demo.module, n=1000, seed=train_vit.EVAL_SEED + 7)  # not the evaluation set either
     assert accuracy >= 0.95
 
 

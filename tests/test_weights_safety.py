@@ -54,7 +54,7 @@ def test_text_refuses_a_pickle_named_safetensors(tmp_path, exploit_bytes):
 
 def test_vision_names_the_keys_and_shapes_that_do_not_fit(tmp_path):
     model = vision.load("vit_tiny_patch16_224", "random")
-    state = {k: v.clone().contiguous() for k, v in model.state_dict().items()}
+    state = {k: v.clone().contiguous() for k, v in model.module.state_dict().items()}
     state["head.bias"] = torch.zeros(7)  # wrong shape beside head.weight (1000, 192)
     state.pop("cls_token")
     state["extra.tensor"] = torch.zeros(1)

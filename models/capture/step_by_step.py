@@ -15,13 +15,13 @@ from one fused `qkv` projection, and `q_norm`/`k_norm`, if the model has them, a
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from models.capture.hooks import hooks
 from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
@@ -92,26 +92,20 @@ def _capture(module: nn.Module, run) -> tuple[tuple, dict, object]:
     every session, and another session's forward pass may go through the same module meanwhile.
     """
     seen: dict = {}
-    me = threading.get_ident()
 
     def pre_hook(_mod, args, kwargs):
-        if threading.get_ident() == me and "args" not in seen:
+        if "args" not in seen:
             seen["args"], seen["kwargs"] = args, dict(kwargs)
 
     def post_hook(_mod, _args, _kwargs, output):
-        if threading.get_ident() == me and "output" not in seen:
+        if "output" not in seen:
             seen["output"] = output
 
-    handles = [
-        module.register_forward_pre_hook(pre_hook, with_kwargs=True),
-        module.register_forward_hook(post_hook, with_kwargs=True),
-    ]
-    try:
+    with hooks() as h:  # this thread's calls only; removed in `finally` (models/capture/hooks.py)
+        h.pre(module, pre_hook, with_kwargs=True)
+        h.forward(module, post_hook, with_kwargs=True)
         with torch.inference_mode():
             run()
-    finally:
-        for h in handles:
-            h.remove()
     if "output" not in seen:
         raise RuntimeError("the chosen attention module was not called by the forward pass")
     return seen["args"], seen["kwargs"], seen["output"]
@@ -265,12 +259,14 @@ def vit_blocks(model: nn.Module) -> nn.Sequential:
     return blocks
 
 
-def vit_model_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
-    """vit_steps for a model from models.capture.vision.load, its tokens labelled as the ViT page labels them."""
+def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
+    """vit_steps for a models.capture.vision.VisionModel (from vision.load), its tokens labelled as the ViT page
+    labels them."""
     from models.capture import vision
 
-    labels, _ = vision.token_labels(model, tuple(int(g) for g in model.patch_embed.grid_size))
-    return vit_steps(model, pixels, block, head, labels)
+    module = model.module
+    labels, _ = vision.token_labels(module, tuple(int(g) for g in module.patch_embed.grid_size))
+    return vit_steps(module, pixels, block, head, labels)
 
 
 def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, token_labels: list[str]) -> HeadSteps:
