@@ -294,3 +294,158 @@ def test_demo_attention_is_on_the_object(demo):
         ratios_rollout.append(am.mass_inside_box(roll, box, (64, 64)) / share)
     assert np.mean(ratios_last) >= 2.0, np.mean(ratios_last)
     assert np.mean(ratios_rollout) >= 2.0, np.mean(ratios_rollout)
+
+
+# ------------------------------------------------------------------------------ the model and its weights
+
+
+def _attrs(module: torch.nn.Module) -> dict[str, set[str]]:
+    return {name: set(vars(m)) for name, m in module.named_modules()}
+
+
+def test_load_wraps_the_module_and_sets_nothing_on_it():
+    """The VisionModel owns timm's module and its facts; the module has exactly the attributes timm gave it."""
+    import timm
+
+    for name in ("vit_tiny_patch16_224", "swin_demo"):
+        model = vision.load(name, "random")
+        assert isinstance(model, vision.VisionModel) and model.extractor is not None
+        arch = model.arch
+        kwargs = vision._meta_kwargs(vision._demo_meta(name), name) if name == "swin_demo" else {}
+        with torch.random.fork_rng(devices=[]):
+            plain = timm.create_model(arch, pretrained=False, **kwargs).eval()
+        assert _attrs(model.module) == _attrs(plain)
+        assert not hasattr(model.module, "atlas")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            model.name = "other"  # read-only: one cached model serves every session
+    assert not hasattr(vision, "info") and not hasattr(vision, "ModelInfo")
+
+
+def test_the_hook_fallback_equals_the_traced_capture(photo):
+    """Where FX cannot trace a ViT, run() reads every block's attn_drop through models/capture/hooks.py: the same
+    maps and predictions as the traced graph, flags restored and no hook left behind."""
+    model = vision.load("deit_tiny_distilled_patch16_224", "random")
+    hooked = dataclasses.replace(model, extractor=None, attention_nodes=(), output_node=None)
+    flags = [m.fused_attn for m in _fused_switches(model.module)]
+    a, b = vision.run(model, photo), vision.run(hooked, photo)
+    for p, q in zip(a.attention, b.attention, strict=True):
+        np.testing.assert_allclose(p, q, atol=1e-6, rtol=0)
+    assert [n for n, _ in a.top_k] == [n for n, _ in b.top_k]
+    assert [p for _, p in a.top_k] == pytest.approx([p for _, p in b.top_k], abs=1e-6)
+    assert [m.fused_attn for m in _fused_switches(model.module)] == flags and any(flags)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.module.modules())
+
+
+def test_a_pretrained_tag_that_does_not_exist_is_an_error_naming_the_real_tags(monkeypatch):
+    monkeypatch.setattr(vision, "_hub_reachable", lambda url=None, timeout=3.0: False)  # never the network
+    name = "vit_base_patch16_224.nonexistent_tag"
+    for weights in ("pretrained", "random"):
+        with pytest.raises(vision.UnknownTag) as err:
+            vision.load(name, weights)
+        assert isinstance(err.value, vision.WeightsUnavailable)
+        message = str(err.value)
+        assert "nonexistent_tag" in message and "vit_base_patch16_224.augreg2_in21k_ft_in1k" in message
+        assert "vit_base_patch16_224_miil" not in message  # another architecture's tags are not its tags
+    with pytest.raises(vision.UnknownTag):
+        vision.require_family(name, "vit")  # the pages' first, cheap check already says so
+    assert vision.family(name) == "vit"
+    # a real tag picks its own settings, even with random weights: ImageNet-21k has 21,843 classes
+    tagged = vision.load("vit_tiny_patch16_224.augreg_in21k", "random")
+    assert tagged.module.num_classes == 21843 and len(tagged.class_names) == 21843
+    assert tagged.weights_source == "random (untrained vit_tiny_patch16_224.augreg_in21k, seed 0)"
+
+
+def _page_with(name: str):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.switch_page("pages/vit.py").run()
+    at.radio(key="vit_weights").set_value("pretrained").run()
+    at.selectbox(key="vit_model").set_value("other timm model…").run()
+    at.text_input(key="vit_model_other").set_value(name).run()
+    return at
+
+
+def test_the_page_does_not_fall_back_to_random_weights_for_a_typo(monkeypatch):
+    """Random weights stand in for pretrained ones the Hub cannot give, not for a tag that does not exist."""
+    monkeypatch.setattr(vision, "_cached_hub_file", lambda cfg: None)
+    monkeypatch.setattr(vision, "_hub_reachable", lambda url=None, timeout=3.0: False)
+    at = _page_with("vit_tiny_patch16_224.nonexistent_tag")
+    errors, warnings_ = " ".join(e.value for e in at.error), " ".join(w.value for w in at.warning)
+    assert not at.exception
+    assert "nonexistent_tag" in errors and "vit_tiny_patch16_224.augreg_in21k" in errors
+    assert "random" not in warnings_ and not at.get("plotly_chart")
+    # ... nor when the tag gets past the page's first check and only load() finds it (traced_input's fallback)
+    monkeypatch.setattr(vision, "require_family", lambda name, wanted: None)
+    at = _page_with("vit_tiny_patch16_224.another_typo")
+    errors, warnings_ = " ".join(e.value for e in at.error), " ".join(w.value for w in at.warning)
+    assert not at.exception and "another_typo" in errors
+    assert "random" not in warnings_ and not at.get("plotly_chart")
+
+
+def _copy_demo(name: str, folder, sidecar: dict | None) -> str:
+    """The bundled demo's tensors under another name, with the given sidecar beside them (None: no sidecar)."""
+    import json
+    import shutil
+
+    from models.demo import WEIGHTS_DIR
+
+    target = folder / "my_weights.safetensors"
+    shutil.copy(WEIGHTS_DIR / f"{name}.safetensors", target)
+    if sidecar is not None:
+        target.with_suffix(".json").write_text(json.dumps(sidecar))
+    return str(target)
+
+
+@pytest.mark.parametrize("demo_name", ["vit_demo", "swin_demo"])
+def test_a_weights_file_is_read_with_its_own_sidecar(demo_name, tmp_path, photo):
+    """A demo checkpoint loaded as a file under its timm name predicts exactly as the demo does: the file's
+    sidecar (sizes, input size, crop, mean/std, class names) wins over the settings of the name it is loaded by."""
+    import json
+
+    from models.demo import WEIGHTS_DIR
+
+    meta = json.loads((WEIGHTS_DIR / f"{demo_name}.json").read_text())
+    demo = vision.load(demo_name, "demo")
+    path = _copy_demo(demo_name, tmp_path, meta)
+    as_file = vision.load(meta["arch"], path)
+    assert as_file.weights_source.startswith("file: my_weights.safetensors")
+    assert as_file.data_config == demo.data_config and as_file.class_names == demo.class_names
+    pictures = [shapes.sample_image(s, seed=i) for i, s in enumerate(shapes.CLASSES)] + [photo]
+    for picture in pictures:
+        x_demo, crop_demo = vision.preprocess(demo, picture)
+        x_file, crop_file = vision.preprocess(as_file, picture)
+        assert np.array_equal(crop_demo, crop_file)
+        with torch.inference_mode():
+            torch.testing.assert_close(as_file.module(x_file), demo.module(x_demo), atol=0, rtol=0)
+        assert vision.run(as_file, picture).top_k == vision.run(demo, picture).top_k
+
+    # What this guards against: without the overlay the crop follows the name (timm's crop_pct 0.9 here).
+    bare = dict(meta)
+    bare.pop("pretrained_cfg_overlay")
+    (tmp_path / "bare").mkdir()
+    named = vision.load(meta["arch"], _copy_demo(demo_name, tmp_path / "bare", bare))
+    assert named.data_config["crop_pct"] != demo.data_config["crop_pct"]
+    assert not np.array_equal(vision.preprocess(named, photo)[0], vision.preprocess(demo, photo)[0])
+
+
+def test_a_sidecar_that_does_not_describe_the_file_is_refused_with_a_message(tmp_path):
+    import json
+
+    from models.demo import WEIGHTS_DIR
+
+    meta = json.loads((WEIGHTS_DIR / "vit_demo.json").read_text())
+    path = _copy_demo("vit_demo", tmp_path, {**meta, "arch": "swin_tiny_patch4_window7_224"})
+    with pytest.raises(vision.WeightsMismatch, match="swin_tiny_patch4_window7_224 checkpoint"):
+        vision.load("vit_tiny_patch16_224", path)
+    (tmp_path / "my_weights.json").write_text("{not json")
+    with pytest.raises(vision.WeightsUnavailable, match="not readable JSON"):
+        vision.load("vit_tiny_patch16_224", path)
+    (tmp_path / "my_weights.json").write_text(json.dumps({**meta, "kwargs": [1, 2]}))
+    with pytest.raises(vision.WeightsUnavailable, match="must be JSON objects"):
+        vision.load("vit_tiny_patch16_224", path)
+    (tmp_path / "my_weights.json").write_text(json.dumps({**meta, "kwargs": {**meta["kwargs"], "no_such_kwarg": 1}}))
+    with pytest.raises(vision.WeightsMismatch, match="cannot be built"):
+        vision.load("vit_tiny_patch16_224", path)

@@ -374,6 +374,7 @@ def _build_extractor(
     """
     from timm.models._features_fx import GraphExtractNet, get_graph_node_names
 
+    own = set(vars(model))
     with _FX_TRACE_LOCK, unfused(model):
         try:
             with warnings.catch_warnings():  # torchvision's note that eval nodes are a subset of train nodes
@@ -387,6 +388,11 @@ def _build_extractor(
             _drop_identities(extractor.graph_module)
         except Exception:
             return None, (), None
+        finally:
+            # torch.fx's tracer stores the tensor constants it meets (Swin's masks, …) on the traced root as
+            # _tensor_constant<i>; the graph module keeps its own references, so they go from timm's module.
+            for key in set(vars(model)) - own:
+                delattr(model, key)
     return extractor, attention, output
 
 
