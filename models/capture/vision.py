@@ -161,7 +161,9 @@ def _check_name(name: str) -> str:
     if tag and f"{arch}.{tag}" not in pretrained_tags(arch):
         tags = pretrained_tags(arch)
         known = f"Its tags: {', '.join(tags)}." if tags else f"timm has no pretrained weights for {arch} at all."
-        raise UnknownTag(f"timm has no pretrained weights tagged '{tag}' for {arch}. {known}")
+        close = difflib.get_close_matches(f"{arch}.{tag}", tags, n=1, cutoff=0.8)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UnknownTag(f"timm has no pretrained weights tagged '{tag}' for {arch}. {known}{hint}")
     return arch
 
 
