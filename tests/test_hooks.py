@@ -161,3 +161,28 @@ def test_nothing_is_left_on_the_module():
     gc.collect()
     assert ref() is None, "the lock table must not keep a model alive"
     assert len([m for m in capture._LOCKS.keys() if m is ref()]) == 0
+
+
+def test_hooks_can_hold_the_model_so_no_capture_switches_its_flags_meanwhile():
+    """hooks(hold=model): a capture that reads the model's own forward sees its flags as loaded, even while
+    another thread waits to switch them off."""
+    model = _vit()
+    before = _flags(model)
+    started, seen = threading.Event(), []
+
+    def switcher():
+        started.set()
+        with capture.unfused(model):
+            seen.append(("switched", _flags(model)))
+
+    with capture.hooks(hold=model) as h:
+        h.forward(model.blocks[0].attn, lambda mod, args, out: seen.append(("forward", _flags(model))))
+        t = threading.Thread(target=switcher)
+        t.start()
+        started.wait(10)
+        time.sleep(0.05)
+        with torch.inference_mode():
+            model(torch.randn(1, 3, 32, 32))
+    t.join(10)
+    assert seen == [("forward", before), ("switched", [False, False])]
+    assert _flags(model) == before and _hook_count(model) == 0

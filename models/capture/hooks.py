@@ -19,14 +19,15 @@ can serve every browser session at once:
   the module, and the lock goes when the model goes).
 - `hooks()`: forward and forward-pre hooks registered for one block and removed in `finally`. A hook fires
   only for calls made by the thread that opened the block: another session's forward through the same
-  modules meanwhile (the FX extractor shares them) is not recorded.
+  modules meanwhile (the FX extractor shares them) is not recorded. `hooks(hold=model)` also holds the
+  model's lock, for a capture that must see the model's own (fused) forward, not one switched by another.
 """
 from __future__ import annotations
 
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 
 import torch
 
@@ -99,11 +100,16 @@ class Hooks:
 
 
 @contextmanager
-def hooks() -> Iterator[Hooks]:
+def hooks(hold: torch.nn.Module | None = None) -> Iterator[Hooks]:
     """Forward (pre)hooks for one call: register them on the yielded `Hooks`; every one is removed in
-    `finally`, and each fires only for the thread that opened the block."""
-    registered = Hooks()
-    try:
-        yield registered
-    finally:
-        registered.remove()
+    `finally`, and each fires only for the thread that opened the block.
+
+    `hold`: a model whose lock is held for the block, for a capture that reads the model's own forward
+    as it is (fused attention included): no other capture can switch its flags off meanwhile.
+    """
+    with model_lock(hold) if hold is not None else nullcontext():
+        registered = Hooks()
+        try:
+            yield registered
+        finally:
+            registered.remove()

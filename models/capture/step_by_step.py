@@ -85,11 +85,12 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
 
 
-def _capture(module: nn.Module, run) -> tuple[tuple, dict, object]:
+def _capture(module: nn.Module, run, model: nn.Module) -> tuple[tuple, dict, object]:
     """Runs `run()` once and returns (args, kwargs, output) of `module`'s first call in it.
 
     The hooks live only inside this call and record only calls made by this thread: the model is shared by
-    every session, and another session's forward pass may go through the same module meanwhile.
+    every session, and another session's forward pass may go through the same module meanwhile. `model`'s
+    lock is held meanwhile, so no other capture switches its fused attention off under this forward.
     """
     seen: dict = {}
 
@@ -101,7 +102,7 @@ def _capture(module: nn.Module, run) -> tuple[tuple, dict, object]:
         if "output" not in seen:
             seen["output"] = output
 
-    with hooks() as h:  # this thread's calls only; removed in `finally` (models/capture/hooks.py)
+    with hooks(hold=model) as h:  # this thread's calls only, removed in `finally`, flags as loaded (capture/hooks.py)
         h.pre(module, pre_hook, with_kwargs=True)
         h.forward(module, post_hook, with_kwargs=True)
         with torch.inference_mode():
@@ -152,7 +153,7 @@ def transformer_steps(
     src_ids, tgt_ids = src_ids.to(dev), tgt_ids.to(dev)
     if src_ids.dim() != 2 or src_ids.size(0) != 1 or tgt_ids.dim() != 2 or tgt_ids.size(0) != 1:
         raise ValueError("one example at a time: src_ids and tgt_ids must be (1, length)")
-    args, kwargs, out = _capture(module, lambda: model(src_ids, tgt_ids))
+    args, kwargs, out = _capture(module, lambda: model(src_ids, tgt_ids), model)
     names = ("query", "key", "value", "mask")
     inputs = dict(zip(names, args))
     inputs.update(kwargs)
@@ -285,7 +286,7 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
     dev = next(model.parameters()).device
     pixels = pixels.to(dev, dtype=next(model.parameters()).dtype)
-    args, kwargs, out = _capture(module, lambda: model(pixels))
+    args, kwargs, out = _capture(module, lambda: model(pixels), model)
     x = (args[0] if args else kwargs["x"])[0]  # (N, C)
     if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
         raise ValueError("this model passes an attention mask to its blocks; not supported step by step")
