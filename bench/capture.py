@@ -75,7 +75,7 @@ def vision_overhead(name: str, image, device: str, repeats: int) -> dict:
     model = vision.load(name, "random", device)  # weights do not change the timing; no Hub here
     extract = same = None
     try:
-        twin = _unfused_copy(model)
+        twin = _unfused_copy(model.module)
         extract = AttentionExtract(twin, method="fx")  # its default: the softmax nodes, graph cut after the last
         output = get_graph_node_names(twin)[1][-1]  # the classifier's output node
         same = AttentionExtract(twin, names=AttentionExtract.default_node_names + [output], method="fx")
@@ -85,7 +85,7 @@ def vision_overhead(name: str, image, device: str, repeats: int) -> dict:
     with torch.inference_mode():  # all three see the same pixels
         assert torch.equal(x, vision.preprocess(model, image)[0])
     fns = {
-        "bare": lambda: model(vision.preprocess(model, image)[0]),
+        "bare": lambda: model.module(vision.preprocess(model, image)[0]),
         "ours": lambda: vision.run(model, image),
     }
     if extract is not None:

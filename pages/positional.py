@@ -33,14 +33,14 @@ def load_vision(name: str, weights: str, device: str):
 @st.cache_data(show_spinner="Comparing position embeddings…", max_entries=16)
 def vit_grid(name: str, weights: str, device: str):
     model, _ = load_vision(name, weights, device)
-    emb = positional.vit_position_embeddings(model)
+    emb = positional.vit_position_embeddings(model.module)
     return emb, positional.cosine_similarity_grid(emb.patch, emb.grid)
 
 
 @st.cache_data(max_entries=16)
 def swin_tables(name: str, weights: str, device: str):
     model, _ = load_vision(name, weights, device)
-    return positional.swin_bias_tables(model)
+    return positional.swin_bias_tables(model.module)
 
 
 def model_ui(family: str, key: str):
@@ -64,7 +64,7 @@ def model_ui(family: str, key: str):
         return None, name, weights
     if note:
         st.warning(note)
-    weights_badge(vision.info(model).weights_source)
+    weights_badge(model.weights_source)
     return model, name, weights
 
 

@@ -113,7 +113,7 @@ def vit_ui(device: str):
                                help="Pretrained weights come from the Hugging Face Hub (or its local cache).")
     try:
         model, note = load_vit(name, weights, device)
-        sbs.vit_blocks(model)
+        sbs.vit_blocks(model.module)
     except (vision.VisionError, ValueError) as e:  # messages written for the page; never a traceback
         st.error(str(e))
         st.stop()
@@ -142,7 +142,7 @@ def vit_ui(device: str):
             st.error(str(e))
             st.stop()
         key = f"upload:{upload.name}:{upload.size}:{upload.file_id}"
-    blocks = sbs.vit_blocks(model)
+    blocks = sbs.vit_blocks(model.module)
     c1, c2 = st.columns(2)
     with c1:
         block = st.selectbox("Block", range(len(blocks)), key="sbs_block", format_func=lambda l: f"block {l + 1}")
@@ -154,7 +154,7 @@ def vit_ui(device: str):
     except (ValueError, RuntimeError) as e:
         st.error(f"This model cannot be shown step by step: {e}")
         st.stop()
-    weights_badge(vision.info(model).weights_source)
+    weights_badge(model.weights_source)
     st.image(image, caption="input", width=160)
     return steps
 

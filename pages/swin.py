@@ -147,7 +147,7 @@ RUN_KEY = uv.run_key(image, name, weights, device)
 if weights == "demo":
     st.info(
         "The demo Swin was trained only on synthetic shapes ("
-        + ", ".join(vision.info(uv.cached_model(name, weights, device)).class_names)
+        + ", ".join(uv.cached_model(name, weights, device).class_names)
         + "): on a photo its prediction means nothing, but its windows, masks and attention are real. "
         "Choose *generated shape* to see it on what it knows."
     )

@@ -52,7 +52,7 @@ def _cached(key: str, view: tuple, build):
 common.weights_badge(trace.weights_source)
 if weights == "demo":
     st.info(
-        "The demo ViT was trained only on synthetic shapes (" + ", ".join(vision.info(uv.cached_model(name, weights, device)).class_names)
+        "The demo ViT was trained only on synthetic shapes (" + ", ".join(uv.cached_model(name, weights, device).class_names)
         + "). On a photo its predictions are shape classes and its attention seeks shape-like blobs; pick "
         "*generated shape* as the image to see it on what it knows."
     )

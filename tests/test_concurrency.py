@@ -65,3 +65,41 @@ def test_vision_model_shared_by_threads(name):
     for a, b in zip(serial, parallel):
         _same_vision(a, b)
     assert len({tuple(t.top_k[0]) for t in parallel}) > 1 or len({float(t.attention[-1].sum()) for t in parallel}) > 1
+
+
+def test_every_capture_path_shares_one_model_across_threads():
+    """The traced graph, the hook fallback (models/capture/hooks.py) and the step-by-step recording all at once on
+    one shared timm module, 16 threads: each call gets exactly what it gets alone, and the module is left as it was."""
+    import dataclasses
+
+    from models.capture import step_by_step as sbs
+
+    traced = vision.load("vit_demo", weights="demo")
+    hooked = dataclasses.replace(traced, extractor=None, attention_nodes=(), output_node=None)  # same module
+    module = traced.module
+    flags = [m.fused_attn for m in module.modules() if hasattr(m, "fused_attn")]
+    images = _images(6)
+    pixels = [vision.preprocess(traced, im)[0] for im in images]
+    jobs = [("traced", i) for i in range(6)] + [("hooked", i) for i in range(6)] + [("steps", i) for i in range(6)]
+
+    def do(job):
+        kind, i = job
+        if kind == "steps":
+            return sbs.vit_model_steps(traced, pixels[i], i % len(module.blocks), i % 4)
+        return vision.run(traced if kind == "traced" else hooked, images[i])
+
+    serial = [do(job) for job in jobs]
+    parallel = _run_parallel(do, jobs * 2)
+    for (kind, _), a, b in zip(jobs * 2, serial * 2, parallel):
+        if kind == "steps":
+            np.testing.assert_array_equal(a.weights, b.weights)
+            np.testing.assert_array_equal(a.model_output, b.model_output)
+            assert b.max_abs_diff < 1e-4
+        else:
+            _same_vision(a, b)
+    for (kind, i), trace in zip(jobs, serial):
+        if kind == "hooked":  # the fallback reads the same maps as the graph
+            for x, y in zip(serial[i].attention, trace.attention, strict=True):
+                np.testing.assert_allclose(x, y, atol=1e-6, rtol=0)
+    assert [m.fused_attn for m in module.modules() if hasattr(m, "fused_attn")] == flags
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())

@@ -112,26 +112,27 @@ def test_every_block_and_head_of_the_demo_vit_is_reproduced(demo_vit):
     # The reference weights: timm's own AttentionExtract over a copy with fused attention off.
     from timm.utils import AttentionExtract
 
-    unfused = copy.deepcopy(demo_vit)
+    unfused = copy.deepcopy(demo_vit.module)
     for block in unfused.blocks:
         block.attn.fused_attn = False
     with torch.no_grad():
         extracted = AttentionExtract(unfused, method="fx")(pixels)
     reference = [extracted[n] for n in sorted(extracted, key=lambda n: int(n.split(".")[1]))]
-    n_heads = demo_vit.blocks[0].attn.num_heads
-    n_tokens = 1 + int(np.prod(demo_vit.patch_embed.grid_size))
-    for block in range(len(demo_vit.blocks)):
+    vit = demo_vit.module
+    n_heads = vit.blocks[0].attn.num_heads
+    n_tokens = 1 + int(np.prod(vit.patch_embed.grid_size))
+    for block in range(len(vit.blocks)):
         for head in range(n_heads):
             s = sbs.vit_model_steps(demo_vit, pixels, block, head)
             assert s.max_abs_diff < TOL, (block, head, s.max_abs_diff)
             assert s.query_labels[0] == "CLS" and len(s.query_labels) == n_tokens
-            assert s.mask is None and s.d_k == demo_vit.blocks[0].attn.head_dim
+            assert s.mask is None and s.d_k == vit.blocks[0].attn.head_dim
             assert np.allclose(s.weights, reference[block][0, head].numpy(), atol=1e-5)
     # X is the block's LayerNorm'd input (pre-norm): norm1 of the residual stream.
     with torch.no_grad():
-        z = demo_vit.patch_embed(pixels)
-        z = demo_vit._pos_embed(z)
-        x0 = demo_vit.blocks[0].norm1(demo_vit.norm_pre(demo_vit.patch_drop(z)))
+        z = vit.patch_embed(pixels)
+        z = vit._pos_embed(z)
+        x0 = vit.blocks[0].norm1(vit.norm_pre(vit.patch_drop(z)))
     s = sbs.vit_model_steps(demo_vit, pixels, 0, 0)
     assert np.allclose(s.x_query, x0[0].numpy(), atol=1e-5)
 

@@ -236,8 +236,8 @@ def test_traced_capture_equals_the_hooked_capture(name, weights):
     hooks on the model give: every map, the masks, the geometry, the logits."""
     from models.capture import vision
 
-    model = vision.load(name, weights, "cpu")
-    meta = vision.info(model)
+    meta = vision.load(name, weights, "cpu")
+    model = meta.module
     assert meta.extractor is not None and len(meta.attention_nodes) == len(swin.swin_blocks(model))
     kinds = {type(meta.extractor.graph_module.get_submodule(n.target)).__name__
              for n in meta.extractor.graph_module.graph.nodes if n.op == "call_module"}
@@ -472,7 +472,7 @@ def test_vision_run_gives_windows_that_place_back_on_the_image():
     from models.capture import vision
 
     model = vision.load("swin_demo", "demo")
-    assert swin.swin_version(model) == 1
+    assert swin.swin_version(model.module) == 1
     # the app's own path (sample image enlarged 4x, timm's resize back to 64 px) still names the shapes
     right = 0
     for shape in shapes.CLASSES:

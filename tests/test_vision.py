@@ -58,10 +58,11 @@ def _reference_extract(model, x, method):
 
 def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, photo):
     model, prefix = loaded
-    fused_before = [m.fused_attn for m in _fused_switches(model)]
+    net = model.module
+    fused_before = [m.fused_attn for m in _fused_switches(net)]
     trace = vision.run(model, photo)
-    assert [m.fused_attn for m in _fused_switches(model)] == fused_before  # the model keeps its fused path
-    n_blocks = len(model.blocks)
+    assert [m.fused_attn for m in _fused_switches(net)] == fused_before  # the model keeps its fused path
+    n_blocks = len(net.blocks)
     assert len(trace.attention) == n_blocks and trace.kind == "vit"
     x, crop = vision.preprocess(model, photo)
     assert np.array_equal(crop, trace.image)
@@ -70,11 +71,11 @@ def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, p
     assert trace.token_labels[: len(prefix)] == prefix and trace.num_prefix_tokens == len(prefix)
     assert len(trace.token_labels) == n and trace.token_labels[len(prefix)] == "(0,0)"
     for a in trace.attention:
-        assert a.dtype == np.float32 and a.shape == (model.blocks[0].attn.num_heads, n, n)
+        assert a.dtype == np.float32 and a.shape == (net.blocks[0].attn.num_heads, n, n)
         np.testing.assert_allclose(a.sum(-1), 1.0, atol=1e-5)
 
     for method in ("fx", "hook"):
-        reference = _reference_extract(model, x, method)
+        reference = _reference_extract(net, x, method)
         assert len(reference) == n_blocks
         for ours, theirs in zip(trace.attention, reference):
             np.testing.assert_allclose(ours, theirs, atol=1e-6, rtol=0)
@@ -83,21 +84,21 @@ def test_capture_equals_attention_extract_and_reproduces_block_outputs(loaded, p
     seen = {}
     hooks = [
         blk.attn.register_forward_hook(lambda mod, inp, out, i=i: seen.__setitem__(i, (inp[0], out)))
-        for i, blk in enumerate(model.blocks)
+        for i, blk in enumerate(net.blocks)
     ]
     try:
         with torch.inference_mode():
-            logits = model(x)
+            logits = net(x)
     finally:
         for h in hooks:
             h.remove()
-    for i, blk in enumerate(model.blocks):
+    for i, blk in enumerate(net.blocks):
         _check_block(blk.attn, *seen[i], trace.attention[i])
 
     probs = torch.softmax(logits[0], -1)
     best = torch.topk(probs, 5)
     assert [p for _, p in trace.top_k] == pytest.approx(best.values.tolist(), abs=1e-6)
-    assert [name for name, _ in trace.top_k] == [model.atlas.class_names[i] for i in best.indices.tolist()]
+    assert [name for name, _ in trace.top_k] == [model.class_names[i] for i in best.indices.tolist()]
 
 
 @torch.inference_mode()
@@ -120,12 +121,12 @@ def test_preprocess_matches_timm_transform(photo):
 
     model = vision.load("deit_tiny_distilled_patch16_224", "random")
     x, crop = vision.preprocess(model, photo)
-    reference = create_transform(**resolve_data_config({}, model=model))(photo)
+    reference = create_transform(**resolve_data_config({}, model=model.module))(photo)
     torch.testing.assert_close(x[0], reference)
     assert crop.shape == (224, 224, 3) and crop.dtype == np.uint8
     wide = Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 400, 3), dtype=np.uint8))
     x_wide, _ = vision.preprocess(model, wide)  # cut to 4:1 first; the centre crop sees the same pixels
-    reference = create_transform(**resolve_data_config({}, model=model))(wide)
+    reference = create_transform(**resolve_data_config({}, model=model.module))(wide)
     assert (x_wide[0] - reference).abs().mean() < 0.02
     strip, crop = vision.preprocess(model, Image.new("RGB", (20_000, 1), (200, 10, 10)))
     assert strip.shape == (1, 3, 224, 224) and tuple(crop[100, 100]) == (200, 10, 10)
@@ -133,8 +134,7 @@ def test_preprocess_matches_timm_transform(photo):
 
 def test_empty_capture_is_an_error(photo):
     model = vision.load("vit_tiny_patch16_224", "random")
-    broken = copy.copy(model)
-    object.__setattr__(broken, "atlas", dataclasses.replace(model.atlas, attention_nodes=()))
+    broken = dataclasses.replace(model, attention_nodes=())
     with pytest.raises(vision.CaptureError, match="empty"):
         vision.run(broken, photo)
 
@@ -165,14 +165,14 @@ def test_weights_sources_and_errors(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
     model = vision.load("vit_tiny_patch16_224", "random")
-    assert model.atlas.weights_source.startswith("random")
-    assert model.atlas.class_names[0].startswith("tench")  # ImageNet names, offline, from timm
+    assert model.weights_source.startswith("random")
+    assert model.class_names[0].startswith("tench")  # ImageNet names, offline, from timm
 
     path = tmp_path / "tiny.safetensors"
-    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path))
+    save_file({k: v.contiguous() for k, v in model.module.state_dict().items()}, str(path))
     again = vision.load("vit_tiny_patch16_224", str(path))
-    assert again.atlas.weights_source.startswith("file: tiny.safetensors")
-    for a, b in zip(model.state_dict().values(), again.state_dict().values()):
+    assert again.weights_source.startswith("file: tiny.safetensors")
+    for a, b in zip(model.module.state_dict().values(), again.module.state_dict().values()):
         assert torch.equal(a, b)
     with pytest.raises(vision.WeightsMismatch, match=r"wrong shape.*blocks\.0"):
         vision.load("vit_small_patch16_224", str(path))
@@ -274,8 +274,8 @@ def demo():
 def test_demo_model_accuracy_on_fresh_images(demo):
     from models.demo import train_vit
 
-    assert demo.atlas.weights_source.startswith("demo") and list(demo.atlas.class_names) == shapes.CLASSES
-    accuracy = train_vit.evaluate(demo, n=1000, seed=train_vit.EVAL_SEED + 7)  # not the evaluation set either
+    assert demo.weights_source.startswith("demo") and list(demo.class_names) == shapes.CLASSES
+    accuracy = train_vit.evaluate(demo.module, n=1000, seed=train_vit.EVAL_SEED + 7)  # not the evaluation set either
     assert accuracy >= 0.95
 
 
@@ -294,3 +294,158 @@ def test_demo_attention_is_on_the_object(demo):
         ratios_rollout.append(am.mass_inside_box(roll, box, (64, 64)) / share)
     assert np.mean(ratios_last) >= 2.0, np.mean(ratios_last)
     assert np.mean(ratios_rollout) >= 2.0, np.mean(ratios_rollout)
+
+
+# ------------------------------------------------------------------------------ the model and its weights
+
+
+def _attrs(module: torch.nn.Module) -> dict[str, set[str]]:
+    return {name: set(vars(m)) for name, m in module.named_modules()}
+
+
+def test_load_wraps_the_module_and_sets_nothing_on_it():
+    """The VisionModel owns timm's module and its facts; the module has exactly the attributes timm gave it."""
+    import timm
+
+    for name in ("vit_tiny_patch16_224", "swin_demo"):
+        model = vision.load(name, "random")
+        assert isinstance(model, vision.VisionModel) and model.extractor is not None
+        arch = model.arch
+        kwargs = vision._meta_kwargs(vision._demo_meta(name), name) if name == "swin_demo" else {}
+        with torch.random.fork_rng(devices=[]):
+            plain = timm.create_model(arch, pretrained=False, **kwargs).eval()
+        assert _attrs(model.module) == _attrs(plain)
+        assert not hasattr(model.module, "atlas")
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            model.name = "other"  # read-only: one cached model serves every session
+    assert not hasattr(vision, "info") and not hasattr(vision, "ModelInfo")
+
+
+def test_the_hook_fallback_equals_the_traced_capture(photo):
+    """Where FX cannot trace a ViT, run() reads every block's attn_drop through models/capture/hooks.py: the same
+    maps and predictions as the traced graph, flags restored and no hook left behind."""
+    model = vision.load("deit_tiny_distilled_patch16_224", "random")
+    hooked = dataclasses.replace(model, extractor=None, attention_nodes=(), output_node=None)
+    flags = [m.fused_attn for m in _fused_switches(model.module)]
+    a, b = vision.run(model, photo), vision.run(hooked, photo)
+    for p, q in zip(a.attention, b.attention, strict=True):
+        np.testing.assert_allclose(p, q, atol=1e-6, rtol=0)
+    assert [n for n, _ in a.top_k] == [n for n, _ in b.top_k]
+    assert [p for _, p in a.top_k] == pytest.approx([p for _, p in b.top_k], abs=1e-6)
+    assert [m.fused_attn for m in _fused_switches(model.module)] == flags and any(flags)
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in model.module.modules())
+
+
+def test_a_pretrained_tag_that_does_not_exist_is_an_error_naming_the_real_tags(monkeypatch):
+    monkeypatch.setattr(vision, "_hub_reachable", lambda url=None, timeout=3.0: False)  # never the network
+    name = "vit_base_patch16_224.nonexistent_tag"
+    for weights in ("pretrained", "random"):
+        with pytest.raises(vision.UnknownTag) as err:
+            vision.load(name, weights)
+        assert isinstance(err.value, vision.WeightsUnavailable)
+        message = str(err.value)
+        assert "nonexistent_tag" in message and "vit_base_patch16_224.augreg2_in21k_ft_in1k" in message
+        assert "vit_base_patch16_224_miil" not in message  # another architecture's tags are not its tags
+    with pytest.raises(vision.UnknownTag):
+        vision.require_family(name, "vit")  # the pages' first, cheap check already says so
+    assert vision.family(name) == "vit"
+    # a real tag picks its own settings, even with random weights: ImageNet-21k has 21,843 classes
+    tagged = vision.load("vit_tiny_patch16_224.augreg_in21k", "random")
+    assert tagged.module.num_classes == 21843 and len(tagged.class_names) == 21843
+    assert tagged.weights_source == "random (untrained vit_tiny_patch16_224.augreg_in21k, seed 0)"
+
+
+def _page_with(name: str):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=300).run()
+    at.switch_page("pages/vit.py").run()
+    at.radio(key="vit_weights").set_value("pretrained").run()
+    at.selectbox(key="vit_model").set_value("other timm model…").run()
+    at.text_input(key="vit_model_other").set_value(name).run()
+    return at
+
+
+def test_the_page_does_not_fall_back_to_random_weights_for_a_typo(monkeypatch):
+    """Random weights stand in for pretrained ones the Hub cannot give, not for a tag that does not exist."""
+    monkeypatch.setattr(vision, "_cached_hub_file", lambda cfg: None)
+    monkeypatch.setattr(vision, "_hub_reachable", lambda url=None, timeout=3.0: False)
+    at = _page_with("vit_tiny_patch16_224.nonexistent_tag")
+    errors, warnings_ = " ".join(e.value for e in at.error), " ".join(w.value for w in at.warning)
+    assert not at.exception
+    assert "nonexistent_tag" in errors and "vit_tiny_patch16_224.augreg_in21k" in errors
+    assert "random" not in warnings_ and not at.get("plotly_chart")
+    # ... nor when the tag gets past the page's first check and only load() finds it (traced_input's fallback)
+    monkeypatch.setattr(vision, "require_family", lambda name, wanted: None)
+    at = _page_with("vit_tiny_patch16_224.another_typo")
+    errors, warnings_ = " ".join(e.value for e in at.error), " ".join(w.value for w in at.warning)
+    assert not at.exception and "another_typo" in errors
+    assert "random" not in warnings_ and not at.get("plotly_chart")
+
+
+def _copy_demo(name: str, folder, sidecar: dict | None) -> str:
+    """The bundled demo's tensors under another name, with the given sidecar beside them (None: no sidecar)."""
+    import json
+    import shutil
+
+    from models.demo import WEIGHTS_DIR
+
+    target = folder / "my_weights.safetensors"
+    shutil.copy(WEIGHTS_DIR / f"{name}.safetensors", target)
+    if sidecar is not None:
+        target.with_suffix(".json").write_text(json.dumps(sidecar))
+    return str(target)
+
+
+@pytest.mark.parametrize("demo_name", ["vit_demo", "swin_demo"])
+def test_a_weights_file_is_read_with_its_own_sidecar(demo_name, tmp_path, photo):
+    """A demo checkpoint loaded as a file under its timm name predicts exactly as the demo does: the file's
+    sidecar (sizes, input size, crop, mean/std, class names) wins over the settings of the name it is loaded by."""
+    import json
+
+    from models.demo import WEIGHTS_DIR
+
+    meta = json.loads((WEIGHTS_DIR / f"{demo_name}.json").read_text())
+    demo = vision.load(demo_name, "demo")
+    path = _copy_demo(demo_name, tmp_path, meta)
+    as_file = vision.load(meta["arch"], path)
+    assert as_file.weights_source.startswith("file: my_weights.safetensors")
+    assert as_file.data_config == demo.data_config and as_file.class_names == demo.class_names
+    pictures = [shapes.sample_image(s, seed=i) for i, s in enumerate(shapes.CLASSES)] + [photo]
+    for picture in pictures:
+        x_demo, crop_demo = vision.preprocess(demo, picture)
+        x_file, crop_file = vision.preprocess(as_file, picture)
+        assert np.array_equal(crop_demo, crop_file)
+        with torch.inference_mode():
+            torch.testing.assert_close(as_file.module(x_file), demo.module(x_demo), atol=0, rtol=0)
+        assert vision.run(as_file, picture).top_k == vision.run(demo, picture).top_k
+
+    # What this guards against: without the overlay the crop follows the name (timm's crop_pct 0.9 here).
+    bare = dict(meta)
+    bare.pop("pretrained_cfg_overlay")
+    (tmp_path / "bare").mkdir()
+    named = vision.load(meta["arch"], _copy_demo(demo_name, tmp_path / "bare", bare))
+    assert named.data_config["crop_pct"] != demo.data_config["crop_pct"]
+    assert not np.array_equal(vision.preprocess(named, photo)[0], vision.preprocess(demo, photo)[0])
+
+
+def test_a_sidecar_that_does_not_describe_the_file_is_refused_with_a_message(tmp_path):
+    import json
+
+    from models.demo import WEIGHTS_DIR
+
+    meta = json.loads((WEIGHTS_DIR / "vit_demo.json").read_text())
+    path = _copy_demo("vit_demo", tmp_path, {**meta, "arch": "swin_tiny_patch4_window7_224"})
+    with pytest.raises(vision.WeightsMismatch, match="swin_tiny_patch4_window7_224 checkpoint"):
+        vision.load("vit_tiny_patch16_224", path)
+    (tmp_path / "my_weights.json").write_text("{not json")
+    with pytest.raises(vision.WeightsUnavailable, match="not readable JSON"):
+        vision.load("vit_tiny_patch16_224", path)
+    (tmp_path / "my_weights.json").write_text(json.dumps({**meta, "kwargs": [1, 2]}))
+    with pytest.raises(vision.WeightsUnavailable, match="must be JSON objects"):
+        vision.load("vit_tiny_patch16_224", path)
+    (tmp_path / "my_weights.json").write_text(json.dumps({**meta, "kwargs": {**meta["kwargs"], "no_such_kwarg": 1}}))
+    with pytest.raises(vision.WeightsMismatch, match="cannot be built"):
+        vision.load("vit_tiny_patch16_224", path)

@@ -217,7 +217,7 @@ def traced_input(name: str, weights: str, image: Image.Image | None, family: str
         cached_model(name, weights, device)
     except vision.WeightsUnavailable as e:
         st.error(str(e))
-        if weights != "pretrained":
+        if weights != "pretrained" or isinstance(e, vision.UnknownTag):  # random is for "no Hub", not for a typo
             st.stop()
         st.warning(
             f"Showing **random** weights of {name} instead, so that the page still works: choose *demo* weights "

@@ -15,13 +15,13 @@ from one fused `qkv` projection, and `q_norm`/`k_norm`, if the model has them, a
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+from models.capture.hooks import hooks
 from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
@@ -85,33 +85,28 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
 
 
-def _capture(module: nn.Module, run) -> tuple[tuple, dict, object]:
+def _capture(module: nn.Module, run, model: nn.Module) -> tuple[tuple, dict, object]:
     """Runs `run()` once and returns (args, kwargs, output) of `module`'s first call in it.
 
     The hooks live only inside this call and record only calls made by this thread: the model is shared by
-    every session, and another session's forward pass may go through the same module meanwhile.
+    every session, and another session's forward pass may go through the same module meanwhile. `model`'s
+    lock is held meanwhile, so no other capture switches its fused attention off under this forward.
     """
     seen: dict = {}
-    me = threading.get_ident()
 
     def pre_hook(_mod, args, kwargs):
-        if threading.get_ident() == me and "args" not in seen:
+        if "args" not in seen:
             seen["args"], seen["kwargs"] = args, dict(kwargs)
 
     def post_hook(_mod, _args, _kwargs, output):
-        if threading.get_ident() == me and "output" not in seen:
+        if "output" not in seen:
             seen["output"] = output
 
-    handles = [
-        module.register_forward_pre_hook(pre_hook, with_kwargs=True),
-        module.register_forward_hook(post_hook, with_kwargs=True),
-    ]
-    try:
+    with hooks(hold=model) as h:  # this thread's calls only, removed in `finally`, flags as loaded (capture/hooks.py)
+        h.pre(module, pre_hook, with_kwargs=True)
+        h.forward(module, post_hook, with_kwargs=True)
         with torch.inference_mode():
             run()
-    finally:
-        for h in handles:
-            h.remove()
     if "output" not in seen:
         raise RuntimeError("the chosen attention module was not called by the forward pass")
     return seen["args"], seen["kwargs"], seen["output"]
@@ -158,7 +153,7 @@ def transformer_steps(
     src_ids, tgt_ids = src_ids.to(dev), tgt_ids.to(dev)
     if src_ids.dim() != 2 or src_ids.size(0) != 1 or tgt_ids.dim() != 2 or tgt_ids.size(0) != 1:
         raise ValueError("one example at a time: src_ids and tgt_ids must be (1, length)")
-    args, kwargs, out = _capture(module, lambda: model(src_ids, tgt_ids))
+    args, kwargs, out = _capture(module, lambda: model(src_ids, tgt_ids), model)
     names = ("query", "key", "value", "mask")
     inputs = dict(zip(names, args))
     inputs.update(kwargs)
@@ -265,12 +260,14 @@ def vit_blocks(model: nn.Module) -> nn.Sequential:
     return blocks
 
 
-def vit_model_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
-    """vit_steps for a model from models.capture.vision.load, its tokens labelled as the ViT page labels them."""
+def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
+    """vit_steps for a models.capture.vision.VisionModel (from vision.load), its tokens labelled as the ViT page
+    labels them."""
     from models.capture import vision
 
-    labels, _ = vision.token_labels(model, tuple(int(g) for g in model.patch_embed.grid_size))
-    return vit_steps(model, pixels, block, head, labels)
+    module = model.module
+    labels, _ = vision.token_labels(module, tuple(int(g) for g in module.patch_embed.grid_size))
+    return vit_steps(module, pixels, block, head, labels)
 
 
 def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, token_labels: list[str]) -> HeadSteps:
@@ -289,7 +286,7 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
     dev = next(model.parameters()).device
     pixels = pixels.to(dev, dtype=next(model.parameters()).dtype)
-    args, kwargs, out = _capture(module, lambda: model(pixels))
+    args, kwargs, out = _capture(module, lambda: model(pixels), model)
     x = (args[0] if args else kwargs["x"])[0]  # (N, C)
     if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
         raise ValueError("this model passes an attention mask to its blocks; not supported step by step")

@@ -14,13 +14,12 @@ the *rolled, padded* token grid (Hp, Wp); rolled position r holds the token that
 from __future__ import annotations
 
 import functools
-import threading
 import weakref
-from contextlib import contextmanager
 
 import numpy as np
 import torch
 
+from models.capture.hooks import hooks, unfused
 from models.capture.trace import BlockInfo
 
 # Swin families timm builds; the page offers these (any other timm Swin / Swin V2 name works too).
@@ -248,19 +247,6 @@ def mean_attention_distance(attention: np.ndarray, block: BlockInfo) -> np.ndarr
 # ---------------------------------------------------------------------------------------------
 # Capture from a timm model
 # ---------------------------------------------------------------------------------------------
-_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_LOCKS_GUARD = threading.Lock()
-
-
-def _model_lock(model: torch.nn.Module) -> threading.Lock:
-    """One lock per model object: a capture toggles fused attention and adds hooks for its duration."""
-    with _LOCKS_GUARD:
-        lock = _LOCKS.get(model)
-        if lock is None:
-            lock = _LOCKS[model] = threading.Lock()
-        return lock
-
-
 def swin_blocks(model: torch.nn.Module) -> list[tuple[str, int, torch.nn.Module]]:
     """(module name, stage, block) of every Swin block, in forward order."""
     out = []
@@ -286,19 +272,6 @@ def _stage_scales(model: torch.nn.Module) -> list[int]:
             scale *= 2
         scales.append(scale)
     return scales
-
-
-@contextmanager
-def _unfused(attn_modules: list[torch.nn.Module]):
-    """Fused (SDPA) attention returns no weights: switch it off, and put every flag back afterwards."""
-    saved = [(m, m.fused_attn) for m in attn_modules if hasattr(m, "fused_attn")]
-    try:
-        for m, _ in saved:
-            m.fused_attn = False
-        yield
-    finally:
-        for m, flag in saved:
-            m.fused_attn = flag
 
 
 _BIAS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -370,30 +343,26 @@ def capture(
         raise ValueError(f"expected one image as a (1, 3, H, W) tensor, got {tuple(x.shape)}")
     entries = swin_blocks(model)
     scales = _stage_scales(model)
-    me = threading.get_ident()
     weights: dict[str, list[torch.Tensor]] = {name: [] for name, _, _ in entries}
     masks: dict[str, list] = {name: [] for name, _, _ in entries}
     shapes: dict[str, tuple[int, int]] = {}
 
-    def on_block(name):
+    def on_block(name):  # hooks fire for this thread's calls only (models/capture/hooks.py)
         def hook(module, args):
-            if threading.get_ident() == me:
-                shapes[name] = (int(args[0].shape[1]), int(args[0].shape[2]))  # NHWC input
+            shapes[name] = (int(args[0].shape[1]), int(args[0].shape[2]))  # NHWC input
 
         return hook
 
     def on_attn(name):
         def hook(module, args, kwargs):
-            if threading.get_ident() == me:
-                mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
-                masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
+            mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
+            masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
 
         return hook
 
     def on_softmax(name):
         def hook(module, args, output):
-            if threading.get_ident() == me:
-                weights[name].append(output.detach().float().cpu())
+            weights[name].append(output.detach().float().cpu())
 
         return hook
 
@@ -412,18 +381,13 @@ def capture(
                 masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
                 shapes[name] = tuple(int(v) for v in blk.input_resolution)
     else:
-        handles = []
-        with _model_lock(model), _unfused([blk.attn for _, _, blk in entries]):
-            try:
-                for name, _, blk in entries:
-                    handles.append(blk.register_forward_pre_hook(on_block(name)))
-                    handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
-                    handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
-                with torch.inference_mode():
-                    logits = model(x).float().cpu()  # (1, classes)
-            finally:
-                for h in handles:
-                    h.remove()
+        with unfused(model), hooks() as h:
+            for name, _, blk in entries:
+                h.pre(blk, on_block(name))
+                h.pre(blk.attn, on_attn(name), with_kwargs=True)
+                h.forward(blk.attn.softmax, on_softmax(name))
+            with torch.inference_mode():
+                logits = model(x).float().cpu()  # (1, classes)
     with torch.inference_mode():
         tables = [_bias_tables(blk.attn, version, blk.attn.num_heads) for _, _, blk in entries]
         scales_v2 = [

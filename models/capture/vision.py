@@ -1,14 +1,16 @@
-"""timm vision models: load(name, weights) and run(model, image) → VisionTrace, attention as data.
+"""timm vision models: load(name, weights) → VisionModel, run(model, image) → VisionTrace, attention as data.
 
-`load` returns the timm model itself (an nn.Module, eval mode, on its device) carrying one read-only
-attribute, `model.atlas` (a frozen `ModelInfo`): where its weights came from, its class names, its
-data config and, for ViTs, the attention extractor built once at load. Nothing about a run is ever
-stored on the model, so one cached model can serve every session at once.
+`load` returns a `VisionModel`: a frozen wrapper that owns the timm module (eval mode, on its device) and
+its facts: where its weights came from, its class names, its data config and the attention extractor
+built once at load (as timm's AttentionExtract wraps a model). Nothing is set on timm's module, and
+nothing about a run is ever stored anywhere, so one cached model can serve every session at once.
 
-Capture uses timm's own machinery: `timm.utils.AttentionExtract` over an FX graph traced once, at load,
-with fused attention (SDPA, which never forms the weights) switched off for the trace only. The graph
-then always takes the explicit softmax path and returns the softmax outputs with the logits; the model's
-own forward keeps its fused kernels. An empty capture is an error, never an empty page.
+Capture uses timm's own machinery: the FX graph of `timm.utils.AttentionExtract`, traced once at load
+with fused attention (SDPA, which never forms the weights) switched off for the trace only
+(models/capture/hooks.py `unfused`). The graph then always takes the explicit softmax path and returns
+the softmax outputs with the logits; the module's own forward keeps its fused kernels. Where FX cannot
+trace a ViT, hooks read each block's `attn_drop` for one call (models/capture/hooks.py `hooks`).
+An empty capture is an error, never an empty page.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ import sys
 import threading
 import urllib.parse
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -30,6 +32,7 @@ from PIL import Image
 
 from models.runtime import device as devices
 from models.runtime import memory
+from models.capture.hooks import hooks, unfused
 from models.capture.trace import BlockInfo, VisionTrace
 
 from models.demo import WEIGHTS_DIR
@@ -40,7 +43,9 @@ ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in eve
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
 EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
 
-_TRACE_LOCK = threading.Lock()  # fused_attn is flipped only while tracing, one model at a time
+# torch.fx patches process-wide state while it traces (torch.nn.Module.__call__ and __getattr__, module
+# globals) and puts it back afterwards: two traces at once would each restore the other's patch.
+_FX_TRACE_LOCK = threading.Lock()
 
 
 class VisionError(Exception):
@@ -59,6 +64,11 @@ class WeightsUnavailable(VisionError):
     """The requested weights cannot be had (no Hub, no pretrained tag, no demo checkpoint)."""
 
 
+class UnknownTag(WeightsUnavailable):
+    """A pretrained tag (name.tag) that timm does not have for that architecture: a typo, not a missing Hub,
+    so a page must not fall back to random weights for it."""
+
+
 class WeightsMismatch(VisionError):
     """A weights file whose tensor names or shapes do not fit the architecture."""
 
@@ -68,9 +78,15 @@ class CaptureError(VisionError):
 
 
 @dataclass(frozen=True, eq=False)
-class ModelInfo:
-    """Set once at load as `model.atlas`; read-only afterwards."""
+class VisionModel:
+    """A timm model and its facts, as `load` made them; read-only. Compared and hashed by identity.
 
+    `module` is timm's nn.Module itself (eval mode, on `device`), left as timm built it: no attribute is
+    added to it. Run it with `run(model, image)`; `model.module` is there for what needs the network
+    itself (its blocks, its position embeddings, a plain forward).
+    """
+
+    module: torch.nn.Module
     name: str  # what was asked for: a timm name (possibly with .tag) or a demo name such as "vit_demo"
     arch: str  # the timm architecture
     weights: str  # "pretrained", "demo", "random" or the file path
@@ -78,11 +94,10 @@ class ModelInfo:
     class_names: tuple[str, ...]
     kind: str  # "vit", "swin" or "other"
     device: str
-    data_config: dict  # timm's resolved data config: input_size, interpolation, mean, std, crop_pct, crop_mode
-    extractor: torch.nn.Module | None  # ViT: AttentionExtract over the FX graph (fused attention off)
-    attention_nodes: tuple[str, ...] = ()
-    output_node: str | None = None
-    lock: threading.Lock | None = None  # serialises the hook fallback, used only when FX tracing failed
+    data_config: dict = field(default_factory=dict)  # timm's resolved data config: input_size, mean, std, crop…
+    extractor: torch.nn.Module | None = None  # timm's FX GraphExtractNet (fused attention off), built at load
+    attention_nodes: tuple[str, ...] = ()  # the extractor's softmax nodes, one per block
+    output_node: str | None = None  # the extractor's logits node
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -135,14 +150,28 @@ def require_family(name: str, wanted: str) -> None:
 
 
 def _check_name(name: str) -> str:
+    """The architecture of a timm name; UnknownModel if there is none, UnknownTag if its .tag does not exist."""
     import timm
 
-    arch, _ = timm.models.split_model_name_tag(name)
+    arch, tag = timm.models.split_model_name_tag(name)
     if not name or not timm.models.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise UnknownModel(f"'{name}' is not a timm model name.{hint}")
+    if tag and f"{arch}.{tag}" not in pretrained_tags(arch):
+        tags = pretrained_tags(arch)
+        known = f"Its tags: {', '.join(tags)}." if tags else f"timm has no pretrained weights for {arch} at all."
+        close = difflib.get_close_matches(f"{arch}.{tag}", tags, n=1, cutoff=0.8)
+        hint = f" Did you mean {close[0]}?" if close else ""
+        raise UnknownTag(f"timm has no pretrained weights tagged '{tag}' for {arch}. {known}{hint}")
     return arch
+
+
+def pretrained_tags(arch: str) -> list[str]:
+    """Every "arch.tag" timm has pretrained weights for (timm.list_pretrained(arch + '*'), this arch only)."""
+    import timm
+
+    return [n for n in timm.list_pretrained(arch + "*") if n.split(".", 1)[0] == arch]
 
 
 def _hub_reachable(url: str | None = None, timeout: float = 3.0) -> bool:
@@ -200,8 +229,8 @@ def _pretrained(name: str, create_kwargs: dict) -> tuple[torch.nn.Module, str]:
         cfg = timm.models.get_pretrained_cfg(name if "." in name else arch)
     except Exception:
         cfg = None
-    if cfg is None:
-        raise WeightsUnavailable(f"timm has no pretrained weights tagged '{name}'.")
+    if cfg is None:  # _check_name has seen the tag in timm's list: only a broken registry gets here
+        raise UnknownTag(f"timm has no pretrained weights tagged '{name}'. Its tags: {', '.join(pretrained_tags(arch))}.")
     full = f"{arch}.{cfg.tag}" if getattr(cfg, "tag", None) else arch
     cached = _cached_hub_file(cfg)
     if cached:
@@ -239,7 +268,9 @@ def _describe_mismatch(model: torch.nn.Module, state: dict) -> list[str]:
 
 
 def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.Module:
-    """The architecture with the tensors of a .safetensors file; WeightsMismatch says which tensors do not fit."""
+    """The architecture with the tensors of a .safetensors file; WeightsMismatch says which tensors do not fit.
+
+    `create_kwargs` come from the caller: the file's sidecar (see _meta_kwargs), then the caller's own."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -257,7 +288,10 @@ def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.M
     head = state.get("head.weight", state.get("head.fc.weight"))
     if "num_classes" not in kwargs and head is not None and head.ndim == 2:
         kwargs["num_classes"] = int(head.shape[0])  # a fine-tuned model keeps its own classes
-    model = _create(arch, pretrained=False, **kwargs)
+    try:
+        model = _create(arch, pretrained=False, **kwargs)
+    except (TypeError, ValueError, AssertionError, RuntimeError) as e:  # e.g. a sidecar's kwargs timm refuses
+        raise WeightsMismatch(f"{arch} cannot be built with {path.name}'s settings ({type(e).__name__}: {e}).") from None
     problems = _describe_mismatch(model, state)
     if problems:  # timm's own converter for this family may map older layouts (and resize position embeddings)
         filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
@@ -292,13 +326,35 @@ def _class_names(model: torch.nn.Module, meta: dict | None) -> tuple[str, ...]:
 
 
 def _sidecar(path: pathlib.Path) -> dict | None:
+    """The JSON beside a weights file (same name, .json), written like the bundled demos' (see _meta_kwargs)."""
     side = path.with_suffix(".json")
-    if side.is_file():
-        try:
-            return json.loads(side.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
-    return None
+    if not side.is_file():
+        return None
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise WeightsUnavailable(f"{side.name}, the settings beside {path.name}, is not readable JSON ({e}).") from None
+    if not isinstance(meta, dict):
+        raise WeightsUnavailable(f"{side.name}, the settings beside {path.name}, is not a JSON object.")
+    return meta
+
+
+def _meta_kwargs(meta: dict, where: str) -> dict:
+    """timm.create_model kwargs from a checkpoint's JSON: its "kwargs" (the architecture's sizes, classes)
+    and its "pretrained_cfg_overlay" (input_size, crop_pct, interpolation, mean, std: the data config)."""
+    kwargs, overlay = meta.get("kwargs") or {}, meta.get("pretrained_cfg_overlay") or {}
+    if not isinstance(kwargs, dict) or not isinstance(overlay, dict):
+        raise WeightsUnavailable(f"{where}: \"kwargs\" and \"pretrained_cfg_overlay\" must be JSON objects.")
+    kwargs = dict(kwargs)
+    if overlay:
+        overlay = dict(overlay)
+        for key in ("input_size", "mean", "std"):
+            if isinstance(overlay.get(key), list):
+                overlay[key] = tuple(overlay[key])
+        for key in ("file", "url", "hf_hub_id", "hf_hub_filename"):  # settings only: never where to fetch from
+            overlay.pop(key, None)
+        kwargs["pretrained_cfg_overlay"] = overlay
+    return kwargs
 
 
 def _kind(model: torch.nn.Module) -> str:
@@ -320,12 +376,9 @@ def _build_extractor(
     """
     from timm.models._features_fx import GraphExtractNet, get_graph_node_names
 
-    switches = [m for m in model.modules() if hasattr(m, "fused_attn")]
-    with _TRACE_LOCK:
-        saved = [m.fused_attn for m in switches]
+    own = set(vars(model))
+    with _FX_TRACE_LOCK, unfused(model):
         try:
-            for m in switches:
-                m.fused_attn = False
             with warnings.catch_warnings():  # torchvision's note that eval nodes are a subset of train nodes
                 warnings.simplefilter("ignore", UserWarning)
                 eval_nodes = get_graph_node_names(model)[1]
@@ -338,8 +391,10 @@ def _build_extractor(
         except Exception:
             return None, (), None
         finally:
-            for m, flag in zip(switches, saved):
-                m.fused_attn = flag
+            # torch.fx's tracer stores the tensor constants it meets (Swin's masks, …) on the traced root as
+            # _tensor_constant<i>; the graph module keeps its own references, so they go from timm's module.
+            for key in set(vars(model)) - own:
+                delattr(model, key)
     return extractor, attention, output
 
 
@@ -370,107 +425,92 @@ def _match(node: str, pattern: str = ATTENTION_NODES) -> bool:
     return fnmatch.fnmatch(node, pattern)
 
 
-def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_kwargs) -> torch.nn.Module:
-    """A timm model in eval mode on `device`, with `model.atlas` (ModelInfo) describing it.
+def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_kwargs) -> VisionModel:
+    """A timm model in eval mode on `device`, wrapped with its facts in a VisionModel.
 
-    `weights`: "pretrained" (timm's default tag, from the Hub or its local cache), "demo" (a bundled
-    checkpoint: `name` is then a demo name such as "vit_demo"), "random" (seed 0) or the path of a
-    .safetensors file (a sidecar .json beside it may give create_model kwargs and class names).
-    Extra keyword arguments go to timm.create_model (e.g. img_size=112 for a quick test).
-    Raises UnknownModel, WeightsUnavailable or WeightsMismatch with a message for the page.
+    `weights`: "pretrained" (timm's default tag, or the tag in `name`, from the Hub or its local cache),
+    "demo" (a bundled checkpoint: `name` is then a demo name such as "vit_demo"), "random" (seed 0) or the
+    path of a .safetensors file. A file's sidecar .json (same name) describes the file and wins over the
+    name's defaults: its "kwargs" build the architecture, its "pretrained_cfg_overlay" gives the data
+    config (input size, crop, mean/std), its "class_names" name the classes, as for a bundled demo.
+    Extra keyword arguments go to timm.create_model last (e.g. img_size=112 for a quick test).
+    Raises UnknownModel, UnknownTag, WeightsUnavailable or WeightsMismatch with a message for the page.
     """
     memory.keep_freed_memory()  # captures reuse freed pages instead of faulting in fresh ones (models/runtime/memory.py)
     name = (name or "").strip()
     weights = str(weights).strip()
     meta = None
-    extra_kwargs = dict(create_kwargs)
-    create_kwargs = {}
     if (WEIGHTS_DIR / f"{name}.json").exists() or weights == "demo":
         meta = _demo_meta(name)
         arch = meta["arch"]
-        create_kwargs = dict(meta.get("kwargs", {}))
-        if meta.get("pretrained_cfg_overlay"):
-            overlay = dict(meta["pretrained_cfg_overlay"])
-            overlay["input_size"] = tuple(overlay.get("input_size", ()))
-            create_kwargs["pretrained_cfg_overlay"] = overlay
     else:
         arch = _check_name(name)
-    create_kwargs.update(extra_kwargs)
+    path = None
+    if weights not in WEIGHT_SOURCES:
+        path = pathlib.Path(weights).expanduser()
+        side = _sidecar(path)
+        if side is not None:
+            side_arch = side.get("arch")
+            if side_arch and str(side_arch).split(".", 1)[0] != arch:
+                raise WeightsMismatch(
+                    f"{path.name} is a {side_arch} checkpoint ({path.with_suffix('.json').name} says so), not {arch}: "
+                    f"choose {side_arch}."
+                )
+            meta = side
+    kwargs = {**(_meta_kwargs(meta, f"{name}.json" if path is None else path.with_suffix(".json").name) if meta else {}),
+              **create_kwargs}
     if weights == "pretrained":
         if meta is not None:
             raise WeightsUnavailable(f"'{name}' is a bundled demo model: it has demo weights, not pretrained ones.")
-        model, source = _pretrained(name, create_kwargs)
+        module, source = _pretrained(name, kwargs)
     elif weights == "demo":
-        path = WEIGHTS_DIR / f"{name}.safetensors"
-        model = _from_file(arch, path, create_kwargs)
+        module = _from_file(arch, WEIGHTS_DIR / f"{name}.safetensors", kwargs)
         acc = meta.get("metrics", {}).get("accuracy")
         score = f", {acc:.1%} accuracy on fresh images" if isinstance(acc, (int, float)) else ""
         source = f"demo ({name}: timm {arch} trained here on synthetic shapes{score})"
     elif weights == "random":
-        model = _create(arch, pretrained=False, **create_kwargs)
+        # a tag (checked by _check_name) picks its own settings: classes, input size, mean/std
+        module = _create(arch if meta is not None else name, pretrained=False, **kwargs)
         source = f"random (untrained {name}, seed 0)"
     else:
-        path = pathlib.Path(weights).expanduser()
-        side = _sidecar(path)
-        if side and not meta:
-            meta = side
-            create_kwargs = {**side.get("kwargs", {}), **extra_kwargs}
-        model = _from_file(arch, path, create_kwargs)
+        module = _from_file(arch, path, kwargs)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         source = f"file: {path.name} (sha256 {digest}…)"
     dev = str(devices.resolve(device))
-    model = model.to(dev).eval()
+    module = module.to(dev).eval()
     from timm.data import resolve_data_config
 
-    data_config = dict(resolve_data_config({}, model=model))
-    img_size = getattr(getattr(model, "patch_embed", None), "img_size", None)
-    if img_size and not getattr(model.patch_embed, "dynamic_img_size", False):
+    data_config = dict(resolve_data_config({}, model=module))
+    img_size = getattr(getattr(module, "patch_embed", None), "img_size", None)
+    if img_size and not getattr(module.patch_embed, "dynamic_img_size", False):
         data_config["input_size"] = (3, int(img_size[0]), int(img_size[1]))  # built for another size than its tag's
-    kind = _kind(model)
-    extractor, nodes, output, lock = None, (), None, None
+    kind = _kind(module)
+    extractor, nodes, output = None, (), None
     if kind == "vit":
-        extractor, nodes, output = _build_extractor(model)
-        if extractor is None:
-            lock = threading.Lock()
-    elif kind == "swin" and not any(getattr(b, "dynamic_mask", False) for b in model.modules()):
+        extractor, nodes, output = _build_extractor(module)
+    elif kind == "swin" and not any(getattr(b, "dynamic_mask", False) for b in module.modules()):
         # the same FX extractor; a mask computed at run time (dynamic_mask) is read by swin.capture's hooks instead
-        extractor, nodes, output = _build_extractor(model, SWIN_ATTENTION_NODES)
-    model.atlas = ModelInfo(
+        extractor, nodes, output = _build_extractor(module, SWIN_ATTENTION_NODES)
+    return VisionModel(
+        module=module,
         name=name,
         arch=arch,
         weights=weights,
         weights_source=source,
-        class_names=_class_names(model, meta),
+        class_names=_class_names(module, meta),
         kind=kind,
         device=dev,
         data_config=data_config,
         extractor=extractor,
         attention_nodes=nodes,
         output_node=output,
-        lock=lock,
-    )
-    return model
-
-
-def info(model: torch.nn.Module) -> ModelInfo:
-    """The ModelInfo set by load(); a model built elsewhere gets a description made on the fly (no extractor)."""
-    found = getattr(model, "atlas", None)
-    if isinstance(found, ModelInfo):
-        return found
-    from timm.data import resolve_data_config
-
-    dev = str(next(model.parameters()).device)
-    return ModelInfo(
-        name=type(model).__name__, arch=type(model).__name__, weights="unknown", weights_source="unknown",
-        class_names=_class_names(model, None), kind=_kind(model), device=dev,
-        data_config=dict(resolve_data_config({}, model=model)), extractor=None, lock=threading.Lock(),
     )
 
 
 # -------------------------------------------------------------------------------------------- running
 
 
-def preprocess(model: torch.nn.Module, image: Image.Image) -> tuple[torch.Tensor, np.ndarray]:
+def preprocess(model: VisionModel, image: Image.Image) -> tuple[torch.Tensor, np.ndarray]:
     """timm's eval transform from the model's data config: ((1, 3, H, W) tensor on the model's device, crop).
 
     The crop is the (H, W, 3) uint8 image after timm's resize and centre crop, i.e. exactly the pixels
@@ -480,19 +520,18 @@ def preprocess(model: torch.nn.Module, image: Image.Image) -> tuple[torch.Tensor
     """
     from timm.data import create_transform
 
-    meta = info(model)
-    transform = create_transform(**meta.data_config)
+    transform = create_transform(**model.data_config)
     steps = list(getattr(transform, "transforms", [transform]))
     split = next((i for i, t in enumerate(steps) if "ToTensor" in type(t).__name__), len(steps))
     pil = image.convert("RGB") if image.mode != "RGB" else image
-    pil = _cut_extreme(pil, steps, meta.data_config)
+    pil = _cut_extreme(pil, steps, model.data_config)
     for t in steps[:split]:
         pil = t(pil)
     crop = np.array(pil, dtype=np.uint8)
     x = pil
     for t in steps[split:]:
         x = t(x)
-    return x.unsqueeze(0).to(meta.device), crop
+    return x.unsqueeze(0).to(model.device), crop
 
 
 def _cut_extreme(pil: Image.Image, steps: list, cfg: dict) -> Image.Image:
@@ -520,7 +559,9 @@ def _patch_labels(grid: tuple[int, int]) -> tuple[str, ...]:
 
 
 def token_labels(model: torch.nn.Module, grid: tuple[int, int]) -> tuple[list[str], int]:
-    """Labels for a ViT's tokens in sequence order: CLS, DIST, REG0…, then each patch as "(row,col)"."""
+    """Labels for a ViT's tokens in sequence order: CLS, DIST, REG0…, then each patch as "(row,col)".
+
+    `model` is the timm module (VisionModel.module); patch rows and columns are indices from 0."""
     prefix = []
     if getattr(model, "cls_token", None) is not None:
         prefix.append("CLS")
@@ -540,50 +581,38 @@ def _patch_size(model: torch.nn.Module) -> tuple[int, int]:
     return int(ps[0]), int(ps[1])
 
 
-def _capture_vit(model: torch.nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-    meta = info(model)
-    if meta.extractor is not None:
-        out = meta.extractor(x)
-        attention = [out[n] for n in meta.attention_nodes]
-        logits = out[meta.output_node]
+def _capture_vit(model: VisionModel, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    if model.extractor is not None:
+        out = model.extractor(x)
+        attention = [out[n] for n in model.attention_nodes]
+        logits = out[model.output_node]
         return attention, logits
-    return _capture_with_hooks(model, x, meta.lock or threading.Lock())
+    return _capture_with_hooks(model.module, x)
 
 
-def _capture_with_hooks(model: torch.nn.Module, x: torch.Tensor, lock: threading.Lock):
+def _capture_with_hooks(module: torch.nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Fallback when FX cannot trace the model: hooks on each block's attn_drop, fused attention off.
 
-    The hooks and the flipped flags live on the shared model, so the whole forward holds the model's
-    lock; both are undone in `finally`.
+    The flags live on the shared model: `unfused` holds the model's lock for the forward and puts them
+    back in `finally`, as `hooks` removes the hooks (models/capture/hooks.py).
     """
-    blocks = list(model.blocks)
-    drops = [getattr(b.attn, "attn_drop", None) for b in blocks]
+    drops = [getattr(b.attn, "attn_drop", None) for b in module.blocks]
     if any(d is None for d in drops):
-        raise CaptureError(f"{type(model).__name__}: no attention dropout module to read the weights from.")
-    switches = [m for m in model.modules() if hasattr(m, "fused_attn")]
+        raise CaptureError(f"{type(module).__name__}: no attention dropout module to read the weights from.")
     captured: list[torch.Tensor] = []
-    with lock:
-        saved = [m.fused_attn for m in switches]
-        handles = []
-        try:
-            for m in switches:
-                m.fused_attn = False
-            handles = [d.register_forward_hook(lambda mod, inp, out: captured.append(out)) for d in drops]
-            logits = model(x)
-        finally:
-            for h in handles:
-                h.remove()
-            for m, flag in zip(switches, saved):
-                m.fused_attn = flag
+    with unfused(module), hooks() as h:
+        for d in drops:
+            h.forward(d, lambda mod, inp, out: captured.append(out))
+        logits = module(x)
     return captured, logits
 
 
-def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTrace:
+def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
     """One image through one model: every block's attention, token labels, the crop, the top-k classes."""
-    meta = info(model)
+    meta, module = model, model.module
     if meta.kind not in ("vit", "swin"):
         raise UnsupportedModel(
-            f"'{meta.name}' ({type(model).__name__}) is not a ViT- or Swin-family model: its attention cannot be shown here."
+            f"'{meta.name}' ({type(module).__name__}) is not a ViT- or Swin-family model: its attention cannot be shown here."
         )
     x, crop = preprocess(model, image)
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
@@ -592,24 +621,24 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
             from models.capture import swin  # written separately; imported only when a Swin model runs
 
             traced = (meta.extractor, meta.attention_nodes, meta.output_node) if meta.extractor is not None else None
-            attention_np, blocks, swin_extras = swin.capture(model, x, traced)
+            attention_np, blocks, swin_extras = swin.capture(module, x, traced)
             extras.update(swin_extras)
             logits = extras.pop("logits", None)
             if logits is None:
-                logits = model(x)
+                logits = module(x)
             grid = blocks[0].grid if blocks else (0, 0)
-            ps = _patch_size(model)[0]
+            ps = _patch_size(module)[0]
             labels, n_prefix = list(_patch_labels(tuple(grid))), 0
         else:
             attention_t, logits = _capture_vit(model, x)
-            n_blocks = len(model.blocks)
+            n_blocks = len(module.blocks)
             if not attention_t:
                 raise CaptureError(f"No attention weights were captured from {meta.name}: the capture came back empty.")
             if len(attention_t) != n_blocks:
                 raise CaptureError(f"Captured {len(attention_t)} attention maps from {meta.name}, which has {n_blocks} blocks.")
-            ph, pw = _patch_size(model)
+            ph, pw = _patch_size(module)
             grid = (x.shape[-2] // ph, x.shape[-1] // pw)
-            labels, n_prefix = token_labels(model, grid)
+            labels, n_prefix = token_labels(module, grid)
             attention_np = [a[0].detach().float().cpu().numpy() for a in attention_t]
             n = len(labels)
             for i, a in enumerate(attention_np):
@@ -621,7 +650,7 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
                 for i in range(n_blocks)
             ]
             ps = ph
-            extras["has_cls"] = getattr(model, "cls_token", None) is not None
+            extras["has_cls"] = getattr(module, "cls_token", None) is not None
     top = _top_k(logits, meta.class_names, top_k)
     return VisionTrace(
         model_name=meta.name,
