@@ -23,7 +23,7 @@ from PIL import Image
 from models.runtime import images
 from models.demo import shapes
 from models.capture import vision
-from ui.common import on_device_or_cpu
+from ui.common import on_device_or_cpu, shared_model
 from viz import fast
 
 WEIGHT_CHOICES = ("demo", "pretrained", "random", "file")
@@ -167,10 +167,10 @@ def _content_key(image: Image.Image) -> str:
     return h.hexdigest()
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def cached_model(name: str, weights: str, device: str):
-    """vision.load, once per (name, weights, device) for the whole server; errors are not cached."""
-    return vision.load(name, weights, device)
+    """vision.load, once per (name, weights, device) for the whole server, in the one bounded model cache
+    (ui.common.shared_model); errors are not cached."""
+    return shared_model("vision", (name, weights, device), lambda: vision.load(name, weights, device))
 
 
 @st.cache_resource(max_entries=6, show_spinner="Running the model…")
