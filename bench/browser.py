@@ -59,7 +59,8 @@ OBSERVER_JS = """() => {
     const t = performance.now();
     window.__atlasStates.push({state, t});
     if (state === 'notRunning') {
-      requestAnimationFrame(() => requestAnimationFrame(() => window.__atlasStates.push({state: 'painted', t: performance.now()})));
+      const painted = () => window.__atlasStates.push({state: 'painted', t: performance.now()});
+      requestAnimationFrame(() => requestAnimationFrame(painted));
     }
   };
   new MutationObserver(note).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});

@@ -42,7 +42,8 @@ print(json.dumps({"applied": memory._applied, "faults": faults, "attention_pages
 def test_captures_stop_faulting_in_fresh_pages():
     out = {}
     for mode in ("keep", "default"):
-        proc = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        proc = subprocess.run([sys.executable, "-c", CHILD, mode], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
         assert proc.returncode == 0, proc.stderr[-2000:]
         out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     pages = out["keep"]["attention_pages"]

@@ -104,7 +104,9 @@ def on_device_or_cpu(call, device: str):
             raise
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        st.warning(f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower).")
+        st.warning(
+            f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower)."
+        )
         return call("cpu")
 
 

@@ -20,10 +20,10 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
+from models.capture import vision
+from models.demo import shapes
 from models.runtime import images
 from models.runtime import weights_dir as weights_folder
-from models.demo import shapes
-from models.capture import vision
 from ui.common import on_device_or_cpu, shared_model
 from viz import fast
 

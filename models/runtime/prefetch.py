@@ -80,7 +80,9 @@ def fetch(name: str) -> str:
     except Exception as e:  # offline, a mirror without the file, a blocked network: a message, not a traceback
         kind = type(e).__name__
         if "EntryNotFound" in kind or "404" in str(e):
-            raise PrefetchError(f"{repo} has no {filename} on {endpoint()}: only .safetensors weights are used.") from None
+            raise PrefetchError(
+                f"{repo} has no {filename} on {endpoint()}: only .safetensors weights are used."
+            ) from None
         if "Connect" in kind or "Offline" in kind or "Timeout" in kind or "LocalEntryNotFound" in kind:
             raise PrefetchError(_unreachable_message(endpoint())) from None
         first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
