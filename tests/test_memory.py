@@ -38,6 +38,7 @@ print(json.dumps({"applied": memory._applied, "faults": faults, "attention_pages
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's mallopt: Linux only")
 def test_captures_stop_faulting_in_fresh_pages():
     out = {}

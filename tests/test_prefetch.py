@@ -19,7 +19,8 @@ def _run(*names, endpoint, tmp_path):
                           capture_output=True, text=True, timeout=120)
 
 
-def test_offline_it_says_the_hub_cannot_be_reached_and_names_hf_endpoint(tmp_path):
+@pytest.mark.slow
+def test_offline_the_command_says_the_hub_cannot_be_reached_and_names_hf_endpoint(tmp_path):
     proc = _run("vit_base_patch16_224", "swin_tiny_patch4_window7_224", endpoint="http://127.0.0.1:9",
                 tmp_path=tmp_path)
     assert proc.returncode == 1
@@ -28,12 +29,20 @@ def test_offline_it_says_the_hub_cannot_be_reached_and_names_hf_endpoint(tmp_pat
     assert not (tmp_path / "hub").exists() or not any((tmp_path / "hub").rglob("*.safetensors"))
 
 
-def test_names_are_checked_before_the_network(tmp_path):
-    proc = _run("vit_bse_patch16_224", "vit_demo", endpoint="http://127.0.0.1:9", tmp_path=tmp_path)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "'vit_bse_patch16_224' is not a timm model name. Did you mean vit_base_patch16_224" in proc.stderr
-    assert "'vit_demo' is a bundled demo model" in proc.stderr
-    assert "Cannot reach" not in proc.stderr  # nothing left to download: the network is not tried
+def test_offline_in_process_too(monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert prefetch.main(["vit_tiny_patch16_224"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("Cannot reach the Hugging Face Hub at http://127.0.0.1:9") and "HF_ENDPOINT" in err
+
+
+def test_names_are_checked_before_the_network(monkeypatch, capsys):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    assert prefetch.main(["vit_bse_patch16_224", "vit_demo"]) == 1
+    err = capsys.readouterr().err
+    assert "'vit_bse_patch16_224' is not a timm model name. Did you mean vit_base_patch16_224" in err
+    assert "'vit_demo' is a bundled demo model" in err
+    assert "Cannot reach" not in err  # nothing left to download: the network is not tried
 
 
 def test_the_file_it_fetches_is_the_safetensors_timm_loads():
@@ -63,7 +72,8 @@ def empty_mirror():
         server.shutdown()
 
 
-def test_a_mirror_without_the_file_gets_a_message_too(tmp_path, empty_mirror):
-    proc = _run("vit_tiny_patch16_224", endpoint=empty_mirror, tmp_path=tmp_path)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr
-    assert proc.stderr.startswith("vit_tiny_patch16_224: ") and empty_mirror in proc.stderr, proc.stderr
+def test_a_mirror_without_the_file_gets_a_message_too(monkeypatch, capsys, empty_mirror):
+    monkeypatch.setenv("HF_ENDPOINT", empty_mirror)
+    assert prefetch.main(["vit_tiny_patch16_224"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("vit_tiny_patch16_224: ") and empty_mirror in err and "Traceback" not in err, err

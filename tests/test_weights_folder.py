@@ -88,6 +88,7 @@ def test_the_page_shows_no_path_field_when_no_folder_is_set(monkeypatch):
     assert any("Upload a .safetensors file" in w.value for w in at.warning)
 
 
+@pytest.mark.slow
 def test_the_page_refuses_paths_outside_and_loads_a_file_inside(monkeypatch, layout):
     import timm
     from safetensors.torch import save_file

@@ -76,7 +76,7 @@ def fetch(name: str) -> str:
 
     repo, filename, revision = hub_file(name)
     try:
-        return hf_hub_download(repo, filename, revision=revision)
+        return hf_hub_download(repo, filename, revision=revision, endpoint=endpoint())
     except Exception as e:  # offline, a mirror without the file, a blocked network: a message, not a traceback
         kind = type(e).__name__
         if "EntryNotFound" in kind or "404" in str(e):
