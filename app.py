@@ -8,7 +8,8 @@ import torch  # noqa: F401
 
 from ui.common import device_ui
 
-st.set_page_config(page_title="Attention Atlas", page_icon="assets/icon.png", layout="wide")  # a local favicon: material ones are fetched from a font CDN
+# a local favicon: material ones are fetched from a font CDN
+st.set_page_config(page_title="Attention Atlas", page_icon="assets/icon.png", layout="wide")
 
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

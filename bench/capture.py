@@ -66,11 +66,10 @@ def _unfused_copy(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def vision_overhead(name: str, image, device: str, repeats: int) -> dict:
+    from timm.models._features_fx import get_graph_node_names
     from timm.utils import AttentionExtract
 
     from models.capture import vision
-
-    from timm.models._features_fx import get_graph_node_names
 
     model = vision.load(name, "random", device)  # weights do not change the timing; no Hub here
     extract = same = None

@@ -1,12 +1,69 @@
 """Widget groups and helpers every page uses."""
 from __future__ import annotations
 
+import os
+import sys
+from typing import Callable, Hashable, TypeVar
+
 import streamlit as st
 import torch
 
 from models.runtime import device as devices
+from models.runtime import memory
+from models.runtime.model_cache import ModelCache
 
 DEVICE_KEY = "device_choice"
+T = TypeVar("T")
+
+
+def _model_cache_size(default: int = 6) -> int:
+    raw = os.environ.get("ATLAS_MODEL_CACHE_SIZE", "").strip()
+    if not raw:
+        return default
+    try:
+        size = int(raw)
+        if size >= 1:
+            return size
+    except ValueError:
+        pass
+    print(f"ATLAS_MODEL_CACHE_SIZE={raw!r} is not a whole number ≥ 1: keeping {default} models", file=sys.stderr)
+    return default
+
+
+# How many loaded models the server keeps, all pages and sessions together: the ONE place this is set.
+# The demo models are a few MB each; a vit_base is 350 MB and a vit_large 1.2 GB of float32 parameters, so
+# a server with little memory sets ATLAS_MODEL_CACHE_SIZE lower (a page in use keeps its model meanwhile).
+MODEL_CACHE_SIZE = _model_cache_size()
+_MODELS = ModelCache(MODEL_CACHE_SIZE, on_evict=memory.release_freed_memory)  # a dropped model's memory goes back
+
+
+def shared_model(kind: str, key: tuple[Hashable, ...], load: Callable[[], T], spinner: str = "Loading the model…") -> T:
+    """`load()`'s model, kept in the one bounded model cache under (kind, *key) and shared read-only by every
+    session (models.runtime.model_cache: least recently used dropped first, thread-safe, errors not cached).
+
+    Every loader of the app goes through this (ui.vision.cached_model, ui.text.load_model), so the number of
+    models in memory is MODEL_CACHE_SIZE whichever pages are visited."""
+
+    def load_with_spinner():
+        if _in_cached_function():  # the outer cached call shows its own spinner (as st.cache_resource does)
+            return load()
+        with st.spinner(spinner):
+            return load()
+
+    return _MODELS.get((kind, *key), load_with_spinner)
+
+
+def _in_cached_function() -> bool:
+    try:
+        from streamlit.runtime.caching.cache_utils import in_cached_function
+    except ImportError:
+        return False
+    return bool(in_cached_function.get())
+
+
+def model_cache() -> ModelCache:
+    """The cache itself (for tests and the benchmark: its size and keys)."""
+    return _MODELS
 
 
 def device_ui() -> None:
@@ -47,7 +104,9 @@ def on_device_or_cpu(call, device: str):
             raise
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        st.warning(f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower).")
+        st.warning(
+            f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower)."
+        )
         return call("cpu")
 
 

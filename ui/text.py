@@ -20,10 +20,12 @@ def text_key(task: str) -> str:
     return f"ed_text_{task}"
 
 
-@st.cache_resource(show_spinner="Loading the model…")
 def load_model(task: str, device: str, weights: str = "demo"):
-    """One read-only model per (task, device, weights), shared by every session."""
-    return text.load(task, device=device, weights=weights)
+    """One read-only model per (task, device, weights), shared by every session, in the one bounded model
+    cache (ui.common.shared_model); errors (a missing checkpoint) are not cached."""
+    from ui.common import shared_model
+
+    return shared_model("text", (task, device, weights), lambda: text.load(task, device=device, weights=weights))
 
 
 @st.cache_data(show_spinner="Decoding…", max_entries=256)

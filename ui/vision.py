@@ -20,10 +20,11 @@ import numpy as np
 import streamlit as st
 from PIL import Image
 
-from models.runtime import images
-from models.demo import shapes
 from models.capture import vision
-from ui.common import on_device_or_cpu
+from models.demo import shapes
+from models.runtime import images
+from models.runtime import weights_dir as weights_folder
+from ui.common import on_device_or_cpu, shared_model
 from viz import fast
 
 WEIGHT_CHOICES = ("demo", "pretrained", "random", "file")
@@ -79,7 +80,15 @@ def _weights_file_ui(key_prefix: str) -> str:
     upload = st.file_uploader(
         f"Weights (.safetensors, up to {upload_limit_mb()} MB)", type=["safetensors"], key=f"{key_prefix}_weights_file"
     )
-    path = st.text_input("…or a .safetensors path on the server", key=f"{key_prefix}_weights_path").strip()
+    folder = weights_folder.weights_dir()  # None unless the operator set ATLAS_WEIGHTS_DIR: then no path field
+    typed = ""
+    if folder is not None:
+        typed = st.text_input(
+            "…or a .safetensors file in the server's weights folder", key=f"{key_prefix}_weights_path",
+            placeholder="my_vit.safetensors",
+            help="A file name relative to the weights folder the server's operator set (ATLAS_WEIGHTS_DIR); "
+            "files elsewhere on the server cannot be opened.",
+        ).strip()
     if upload is not None:
         data = upload.getvalue()
         UPLOAD_DIR.mkdir(parents=True, exist_ok=True)
@@ -87,7 +96,13 @@ def _weights_file_ui(key_prefix: str) -> str:
         if not target.exists():
             target.write_bytes(data)
         return str(target)
-    return path
+    if not typed:
+        return ""
+    try:
+        return str(weights_folder.resolve_weights_path(folder, typed))
+    except weights_folder.WeightsPathError as e:
+        st.error(str(e))
+        st.stop()
 
 
 def image_ui(key_prefix: str, demo_size: int = 64) -> Image.Image | None:
@@ -167,10 +182,10 @@ def _content_key(image: Image.Image) -> str:
     return h.hexdigest()
 
 
-@st.cache_resource(max_entries=3, show_spinner="Loading the model…")
 def cached_model(name: str, weights: str, device: str):
-    """vision.load, once per (name, weights, device) for the whole server; errors are not cached."""
-    return vision.load(name, weights, device)
+    """vision.load, once per (name, weights, device) for the whole server, in the one bounded model cache
+    (ui.common.shared_model); errors are not cached."""
+    return shared_model("vision", (name, weights, device), lambda: vision.load(name, weights, device))
 
 
 @st.cache_resource(max_entries=6, show_spinner="Running the model…")
@@ -202,7 +217,10 @@ def traced_input(name: str, weights: str, image: Image.Image | None, family: str
         st.warning(f"Type a timm model name, for example {example}.")
         st.stop()
     if weights not in vision.WEIGHT_SOURCES and not weights:
-        st.warning("Upload a .safetensors file or give its path on the server.")
+        if weights_folder.weights_dir() is None:
+            st.warning("Upload a .safetensors file.")
+        else:
+            st.warning("Upload a .safetensors file or name one in the server's weights folder.")
         st.stop()
     if image is None:
         st.stop()

@@ -35,7 +35,8 @@ def _read_bytes(data) -> bytes:
         if not path.is_file():
             raise ImageError(f"No image file at {path}.")
         if path.stat().st_size > MAX_BYTES:
-            raise ImageError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
+            size_mb = path.stat().st_size / 2**20
+            raise ImageError(f"{path.name} is {size_mb:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
         return path.read_bytes()
     if hasattr(data, "getvalue"):  # Streamlit's UploadedFile, io.BytesIO
         return bytes(data.getvalue())
@@ -76,7 +77,8 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
     if mode == "RGB":
         return im
     if mode.startswith("I;16") or mode in ("I", "F"):
-        notes.append(f"{'16-bit' if mode.startswith('I;16') else '32-bit ' + ('float' if mode == 'F' else 'integer')} greyscale scaled to 8 bits")
+        depth = "16-bit" if mode.startswith("I;16") else "32-bit " + ("float" if mode == "F" else "integer")
+        notes.append(f"{depth} greyscale scaled to 8 bits")
         grey = _to_uint8(np.array(im))
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "P":
@@ -133,7 +135,8 @@ def load_image(data) -> Image.Image:
         if width * height > MAX_PIXELS:
             raise ImageError(
                 f"Refused: the image declares {width}×{height} = {width * height / 1e6:.0f} million pixels, over the "
-                f"{MAX_PIXELS / 1e6:.0f} million limit (a decompression bomb, or simply too large). Nothing was decoded."
+                f"{MAX_PIXELS / 1e6:.0f} million limit (a decompression bomb, or simply too large). "
+                "Nothing was decoded."
             )
         frames = getattr(im, "n_frames", 1) or 1
         try:
@@ -145,7 +148,9 @@ def load_image(data) -> Image.Image:
             message = str(e)
             if "truncated" in message.lower() or isinstance(e, EOFError):
                 raise ImageError("The image file is truncated: it ends before all its pixels.") from None
-            raise ImageError(f"The image could not be decoded: it is corrupt or in an unsupported variant ({message}).") from None
+            raise ImageError(
+                f"The image could not be decoded: it is corrupt or in an unsupported variant ({message})."
+            ) from None
         except Exception as e:
             raise ImageError(f"The image could not be decoded ({type(e).__name__}: {e}).") from None
         if frames > 1:
