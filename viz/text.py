@@ -191,7 +191,8 @@ def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequenc
     """One token × token heatmap framed as viz.heatmaps.attention_heatmap frames it: keys along the top,
     queries down the side (first at the top), title above the key axis, height growing with the queries."""
     trace.update(x=token_categories(key_labels), y=token_categories(query_labels))
-    height, top = max(260, min(900, 60 + 22 * len(query_labels))), 100 if title else 60
+    top = 100 if title else 60
+    height = max(260, min(1200, top + 10 + 17 * len(query_labels)))  # 17 px a row: a 12 px label on every row
     layout = dict(
         xaxis=_token_axis(key_labels, HALF_PLOT_PX, side="top", title=dict(text="key"), tickangle=0),
         yaxis=_token_axis(query_labels, height - top - 10, along="y", autorange="reversed", title=dict(text="query")),
