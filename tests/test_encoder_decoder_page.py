@@ -16,7 +16,8 @@ from tests.conftest import APP
 
 TABS = ["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step", "Download"]
 TAB_KEY = "ed_tab"
-from ui.text import TASK_KEY, text_key
+from ui.text import RESPONSIBLY, TASK_KEY, text_key
+from viz import text as vt
 
 TYPED = {
     "reverse": ("Hello, world", "dlrow ,olleH"),
@@ -110,10 +111,13 @@ def test_typed_text_gives_output_and_every_figure(at, task):
     # One head: the heatmaps hold exactly the trace's arrays, tokens on both axes.
     enc = charts[titles.index("Encoder self-attention · layer 1, head 1")]
     np.testing.assert_allclose(_z(enc["data"][0]), expected.encoder_attention[0][0], atol=1e-6)
-    assert len(enc["layout"]["xaxis"]["ticktext"]) == len(expected.source_tokens)
+    assert enc["data"][0]["x"] == [f"{i}: {t}" for i, t in enumerate(vt.visible_tokens(expected.source_tokens))]
+    xaxis = enc["layout"]["xaxis"]
+    labels = vt.visible_tokens(expected.source_tokens)
+    assert [labels[i] for i in xaxis["tickvals"]] == xaxis["ticktext"] and xaxis["tickfont"]["size"] >= 12
     cross = charts[titles.index("Cross-attention · layer 1, head 1")]
     np.testing.assert_allclose(_z(cross["data"][0]), expected.cross_attention[0][0], atol=1e-6)
-    assert "key %{x}: %{customdata[1]}" in cross["data"][0]["hovertemplate"]
+    assert "key %{x}" in cross["data"][0]["hovertemplate"]  # x is "index: token": hover names every key
     # All heads of a layer, layers x heads, the head view, the masks and the step view are all there.
     n_heads = expected.encoder_attention[0].shape[0]
     grid = charts[titles.index("Encoder self-attention · layer 1")]
@@ -124,7 +128,7 @@ def test_typed_text_gives_output_and_every_figure(at, task):
     assert any(tr.get("mode") == "lines" for tr in head_view["data"])
     causal = charts[titles.index("Causal mask (decoder self-attention)")]
     np.testing.assert_array_equal(_z(causal["data"][0]), expected.causal_mask.astype(float))
-    assert "Next token: top 5" in titles
+    assert "Step 1: the next token, top 5" in titles
     _open_tab(at, "Download")
     assert len(at.get("download_button")) == 2
     _open_tab(at, TABS[0])
@@ -179,7 +183,7 @@ def test_over_long_input_is_truncated_and_said(at):
     info = text.TASKS["reverse"]
     value = "x" * (info.max_input_len + 30) + "END"
     _type(at, "reverse", value)
-    assert any("too long" in i.value for i in at.info)
+    assert any("too long" in w.value for w in at.warning)
     expected = _expected_trace("reverse", value)
     assert expected.truncated and len(expected.source_tokens) == info.max_input_len + 1  # + </s>
     assert [c.value for c in at.code] == [expected.output]
@@ -191,3 +195,44 @@ def test_unknown_characters_are_listed(at):
     warnings = " ".join(w.value for w in at.warning)
     assert "'é'" in warnings and "'☃'" in warnings
     assert at.get("plotly_chart")
+
+
+@pytest.mark.parametrize(
+    "task,value,why",
+    [
+        ("dates", "21/11/2026", "month/day/year"),
+        ("dates", "tomorrow", "not a date written in any of the styles"),
+        ("translate", "the teacher reads a red book", "repeats itself"),
+    ],
+)
+def test_outside_the_training_data_is_said_with_the_reason(at, task, value, why):
+    _type(at, task, value)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "Outside what this model was trained on" in warnings and why in warnings
+    assert any("Confidence" in c.value and "step" in c.value for c in at.caption)
+    assert at.get("plotly_chart"), "the figures are still drawn: the page explains, it does not refuse"
+
+
+@pytest.mark.parametrize("task", ["reverse", "dates", "translate"])
+def test_inputs_like_the_training_data_get_no_warning(at, task):
+    _type(at, task, text.TASKS[task].examples[1])
+    assert not [w.value for w in at.warning if "Outside" in w.value]
+    confidence = [c.value for c in at.caption if c.value.startswith("**Confidence")]
+    assert len(confidence) == 1
+
+
+def test_layers_heads_and_steps_count_from_1_and_the_note_is_beside_cross_attention(at):
+    _type(at, "reverse", "Hello, world")
+    head = at.select_slider(key="ed_head")
+    assert head.options == ["1", "2", "3", "4"] and head.value == 1
+    head.set_value(3).run()
+    assert not at.exception
+    titles = [(c["layout"].get("title") or {}).get("text", "") for c in _charts(at)]
+    assert "Cross-attention · layer 1, head 3" in titles
+    assert any(RESPONSIBLY in m.value for m in at.markdown)
+    assert any("indices from 0" in m.value for m in at.markdown)
+    _open_tab(at, "Step by step")
+    assert at.slider(key="ed_step").min == 1
+    assert any("counted from 0" in m.value for m in at.markdown)
+    at.select_slider(key="ed_head").set_value(1)
+    _open_tab(at, TABS[0])

@@ -115,7 +115,10 @@ def test_head_grid_matches_make_subplots_and_carries_every_head():
         assert tr.y[1] == "1: l" and tr.y[2] == "2: l"  # repeated tokens keep their own rows
         ref_x, ref_y = _ref_axes(ref, h + 1)
         assert xaxis.domain == pytest.approx(ref_x.domain) and yaxis.domain == pytest.approx(ref_y.domain)
-        assert list(xaxis.ticktext) == K and list(yaxis.ticktext) == Q and yaxis.autorange == "reversed"
+        # Labels where they fit (a 4-head row leaves ~17 px a key: "</s>" beside "!" would overlap), each at its token.
+        assert [K[i] for i in xaxis.tickvals] == list(xaxis.ticktext) and len(xaxis.ticktext) >= len(K) - 2
+        assert list(yaxis.ticktext) == Q and yaxis.autorange == "reversed"
+        assert xaxis.tickfont.size >= 12 and yaxis.tickfont.size >= 12
         assert xaxis.anchor == tr.yaxis and yaxis.anchor == tr.xaxis
     for mine, theirs in zip(fig.layout.annotations, ref.layout.annotations, strict=True):
         assert (mine.text, mine.yanchor) == (theirs.text, theirs.yanchor)
@@ -203,3 +206,23 @@ def test_head_matrix_draws_what_attention_heatmap_draws():
     # Hover: "query 2: l" / "key 6: &lt;/s&gt;" from the category names, as attention_heatmap's customdata gives.
     assert mine["data"][0]["y"][2] == "2: l" and mine["data"][0]["x"][6] == "6: &lt;/s&gt;"
     assert mine["data"][0]["hovertemplate"] == "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"
+
+
+def test_tick_labels_never_overlap_and_a_padding_run_gets_one_label():
+    from viz.heatmaps import text_width, tick_labels
+
+    tokens = vt.visible_tokens(list("Attention is all you need") + ["</s>"] + ["<pad>"] * 38)  # padded to 64
+    for fig in (vt.head_matrix(softmax_rows((64, 64)), tokens, tokens, title="t"),
+                attention_heatmap(softmax_rows((64, 64)), tokens, tokens, title="t")):
+        x, y = fig.layout.xaxis, fig.layout.yaxis
+        assert x.tickfont.size >= 12 and y.tickfont.size >= 12
+        assert "&lt;pad&gt; ×38" in x.ticktext and list(x.ticktext).count("&lt;pad&gt;") == 0, "one label for the run"
+        vals = list(x.tickvals)
+        room = 300 / 64
+        for (a, ta), (b, tb) in zip(zip(vals, x.ticktext), zip(vals[1:], x.ticktext[1:])):
+            assert (b - a) * room >= (text_width(ta) + text_width(tb)) / 2, (ta, tb)
+        rows = (fig.layout.height - fig.layout.margin.t - fig.layout.margin.b) / 64
+        assert min(b - a for a, b in zip(y.tickvals, y.tickvals[1:])) * rows >= 12 * 1.3
+    few = tick_labels(["a", "b", "c"], 300)
+    assert few == ([0, 1, 2], ["a", "b", "c"]), "every label when there is room"
+    assert text_width("年") > text_width("a")

@@ -181,7 +181,7 @@ def test_bad_inputs_never_raise(models, task, typed):
 
 def test_over_long_input_is_truncated_with_a_message(models):
     trace = text.run(models["reverse"], "ab" * 1000)
-    assert trace.truncated and any("too long" in m for m in trace.messages)
+    assert trace.truncated and any("too long" in m for m in trace.outside)
     assert len(trace.source_tokens) == text.TASKS["reverse"].max_input_len + 1
     words = " ".join(["the dog sleeps"] * 20)
     assert text.run(models["translate"], words).truncated
@@ -191,7 +191,100 @@ def test_unknown_characters_are_listed(models):
     trace = text.run(models["reverse"], "ab😀c\x00中")
     assert trace.unknown == ["😀", "\\x00", "中"]
     assert trace.source_tokens[:6] == ["a", "b", "<unk>", "c", "<unk>", "<unk>"]
-    assert any("<unk>" in m for m in trace.messages)
+    assert any("<unk>" in m and "'😀'" in m for m in trace.outside)
     assert trace.output == "\ufffd\ufffdc\ufffdba"
     trace = text.run(models["translate"], "the zebra sleeps")
     assert trace.unknown == ["zebra"] and trace.output.split()[0] == "<unk>"
+
+
+# ----------------------------------------------------------------------- tasks as objects, and their limits
+def test_each_task_is_one_registered_object():
+    for name, task in text.TASKS.items():
+        assert isinstance(task, text.TextTask) and task.name == name
+        assert task.source_vocab[:4] == text.SPECIALS and task.target_vocab[:4] == text.SPECIALS
+        assert task.trained_on and task.examples and task.longest_trained <= task.max_input_len
+    with pytest.raises(ValueError, match="already registered"):
+        text.register(text.TASKS["dates"])
+    assert text.TaskInfo is text.TextTask
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_checkpoint_vocabularies_are_the_tasks(task):
+    meta = json.loads((text.WEIGHTS_DIR / f"{task}.json").read_text(encoding="utf-8"))
+    assert meta["source_vocab"] == text.TASKS[task].source_vocab
+    assert meta["target_vocab"] == text.TASKS[task].target_vocab
+
+
+@pytest.mark.parametrize("task", ["dates", "translate"])
+def test_format_check_accepts_everything_the_sampler_writes(task):
+    spec = text.TASKS[task]
+    pairs = text.examples(task, 5000, seed=TEST_SEED) + text.examples(task, 1000, seed=TEST_SEED, split=text.HELDOUT)
+    for source, target in pairs:
+        normalized = spec.normalize(source)
+        tokens = spec.tokenize(normalized)
+        assert spec.check_format(normalized, tokens).outside is None, source
+        assert len(tokens) <= spec.longest_trained
+        assert spec.check_output(spec.target_tokens(target)) is None, target
+
+
+@pytest.mark.parametrize(
+    "typed,why",
+    [
+        ("21/11/2026", "month/day/year"),  # the sampler writes slashes with the year last only as m/d/y
+        ("tomorrow", "not a date written in any of the styles"),
+        ("Monday, 21 November 2026", "Saturday, not a Monday"),
+        ("21th November 2026", "ordinal"),
+        ("31 Feb 2026", "not a real calendar day"),
+        ("21 Nov 1850", "outside 1900–2099"),
+        ("2026/21/11", "not a real calendar day"),
+    ],
+)
+def test_dates_outside_the_training_forms_are_said(models, typed, why):
+    trace = text.run(models["dates"], typed)
+    assert any(why in reason for reason in trace.outside), trace.outside
+
+
+def test_the_three_inputs_of_the_issue(models):
+    wrong = text.run(models["dates"], "21/11/2026")
+    assert wrong.output == "2026-12-11", "the model's answer is what it computed, right or wrong"
+    assert any("day/month/year" in r and "21.11.2026" in r for r in wrong.outside)
+    assert wrong.confidence > 0.9, "confident and wrong: confidence is no substitute for the check"
+
+    guess = text.run(models["dates"], "tomorrow")
+    reasons = " ".join(guess.outside)
+    assert "not a date written in any of the styles" in reasons and "is not a real date written as YYYY-MM-DD" in reasons
+    assert guess.confidence < text.LOW_CONFIDENCE and "confidence is low" in reasons
+    assert f"step {guess.confidence_step + 1}" in reasons
+
+    loop = text.run(models["translate"], "the teacher reads a red book")
+    reasons = " ".join(loop.outside)
+    assert "'reads'" in reasons and "not from 'reads' on" in reasons
+    assert "repeats itself" in reasons
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_inputs_of_the_training_distribution_raise_no_warning(models, task):
+    sampled = text.examples(task, 20, seed=TEST_SEED, split=text.HELDOUT)
+    known = [s for s, y in sampled if "<unk>" not in y and text.REPLACEMENT not in y]  # unknown words are said
+    for source in list(text.TASKS[task].examples) + known:
+        trace = text.run(models[task], source)
+        assert trace.outside == [], (source, trace.outside)
+
+
+def test_confidence_is_the_lowest_probability_of_the_tokens_written(models):
+    trace = text.run(models["dates"], "tomorrow")
+    assert len(trace.token_probs) == len(trace.output_tokens)
+    assert trace.confidence == min(trace.token_probs) == trace.token_probs[trace.confidence_step]
+    for p, top, token in zip(trace.token_probs, trace.step_top_k, trace.output_tokens):
+        assert top[0][0] == token and p == pytest.approx(top[0][1], abs=1e-6), "greedy: the written token is the top one"
+
+
+def test_decoding_that_never_ends_is_said():
+    reasons, _ = text.assess("translate", "the dog sleeps", ["wubo"] * 39, ended=False)
+    assert any("without ever writing the end token" in r for r in reasons)
+
+
+def test_ambiguous_day_and_month_are_read_as_in_training(models):
+    trace = text.run(models["dates"], "03/04/2026")
+    assert trace.output == "2026-03-04" and not trace.outside
+    assert any("4 March 2026" in m for m in trace.messages)

@@ -53,12 +53,44 @@ def model_or_fallback(task: str, device: str) -> tuple[object, str]:
 
 
 def show_messages(trace) -> None:
-    """Truncation and other notes as info; characters or words outside the vocabulary as a warning."""
+    """Notes on the input (padding, how an ambiguous date is read) as info."""
     for message in trace.messages:
-        if trace.unknown and "<unk>" in message:
-            st.warning(message)
-        else:
-            st.info(message)
+        st.info(message)
+
+
+def confidence_text(trace) -> str:
+    """The model's own confidence: the lowest probability it gave a token it wrote, and which token and step."""
+    token = vt.visible_tokens([trace.output_tokens[trace.confidence_step]], escape=False)[0]
+    return (
+        f"**Confidence {trace.confidence:.2f}**: the lowest probability the model gave a token it wrote "
+        f"({_code(token)} at step {trace.confidence_step + 1} of {len(trace.output_tokens)}). It measures how sure "
+        "the model was, not whether it is right: a model can be sure and wrong on inputs unlike its training data."
+    )
+
+
+def assessment_text(trace) -> str | None:
+    """Why the input or the output lies outside what the model was trained on, as one Markdown message."""
+    if not trace.outside:
+        return None
+    info = text.TASKS[trace.task]
+    reasons = "\n".join(f"- {_escape(r)}" for r in trace.outside)
+    return (f"**Outside what this model was trained on**, so do not trust this output. It was trained on "
+            f"{info.trained_on}.\n\n{reasons}")
+
+
+def show_assessment(trace) -> None:
+    """The confidence, always; a warning with the reasons when the input is outside the training data."""
+    message = assessment_text(trace)
+    if message:
+        st.warning(message)
+    st.caption(confidence_text(trace))
+
+
+def _escape(s: str) -> str:
+    """Plain text for Markdown: no emphasis, code or HTML from what the user typed."""
+    for ch in "\\`*_[]<>#|~$":
+        s = s.replace(ch, "\\" + ch)
+    return s
 
 
 def dimensions_caption(model) -> str:
@@ -123,25 +155,44 @@ def input_ui() -> tuple[str, str, int | None]:
     return task, sentence, (pad or None)
 
 
+def _counted_from_1(label: str, n: int, key: str, help: str | None = None) -> int:
+    """A select slider over 1..n (as the papers count layers and heads); returns the 0-based index."""
+    options = list(range(1, n + 1))
+    if st.session_state.get(key) not in options:  # another task or model with fewer layers or heads
+        st.session_state.pop(key, None)
+    return st.select_slider(label, options=options, key=key, help=help) - 1
+
+
 def layer_head_ui(n_encoder: int, n_decoder: int, n_heads: int) -> tuple[int, int, int]:
-    """Layer and head selectors. Returns 0-based (encoder layer, decoder layer, head)."""
+    """Layer and head selectors, counted from 1 on screen. Returns 0-based (encoder layer, decoder layer, head).
+
+    The head is a select slider with the key "ed_head" (the benchmark presses ArrowRight on it)."""
     cols = st.columns(3 if n_encoder != n_decoder else 2)
     if n_encoder == n_decoder:
         with cols[0]:
-            layer = st.selectbox("Layer", range(n_encoder), key="ed_layer", format_func=lambda l: f"layer {l + 1}")
-        enc_layer = dec_layer = layer
+            enc_layer = dec_layer = _counted_from_1("Layer", n_encoder, "ed_layer",
+                                                    help="Layers count from 1, the first reading the input.")
         head_col = cols[1]
     else:
         with cols[0]:
-            enc_layer = st.selectbox("Encoder layer", range(n_encoder), key="ed_enc_layer",
-                                     format_func=lambda l: f"layer {l + 1}")
+            enc_layer = _counted_from_1("Encoder layer", n_encoder, "ed_enc_layer")
         with cols[1]:
-            dec_layer = st.selectbox("Decoder layer", range(n_decoder), key="ed_dec_layer",
-                                     format_func=lambda l: f"layer {l + 1}")
+            dec_layer = _counted_from_1("Decoder layer", n_decoder, "ed_dec_layer")
         head_col = cols[2]
     with head_col:
-        head = st.selectbox("Head", range(n_heads), key="ed_head", format_func=lambda h: f"head {h + 1}")
+        head = _counted_from_1("Head", n_heads, "ed_head", help="Heads count from 1.")
     return enc_layer, dec_layer, head
+
+
+POSITIONS = "Token positions are indices from 0: hover shows each as *index: token*."
+
+RESPONSIBLY = (
+    "**Reading attention responsibly.** A weight says where a position mixes information *from*, not *why* the "
+    "model wrote a word. It leaves out the value vectors' norms (a large weight on a small value vector moves "
+    "little; Kobayashi et al., 2020), the output projection W_O that mixes the heads, the residual connections and "
+    "the feed-forward layers. Different weights can give the same output (Jain & Wallace, 2019), so treat a "
+    "bright cell as a hint to test, not as an explanation."
+)
 
 
 KIND_TITLES = {
@@ -168,8 +219,10 @@ def step_ui(n_steps: int) -> int:
     if n_steps <= 1:
         st.caption("The model produced a single token, so there is one step.")
         return 0
+    if st.session_state.get("ed_step", 1) > n_steps:  # a shorter output than the last one
+        st.session_state.pop("ed_step", None)
     return st.slider("Decoding step", 1, n_steps, 1, key="ed_step",
-                     help="Step k: what the decoder attended to when it produced output token k.") - 1
+                     help="Steps count from 1. Step k: what the decoder attended to when it produced output token k.") - 1
 
 
 def _code(s: str) -> str:
@@ -184,8 +237,8 @@ def step_caption(trace, step: int, tokenization: str) -> str:
     token, prob = trace.output_tokens[step], dict(trace.step_top_k[step]).get(trace.output_tokens[step])
     prob_text = f" (probability {prob:.3f})" if prob is not None else ""
     return (
-        f"**Step {step + 1} of {len(trace.output_tokens)}.** The decoder reads {read} (position {step} is the "
-        f"query) and writes {_code(vt.visible_tokens([token], escape=False)[0])}{prob_text}. Output so far: "
+        f"**Step {step + 1} of {len(trace.output_tokens)}.** The decoder reads {read} (its position {step}, counted "
+        f"from 0, is the query) and writes {_code(vt.visible_tokens([token], escape=False)[0])}{prob_text}. Output so far: "
         f"{_code(so_far) if so_far else '(nothing yet)'}."
     )
 

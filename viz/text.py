@@ -17,7 +17,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz import fast
-from viz.heatmaps import ATTENTION_SCALE, colorscale_of
+from viz.heatmaps import ATTENTION_SCALE, TICK_FONT, colorscale_of, tick_labels
 
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 MASK_SCALE = [[0.0, "#d9d9d9"], [0.5, "#d9d9d9"], [0.5, "#2b6cb0"], [1.0, "#2b6cb0"]]  # masked grey, allowed blue
@@ -44,10 +44,19 @@ def token_categories(labels: Sequence[str]) -> list[str]:
     return [f"{i}: {t}" for i, t in enumerate(labels)]
 
 
-def _token_axis(labels: Sequence[str], **props) -> dict:
-    """A categorical axis with one category per token, labelled with the bare tokens."""
-    return dict(type="category", tickmode="array", tickvals=list(range(len(labels))),
-                ticktext=[str(t) for t in labels], **props)
+# Plot-area sizes on screen, estimated on the small side for a 1280-pixel-wide window (the page's layout: a
+# half-width column, a two-thirds column, the full width); tick labels are thinned to fit them (tick_labels).
+HALF_PLOT_PX = 300
+TWO_THIRDS_PLOT_PX = 420
+FULL_PLOT_PX = 760
+
+
+def _token_axis(labels: Sequence[str], room_px: float, along: str = "x", **props) -> dict:
+    """A categorical axis with one category per token, labelled with the bare tokens at 12 px, as many as fit
+    in room_px without overlapping (viz.heatmaps.tick_labels); hover names every token ("index: token")."""
+    tickvals, ticktext = tick_labels(labels, room_px, along)
+    props.setdefault("tickfont", dict(size=TICK_FONT))
+    return dict(type="category", tickmode="array", tickvals=tickvals, ticktext=ticktext, **props)
 
 
 def _domains(n: int, spacing: float, end: float = 1.0) -> list[tuple[float, float]]:
@@ -81,20 +90,21 @@ def _grid(
     hspace: float,
     vspace: float,
     end: float = 1.0,
+    height_px: float | None = None,
 ) -> tuple[list[dict], dict]:
     """Traces and axes of a grid of token × token heatmaps, cells filled row by row: (weights, hover prefix)."""
     xcat, ycat = token_categories(key_labels), token_categories(query_labels)
-    n_q, n_k = len(query_labels), len(key_labels)
-    size = 9 if max(n_q, n_k) > 24 else 11
     xdom, ydom = _domains(cols, hspace, end), _domains(rows, vspace)[::-1]  # row 1 at the top
+    cell_w = FULL_PLOT_PX * (xdom[0][1] - xdom[0][0]) - 40  # less the next cell's query labels
+    cell_h = (height_px or 0) * (ydom[0][1] - ydom[0][0])
     data, layout = [], {}
     for i, (w, prefix) in enumerate(cells):
         r, c = divmod(i, cols)
         suffix = "" if i == 0 else str(i + 1)
         data.append(_cell_trace(w, xcat, ycat, prefix, i + 1))
         if show_ticks:
-            xaxis = _token_axis(key_labels, tickangle=0, side="bottom", tickfont=dict(size=size))
-            yaxis = _token_axis(query_labels, tickfont=dict(size=size))
+            xaxis = _token_axis(key_labels, cell_w, tickangle=0, side="bottom")
+            yaxis = _token_axis(query_labels, cell_h, along="y")
         else:  # no tick labels: a tick mark on every token, as before, without a list of positions and texts
             xaxis, yaxis = (dict(type="category", tickmode="linear", tick0=0, dtick=1) for _ in range(2))
         xaxis.update(anchor="y" + suffix, domain=list(xdom[c]), showticklabels=show_ticks, constrain="domain")
@@ -125,16 +135,18 @@ def head_grid(
     cols = max(1, min(cols or (4 if n_k <= 20 else 2), n_heads))
     rows = -(-n_heads // cols)
     hspace, vspace = (0.06, 0.12) if show_ticks else (0.02, 0.04)
+    height = rows * max(220, min(520, 80 + 16 * n_q)) + 60
+    top = 90 if title else 60
     data, layout = _grid([(weights[h], f"head {h + 1}") for h in range(n_heads)], rows, cols,
-                         query_labels, key_labels, show_ticks, hspace, vspace)
+                         query_labels, key_labels, show_ticks, hspace, vspace, height_px=height - top - 10)
     xdom, ydom = _domains(cols, hspace), _domains(rows, vspace)[::-1]
     layout["annotations"] = [
         _title_annotation(f"head {h + 1}", sum(xdom[h % cols]) / 2, ydom[h // cols][1]) for h in range(n_heads)
     ]
     layout.update(
         coloraxis=_colour_axis(float(weights.max(initial=0.0))),
-        height=rows * max(220, min(520, 80 + 16 * n_q)) + 60,
-        margin=dict(l=10, r=10, t=90 if title else 60, b=10),
+        height=height,
+        margin=dict(l=10, r=10, t=top, b=10),
     )
     if title:
         layout["title"] = dict(text=title)
@@ -179,11 +191,13 @@ def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequenc
     """One token × token heatmap framed as viz.heatmaps.attention_heatmap frames it: keys along the top,
     queries down the side (first at the top), title above the key axis, height growing with the queries."""
     trace.update(x=token_categories(key_labels), y=token_categories(query_labels))
+    top = 100 if title else 60
+    height = max(260, min(1200, top + 10 + 17 * len(query_labels)))  # 17 px a row: a 12 px label on every row
     layout = dict(
-        xaxis=_token_axis(key_labels, side="top", title=dict(text="key"), tickangle=0),
-        yaxis=_token_axis(query_labels, autorange="reversed", title=dict(text="query")),
-        height=max(260, min(900, 60 + 22 * len(query_labels))),
-        margin=dict(l=10, r=10, t=100 if title else 60, b=10),
+        xaxis=_token_axis(key_labels, HALF_PLOT_PX, side="top", title=dict(text="key"), tickangle=0),
+        yaxis=_token_axis(query_labels, height - top - 10, along="y", autorange="reversed", title=dict(text="query")),
+        height=height,
+        margin=dict(l=10, r=10, t=top, b=10),
     )
     if title:
         layout["title"] = dict(text=title, y=0.99, yanchor="top")
@@ -271,8 +285,8 @@ def step_figure(
         colorbar=dict(title=dict(text="weight"), thickness=12), xgap=1, ygap=1,
     )
     layout = dict(
-        xaxis=_token_axis(keys, side="top", tickangle=0, title=dict(text="key")),
-        yaxis=_token_axis(head_labels, autorange="reversed"),
+        xaxis=_token_axis(keys, TWO_THIRDS_PLOT_PX, side="top", tickangle=0, title=dict(text="key")),
+        yaxis=_token_axis(head_labels, 34 * n_heads, along="y", autorange="reversed"),
         height=max(200, 90 + 34 * n_heads),
         margin=dict(l=10, r=10, t=80 if title else 40, b=10),
     )

@@ -18,6 +18,7 @@ import pathlib
 import random
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,17 +36,85 @@ REPLACEMENT = "\ufffd"  # how an unknown character is written in a character-lev
 
 
 # --------------------------------------------------------------------------------------------------- tasks
-@dataclass(frozen=True)
-class TaskInfo:
+@dataclass(frozen=True, eq=False)
+class TextTask:
+    """One demo task, everything about it in one place: what it reads and writes, how its input is read, the
+    data it was trained on, and how to tell an input it never saw the like of. Registered once in TASKS."""
+
     name: str
     title: str
     description: str  # what the task is, shown on the page
-    examples: list[str]  # example inputs for the page
+    trained_on: str  # what its training data were, in plain words (said when an input falls outside them)
+    examples: tuple[str, ...]  # example inputs for the page
     max_input_len: int  # tokens (characters or words) the model reads; longer input is truncated
     max_output_len: int  # tokens greedy decoding may produce, </s> included
     tokenization: str  # "char" or "word"
+    source_symbols: tuple[str, ...]  # the source vocabulary after the specials
+    target_symbols: tuple[str, ...]  # the target vocabulary after the specials
+    sampler: Callable[[random.Random], tuple[str, str, str | None]]  # (input, expected output, held-out key)
+    longest_trained: int  # the longest input (in tokens) its sampler can produce
+    lowercase: bool = True  # normalisation: lower-cased and spaces collapsed, or only stripped
+    check_format: Callable[[str, list[str]], "FormatCheck"] | None = None  # is the input a form it was trained on?
+    check_output: Callable[[list[str]], str | None] | None = None  # is the output of the form it learned to write?
     lexicon: tuple[tuple[str, str, str], ...] = ()  # translate: (English, target word, part of speech)
     config: dict = field(default_factory=dict)  # the Transformer's size for this task (TransformerConfig fields)
+
+    @property
+    def unit(self) -> str:
+        return "characters" if self.tokenization == "char" else "words"
+
+    @property
+    def source_vocab(self) -> list[str]:
+        return SPECIALS + list(self.source_symbols)
+
+    @property
+    def target_vocab(self) -> list[str]:
+        return SPECIALS + list(self.target_symbols)
+
+    def normalize(self, text: str) -> str:
+        """What the model reads of `text`: stripped; lower-cased with spaces collapsed when `lowercase`."""
+        return " ".join(text.lower().split()) if self.lowercase else text.strip()
+
+    def tokenize(self, text: str) -> list[str]:
+        """Source tokens of normalized text: characters, or words and punctuation marks."""
+        return _WORD.findall(text) if self.tokenization == "word" else list(text)
+
+    def target_tokens(self, text: str) -> list[str]:
+        """Target tokens of an output string, the inverse of `detokenize`."""
+        if self.tokenization == "word":
+            return text.split()
+        return ["<unk>" if c == REPLACEMENT else c for c in text]
+
+    def detokenize(self, tokens: list[str]) -> str:
+        if self.tokenization == "word":
+            return " ".join(tokens)
+        return "".join(REPLACEMENT if t == "<unk>" else t for t in tokens)
+
+
+TaskInfo = TextTask  # the former name
+
+TASKS: dict[str, TextTask] = {}
+
+
+def register(task: TextTask) -> TextTask:
+    """Add a task to TASKS (once: a second task of the same name is an error)."""
+    if task.name in TASKS:
+        raise ValueError(f"a task named {task.name!r} is already registered")
+    TASKS[task.name] = task
+    return task
+
+
+def task_of(task: "str | TextTask") -> TextTask:
+    return task if isinstance(task, TextTask) else TASKS[task]
+
+
+@dataclass(frozen=True)
+class FormatCheck:
+    """Whether an input is of a form the task's data sampler generates: `outside` is the reason when it is not
+    (plain words, for the page); `note` an aside worth saying either way (e.g. how an ambiguous date is read)."""
+
+    outside: str | None = None
+    note: str | None = None
 
 
 # The toy translation: English → "Zerin", a made-up verb-final language. Word for word, with its own order.
@@ -118,80 +187,6 @@ _TRANSLATE_TARGET = sorted(
     | set(INTRANSITIVE.values()) | set(PREPOSITIONS.values()) | set(PARTICLES)
 ) + ["."]
 
-# Small enough to train in minutes on one CPU thread. No dropout: the data are generated afresh for every
-# batch, so there is nothing to overfit, and the attention maps come out cleaner.
-_SMALL = dict(d_model=128, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
-
-TASKS: dict[str, TaskInfo] = {
-    "reverse": TaskInfo(
-        name="reverse",
-        title="Reverse the text",
-        description=(
-            "Writes the typed text backwards, character by character. Any printable ASCII character works "
-            "(letters, digits, punctuation, space); other characters are read as <unk> and come out as "
-            f"{REPLACEMENT}. Cross-attention should run along the anti-diagonal: output character t looks "
-            "at input character n − t."
-        ),
-        examples=["Attention is all you need!", "Hello, world", "stressed desserts", "12345 abcde", "A man, a plan."],
-        max_input_len=32,
-        max_output_len=33,
-        tokenization="char",
-        config=dict(_SMALL),
-    ),
-    "dates": TaskInfo(
-        name="dates",
-        title="Dates → ISO 8601",
-        description=(
-            "Reads a date written by a person, in English or Chinese, in many styles (21 Nov 2026, "
-            "November 21st, 2026, the 21st of November 2026, Saturday, 21 November 2026, 11/21/26, "
-            "21.11.2026, 2026/11/21, 2026年11月21日, 二〇二六年十一月二十一日, ...) and writes it as "
-            "YYYY-MM-DD. Dates from 1900 to 2099; slashes with the year last are month/day/year (US), dots "
-            f"are day.month.year; {TWO_DIGIT_YEARS}. Case is ignored (the input is lower-cased)."
-        ),
-        examples=[
-            "21 Nov 2026", "November 21st, 2026", "2026年11月21日", "11/21/26", "21.11.2026",
-            "Saturday, 21 November 2026", "the 3rd of March 1999", "Nov. 21, '26", "二〇二六年十一月二十一日",
-        ],
-        max_input_len=40,
-        max_output_len=11,
-        tokenization="char",
-        config=dict(_SMALL),
-    ),
-    "translate": TaskInfo(
-        name="translate",
-        title="English → Zerin (a toy verb-final language)",
-        description=(
-            "Translates simple English sentences into Zerin, a made-up language generated from a grammar and "
-            "the lexicon below. Zerin puts the verb last (subject ga, object o, verb), the noun first in its "
-            "phrase (noun, adjectives mirrored, determiner), postpositions after their noun phrase, and "
-            "relative clauses before the noun they describe; the past tense is the particle ta after the "
-            "verb. So cross-attention shows a reordering, not a diagonal. Words outside the lexicon are "
-            "read as <unk>; the input is lower-cased."
-        ),
-        examples=[
-            "The big dog chased a small cat.",
-            "my old teacher that found the red ball sleeps.",
-            "a happy girl in the garden watches the tall horse",
-            "the quick fox carried an apple near the river.",
-            "this king calls the owl that saw my green book",
-        ],
-        max_input_len=24,
-        max_output_len=40,
-        tokenization="word",
-        lexicon=_lexicon(),
-        config=dict(_SMALL),
-    ),
-}
-
-
-def _source_vocab(task: str) -> list[str]:
-    return SPECIALS + {"reverse": _REVERSE_CHARS, "dates": _DATE_CHARS, "translate": _TRANSLATE_SOURCE}[task]
-
-
-def _target_vocab(task: str) -> list[str]:
-    return SPECIALS + {"reverse": _REVERSE_CHARS, "dates": list(string.digits + "-"), "translate": _TRANSLATE_TARGET}[task]
-
-
 # ----------------------------------------------------------------------------------------------- the model
 class EmptyInput(ValueError):
     """The input has nothing to read; str(error) is a message for the user."""
@@ -206,7 +201,7 @@ class TextModel:
     """A Transformer ready for one task: eval mode, gradients off, never changed after load."""
 
     task: str
-    info: TaskInfo
+    info: TextTask
     transformer: Transformer
     source_vocab: list[str]
     target_vocab: list[str]
@@ -237,8 +232,15 @@ class TextTrace:
     step_top_k: list[list[tuple[str, float]]]  # per decoder position, the 5 most probable tokens
     truncated: bool
     unknown: list[str]  # characters or words outside the vocabulary, first appearance first (escaped, cut at 40)
-    messages: list[str]
+    messages: list[str]  # notes for the user (padding, how an ambiguous input is read)
     weights_source: str
+    token_probs: list[float] = field(default_factory=list)  # the probability of each output token, as written
+    confidence: float = 1.0  # the lowest of token_probs: how sure the model was of its least sure token
+    confidence_step: int = 0  # where that was: an index into output_tokens (step confidence_step + 1)
+    outside: list[str] = field(default_factory=list)  # why the input or output is outside what it was trained on
+
+
+LOW_CONFIDENCE = 0.5  # below even odds for its least sure token; on held-out data 99 % of inputs stay above 0.9
 
 
 def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -> TextModel:
@@ -249,7 +251,7 @@ def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -
     info = TASKS[task]
     dev = devices.resolve(device) if isinstance(device, str) else torch.device(device)
     if weights == "random":
-        src_vocab, tgt_vocab = _source_vocab(task), _target_vocab(task)
+        src_vocab, tgt_vocab = info.source_vocab, info.target_vocab
         cfg = TransformerConfig(src_vocab=len(src_vocab), tgt_vocab=len(tgt_vocab), pad_id=PAD, **info.config)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -289,29 +291,31 @@ def vocabulary(model: TextModel) -> dict[str, list[str]]:
 _WORD = re.compile(r"\w+|[^\w\s]")
 
 
-def normalize(task: str, text: str) -> str:
-    """What the model reads of `text`: stripped; dates and translate also lower-cased, spaces collapsed."""
-    if task == "reverse":
-        return text.strip()
-    return " ".join(text.lower().split())
+def normalize(task: "str | TextTask", text: str) -> str:
+    """What the model reads of `text` (TextTask.normalize)."""
+    return task_of(task).normalize(text)
 
 
-def tokenize(task: str, text: str) -> list[str]:
+def tokenize(task: "str | TextTask", text: str) -> list[str]:
     """Source tokens of normalized text: characters, or words and punctuation marks."""
-    return _WORD.findall(text) if TASKS[task].tokenization == "word" else list(text)
+    return task_of(task).tokenize(text)
 
 
-def target_tokens(task: str, text: str) -> list[str]:
+def target_tokens(task: "str | TextTask", text: str) -> list[str]:
     """Target tokens of an output string, the inverse of `detokenize`."""
-    if TASKS[task].tokenization == "word":
-        return text.split()
-    return ["<unk>" if c == REPLACEMENT else c for c in text]
+    return task_of(task).target_tokens(text)
 
 
-def detokenize(task: str, tokens: list[str]) -> str:
-    if TASKS[task].tokenization == "word":
-        return " ".join(tokens)
-    return "".join(REPLACEMENT if t == "<unk>" else t for t in tokens)
+def detokenize(task: "str | TextTask", tokens: list[str]) -> str:
+    return task_of(task).detokenize(tokens)
+
+
+def _source_vocab(task: "str | TextTask") -> list[str]:
+    return task_of(task).source_vocab
+
+
+def _target_vocab(task: "str | TextTask") -> list[str]:
+    return task_of(task).target_vocab
 
 
 def _shown(token: str, limit: int = 40) -> str:
@@ -334,7 +338,7 @@ def _encode(info: TaskInfo, index: dict[str, int], text: str):
     if not text.strip():
         raise EmptyInput("The input is empty: type some text.")
     messages = []
-    unit = "characters" if info.tokenization == "char" else "words"
+    unit = info.unit
     # Read at most a generous prefix first, so that a huge paste costs nothing.
     limit = info.max_input_len * (1 if info.tokenization == "char" else 64) + 1
     head = text if len(text) <= 4 * limit else text[: 4 * limit]
@@ -343,14 +347,14 @@ def _encode(info: TaskInfo, index: dict[str, int], text: str):
     if truncated:
         total = f"{len(text):,} characters" if len(head) < len(text) else f"{len(tokens)} {unit}"
         messages.append(
-            f"The input is too long ({total}); the model reads at most {info.max_input_len} {unit}, "
-            f"so only the first {info.max_input_len} were used."
+            f"The input is too long ({total}); the model reads at most {info.max_input_len} {unit}, the most it "
+            f"was trained on, so only the first {info.max_input_len} were used."
         )
         tokens = tokens[: info.max_input_len]
     unknown = list(dict.fromkeys(_shown(t) for t in tokens if t not in index))
     if unknown:
         listed = ", ".join(f"'{t}'" for t in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
-        messages.append(f"Not in the vocabulary, read as <unk>: {listed}.")
+        messages.append(f"Not in its vocabulary, so read as <unk> (the model cannot see what they are): {listed}.")
     ids = [index.get(t, UNK) for t in tokens] + [EOS]
     labels = [t if t in index else "<unk>" for t in tokens] + ["</s>"]
     return ids, labels, truncated, unknown, messages
@@ -404,12 +408,20 @@ def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
         enc = [w[0].float().cpu().numpy() for w in att.encoder]
         dec = [w[0].float().cpu().numpy() for w in att.decoder]
         cross = [w[0].float().cpu().numpy() for w in att.cross]
+        token_probs = probs[torch.arange(len(out_ids), device=probs.device), torch.tensor(out_ids, device=probs.device)]
+        token_probs = token_probs.cpu().tolist()
     vocab = model.target_vocab
     output_tokens = [vocab[i] for i in out_ids]
-    if not out_ids or out_ids[-1] != EOS:
-        messages.append(f"Decoding stopped at the maximum output length ({len(out_ids)} tokens) before </s>.")
     words = [t for t in output_tokens if t != "</s>"]
     t = len(ys) - 1
+    weakest = min(range(len(token_probs)), key=token_probs.__getitem__)
+    # The notes on length and vocabulary said by encode are reasons too: they go with the others.
+    messages, said = [m for m in messages if not m.startswith(_REASON_PREFIXES)], [
+        m for m in messages if m.startswith(_REASON_PREFIXES)]
+    outside, note = assess(model.info, text, words, ended=bool(out_ids) and out_ids[-1] == EOS,
+                           confidence=(token_probs[weakest], weakest, output_tokens[weakest]))
+    if note:
+        messages.append(note)
     return TextTrace(
         task=model.task,
         input_text=text,
@@ -427,7 +439,47 @@ def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
         unknown=unknown,
         messages=messages,
         weights_source=model.weights_source,
+        token_probs=token_probs,
+        confidence=token_probs[weakest],
+        confidence_step=weakest,
+        outside=said + outside,
     )
+
+
+_REASON_PREFIXES = ("The input is too long", "Not in its vocabulary")
+
+
+def assess(task: "str | TextTask", text: str, output: list[str], ended: bool,
+           confidence: tuple[float, int, str] | None = None) -> tuple[list[str], str | None]:
+    """Why this input or the model's output lies outside what the task was trained on, in plain words, and a
+    note worth saying either way. output: the written tokens without </s>; ended: whether it wrote </s>;
+    confidence: (lowest token probability, its 0-based step, the token). Length and vocabulary are said by
+    `encode`; this adds the form of the input, the length, the end token, the form of the output and the
+    confidence."""
+    task = task_of(task)
+    reasons, note = [], None
+    normalized = task.normalize(text)
+    tokens = task.tokenize(normalized)
+    if task.longest_trained < len(tokens) <= task.max_input_len:
+        reasons.append(f"It is longer ({len(tokens)} {task.unit}) than any input it was trained on "
+                       f"(at most {task.longest_trained}).")
+    if task.check_format is not None and len(tokens) <= task.max_input_len:
+        check = task.check_format(normalized, tokens)
+        if check.outside:
+            reasons.append(check.outside)
+        note = check.note
+    if not ended:
+        reasons.append(f"It wrote {len(output)} tokens, the most it may, without ever writing the end token "
+                       "</s>: it went round in a loop or did not know where to stop.")
+    elif task.check_output is not None:
+        wrong = task.check_output(output)
+        if wrong:
+            reasons.append(wrong)
+    if confidence is not None and confidence[0] < LOW_CONFIDENCE:
+        p, step, token = confidence
+        reasons.append(f"Its confidence is low: it gave the token '{token}' it wrote at step {step + 1} a "
+                       f"probability of only {p:.2f}.")
+    return reasons, note
 
 
 # ------------------------------------------------------------------------------------------------- data
@@ -448,7 +500,7 @@ def examples(task: str, n: int, seed: int, split: str = TRAIN) -> list[tuple[str
         raise ValueError(f"split must be {TRAIN!r} or {HELDOUT!r}")
     rng, out = random.Random(f"{task}/{seed}/{split}"), []
     while len(out) < n:
-        source, target, key = _SAMPLERS[task](rng)
+        source, target, key = TASKS[task].sampler(rng)
         if key is None or _held_out(task, key) == (split == HELDOUT):
             out.append((source, target))
     return out
@@ -461,7 +513,7 @@ _SYLLABLES = ["th", "e", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "
 
 
 def _reverse_sample(rng: random.Random) -> tuple[str, str, None]:
-    limit = TASKS["reverse"].max_input_len
+    limit = 32  # the task's max_input_len
     while True:
         # P(length) ∝ length: every (length, position) pair is seen about equally often, long inputs included.
         length = rng.choices(range(1, limit + 1), weights=range(1, limit + 1))[0]
@@ -663,4 +715,293 @@ def _translate_sample(rng: random.Random) -> tuple[str, str, str]:
     return sentence, " ".join(zr), sentence
 
 
-_SAMPLERS = {"reverse": _reverse_sample, "dates": _dates_sample, "translate": _translate_sample}
+
+# ------------------------------------------------------------------------- what the samplers generate
+# Each task's data sampler writes its inputs in a few forms only. These recognisers accept exactly those forms
+# (tests/test_text.py runs them over thousands of sampled inputs), so an input they reject is one the model
+# never saw the like of in training, and the reason can be said in plain words.
+
+_MONTH_NUMBER = {name: i + 1 for i, name in enumerate(MONTHS)} | {a: i + 1 for i, a in enumerate(MONTH_ABBR)}
+_MONTH_NUMBER["sept"] = 9
+_WEEKDAY_NUMBER = {name: i for i, name in enumerate(WEEKDAYS)} | {a: i for i, a in enumerate(WEEKDAY_ABBR)}
+_CN_VALUE = {_cn_number(n): n for n in range(1, 32)}
+_ABBR = "|".join(sorted({a for a in MONTH_ABBR if a != "may"} | {"sept"}, key=len, reverse=True))
+_FULL = "|".join(MONTHS)
+_MON = rf"(?P<mon>(?:{_ABBR})\.?|{_FULL})"  # an abbreviation, maybe with a full stop (never "may."), or the name
+_MON_FULL = rf"(?P<mon>{_FULL})"
+_MON_NO_DOT = rf"(?P<mon>{_ABBR}|{_FULL})"
+_WD = "(?P<wd>" + "|".join(WEEKDAYS + WEEKDAY_ABBR) + ")"
+_D = r"(?P<d>\d\d|[1-9])"  # the day as 21, 05 or 5
+_D_PLAIN = r"(?P<d>[1-9]\d?)"  # the day as 21 or 5 (never 05)
+_D_ORD = r"(?P<d>[1-9]\d?)(?P<suffix>st|nd|rd|th)"
+_D_MAYBE_ORD = r"(?P<d>[1-9]\d?)(?P<suffix>st|nd|rd|th)?"
+_M = r"(?P<m>\d\d|[1-9])"
+_Y = r"(?:(?P<y>\d{4})|(?P<yy>\d\d))"
+_Y4 = r"(?P<y>\d{4})"
+_WEEK = r"(?P<week> ?星期[一二三四五六日天])?"
+_CN = "[〇一二三四五六七八九十]"
+_DATE_FORMS = [re.compile(f"^{p}$") for p in (
+    rf"{_D} {_MON} {_Y4}",
+    rf"{_MON} {_D_MAYBE_ORD},? {_Y4}",
+    rf"{_MON} {_D_PLAIN}, '(?P<yy>\d\d)",
+    rf"{_D_PLAIN} {_MON} '(?P<yy>\d\d)",
+    rf"{_M}/{_D}/{_Y}",  # month/day/year: the only slash order with the year last
+    rf"{_D}\.{_M}\.{_Y}",  # day.month.year
+    rf"{_Y4}/{_M}/{_D}",
+    rf"{_Y4}-(?P<m>\d\d)-(?P<d>\d\d)",
+    rf"{_Y4}(?P<m>\d\d)(?P<d>\d\d)",
+    rf"{_WD}, {_D} {_MON} {_Y4}",
+    rf"{_WD} {_D_PLAIN} {_MON} {_Y4}",
+    rf"{_WD}, {_MON} {_D_MAYBE_ORD},? {_Y4}",
+    rf"(?:the )?{_D_ORD} of {_MON_FULL},? {_Y4}",
+    rf"{_D_ORD} {_MON} {_Y4}",
+    rf"{_D}-{_MON_NO_DOT}-{_Y}",
+    rf"{_Y4}(?P<sp> ?)年(?P=sp){_M}(?P=sp)月(?P=sp){_D}(?P=sp)日{_WEEK}",
+    rf"(?P<yy>\d\d)年(?P<m>[1-9]\d?)月{_D_PLAIN}日{_WEEK}",
+    rf"(?P<cy>[〇一二三四五六七八九]{{4}})年(?P<cm>{_CN}{{1,3}})月(?P<cd>{_CN}{{1,3}})日{_WEEK}",
+)]
+_SLASHES_YEAR_LAST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)$")
+_DATE_STYLES = ("21 Nov 2026, November 21st, 2026, the 21st of November 2026, Saturday, 21 November 2026, "
+                "11/21/26, 21.11.2026, 2026/11/21, 2026-11-21, 2026年11月21日, ...")
+
+
+def _two_digit_year(yy: str) -> int:
+    n = int(yy)
+    return 2000 + n if n <= 68 else 1900 + n
+
+
+def _date_of(match: re.Match) -> tuple[dt.date | None, str | None]:
+    """The date a matched form writes, or None and why it is not one the sampler would write."""
+    g = match.groupdict()
+    if g.get("cy"):
+        year = int("".join(str(CN_DIGITS.index(c)) for c in g["cy"]))
+        month, day = _CN_VALUE.get(g["cm"]), _CN_VALUE.get(g["cd"])
+        if month is None or day is None:
+            return None, "its Chinese numerals for the month or day are not written as in its training data (十一, 二十一, ...)"
+    else:
+        year = int(g["y"]) if g.get("y") else _two_digit_year(g["yy"])
+        month = _MONTH_NUMBER[g["mon"].rstrip(".")] if g.get("mon") else int(g["m"])
+        day = int(g["d"])
+    try:
+        date = dt.date(year, month, day)
+    except ValueError:
+        return None, f"it is not a real calendar day (month {month}, day {day}), and every date it was trained on was one"
+    if not FIRST_DATE <= date <= LAST_DATE:
+        return None, f"the year {year} is outside 1900–2099, the years it was trained on"
+    if g.get("suffix") and g["suffix"] != _ordinal(day)[-2:]:
+        return None, f"'{day}{g['suffix']}' is not how its training data write the ordinal ({_ordinal(day)})"
+    weekday = None
+    if g.get("wd"):
+        weekday = _WEEKDAY_NUMBER[g["wd"]]
+    elif g.get("week"):
+        mark = g["week"][-1]
+        if mark == "天" and date.weekday() != 6:
+            return None, "星期天 (Sunday) does not match the date"
+        weekday = 6 if mark == "天" else CN_WEEKDAYS.index(mark)
+    if weekday is not None and weekday != date.weekday():
+        return None, (f"{date.day} {MONTHS[date.month - 1].capitalize()} {date.year} is a "
+                      f"{WEEKDAYS[date.weekday()].capitalize()}, not a {WEEKDAYS[weekday].capitalize()}: its training "
+                      "data always gave the right weekday")
+    return date, None
+
+
+def _dates_format(text: str, tokens: list[str]) -> FormatCheck:
+    slashes = _SLASHES_YEAR_LAST.match(text)
+    if slashes and 12 < int(slashes[1]) <= 31 and 1 <= int(slashes[2]) <= 12:
+        a, b, y = slashes.groups()
+        return FormatCheck(
+            f"In its training data, a date with slashes and the year last is always month/day/year (US style, "
+            f"11/21/2026), never day/month/year. '{text}' puts {a} in the month place, a form it never saw, so it "
+            f"may swap or garble day and month. Write it as {a}.{b}.{y} (day.month.year, with dots) or with the "
+            "month's name."
+        )
+    reasons = []
+    for form in _DATE_FORMS:
+        match = form.match(text)
+        if match is None:
+            continue
+        date, reason = _date_of(match)
+        if date is None:
+            reasons.append(reason)
+            continue
+        note = None
+        g = match.groupdict()
+        if g.get("m") and g.get("d") and not g.get("mon") and int(g["m"]) <= 12 and int(g["d"]) <= 12 and g["m"] != g["d"]:
+            order = "month/day/year (US style)" if "/" in text and not text[:4].isdigit() else (
+                "day.month.year" if "." in text else "year, month, day")
+            note = (f"Day and month could be read either way here. In its training data this form is always "
+                    f"{order}, so the model reads it as {date.day} {MONTHS[date.month - 1].capitalize()} {date.year}.")
+        return FormatCheck(None, note)
+    if reasons:
+        return FormatCheck(f"'{text}' looks like a date, but {reasons[0]}.")
+    return FormatCheck(f"'{text}' is not a date written in any of the styles it was trained on ({_DATE_STYLES}).")
+
+
+def _dates_output(tokens: list[str]) -> str | None:
+    out = "".join(tokens)
+    try:
+        ok = re.fullmatch(r"\d{4}-\d\d-\d\d", out) and FIRST_DATE <= dt.date.fromisoformat(out) <= LAST_DATE
+    except ValueError:
+        ok = False
+    return None if ok else f"Its output '{out}' is not a real date written as YYYY-MM-DD, the only form it learned to write."
+
+
+_VERBS_T = {form for forms in TRANSITIVE for form in forms}
+_VERBS_I = {form for forms in INTRANSITIVE for form in forms}
+_GRAMMAR = ("subject, then a verb from its lexicon, an object if the verb takes one, maybe a phrase with a "
+            "preposition or a 'that' clause, maybe a full stop")
+
+
+def _translate_format(text: str, tokens: list[str]) -> FormatCheck:
+    """Parse the words with the grammar of _translate_sample; words outside the lexicon may stand where the
+    sampler puts its made-up words (adjectives and nouns), as in training."""
+    n, reached = len(tokens), [0]
+
+    def at(i: int, ok) -> bool:
+        if i < n and ok(tokens[i]):
+            reached[0] = max(reached[0], i + 1)
+            return True
+        return False
+
+    def made_up(w: str) -> bool:
+        return w not in _SOURCE_WORDS and w.isalpha()
+
+    def noun_phrase(i: int, max_adj: int) -> set[int]:
+        ends = set()
+        if not at(i, lambda w: w in DETERMINERS):
+            return ends
+        det, k, adjectives = tokens[i], i + 1, []
+        while True:
+            if at(k, lambda w: w in NOUNS or made_up(w)):
+                first = tokens[i + 1]
+                if det not in ("a", "an") or (det == "an") == (first[0] in _VOWELS):
+                    ends.add(k + 1)
+            if len(adjectives) >= max_adj or not at(k, lambda w: (w in ADJECTIVES and w not in adjectives) or made_up(w)):
+                return ends
+            adjectives.append(tokens[k])
+            k += 1
+
+    def prepositional(i: int) -> set[int]:
+        return noun_phrase(i + 1, 1) if at(i, lambda w: w in PREPOSITIONS) else set()
+
+    def relative(i: int) -> set[int]:
+        if at(i, lambda w: w == "that") and at(i + 1, lambda w: w in _VERBS_T):
+            return noun_phrase(i + 2, 1)
+        return set()
+
+    finals = set()
+    for subject in noun_phrase(0, 2):
+        for verb in {subject} | prepositional(subject) | relative(subject):
+            if at(verb, lambda w: w in _VERBS_T):
+                for obj in noun_phrase(verb + 1, 2):
+                    finals |= {obj} | prepositional(obj) | relative(obj)
+            if at(verb, lambda w: w in _VERBS_I):
+                finals |= {verb + 1} | prepositional(verb + 1)
+    if any(f == n or (f == n - 1 and tokens[f] == ".") for f in finals):
+        return FormatCheck()
+    far = reached[0]
+    where = (f"it fits up to '{' '.join(tokens[:far])}' but not from '{tokens[far]}' on" if 0 < far < n
+             else f"it does not start as its sentences do (a determiner: {', '.join(DETERMINERS)})" if far == 0
+             else "it stops before the sentence is complete")
+    return FormatCheck(f"Its training sentences all follow one small grammar ({_GRAMMAR}); this one does not: {where}.")
+
+
+def _repeats(tokens: list[str]) -> str | None:
+    """A run of two or more words written twice in a row: valid Zerin never does this; a looping decoder does."""
+    for size in range(2, len(tokens) // 2 + 1):
+        for i in range(len(tokens) - 2 * size + 1):
+            if tokens[i : i + size] == tokens[i + size : i + 2 * size]:
+                return (f"Its output repeats itself ('{' '.join(tokens[i : i + size])}' twice in a row), which no "
+                        "sentence of its training data does: the decoder is going round in a loop.")
+    return None
+
+
+# -------------------------------------------------------------------------------------------- the tasks
+# Small enough to train in minutes on one CPU thread. No dropout: the data are generated afresh for every
+# batch, so there is nothing to overfit, and the attention maps come out cleaner.
+_SMALL = dict(d_model=128, n_heads=4, n_encoder_layers=2, n_decoder_layers=2, d_ff=256, dropout=0.0, max_len=64)
+
+register(TextTask(
+    name="reverse",
+    title="Reverse the text",
+    description=(
+        "Writes the typed text backwards, character by character. Any printable ASCII character works "
+        "(letters, digits, punctuation, space); other characters are read as <unk> and come out as "
+        f"{REPLACEMENT}. Cross-attention should run along the anti-diagonal: output character t looks "
+        "at input character n − t."
+    ),
+    examples=("Attention is all you need!", "Hello, world", "stressed desserts", "12345 abcde", "A man, a plan."),
+    max_input_len=32,
+    max_output_len=33,
+    tokenization="char",
+    trained_on=("text of 1 to 32 printable ASCII characters: random characters, word-like text and repeats, a few "
+                "with one or two other characters, which it learned to write as \ufffd"),
+    source_symbols=tuple(_REVERSE_CHARS),
+    target_symbols=tuple(_REVERSE_CHARS),
+    sampler=_reverse_sample,
+    longest_trained=32,
+    lowercase=False,
+    config=dict(_SMALL),
+))
+
+register(TextTask(
+    name="dates",
+    title="Dates → ISO 8601",
+    description=(
+        "Reads a date written by a person, in English or Chinese, in many styles (21 Nov 2026, "
+        "November 21st, 2026, the 21st of November 2026, Saturday, 21 November 2026, 11/21/26, "
+        "21.11.2026, 2026/11/21, 2026年11月21日, 二〇二六年十一月二十一日, ...) and writes it as "
+        "YYYY-MM-DD. Dates from 1900 to 2099; slashes with the year last are month/day/year (US), dots "
+        f"are day.month.year; {TWO_DIGIT_YEARS}. Case is ignored (the input is lower-cased)."
+    ),
+    examples=(
+        "21 Nov 2026", "November 21st, 2026", "2026年11月21日", "11/21/26", "21.11.2026",
+        "Saturday, 21 November 2026", "the 3rd of March 1999", "Nov. 21, '26", "二〇二六年十一月二十一日",
+    ),
+    max_input_len=40,
+    max_output_len=11,
+    tokenization="char",
+    trained_on=("real calendar days from 1900 to 2099 written in twelve English and Chinese styles, always with the "
+                "right weekday when one is given"),
+    source_symbols=tuple(_DATE_CHARS),
+    target_symbols=tuple(string.digits + "-"),
+    sampler=_dates_sample,
+    longest_trained=31,  # "wednesday, september 30th, 2026"
+    check_format=_dates_format,
+    check_output=_dates_output,
+    config=dict(_SMALL),
+))
+
+register(TextTask(
+    name="translate",
+    title="English → Zerin (a toy verb-final language)",
+    description=(
+        "Translates simple English sentences into Zerin, a made-up language generated from a grammar and "
+        "the lexicon below. Zerin puts the verb last (subject ga, object o, verb), the noun first in its "
+        "phrase (noun, adjectives mirrored, determiner), postpositions after their noun phrase, and "
+        "relative clauses before the noun they describe; the past tense is the particle ta after the "
+        "verb. So cross-attention shows a reordering, not a diagonal. Words outside the lexicon are "
+        "read as <unk>; the input is lower-cased."
+    ),
+    examples=(
+        "The big dog chased a small cat.",
+        "my old teacher that found the red ball sleeps.",
+        "a happy girl in the garden watches the tall horse",
+        "the quick fox carried an apple near the river.",
+        "this king calls the owl that saw my green book",
+    ),
+    max_input_len=24,
+    max_output_len=40,
+    tokenization="word",
+    trained_on=("sentences generated from one small grammar and the lexicon: subject, verb, object, prepositional "
+                "phrases and 'that' clauses, a few made-up words as adjectives and nouns"),
+    source_symbols=tuple(_TRANSLATE_SOURCE),
+    target_symbols=tuple(_TRANSLATE_TARGET),
+    sampler=_translate_sample,
+    longest_trained=20,  # subject with a 'that' clause, verb, object with one
+    check_format=_translate_format,
+    check_output=_repeats,
+    lexicon=_lexicon(),
+    config=dict(_SMALL),
+))
+

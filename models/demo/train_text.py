@@ -34,8 +34,9 @@ SCHEDULES = {
 
 def batch_tensors(task: str, pairs: list[tuple[str, str]], src_index: dict, tgt_index: dict):
     """(input, output) strings → padded source ids, decoder input ids (<s> + y) and labels (y + </s>)."""
-    src = [text._encode(text.TASKS[task], src_index, s)[0] for s, _ in pairs]
-    tgt = [[tgt_index[t] for t in text.target_tokens(task, y)] for _, y in pairs]
+    spec = text.TASKS[task]
+    src = [text._encode(spec, src_index, s)[0] for s, _ in pairs]
+    tgt = [[tgt_index[t] for t in spec.target_tokens(y)] for _, y in pairs]
     s_len, t_len = max(map(len, src)), max(map(len, tgt)) + 1
     src_ids = torch.tensor([r + [text.PAD] * (s_len - len(r)) for r in src])
     dec_in = torch.tensor([[text.BOS] + r + [text.PAD] * (t_len - 1 - len(r)) for r in tgt])
@@ -68,8 +69,8 @@ def train(
     task: str, steps: int, batch_size: int, lr: float, warmup: int, seed: int, out_dir: pathlib.Path, overrides: dict | None = None,
     probe: int = 0,
 ) -> dict:
-    info = text.TASKS[task]
-    src_vocab, tgt_vocab = text._source_vocab(task), text._target_vocab(task)
+    info = text.TASKS[task]  # the TextTask: vocabularies, sampler, model size
+    src_vocab, tgt_vocab = info.source_vocab, info.target_vocab
     src_index = {t: i for i, t in enumerate(src_vocab)}
     tgt_index = {t: i for i, t in enumerate(tgt_vocab)}
     cfg = TransformerConfig(src_vocab=len(src_vocab), tgt_vocab=len(tgt_vocab), pad_id=text.PAD, **{**info.config, **(overrides or {})})
