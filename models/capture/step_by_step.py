@@ -85,7 +85,7 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
 
 
-def _capture(module: nn.Module, run, model: nn.Module) -> tuple[tuple, dict, object]:
+def _capture(module: nn.Module, run, model: nn.Module | None = None) -> tuple[tuple, dict, object]:
     """Runs `run()` once and returns (args, kwargs, output) of `module`'s first call in it.
 
     The hooks live only inside this call and record only calls made by this thread: the model is shared by
