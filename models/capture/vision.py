@@ -21,7 +21,6 @@ import json
 import pathlib
 import socket
 import sys
-import threading
 import urllib.parse
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from PIL import Image
 
 from models.runtime import device as devices
 from models.runtime import memory
-from models.capture.hooks import hooks, unfused
+from models.capture.hooks import hooks, running, tracing, unfused
 from models.capture.trace import BlockInfo, VisionTrace
 
 from models.demo import WEIGHTS_DIR
@@ -43,9 +42,6 @@ ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in eve
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
 EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
 
-# torch.fx patches process-wide state while it traces (torch.nn.Module.__call__ and __getattr__, module
-# globals) and puts it back afterwards: two traces at once would each restore the other's patch.
-_FX_TRACE_LOCK = threading.Lock()
 
 
 class VisionError(Exception):
@@ -377,7 +373,8 @@ def _build_extractor(
     from timm.models._features_fx import GraphExtractNet, get_graph_node_names
 
     own = set(vars(model))
-    with _FX_TRACE_LOCK, unfused(model):
+    # torch.fx patches torch.nn.Module.__call__ process-wide while it traces: no forward may run meanwhile
+    with tracing(), unfused(model):
         try:
             with warnings.catch_warnings():  # torchvision's note that eval nodes are a subset of train nodes
                 warnings.simplefilter("ignore", UserWarning)
@@ -525,12 +522,13 @@ def preprocess(model: VisionModel, image: Image.Image) -> tuple[torch.Tensor, np
     split = next((i for i, t in enumerate(steps) if "ToTensor" in type(t).__name__), len(steps))
     pil = image.convert("RGB") if image.mode != "RGB" else image
     pil = _cut_extreme(pil, steps, model.data_config)
-    for t in steps[:split]:
-        pil = t(pil)
-    crop = np.array(pil, dtype=np.uint8)
-    x = pil
-    for t in steps[split:]:
-        x = t(x)
+    with running():  # torchvision's transforms are nn.Modules too: a trace in another thread would catch them
+        for t in steps[:split]:
+            pil = t(pil)
+        crop = np.array(pil, dtype=np.uint8)
+        x = pil
+        for t in steps[split:]:
+            x = t(x)
     return x.unsqueeze(0).to(model.device), crop
 
 
@@ -616,7 +614,7 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
         )
     x, crop = preprocess(model, image)
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
-    with torch.inference_mode():
+    with running(), torch.inference_mode():  # a model being traced meanwhile waits (models/capture/hooks.py)
         if meta.kind == "swin":
             from models.capture import swin  # written separately; imported only when a Swin model runs
 
