@@ -108,8 +108,11 @@ def test_every_capture_path_shares_one_model_across_threads():
 def test_a_model_loading_does_not_break_the_runs_of_other_sessions():
     """Loading a vision model traces it with torch.fx, which swaps torch.nn.Module.__call__ for the whole process
     while it runs: without models/capture/hooks.py's gate every forward of every other thread meanwhile failed
-    ("module is not installed as a submodule"). Here sessions keep running while another loads models."""
+    ("module is not installed as a submodule"). Here sessions keep running the ViT, a text model and one head
+    step by step while another loads models."""
     import threading
+
+    from models.capture import step_by_step as sbs
 
     model = vision.load("vit_demo", weights="demo")
     translate = text.load("translate")
@@ -117,14 +120,18 @@ def test_a_model_loading_does_not_break_the_runs_of_other_sessions():
     sentences = text.TASKS["translate"].examples[:4]
     expected_vision = [vision.run(model, im) for im in images]
     expected_text = [text.run(translate, s) for s in sentences]
+    pixels = vision.preprocess(model, images[0])[0]
+    expected_steps = sbs.vit_model_steps(model, pixels, 1, 2)
     stop, errors, done = threading.Event(), [], []
 
     def session(k):
         i = 0
         while not stop.is_set() or i < 2:
             try:
-                if k % 2:
+                if k % 3 == 1:
                     _same_vision(expected_vision[i % 4], vision.run(model, images[i % 4]))
+                elif k % 3 == 2:
+                    np.testing.assert_array_equal(sbs.vit_model_steps(model, pixels, 1, 2).output, expected_steps.output)
                 else:
                     _same_text(expected_text[i % 4], text.run(translate, sentences[i % 4]))
             except Exception as e:  # reported below, with the others
@@ -132,7 +139,7 @@ def test_a_model_loading_does_not_break_the_runs_of_other_sessions():
             i += 1
         done.append(i)
 
-    threads = [threading.Thread(target=session, args=(k,)) for k in range(4)]
+    threads = [threading.Thread(target=session, args=(k,)) for k in range(6)]
     for t in threads:
         t.start()
     try:
@@ -144,4 +151,4 @@ def test_a_model_loading_does_not_break_the_runs_of_other_sessions():
         for t in threads:
             t.join(120)
     assert not errors, errors[:3]
-    assert len(done) == 4 and min(done) >= 2
+    assert len(done) == 6 and min(done) >= 2
