@@ -1,7 +1,7 @@
 """The one capture layer: fused attention switched off, forward hooks for one call, a lock per model.
 
 Every capture in models/capture (vision's FX trace and its hook fallback, swin's hooked capture,
-step_by_step's recording of one module's call) goes through these three pieces, so that one cached model
+step_by_step's recording of one module's call) goes through these pieces, so that one cached model
 can serve every browser session at once:
 
     with unfused(model):                  # model_lock(model) held; every `fused_attn` flag False
