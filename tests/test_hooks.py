@@ -186,3 +186,49 @@ def test_hooks_can_hold_the_model_so_no_capture_switches_its_flags_meanwhile():
     t.join(10)
     assert seen == [("forward", before), ("switched", [False, False])]
     assert _flags(model) == before and _hook_count(model) == 0
+
+
+def test_a_trace_waits_for_the_forwards_under_way_and_the_next_wait_for_it():
+    events, lock = [], threading.Lock()
+
+    def log(what):
+        with lock:
+            events.append(what)
+
+    forward_in, trace_waiting = threading.Event(), threading.Event()
+
+    def forward():
+        with capture.running():
+            log("forward in")
+            forward_in.set()
+            trace_waiting.wait(10)
+            time.sleep(0.1)
+            with capture.running():  # re-entrant: a forward inside a forward passes while a trace waits
+                log("nested")
+            log("forward out")
+
+    def trace():
+        forward_in.wait(10)
+        trace_waiting.set()
+        with capture.tracing():
+            log("trace in")
+            with capture.running(), capture.tracing():  # the tracing thread itself may run and re-enter
+                pass
+            time.sleep(0.1)
+            log("trace out")
+
+    def late_forward():
+        trace_waiting.wait(10)
+        time.sleep(0.05)  # arrives while the trace waits: a waiting trace goes first
+        with capture.running():
+            log("late forward")
+
+    threads = [threading.Thread(target=f) for f in (forward, trace, late_forward)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert events == ["forward in", "nested", "forward out", "trace in", "trace out", "late forward"]
+    with capture.running(), pytest.raises(RuntimeError, match="inside a forward"):
+        with capture.tracing():
+            pass

@@ -1,7 +1,7 @@
 """The one capture layer: fused attention switched off, forward hooks for one call, a lock per model.
 
 Every capture in models/capture (vision's FX trace and its hook fallback, swin's hooked capture,
-step_by_step's recording of one module's call) goes through these three pieces, so that one cached model
+step_by_step's recording of one module's call) goes through these pieces, so that one cached model
 can serve every browser session at once:
 
     with unfused(model):                  # model_lock(model) held; every `fused_attn` flag False
@@ -17,6 +17,10 @@ can serve every browser session at once:
   model, so the whole block holds the model's lock: two captures of one model take turns.
 - `model_lock(model)`: one re-entrant lock per model object, kept in a WeakKeyDictionary (nothing is set on
   the module, and the lock goes when the model goes).
+- `running()` / `tracing()`: while torch.fx traces a model (once, at load) it replaces
+  torch.nn.Module.__call__ for the whole process, so any other thread's forward meanwhile fails
+  ("module is not installed as a submodule"). Forwards share `running()`; a trace takes `tracing()`
+  alone, after the forwards under way and before the next. `unfused` and `hooks` enter `running()`.
 - `hooks()`: forward and forward-pre hooks registered for one block and removed in `finally`. A hook fires
   only for calls made by the thread that opened the block: another session's forward through the same
   modules meanwhile (the FX extractor shares them) is not recorded. `hooks(hold=model)` also holds the
@@ -33,6 +37,80 @@ import torch
 
 _LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _LOCKS_GUARD = threading.Lock()
+
+
+class _Gate:
+    """Shared by forwards, held alone by a torch.fx trace (a readers-writer lock; a waiting trace goes first).
+
+    Re-entrant per thread: a forward inside a forward, or one inside the trace's own thread, passes through.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer: int | None = None
+        self._waiting = 0
+        self._local = threading.local()
+
+    @contextmanager
+    def shared(self) -> Iterator[None]:
+        depth = getattr(self._local, "depth", 0)
+        if depth or self._writer == threading.get_ident():
+            self._local.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._local.depth = depth
+            return
+        with self._cond:
+            while self._writer is not None or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        self._local.depth = 1
+        try:
+            yield
+        finally:
+            self._local.depth = 0
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        me = threading.get_ident()
+        if self._writer == me:
+            yield
+            return
+        if getattr(self._local, "depth", 0):
+            raise RuntimeError("a torch.fx trace cannot start inside a forward: it would wait for itself")
+        with self._cond:
+            self._waiting += 1
+            try:
+                while self._writer is not None or self._readers:
+                    self._cond.wait()
+            finally:
+                self._waiting -= 1
+            self._writer = me
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = None
+                self._cond.notify_all()
+
+
+_GATE = _Gate()
+
+
+def running():
+    """Hold while a model runs a forward (shared with other forwards; a torch.fx trace waits for it)."""
+    return _GATE.shared()
+
+
+def tracing():
+    """Hold while torch.fx traces a model: no forward runs in any thread meanwhile, nor another trace."""
+    return _GATE.exclusive()
 
 
 def model_lock(model: torch.nn.Module) -> threading.RLock:
@@ -55,7 +133,7 @@ def unfused(model: torch.nn.Module) -> Iterator[None]:
 
     Holds model_lock(model) for the whole block: the flags live on the shared model.
     """
-    with model_lock(model):
+    with running(), model_lock(model):
         saved = [(m, m.fused_attn) for m in fused_switches(model)]
         try:
             for m, _ in saved:
@@ -107,7 +185,7 @@ def hooks(hold: torch.nn.Module | None = None) -> Iterator[Hooks]:
     `hold`: a model whose lock is held for the block, for a capture that reads the model's own forward
     as it is (fused attention included): no other capture can switch its flags off meanwhile.
     """
-    with model_lock(hold) if hold is not None else nullcontext():
+    with running(), model_lock(hold) if hold is not None else nullcontext():
         registered = Hooks()
         try:
             yield registered

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from models.capture.hooks import hooks
+from models.capture.hooks import hooks, running
 from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
@@ -85,7 +85,7 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
 
 
-def _capture(module: nn.Module, run, model: nn.Module) -> tuple[tuple, dict, object]:
+def _capture(module: nn.Module, run, model: nn.Module | None = None) -> tuple[tuple, dict, object]:
     """Runs `run()` once and returns (args, kwargs, output) of `module`'s first call in it.
 
     The hooks live only inside this call and record only calls made by this thread: the model is shared by
@@ -160,7 +160,7 @@ def transformer_steps(
     x_q, x_k, x_v, mask = inputs["query"][0], inputs["key"][0], inputs["value"][0], inputs.get("mask")
     model_out, model_weights = out[0][0], out[1][0]  # (Tq, d_model), (h, Tq, Tk)
 
-    with torch.inference_mode():
+    with running(), torch.inference_mode():  # the recomputation calls the modules too (capture/hooks.py)
         d_k, h_all = module.d_k, module.n_heads
         tq, tk = x_q.size(0), x_k.size(0)
         mask2d = None if mask is None else mask.expand(1, 1, tq, tk)[0, 0]  # (Tq, Tk)
@@ -292,7 +292,7 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
         raise ValueError("this model passes an attention mask to its blocks; not supported step by step")
     model_out = out[0]  # (N, C)
 
-    with torch.inference_mode():
+    with running(), torch.inference_mode():  # the recomputation calls the modules too (capture/hooks.py)
         n = x.size(0)
         qkv = module.qkv(x[None]).reshape(1, n, 3, n_heads, d_k).permute(2, 0, 3, 1, 4)  # (3, 1, h, N, d_k)
         q_all, k_all, v_all = qkv.unbind(0)

@@ -21,7 +21,6 @@ import json
 import pathlib
 import socket
 import sys
-import threading
 import urllib.parse
 import warnings
 from dataclasses import dataclass, field
@@ -32,7 +31,7 @@ from PIL import Image
 
 from models.runtime import device as devices
 from models.runtime import memory
-from models.capture.hooks import hooks, unfused
+from models.capture.hooks import hooks, running, tracing, unfused
 from models.capture.trace import BlockInfo, VisionTrace
 
 from models.demo import WEIGHTS_DIR
@@ -43,9 +42,6 @@ ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in eve
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
 EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
 
-# torch.fx patches process-wide state while it traces (torch.nn.Module.__call__ and __getattr__, module
-# globals) and puts it back afterwards: two traces at once would each restore the other's patch.
-_FX_TRACE_LOCK = threading.Lock()
 
 
 class VisionError(Exception):
@@ -377,7 +373,8 @@ def _build_extractor(
     from timm.models._features_fx import GraphExtractNet, get_graph_node_names
 
     own = set(vars(model))
-    with _FX_TRACE_LOCK, unfused(model):
+    # torch.fx patches torch.nn.Module.__call__ process-wide while it traces: no forward may run meanwhile
+    with tracing(), unfused(model):
         try:
             with warnings.catch_warnings():  # torchvision's note that eval nodes are a subset of train nodes
                 warnings.simplefilter("ignore", UserWarning)
@@ -525,12 +522,13 @@ def preprocess(model: VisionModel, image: Image.Image) -> tuple[torch.Tensor, np
     split = next((i for i, t in enumerate(steps) if "ToTensor" in type(t).__name__), len(steps))
     pil = image.convert("RGB") if image.mode != "RGB" else image
     pil = _cut_extreme(pil, steps, model.data_config)
-    for t in steps[:split]:
-        pil = t(pil)
-    crop = np.array(pil, dtype=np.uint8)
-    x = pil
-    for t in steps[split:]:
-        x = t(x)
+    with running():  # torchvision's transforms are nn.Modules too: a trace in another thread would catch them
+        for t in steps[:split]:
+            pil = t(pil)
+        crop = np.array(pil, dtype=np.uint8)
+        x = pil
+        for t in steps[split:]:
+            x = t(x)
     return x.unsqueeze(0).to(model.device), crop
 
 
@@ -609,36 +607,36 @@ def _capture_with_hooks(module: torch.nn.Module, x: torch.Tensor) -> tuple[list[
 
 def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
     """One image through one model: every block's attention, token labels, the crop, the top-k classes."""
-    meta, module = model, model.module
+    meta, model = model, model.module  # below: `meta` the VisionModel, `model` timm's module
     if meta.kind not in ("vit", "swin"):
         raise UnsupportedModel(
-            f"'{meta.name}' ({type(module).__name__}) is not a ViT- or Swin-family model: its attention cannot be shown here."
+            f"'{meta.name}' ({type(model).__name__}) is not a ViT- or Swin-family model: its attention cannot be shown here."
         )
-    x, crop = preprocess(model, image)
+    x, crop = preprocess(meta, image)
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
-    with torch.inference_mode():
+    with running(), torch.inference_mode():  # a model being traced meanwhile waits (models/capture/hooks.py)
         if meta.kind == "swin":
             from models.capture import swin  # written separately; imported only when a Swin model runs
 
             traced = (meta.extractor, meta.attention_nodes, meta.output_node) if meta.extractor is not None else None
-            attention_np, blocks, swin_extras = swin.capture(module, x, traced)
+            attention_np, blocks, swin_extras = swin.capture(model, x, traced)
             extras.update(swin_extras)
             logits = extras.pop("logits", None)
             if logits is None:
-                logits = module(x)
+                logits = model(x)
             grid = blocks[0].grid if blocks else (0, 0)
-            ps = _patch_size(module)[0]
+            ps = _patch_size(model)[0]
             labels, n_prefix = list(_patch_labels(tuple(grid))), 0
         else:
-            attention_t, logits = _capture_vit(model, x)
-            n_blocks = len(module.blocks)
+            attention_t, logits = _capture_vit(meta, x)
+            n_blocks = len(model.blocks)
             if not attention_t:
                 raise CaptureError(f"No attention weights were captured from {meta.name}: the capture came back empty.")
             if len(attention_t) != n_blocks:
                 raise CaptureError(f"Captured {len(attention_t)} attention maps from {meta.name}, which has {n_blocks} blocks.")
-            ph, pw = _patch_size(module)
+            ph, pw = _patch_size(model)
             grid = (x.shape[-2] // ph, x.shape[-1] // pw)
-            labels, n_prefix = token_labels(module, grid)
+            labels, n_prefix = token_labels(model, grid)
             attention_np = [a[0].detach().float().cpu().numpy() for a in attention_t]
             n = len(labels)
             for i, a in enumerate(attention_np):
@@ -650,7 +648,7 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
                 for i in range(n_blocks)
             ]
             ps = ph
-            extras["has_cls"] = getattr(module, "cls_token", None) is not None
+            extras["has_cls"] = getattr(model, "cls_token", None) is not None
     top = _top_k(logits, meta.class_names, top_k)
     return VisionTrace(
         model_name=meta.name,

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
+from models.capture.hooks import running
 from models.runtime import device as devices
 from models.network.transformer import Transformer, TransformerConfig, make_model
 
@@ -397,7 +398,7 @@ def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
             pad_to = cfg.max_len
         labels += ["<pad>"] * (pad_to - len(ids))
         ids += [PAD] * (pad_to - len(ids))
-    with torch.inference_mode():
+    with running(), torch.inference_mode():  # not while torch.fx traces a vision model (models/capture/hooks.py)
         src = torch.tensor([ids], dtype=torch.long, device=model.device)
         ys = tf.greedy_decode(src, BOS, EOS, model.info.max_output_len)[0].tolist()  # <s> t1 ... tn
         out_ids = ys[1:]
