@@ -17,11 +17,12 @@ import functools
 import threading
 import weakref
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from models.capture.trace import BlockInfo
+from models.capture.trace import BlockInfo, SwinDetails, SwinStage
 
 # Swin families timm builds; the page offers these (any other timm Swin / Swin V2 name works too).
 MODEL_NAMES = (
@@ -42,8 +43,25 @@ MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs fro
 # ---------------------------------------------------------------------------------------------
 # Which models are Swin
 # ---------------------------------------------------------------------------------------------
+CR_REFUSAL = (
+    "timm's SwinTransformerV2Cr (swinv2_cr_*) is a different implementation of Swin V2 (its own stages, blocks "
+    "and attention module) that this page does not read yet: choose a swin_* or swinv2_* model."
+)
+
+
+def unsupported_reason(name: str) -> str | None:
+    """Why the Swin page cannot show a timm model name that is Swin by name, or None. Reads timm's registry only."""
+    import timm.models
+
+    arch, _ = timm.models.split_model_name_tag((name or "").strip())
+    if timm.models.is_model(arch) and timm.models.is_model_in_modules(arch, ("swin_transformer_v2_cr",)):
+        return CR_REFUSAL
+    return None
+
+
 def swin_version(model: torch.nn.Module) -> int | None:
-    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2, None for anything else."""
+    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2, None for anything else (SwinTransformerV2Cr
+    included: see CR_REFUSAL)."""
     from timm.models.swin_transformer import SwinTransformer
     from timm.models.swin_transformer_v2 import SwinTransformerV2
 
@@ -148,6 +166,16 @@ def token_positions(block: BlockInfo) -> np.ndarray:
     pad = (real_r < 0) | (real_c < 0)
     pos = np.stack([np.where(pad, -1, real_r), np.where(pad, -1, real_c)], axis=-1)
     return window_partition(pos, block.window_size).reshape(-1, block.window_size**2, 2)
+
+
+def token_window_map(block: BlockInfo) -> np.ndarray:
+    """(rows, cols) int: the window (index from 0, as numbered on the rolled map) that holds each image token."""
+    h, w = block.grid
+    out = np.full((h, w), -1, dtype=np.int64)
+    for win, pos in enumerate(token_positions(block)):
+        real = pos[:, 0] >= 0
+        out[pos[real, 0], pos[real, 1]] = win
+    return out
 
 
 def locate_token(block: BlockInfo, row: int, col: int) -> tuple[int, int]:
@@ -340,31 +368,37 @@ def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) ->
     return table.float().cpu().numpy(), expanded.float().cpu().numpy()
 
 
-def capture(
-    model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
-) -> tuple[list[np.ndarray], list[BlockInfo], dict]:
+class SwinCapture(NamedTuple):
+    """What `capture` returns."""
+
+    attention: list[np.ndarray]  # [b] float32 (windows, heads, M*M, M*M), rows sum to 1
+    blocks: list[BlockInfo]
+    details: SwinDetails
+    logits: torch.Tensor  # (1, classes) float32 on the CPU: the model's own output for the image
+
+
+def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None) -> SwinCapture:
     """Run one preprocessed image (1, 3, H, W) through a timm Swin / Swin V2 and return its attention.
 
     `traced` = (extractor, softmax node names, output node name): timm's FX GraphExtractNet built once
     when the model was loaded (models.capture.vision), run as is: no hooks, no flags, no lock. Without it the
     weights are read by hooks on the model for this call only.
 
-    Returns (attention, blocks, extras):
+    Returns SwinCapture(attention, blocks, details, logits):
       attention[b]  float32 (windows, heads, M*M, M*M): softmax weights of block b, windows numbered
                     on the rolled, padded map (see the module docstring), rows sum to 1;
       blocks[b]     BlockInfo: grid of the stage, token side in input pixels, M, shift, heads;
-      extras        per-block lists "attn_mask" ((windows, M*M, M*M) of 0 / -100, or None: the mask the
-                    block really used), "bias_table" ((heads, 2M-1, 2M-1)), "bias" ((heads, M*M, M*M)),
-                    "relative_position_index" ((M*M, M*M)), "logit_scale" (V2: (heads,) the cosine
-                    attention's temperature; V1: None); and "version"
-                    (1 or 2), "stages" (one dict per stage), "logits" ((1, classes) float32 CPU tensor, for
-                    vision.run's top-k; it pops it before the trace is built).
+      details       SwinDetails: per block the mask the block really used, the position bias (table and
+                    expanded), the relative position index, V2's logit scale; the version and the stages;
+      logits        (1, classes) float32 CPU tensor, the model's output on the same forward pass.
 
     Weights come from the block's own softmax (hooked for this call only, fused attention off while
     it runs). Safe when one cached model serves many threads: a per-model lock, nothing left behind.
     """
     version = swin_version(model)
     if version is None:
+        if type(model).__name__ == "SwinTransformerV2Cr":
+            raise TypeError(CR_REFUSAL)
         raise TypeError(f"{type(model).__name__} is not a timm Swin Transformer")
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"expected one image as a (1, 3, H, W) tensor, got {tuple(x.shape)}")
@@ -434,15 +468,8 @@ def capture(
         ]
 
     attention, blocks = [], []
-    extras: dict = {
-        "version": version,
-        "attn_mask": [],
-        "bias_table": [],
-        "bias": [],
-        "relative_position_index": [],
-        "logit_scale": scales_v2,
-        "logits": logits,
-    }
+    details = SwinDetails(version=version, attn_mask=[], bias_table=[], bias=[], relative_position_index=[],
+                          logit_scale=scales_v2, stages=[])
     for (name, stage, blk), (table, bias) in zip(entries, tables):
         if len(weights[name]) != 1 or name not in shapes:
             raise RuntimeError(
@@ -466,37 +493,43 @@ def capture(
             raise RuntimeError(f"unexpected attention shape {att.shape} in {name}")
         attention.append(att)
         blocks.append(info)
-        extras["attn_mask"].append(masks[name][0] if masks[name] else None)
-        extras["bias_table"].append(table)
-        extras["bias"].append(bias)
-        extras["relative_position_index"].append(blk.attn.relative_position_index.cpu().numpy())
-    extras["stages"] = [
-        {
-            "stage": i,
-            "grid": next(b.grid for b in blocks if b.stage == i),
-            "patch_px": float(scales[i]),
-            "dim": int(layer.blocks[0].dim) if hasattr(layer.blocks[0], "dim") else None,
-            "depth": len(layer.blocks),
-            "num_heads": next(b.num_heads for b in blocks if b.stage == i),
-            "window_size": next(b.window_size for b in blocks if b.stage == i),
-            "merging": not isinstance(layer.downsample, torch.nn.Identity),
-        }
+        details.attn_mask.append(masks[name][0] if masks[name] else None)
+        details.bias_table.append(table)
+        details.bias.append(bias)
+        details.relative_position_index.append(blk.attn.relative_position_index.cpu().numpy())
+    details.stages.extend(
+        SwinStage(
+            stage=i,
+            grid=next(b.grid for b in blocks if b.stage == i),
+            patch_px=float(scales[i]),
+            dim=int(layer.blocks[0].dim) if hasattr(layer.blocks[0], "dim") else None,
+            depth=len(layer.blocks),
+            num_heads=next(b.num_heads for b in blocks if b.stage == i),
+            window_size=next(b.window_size for b in blocks if b.stage == i),
+            merging=not isinstance(layer.downsample, torch.nn.Identity),
+        )
         for i, layer in enumerate(model.layers)
         if len(layer.blocks)
-    ]
+    )
     if not attention:
         raise RuntimeError("no attention was captured: the model has no Swin blocks")
-    return attention, blocks, extras
+    return SwinCapture(attention, blocks, details, logits)
 
 
 # ---------------------------------------------------------------------------------------------
 # Views the page asks for (plain numpy in, plain numpy out)
 # ---------------------------------------------------------------------------------------------
+def block_name(block: BlockInfo) -> str:
+    """'stage 1 · block 2': how every page names a Swin block (stages and blocks counted from 1, as the paper)."""
+    last = block.name.rsplit(".", 1)[-1]
+    j = int(last) + 1 if last.isdigit() else block.name
+    return f"stage {block.stage + 1} · block {j}"
+
+
 def block_label(block: BlockInfo) -> str:
-    """'stage 1 · block 2 · shifted (s = 3)' for menus and titles (stages and blocks counted from 1)."""
-    j = int(block.name.rsplit(".", 1)[-1]) + 1 if block.name.rsplit(".", 1)[-1].isdigit() else block.name
+    """'stage 1 · block 2 · shifted windows (s = 3)' for menus (block_name and its kind of windows)."""
     kind = f"shifted windows (s = {block.shift})" if block.shift else "regular windows"
-    return f"stage {block.stage + 1} · block {j} · {kind}"
+    return f"{block_name(block)} · {kind}"
 
 
 def stage_pair(blocks: list[BlockInfo], stage: int) -> tuple[int, int | None]:
@@ -552,3 +585,96 @@ def query_attention(
     rows = attention[window, :, index, :]  # (heads, M*M)
     weights = rows.mean(axis=0) if head is None else rows[head]
     return window, weights.astype(np.float32), token_positions(block)[window]
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads: the attention shown, as data (NPZ and JSON)
+# ---------------------------------------------------------------------------------------------
+EXPORT_AXES = {
+    "attention": ["window", "head", "query", "key"],
+    "mask": ["window", "query", "key"],
+    "bias": ["head", "query", "key"],
+    "bias_table": ["head", "Δrow + M − 1", "Δcol + M − 1"],
+    "relative_position_index": ["query", "key"],
+    "logit_scale": ["head"],
+    "token_positions": ["window", "token", "(row, col) in the image's token grid, -1 for padding"],
+}
+
+
+def _block_prefix(block: BlockInfo) -> str:
+    """'stage1_block2': the key prefix of one block in the downloads (counted from 1, as on the page)."""
+    return block_name(block).replace(" · ", "_").replace(" ", "")
+
+
+def export_meta(trace) -> dict:
+    """What the files say about the run: model, weights, version, conventions and each block's geometry."""
+    d = trace.swin
+    return {
+        "model": trace.model_name,
+        "weights_source": trace.weights_source,
+        "family": f"Swin V{d.version}" if d is not None else "Swin",
+        "input_crop_px": list(trace.image.shape[:2]),
+        "patch_size_px": trace.patch_size,
+        "conventions": "stages, blocks and heads count from 1 in names; windows, tokens, rows and columns are "
+        "indices from 0. Windows are numbered row by row on the rolled (cyclically shifted), padded token grid; "
+        "tokens row by row inside a window.",
+        "axes": EXPORT_AXES,
+        "stages": [dict(vars(s), stage=s.stage + 1, grid=list(s.grid)) for s in (d.stages if d else [])],
+        "blocks": [
+            {
+                "name": block_name(b),
+                "key": _block_prefix(b),
+                "module": b.name,
+                "stage": b.stage + 1,
+                "grid": list(b.grid),
+                "token_px": b.patch_px,
+                "window_size": b.window_size,
+                "shift": b.shift,
+                "num_heads": b.num_heads,
+                "windows": list(window_count(b)),
+            }
+            for b in trace.blocks
+        ],
+    }
+
+
+def export_arrays(trace) -> dict[str, np.ndarray]:
+    """Every block's window attention, mask, position bias (and V2's logit scale), token positions, and the crop."""
+    d = trace.swin
+    out: dict[str, np.ndarray] = {"image": np.asarray(trace.image)}
+    for i, (att, b) in enumerate(zip(trace.attention, trace.blocks)):
+        p = _block_prefix(b)
+        out[f"{p}_attention"] = np.asarray(att, dtype=np.float32)
+        out[f"{p}_token_positions"] = token_positions(b)
+        if d is None:
+            continue
+        if d.attn_mask[i] is not None:
+            out[f"{p}_mask"] = np.asarray(d.attn_mask[i], dtype=np.float32)
+        out[f"{p}_bias"] = np.asarray(d.bias[i], dtype=np.float32)
+        out[f"{p}_bias_table"] = np.asarray(d.bias_table[i], dtype=np.float32)
+        out[f"{p}_relative_position_index"] = np.asarray(d.relative_position_index[i])
+        if d.logit_scale[i] is not None:
+            out[f"{p}_logit_scale"] = np.asarray(d.logit_scale[i], dtype=np.float32)
+    return out
+
+
+def export_npz(trace) -> bytes:
+    """One .npz: the arrays of export_arrays, and "meta", the JSON text of export_meta."""
+    import io
+    import json
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.array(json.dumps(export_meta(trace), ensure_ascii=False)), **export_arrays(trace))
+    return buf.getvalue()
+
+
+def export_json(trace) -> str:
+    """export_meta, with each block's arrays as nested lists under its entry in "blocks" (the crop left out)."""
+    import json
+
+    doc = export_meta(trace)
+    arrays = export_arrays(trace)
+    for entry in doc["blocks"]:
+        p = entry["key"]
+        entry["arrays"] = {k[len(p) + 1:]: v.tolist() for k, v in arrays.items() if k.startswith(p + "_")}
+    return json.dumps(doc, ensure_ascii=False)

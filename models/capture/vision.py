@@ -587,16 +587,13 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
         )
     x, crop = preprocess(model, image)
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
+    swin_details = None
     with torch.inference_mode():
         if meta.kind == "swin":
             from models.capture import swin  # written separately; imported only when a Swin model runs
 
             traced = (meta.extractor, meta.attention_nodes, meta.output_node) if meta.extractor is not None else None
-            attention_np, blocks, swin_extras = swin.capture(model, x, traced)
-            extras.update(swin_extras)
-            logits = extras.pop("logits", None)
-            if logits is None:
-                logits = model(x)
+            attention_np, blocks, swin_details, logits = swin.capture(model, x, traced)
             grid = blocks[0].grid if blocks else (0, 0)
             ps = _patch_size(model)[0]
             labels, n_prefix = list(_patch_labels(tuple(grid))), 0
@@ -636,6 +633,7 @@ def run(model: torch.nn.Module, image: Image.Image, top_k: int = 5) -> VisionTra
         grid=tuple(grid),
         top_k=top,
         extras=extras,
+        swin=swin_details,
     )
 
 
