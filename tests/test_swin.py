@@ -447,7 +447,8 @@ def test_figures_are_built_from_the_captured_data():
     stages = cap.details.stages
     fig = vw.stage_grids_figure(image, stages)
     assert len([t for t in fig.data if t.type == "image"]) == len(stages)
-    fig = vw.attention_distance_figure(swin.mean_distances(attention, blocks), [b.name for b in blocks], [b.stage for b in blocks],
+    fig = vw.attention_distance_figure(swin.mean_distances(attention, blocks), [swin.block_name(b) for b in blocks],
+                                       [b.stage for b in blocks],
                                        [b.shift for b in blocks])
     assert sum(len(t.y) for t in fig.data) == sum(b.num_heads for b in blocks)
 
@@ -461,6 +462,8 @@ def test_page_helpers():
     assert swin.stage_pair(blocks, 0) == (0, 1)
     assert swin.stage_pair(blocks, 1) == (2, None)
     assert swin.block_label(blocks[1]) == "stage 1 · block 2 · shifted windows (s = 2)"
+    assert swin.block_name(blocks[2]) == "stage 2 · block 1"
+    np.testing.assert_array_equal(swin.token_window_map(blocks[0])[:, :4], [[0] * 4] * 4 + [[2] * 4] * 4)
     assert swin.mask_matches(blocks[1], swin.shift_mask((8, 8), 4, 2))
     assert not swin.mask_matches(blocks[1], np.zeros((4, 16, 16), np.float32))
     assert swin.mask_matches(blocks[0], None)
@@ -505,3 +508,39 @@ def test_vision_run_gives_windows_that_place_back_on_the_image():
         boxes = swin.all_window_boxes(info)
         area = sum((x1 - x0) * (y1 - y0) for pieces in boxes for x0, y0, x1, y1 in pieces)
         assert area == crop_h * crop_w  # the windows tile the crop exactly
+
+
+def test_downloads_hold_every_blocks_attention_masks_geometry_and_source():
+    """The NPZ and JSON files the page offers, read back: every block's window attention as captured, the masks
+    the shifted blocks used, the bias, each window's token positions, the model's name and weights source."""
+    import io
+    import json
+
+    from models.capture import vision
+    from models.demo import shapes
+
+    model = vision.load("swin_demo", "demo")
+    trace = vision.run(model, shapes.sample_image("circle", seed=1))
+    npz = np.load(io.BytesIO(swin.export_npz(trace)))
+    meta = json.loads(str(npz["meta"]))
+    doc = json.loads(swin.export_json(trace))
+    for m in (meta, doc):
+        assert m["model"] == "swin_demo" and m["weights_source"] == trace.weights_source and m["family"] == "Swin V1"
+        assert [b["name"] for b in m["blocks"]] == [swin.block_name(b) for b in trace.blocks]
+        assert m["blocks"][1]["name"] == "stage 1 · block 2" and m["blocks"][1]["shift"] == 2
+        assert [s["stage"] for s in m["stages"]] == [1, 2, 3]
+    np.testing.assert_array_equal(npz["image"], trace.image)
+    for i, (b, entry) in enumerate(zip(trace.blocks, doc["blocks"])):
+        key = entry["key"]
+        np.testing.assert_array_equal(npz[f"{key}_attention"], trace.attention[i])
+        np.testing.assert_array_equal(np.asarray(entry["arrays"]["attention"], np.float32), trace.attention[i])
+        np.testing.assert_array_equal(npz[f"{key}_token_positions"], swin.token_positions(b))
+        np.testing.assert_array_equal(npz[f"{key}_bias"], trace.swin.bias[i])
+        np.testing.assert_array_equal(np.asarray(entry["arrays"]["bias_table"], np.float32), trace.swin.bias_table[i])
+        if b.shift:
+            # the mask the block used, which is the one the paper's regions give
+            np.testing.assert_array_equal(npz[f"{key}_mask"], swin.shift_mask(b.grid, b.window_size, b.shift))
+            np.testing.assert_array_equal(np.asarray(entry["arrays"]["mask"], np.float32), npz[f"{key}_mask"])
+        else:
+            assert f"{key}_mask" not in npz.files and "mask" not in entry["arrays"]
+        assert entry["windows"] == list(swin.window_count(b))
