@@ -66,9 +66,9 @@ def _mask_fig(t, i, win):
                        title=f"window {win}: mask added to its {m * m} × {m * m} logits")
 
 
-def _mosaic_fig(t, i):
-    return mask_mosaic_figure(t.swin.attn_mask[i], swin.window_count(t.blocks[i])[1],
-                              title="all windows, laid out as on the rolled map")
+def _mosaic_fig(t, i, win):
+    return mask_mosaic_figure(t.swin.attn_mask[i], swin.window_count(t.blocks[i])[1], highlight=win,
+                              title=f"all windows as on the rolled map (window {win} in red)")
 
 
 def _head_fig(t, i, win, head):
@@ -286,7 +286,7 @@ def windows_and_shift(trace, run_key: str) -> None:
     with c2:
         if used is not None:
             st.plotly_chart(
-                fixed(trace, run_key, "_mosaic_fig", shf_i), key=f"{KEY}_mask_pick", width="stretch",
+                fixed(trace, run_key, "_mosaic_fig", shf_i, win), key=f"{KEY}_mask_pick", width="stretch",
                 on_select=lambda: _on_window_click(f"{KEY}_mask_pick", f"{KEY}_mask_window", n_windows),
                 selection_mode="points",
             )

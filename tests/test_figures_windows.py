@@ -67,6 +67,7 @@ BUILDERS = {
     "regions_of_a_regular_block": lambda: vw.shift_figure(IMAGE, np.zeros((8, 8), np.int64), 4, 4.0),
     "mask": lambda: vw.mask_figure(MASKS[3], swin.token_labels(SHF, 3), swin.window_regions(SHF, 3), title="window 3"),
     "mask_mosaic": lambda: vw.mask_mosaic_figure(MASKS, 2, title="all windows"),
+    "mask_mosaic_picked": lambda: vw.mask_mosaic_figure(MASKS, 2, title="window 3 in red", highlight=3),
     "window_attention": lambda: vw.window_attention_figure(IMAGE, WEIGHTS, POSITIONS, 4.0, SHF.grid,
                                                            swin.window_boxes(SHF, Q_WINDOW), QUERY, title="shifted"),
     "window_attention_padded": lambda: vw.window_attention_figure(IMAGE[:24, :24], P_WEIGHTS, P_POSITIONS, 4.0,
@@ -240,7 +241,7 @@ def test_token_matrices_are_readable_on_a_projector(name):
     side = lay.height - lay.margin.t - lay.margin.b
     for axis in (lay.xaxis, lay.yaxis):
         assert axis.tickfont.size >= 12
-        assert len(axis.tickvals) * 15 <= side
+        assert len(axis.tickvals) * 16 <= side
     assert lay.xaxis.side == "top" and lay.xaxis.tickangle == -90
     longest = max(len(t) for t in lay.xaxis.ticktext)
     labels_px = 0.62 * 12 * longest
@@ -268,6 +269,8 @@ def test_mask_mosaic_places_each_window_as_on_the_rolled_map():
         r, c = divmod(k, 2)
         assert (x, y) == (c * side + 7.5, r * side + 7.5)
     assert fig.layout.hovermode == "closest" and fig.layout.hoverdistance == -1
+    picked = BUILDERS["mask_mosaic_picked"]()
+    assert _pieces(picked.data[1]) == [(16.5, 16.5, 32.5, 32.5)] and picked.data[1].line.color == vw.HIGHLIGHT
 
 
 def _nearest(xs, ys, x, y) -> int:

@@ -92,7 +92,8 @@ def _outline(boxes: Sequence[Box]) -> tuple[list, list]:
 
 def _layout(title: str | None, height: int, **more) -> dict:
     layout = dict(height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10),
-                  showlegend=False, dragmode=False, plot_bgcolor="white")
+                  showlegend=False, dragmode=False, plot_bgcolor="white",
+                  modebar=dict(orientation="v"))  # on the right edge, never over the title
     if title is not None:
         layout["title"] = dict(text=title)
     layout.update(more)
@@ -109,7 +110,7 @@ def _categories(labels: Sequence[str], index: bool = False) -> list[str]:
 
 
 TICK_PX = 12  # the smallest text on any axis (projector-readable)
-TICK_STEP_PX = 15  # room one tick label needs along its axis
+TICK_STEP_PX = 16  # room one tick label needs along its axis
 
 
 def _label_px(labels: Sequence[str]) -> int:
@@ -135,14 +136,14 @@ def _token_axes(categories: list[str], labels: list[str], side_px: int, **x_more
 def _matrix_layout(categories: list[str], labels: list[str], title: str | None, n: int, **x_more) -> dict:
     """Layout of a square token matrix: a plot side that grows with the tokens, top and left margins that hold
     the upright key labels and the query labels, the title above them all (never on a label)."""
-    side = int(min(560, max(240, TICK_STEP_PX * n)))
+    side = int(min(560, max(280, TICK_STEP_PX * n)))
     xaxis, yaxis = _token_axes(categories, labels, side, **x_more)
     xaxis["constrain"] = yaxis["constrain"] = "domain"
     yaxis["scaleanchor"] = "x"
     label = _label_px(labels)
     top = label + 34 + (36 if title else 0)  # labels, the "key" title, the figure title
     layout = dict(height=side + top + 20, margin=dict(l=10, r=10, t=top, b=20), showlegend=False,
-                  dragmode=False, plot_bgcolor="white", xaxis=xaxis, yaxis=yaxis)
+                  dragmode=False, plot_bgcolor="white", xaxis=xaxis, yaxis=yaxis, modebar=dict(orientation="v"))
     if title is not None:
         layout["title"] = dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=8))
     return layout
@@ -318,7 +319,8 @@ def mask_figure(
     return figure(data, _matrix_layout(cats, labels, title, n))
 
 
-def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None, height: int = 520) -> go.Figure:
+def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None, height: int = 520,
+                       highlight: int | None = None) -> go.Figure:
     """Every window's mask side by side, laid out like the windows on the rolled map (window w at row
     w // per_row, column w % per_row); a thin gap separates windows. The last trace is an invisible marker at
     each window's centre (customdata: window, masked pairs) that carries the hover; with no hover cut-off a
@@ -339,6 +341,11 @@ def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None
                      hoverinfo="skip")]
     else:  # e.g. swin_base 384 px: 144 windows of 144 x 144 = 3 M cells, 12 MB as a heatmap; a few kB as this
         data = [_mosaic_image(z)]
+    if highlight is not None and 0 <= highlight < nw:  # the selected window, outlined
+        r, c = divmod(highlight, per_row)
+        xs, ys = _outline([(c * side - 0.5, r * side - 0.5, c * side + n - 0.5, r * side + n - 0.5)])
+        data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=HIGHLIGHT, width=3),
+                         hoverinfo="skip"))
     data.append(_window_picker(masks, per_row, n, side))
     xaxis = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     yaxis = dict(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
