@@ -434,3 +434,10 @@ def test_a_large_mask_mosaic_is_sent_as_a_lossless_image():
     ids, masked = np.asarray(hover.customdata).T
     assert list(ids) == list(range(64)) and list(masked) == [int((m < 0).sum()) for m in masks]
     assert masked[0] == 0 and masked[-1] > 0  # the corner window holds all four regions
+
+
+def test_bias_table_title_sits_above_its_top_axis():
+    fig = BUILDERS["bias_table"]()
+    assert fig.layout.xaxis.side == "top" and fig.layout.xaxis.tickfont.size >= 12
+    assert (fig.layout.title.yref, fig.layout.title.y, fig.layout.title.yanchor) == ("container", 1.0, "top")
+    assert fig.layout.margin.t >= 100  # title, then the axis title and its numbers

@@ -111,6 +111,7 @@ def _categories(labels: Sequence[str], index: bool = False) -> list[str]:
 
 TICK_PX = 12  # the smallest text on any axis (projector-readable)
 TICK_STEP_PX = 16  # room one tick label needs along its axis
+MATRIX_SIDE_PX = 320  # a token matrix's plot side: what half the page's width leaves beside labels and colour bar
 
 
 def _label_px(labels: Sequence[str]) -> int:
@@ -136,7 +137,7 @@ def _token_axes(categories: list[str], labels: list[str], side_px: int, **x_more
 def _matrix_layout(categories: list[str], labels: list[str], title: str | None, n: int, **x_more) -> dict:
     """Layout of a square token matrix: a plot side that grows with the tokens, top and left margins that hold
     the upright key labels and the query labels, the title above them all (never on a label)."""
-    side = int(min(560, max(280, TICK_STEP_PX * n)))
+    side = int(min(MATRIX_SIDE_PX, max(256, TICK_STEP_PX * n)))
     xaxis, yaxis = _token_axes(categories, labels, side, **x_more)
     xaxis["constrain"] = yaxis["constrain"] = "domain"
     yaxis["scaleanchor"] = "x"
@@ -464,11 +465,17 @@ def bias_table_figure(table: np.ndarray, title: str | None = None, diverging: bo
                  hovertemplate="Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}<extra></extra>")
     if diverging:
         trace.update(zmid=0, zmin=-lim, zmax=lim)
-    xaxis = dict(title=dict(text="Δcol (query − key)"), side="top", constrain="domain")
-    yaxis = dict(title=dict(text="Δrow (query − key)"), autorange="reversed", scaleanchor="x", constrain="domain")
+    font = dict(size=TICK_PX)
+    xaxis = dict(title=dict(text="Δcol (query − key)"), side="top", constrain="domain", tickfont=font)
+    yaxis = dict(title=dict(text="Δrow (query − key)"), autorange="reversed", scaleanchor="x", constrain="domain",
+                 tickfont=font)
     if k <= 8:
         xaxis["dtick"] = yaxis["dtick"] = 1
-    return figure([trace], _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+    layout = _layout(None, height, xaxis=xaxis, yaxis=yaxis)
+    layout["margin"] = dict(l=10, r=10, t=100 if title else 64, b=10)  # the top axis' numbers and title
+    if title is not None:  # above the top axis, never on it
+        layout["title"] = dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=8))
+    return figure([trace], layout)
 
 
 def bias_matrix_figure(
