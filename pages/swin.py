@@ -84,14 +84,14 @@ def _query_fig(t, i, row, col, head, tag):
 
 def _bias_table_fig(t, bb, bh):
     return bias_table_figure(t.swin.bias_table[bb][bh], title=f"B̂: {swin.block_name(t.blocks[bb])}, head {bh + 1}",
-                             diverging=t.swin.version == 1)
+                             diverging=t.swin.version == 1 or t.swin.implementation == "SwinTransformerV2Cr")
 
 
 def _bias_matrix_fig(t, bb, bh):
     mb = t.blocks[bb].window_size
     m_labels = [f"({i // mb},{i % mb})" for i in range(mb * mb)]
     return bias_matrix_figure(t.swin.bias[bb][bh], m_labels, title="expanded B (window positions)",
-                              diverging=t.swin.version == 1)
+                              diverging=t.swin.version == 1 or t.swin.implementation == "SwinTransformerV2Cr")
 
 
 def _distance_fig(t):
@@ -148,10 +148,6 @@ with c_model:
 with c_image:
     image = uv.image_ui(KEY)
 
-refused = swin.unsupported_reason(name)
-if refused:
-    st.error(refused)
-    st.stop()
 trace, weights, device = uv.traced_input(name, weights, image, "swin", "swin_tiny_patch4_window7_224")
 if trace.kind != "swin" or trace.swin is None:
     st.warning(f"{trace.model_name} is not a Swin Transformer: open the Vision Transformer page for it.")
@@ -171,14 +167,17 @@ for note in trace.extras.get("image_notes", []):
 details = trace.swin
 blocks = trace.blocks
 version = details.version
+CR = details.implementation == "SwinTransformerV2Cr"
+SQUASH = "timm uses the MLP's output as is" if CR else "timm squashes the output to 16·sigmoid(·)"
 if version == 2:
     st.info(
-        "This is a **Swin V2** model (Liu et al., 2022). Its windows, shifts and masks are those of Swin V1; "
-        "three things differ. Its attention logits are **scaled cosine** similarities, Sim(q, k) = cos(q, k)/τ + B, "
-        "with a learned τ per head and layer (instead of QKᵀ/√d). Its relative position bias B is not a learned "
-        "table: a small MLP maps log-spaced relative coordinates to it (timm squashes the output to "
-        "16·sigmoid(·)); that MLP output is what the bias figures show. And its blocks are **residual post-norm**, "
-        "x + LN(attention(x)), where Swin V1 is pre-norm, x + attention(LN(x))."
+        "This is a **Swin V2** model (Liu et al., 2022)"
+        + (", in timm's separate implementation SwinTransformerV2Cr" if CR else "")
+        + ". Its windows, shifts and masks are those of Swin V1; three things differ. Its attention logits are "
+        "**scaled cosine** similarities, Sim(q, k) = cos(q, k)/τ + B, with a learned τ per head and layer (instead "
+        "of QKᵀ/√d). Its relative position bias B is not a learned table: a small MLP maps log-spaced relative "
+        f"coordinates to it ({SQUASH}); that is what the bias figures show. And its blocks are **residual "
+        "post-norm**, x + LN(attention(x)), where Swin V1 is pre-norm, x + attention(LN(x))."
     )
 
 crop = trace.image
@@ -401,7 +400,7 @@ def position_bias(trace, run_key: str) -> None:
         inv_tau = float(details.logit_scale[bb][bh])
         st.markdown(
             f"Swin V2 computes the (2M − 1) × (2M − 1) = {2 * mb - 1} × {2 * mb - 1} table with a small MLP of the "
-            "log-spaced offsets (16·sigmoid(MLP(Δ)) in timm), so it can be evaluated for window sizes it was not "
+            f"log-spaced offsets ({SQUASH}), so it can be evaluated for window sizes it was not "
             "trained on. It expands into the M² × M² bias B added to the scaled cosine logits cos(q, k)/τ. "
             f"For this head 1/τ = **{inv_tau:.2f}** (timm's logit scale, exp(min(logit_scale, ln 100)), so 1/τ ≤ 100 "
             f"and τ ≥ 0.01; here τ = {1 / inv_tau:.4f})."

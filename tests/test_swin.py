@@ -42,6 +42,11 @@ MODELS = {
         "swin_tiny_patch4_window7_224",
         dict(img_size=192, embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 4), num_classes=5),
     ),
+    # timm's separate Swin V2 (SwinTransformerV2Cr): stages, a functional softmax, its meta MLP bias as is
+    "swinv2_cr_small": (
+        "swinv2_cr_tiny_224",
+        dict(img_size=(64, 64), window_size=4, embed_dim=24, depths=(2, 2, 2), num_heads=(1, 2, 3), num_classes=5),
+    ),
     # the bundled demo's shape: 64 px, patch 4, window 4
     "swin_small_grid": (
         "swin_tiny_patch4_window7_224",
@@ -315,18 +320,25 @@ def test_capture_rejects_what_it_cannot_show():
         swin.capture(model, torch.zeros(2, 3, 64, 64))
 
 
-def test_swin_v2_cr_is_refused_with_a_true_reason():
-    """timm's SwinTransformerV2Cr is a separate implementation (stages[i].blocks, a functional softmax, no
-    `layers`): the page says so instead of calling it "not Swin-family"."""
-    assert swin.unsupported_reason("swinv2_cr_tiny_224") == swin.CR_REFUSAL
-    assert swin.unsupported_reason("swinv2_cr_tiny_ns_224.sw_in1k") == swin.CR_REFUSAL
-    for name in ("swin_tiny_patch4_window7_224", "swinv2_tiny_window8_256", "swin_demo", "no_such_model", ""):
-        assert swin.unsupported_reason(name) is None
-    model = timm.create_model("swinv2_cr_tiny_224", pretrained=False, num_classes=2, embed_dim=24,
-                              depths=(2, 2), num_heads=(1, 2), img_size=(64, 64), window_size=4).eval()
-    assert type(model).__name__ == "SwinTransformerV2Cr" and swin.swin_version(model) is None
-    with pytest.raises(TypeError, match="SwinTransformerV2Cr"):
-        swin.capture(model, torch.zeros(1, 3, 64, 64))
+def test_swin_v2_cr_is_read_with_its_own_position_bias():
+    """timm's SwinTransformerV2Cr (stages[i].blocks, a functional softmax, a meta MLP bias used without
+    16·sigmoid) is captured like the others (the parametrized tests above hold it against AttentionExtract and
+    its own forward); here what differs: the bias is the MLP at the log-spaced offsets, sign(d)·log(1 + |d|)."""
+    _, model, _, _, blocks, cap = _captured("swinv2_cr_small")
+    assert swin.is_cr(model) and cap.details.version == 2 and cap.details.implementation == "SwinTransformerV2Cr"
+    assert [b.name for b in blocks][:2] == ["stages.0.blocks.0", "stages.0.blocks.1"]
+    assert [s.grid for s in cap.details.stages] == [(16, 16), (8, 8), (4, 4)]
+    assert [s.patch_px for s in cap.details.stages] == [4.0, 8.0, 16.0]
+    attn = model.stages[0].blocks[0].attn
+    with torch.no_grad():
+        one = attn.meta_mlp(torch.tensor([[np.log(2.0), -np.log(3.0)]], dtype=torch.float32))[0]  # Δ = (1, -2)
+    m = attn.window_size[0]
+    np.testing.assert_allclose(cap.details.bias_table[0][:, m - 1 + 1, m - 1 - 2], one.numpy(), rtol=1e-5, atol=1e-6)
+    assert (cap.details.bias_table[0] < 0).any()  # not squashed to (0, 16)
+    for b, info in enumerate(blocks):
+        idx = cap.details.relative_position_index[b]
+        flat = cap.details.bias_table[b].reshape(info.num_heads, -1)
+        np.testing.assert_allclose(flat[:, idx], cap.details.bias[b], rtol=1e-5, atol=1e-6)
 
 
 def test_swin_v2_is_captured_with_its_continuous_position_bias():

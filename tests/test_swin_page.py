@@ -165,12 +165,13 @@ def test_swin_v2_with_random_weights_runs_and_says_what_differs():
     assert at.selectbox(key="swin_block").format_func(1) == "stage 1 · block 2 · shifted windows (s = 4)"
 
 
-def test_swin_v2_cr_is_refused_with_a_true_message():
+def test_swin_v2_cr_runs_and_says_which_implementation():
     at = _open()
     at.radio(key="swin_weights").set_value("random").run()
-    at.selectbox(key="swin_model").set_value("other timm model…").run()
-    at.text_input(key="swin_model_other").set_value("swinv2_cr_tiny_224").run()
+    at.selectbox(key="swin_model").set_value("swinv2_cr_tiny_ns_224").run()
     assert not at.exception, at.exception
-    errors = " ".join(e.value for e in at.error)
-    assert "SwinTransformerV2Cr" in errors and "different implementation" in errors
-    assert "not a Swin-family" not in errors
+    assert not at.error, [e.value for e in at.error]
+    info = " ".join(i.value for i in at.info)
+    assert "SwinTransformerV2Cr" in info and "cos(q, k)/τ + B" in info and "uses the MLP's output as is" in info
+    assert "16·sigmoid" not in info
+    assert at.selectbox(key="swin_stage").value == "stage 1 (56×56 tokens, M = 7)"

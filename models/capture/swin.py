@@ -35,6 +35,7 @@ MODEL_NAMES = (
     "swinv2_tiny_window16_256",
     "swinv2_small_window8_256",
     "swinv2_base_window8_256",
+    "swinv2_cr_tiny_ns_224",  # timm's separate Swin V2 implementation (SwinTransformerV2Cr)
 )
 
 MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs from different regions
@@ -43,29 +44,20 @@ MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs fro
 # ---------------------------------------------------------------------------------------------
 # Which models are Swin
 # ---------------------------------------------------------------------------------------------
-CR_REFUSAL = (
-    "timm's SwinTransformerV2Cr (swinv2_cr_*) is a different implementation of Swin V2 (its own stages, blocks "
-    "and attention module) that this page does not read yet: choose a swin_* or swinv2_* model."
-)
+def is_cr(model: torch.nn.Module) -> bool:
+    """Whether the model is timm's SwinTransformerV2Cr (swinv2_cr_*): Swin V2 written separately, with `stages`
+    instead of `layers`, a functional softmax, and a position-bias MLP used without 16·sigmoid."""
+    from timm.models.swin_transformer_v2_cr import SwinTransformerV2Cr
 
-
-def unsupported_reason(name: str) -> str | None:
-    """Why the Swin page cannot show a timm model name that is Swin by name, or None. Reads timm's registry only."""
-    import timm.models
-
-    arch, _ = timm.models.split_model_name_tag((name or "").strip())
-    if timm.models.is_model(arch) and timm.models.is_model_in_modules(arch, ("swin_transformer_v2_cr",)):
-        return CR_REFUSAL
-    return None
+    return isinstance(model, SwinTransformerV2Cr)
 
 
 def swin_version(model: torch.nn.Module) -> int | None:
-    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2, None for anything else (SwinTransformerV2Cr
-    included: see CR_REFUSAL)."""
+    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2 or SwinTransformerV2Cr, None for anything else."""
     from timm.models.swin_transformer import SwinTransformer
     from timm.models.swin_transformer_v2 import SwinTransformerV2
 
-    if isinstance(model, SwinTransformerV2):
+    if isinstance(model, SwinTransformerV2) or is_cr(model):
         return 2
     if isinstance(model, SwinTransformer):
         return 1
@@ -289,12 +281,18 @@ def _model_lock(model: torch.nn.Module) -> threading.Lock:
         return lock
 
 
+def _stages(model: torch.nn.Module) -> tuple[str, list[torch.nn.Module]]:
+    """("layers", model.layers) for timm's Swin and Swin V2, ("stages", model.stages) for SwinTransformerV2Cr."""
+    return ("stages", list(model.stages)) if is_cr(model) else ("layers", list(model.layers))
+
+
 def swin_blocks(model: torch.nn.Module) -> list[tuple[str, int, torch.nn.Module]]:
     """(module name, stage, block) of every Swin block, in forward order."""
+    prefix, stages = _stages(model)
     out = []
-    for stage, layer in enumerate(model.layers):
+    for stage, layer in enumerate(stages):
         for j, block in enumerate(layer.blocks):
-            out.append((f"layers.{stage}.blocks.{j}", stage, block))
+            out.append((f"{prefix}.{stage}.blocks.{j}", stage, block))
     return out
 
 
@@ -309,7 +307,7 @@ def _stage_scales(model: torch.nn.Module) -> list[int]:
     """Input pixels per token side at each stage: the patch size, doubled by every patch merging."""
     patch = _square(model.patch_embed.patch_size, "patches")
     scales, scale = [], patch
-    for layer in model.layers:
+    for layer in _stages(model)[1]:
         if not isinstance(layer.downsample, torch.nn.Identity):
             scale *= 2
         scales.append(scale)
@@ -327,6 +325,14 @@ def _unfused(attn_modules: list[torch.nn.Module]):
     finally:
         for m, flag in saved:
             m.fused_attn = flag
+
+
+def _dim(block: torch.nn.Module) -> int | None:
+    """Channels C of a block (timm's Swin: .dim; V2Cr: its attention's in_features)."""
+    if hasattr(block, "dim"):
+        return int(block.dim)
+    found = getattr(getattr(block, "attn", None), "in_features", None)
+    return int(found) if found is not None else None
 
 
 _BIAS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -350,13 +356,49 @@ def _bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[n
     return table, bias
 
 
+def _relative_position_index(attn: torch.nn.Module) -> np.ndarray:
+    """(M*M, M*M): the row of the flattened (2M-1)^2 table for each query-key pair (timm's buffer where it has one)."""
+    found = getattr(attn, "relative_position_index", None)
+    if found is not None:
+        return found.cpu().numpy()
+    wh, ww = attn.window_size
+    rows, cols = np.divmod(np.arange(wh * ww), ww)
+    dy = rows[:, None] - rows[None, :] + wh - 1
+    dx = cols[:, None] - cols[None, :] + ww - 1
+    return (dy * (2 * ww - 1) + dx).astype(np.int64)
+
+
+def _cr_weights(attn: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """SwinTransformerV2Cr's WindowMultiHeadAttention softmax, step by step as its forward computes it (timm calls
+    `attn.softmax(dim=-1)` as a tensor method: there is no module to hook). Its output is checked against the
+    module's own in tests/test_swin.py."""
+    bw, n, c = x.shape
+    qkv = attn.qkv(x).view(bw, n, 3, attn.num_heads, c // attn.num_heads).permute(2, 0, 3, 1, 4)
+    query, key, _ = qkv.unbind(0)
+    logits = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(key, dim=-1).transpose(-2, -1)
+    scale = torch.clamp(attn.logit_scale.reshape(1, attn.num_heads, 1, 1), max=float(np.log(100.0))).exp()
+    logits = logits * scale + attn._relative_positional_encodings()
+    if mask is not None:
+        nw = mask.shape[0]
+        logits = (logits.view(bw // nw, nw, attn.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, attn.num_heads, n, n)
+    return logits.softmax(dim=-1)
+
+
 def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[np.ndarray, np.ndarray]:
     """The relative position bias of one WindowAttention: ((heads, 2M-1, 2M-1) table, (heads, M*M, M*M) bias).
 
     V1: the learned table B-hat, indexed by (dy + M - 1, dx + M - 1) with dy, dx = query - key.
     V2: the continuous position bias, 16 * sigmoid(cpb_mlp(log-spaced relative coords)), as timm adds it.
+    V2Cr: its meta MLP of the log-spaced coords, sign(d)·log(1 + |d|), as timm adds it (no sigmoid).
     """
     wh, ww = attn.window_size
+    if hasattr(attn, "meta_mlp"):  # SwinTransformerV2Cr: the MLP of the log-spaced offsets, used as is
+        expanded = attn._relative_positional_encodings()[0]  # timm's own: (heads, N, N)
+        dy, dx = torch.meshgrid(torch.arange(-(wh - 1), wh), torch.arange(-(ww - 1), ww), indexing="ij")
+        offsets = torch.stack([dy, dx], dim=-1).reshape(-1, 2).to(attn.logit_scale)
+        flat = attn.meta_mlp(torch.sign(offsets) * torch.log1p(offsets.abs()))  # ((2M-1)^2, heads)
+        table = flat.reshape(2 * wh - 1, 2 * ww - 1, num_heads).permute(2, 0, 1)
+        return table.float().cpu().numpy(), expanded.float().cpu().numpy()
     index = attn.relative_position_index.reshape(-1)
     if version == 1:
         flat = attn.relative_position_bias_table  # ((2M-1)^2, heads)
@@ -397,8 +439,6 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
     """
     version = swin_version(model)
     if version is None:
-        if type(model).__name__ == "SwinTransformerV2Cr":
-            raise TypeError(CR_REFUSAL)
         raise TypeError(f"{type(model).__name__} is not a timm Swin Transformer")
     if x.ndim != 4 or x.shape[0] != 1:
         raise ValueError(f"expected one image as a (1, 3, H, W) tensor, got {tuple(x.shape)}")
@@ -424,6 +464,14 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
         return hook
 
+    def on_cr_attn(name):  # SwinTransformerV2Cr: recompute the softmax from the module's own input
+        def hook(module, args, kwargs):
+            if threading.get_ident() == me:
+                mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
+                weights[name].append(_cr_weights(module, args[0], mask).detach().float().cpu())
+
+        return hook
+
     def on_softmax(name):
         def hook(module, args, output):
             if threading.get_ident() == me:
@@ -433,7 +481,8 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
     param = next(model.parameters())
     x = x.to(device=param.device, dtype=param.dtype)
-    if traced is not None:
+    cr = is_cr(model)
+    if traced is not None and not cr:
         extractor, nodes, output = traced
         with torch.inference_mode():
             out = extractor(x)
@@ -452,7 +501,10 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
                 for name, _, blk in entries:
                     handles.append(blk.register_forward_pre_hook(on_block(name)))
                     handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
-                    handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
+                    if cr:
+                        handles.append(blk.attn.register_forward_pre_hook(on_cr_attn(name), with_kwargs=True))
+                    else:
+                        handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
                 with torch.inference_mode():
                     logits = model(x).float().cpu()  # (1, classes)
             finally:
@@ -469,7 +521,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
     attention, blocks = [], []
     details = SwinDetails(version=version, attn_mask=[], bias_table=[], bias=[], relative_position_index=[],
-                          logit_scale=scales_v2, stages=[])
+                          logit_scale=scales_v2, stages=[], implementation="SwinTransformerV2Cr" if cr else type(model).__name__)
     for (name, stage, blk), (table, bias) in zip(entries, tables):
         if len(weights[name]) != 1 or name not in shapes:
             raise RuntimeError(
@@ -496,19 +548,19 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
         details.attn_mask.append(masks[name][0] if masks[name] else None)
         details.bias_table.append(table)
         details.bias.append(bias)
-        details.relative_position_index.append(blk.attn.relative_position_index.cpu().numpy())
+        details.relative_position_index.append(_relative_position_index(blk.attn))
     details.stages.extend(
         SwinStage(
             stage=i,
             grid=next(b.grid for b in blocks if b.stage == i),
             patch_px=float(scales[i]),
-            dim=int(layer.blocks[0].dim) if hasattr(layer.blocks[0], "dim") else None,
+            dim=_dim(layer.blocks[0]),
             depth=len(layer.blocks),
             num_heads=next(b.num_heads for b in blocks if b.stage == i),
             window_size=next(b.window_size for b in blocks if b.stage == i),
             merging=not isinstance(layer.downsample, torch.nn.Identity),
         )
-        for i, layer in enumerate(model.layers)
+        for i, layer in enumerate(_stages(model)[1])
         if len(layer.blocks)
     )
     if not attention:

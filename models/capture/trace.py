@@ -44,6 +44,7 @@ class SwinDetails:
     relative_position_index: list[np.ndarray]  # (M*M, M*M) int: row of the flattened table for each pair
     logit_scale: list[np.ndarray | None]  # V2: (heads,) exp(min(logit_scale, ln 100)) = 1/tau; V1: None
     stages: list[SwinStage]
+    implementation: str = "SwinTransformer"  # timm's class: SwinTransformer, SwinTransformerV2, SwinTransformerV2Cr
 
 
 @dataclass

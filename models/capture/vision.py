@@ -34,7 +34,7 @@ from models.capture.trace import BlockInfo, VisionTrace
 
 from models.demo import WEIGHTS_DIR
 VIT_MODULES = ("vision_transformer", "deit", "vision_transformer_hybrid", "vision_transformer_relpos", "eva", "beit")
-SWIN_MODULES = ("swin_transformer", "swin_transformer_v2")
+SWIN_MODULES = ("swin_transformer", "swin_transformer_v2", "swin_transformer_v2_cr")
 WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors file
 ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in every ViT block
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
@@ -303,7 +303,7 @@ def _sidecar(path: pathlib.Path) -> dict | None:
 
 def _kind(model: torch.nn.Module) -> str:
     names = {c.__name__ for c in type(model).__mro__}
-    if names & {"SwinTransformer", "SwinTransformerV2"}:
+    if names & {"SwinTransformer", "SwinTransformerV2", "SwinTransformerV2Cr"}:
         return "swin"
     if all(hasattr(model, a) for a in ("patch_embed", "blocks", "num_prefix_tokens")):
         return "vit"
