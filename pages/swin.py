@@ -302,9 +302,9 @@ def windows_and_shift(trace, run_key: str) -> None:
 windows_and_shift(trace, RUN_KEY)
 
 
-# ------------------------------------------------------------------------------------------------ per window, one patch
+# ------------------------------------------------------------------------------------------------ per window
 @st.fragment
-def window_and_patch(trace, run_key: str) -> None:
+def window_and_heads(trace, run_key: str) -> None:
     blocks, version = trace.blocks, trace.swin.version
     st.header("4 · Inside one window: every head's M² × M² attention")
     block_ids = list(range(len(blocks)))
@@ -341,13 +341,25 @@ def window_and_patch(trace, run_key: str) -> None:
             st.plotly_chart(fixed(trace, run_key, "_head_fig", b, win, head), key=f"{KEY}_head_{head}",
                             width="stretch")
 
+
+window_and_heads(trace, RUN_KEY)
+
+
+# ------------------------------------------------------------------------------------------------ one patch
+@st.fragment
+def one_patch(trace, run_key: str) -> None:
+    blocks, stages = trace.blocks, trace.swin.stages
     st.header("5 · One patch's attention inside its window, regular vs shifted")
-    reg_i, shf_i = swin.stage_pair(blocks, blk.stage)
+    labels = [f"stage {s_.stage + 1} ({s_.grid[0]}×{s_.grid[1]} tokens, M = {s_.window_size})" for s_ in stages]
+    _pick(f"{KEY}_patch_stage", labels)
+    c0, c1, c2, c3 = st.columns(4)
+    stage = stages[labels.index(c0.selectbox("Stage", labels, key=f"{KEY}_patch_stage"))].stage
+    reg_i, shf_i = swin.stage_pair(blocks, stage)
+    blk = blocks[reg_i]
     gh, gw = blk.grid
     row_key, col_key = f"{KEY}_row", f"{KEY}_col"
     st.session_state[row_key] = min(int(st.session_state.get(row_key, gh // 2)), gh - 1)
     st.session_state[col_key] = min(int(st.session_state.get(col_key, gw // 2)), gw - 1)
-    c1, c2, c3 = st.columns(3)
     row = c1.slider("Patch row (index from 0)", 0, gh - 1, key=row_key)
     col = c2.slider("Patch column (index from 0)", 0, gw - 1, key=col_key)
     heads = [MEAN] + list(range(1, blk.num_heads + 1))
@@ -373,7 +385,7 @@ def window_and_patch(trace, run_key: str) -> None:
             )
 
 
-window_and_patch(trace, RUN_KEY)
+one_patch(trace, RUN_KEY)
 
 
 # ------------------------------------------------------------------------------------------------ bias
