@@ -214,8 +214,8 @@ st.plotly_chart(fixed(trace, RUN_KEY, "_stages_fig"), key=f"{KEY}_stages", width
 
 
 # ------------------------------------------------------------------------------------------------ windows, shift
-@st.fragment
 def windows_and_shift(trace, run_key: str) -> None:
+    """Sections 2 and 3: a change of stage reruns the page (rare); the masks' window is a fragment of its own."""
     blocks, stages = trace.blocks, trace.swin.stages
     st.header("2 · Regular and shifted windows")
     labels = [f"stage {s_.stage + 1} ({s_.grid[0]}×{s_.grid[1]} tokens, M = {s_.window_size})" for s_ in stages]
@@ -270,6 +270,13 @@ def windows_and_shift(trace, run_key: str) -> None:
                     "windows")
         st.plotly_chart(fixed(trace, run_key, "_regions_after_fig", shf_i), key=f"{KEY}_regions_after",
                         width="stretch")
+    shift_masks(trace, run_key, shf_i)
+
+
+@st.fragment
+def shift_masks(trace, run_key: str, shf_i: int) -> None:
+    """③ of section 3: one window's mask and the mosaic of all of them (a click there selects a window)."""
+    shf = trace.blocks[shf_i]
     n_windows = trace.attention[shf_i].shape[0]
     window_ids = list(range(n_windows))
     win = _pick(f"{KEY}_mask_window", window_ids, default=n_windows - 1)
