@@ -410,6 +410,42 @@ def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) ->
     return table.float().cpu().numpy(), expanded.float().cpu().numpy()
 
 
+def _run_cr(model: torch.nn.Module, x: torch.Tensor, entries: list, weights: dict, masks: dict, shapes: dict) -> torch.Tensor:
+    """One forward of a SwinTransformerV2Cr that fills `weights`, `masks`, `shapes` (per block name, as `capture`'s
+    hooks do) and returns the logits. Its attention calls softmax as a tensor method: a pre-hook on each attention
+    module recomputes it from the module's own input and mask (_cr_weights). Hooks for this call only, this thread
+    only, under the model's lock; removed in `finally`."""
+    me = threading.get_ident()
+
+    def on_block(name):
+        def hook(module, args):
+            if threading.get_ident() == me:
+                shapes[name] = (int(args[0].shape[1]), int(args[0].shape[2]))  # NHWC input
+
+        return hook
+
+    def on_attn(name):
+        def hook(module, args, kwargs):
+            if threading.get_ident() == me:
+                mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
+                masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
+                weights[name].append(_cr_weights(module, args[0], mask).detach().float().cpu())
+
+        return hook
+
+    handles = []
+    with _model_lock(model):
+        try:
+            for name, _, blk in entries:
+                handles.append(blk.register_forward_pre_hook(on_block(name)))
+                handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
+            with torch.inference_mode():
+                return model(x).float().cpu()
+        finally:
+            for h in handles:
+                h.remove()
+
+
 class SwinCapture(NamedTuple):
     """What `capture` returns."""
 
@@ -464,14 +500,6 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
         return hook
 
-    def on_cr_attn(name):  # SwinTransformerV2Cr: recompute the softmax from the module's own input
-        def hook(module, args, kwargs):
-            if threading.get_ident() == me:
-                mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
-                weights[name].append(_cr_weights(module, args[0], mask).detach().float().cpu())
-
-        return hook
-
     def on_softmax(name):
         def hook(module, args, output):
             if threading.get_ident() == me:
@@ -482,7 +510,9 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
     param = next(model.parameters())
     x = x.to(device=param.device, dtype=param.dtype)
     cr = is_cr(model)
-    if traced is not None and not cr:
+    if cr:  # SwinTransformerV2Cr: no softmax module and no FX node to read (see _run_cr)
+        logits = _run_cr(model, x, entries, weights, masks, shapes)
+    elif traced is not None:
         extractor, nodes, output = traced
         with torch.inference_mode():
             out = extractor(x)
@@ -501,10 +531,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
                 for name, _, blk in entries:
                     handles.append(blk.register_forward_pre_hook(on_block(name)))
                     handles.append(blk.attn.register_forward_pre_hook(on_attn(name), with_kwargs=True))
-                    if cr:
-                        handles.append(blk.attn.register_forward_pre_hook(on_cr_attn(name), with_kwargs=True))
-                    else:
-                        handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
+                    handles.append(blk.attn.softmax.register_forward_hook(on_softmax(name)))
                 with torch.inference_mode():
                     logits = model(x).float().cpu()  # (1, classes)
             finally:
