@@ -67,6 +67,7 @@ BUILDERS = {
     "regions_of_a_regular_block": lambda: vw.shift_figure(IMAGE, np.zeros((8, 8), np.int64), 4, 4.0),
     "mask": lambda: vw.mask_figure(MASKS[3], swin.token_labels(SHF, 3), swin.window_regions(SHF, 3), title="window 3"),
     "mask_mosaic": lambda: vw.mask_mosaic_figure(MASKS, 2, title="all windows"),
+    "mask_mosaic_picked": lambda: vw.mask_mosaic_figure(MASKS, 2, title="window 3 in red", highlight=3),
     "window_attention": lambda: vw.window_attention_figure(IMAGE, WEIGHTS, POSITIONS, 4.0, SHF.grid,
                                                            swin.window_boxes(SHF, Q_WINDOW), QUERY, title="shifted"),
     "window_attention_padded": lambda: vw.window_attention_figure(IMAGE[:24, :24], P_WEIGHTS, P_POSITIONS, 4.0,
@@ -80,8 +81,10 @@ BUILDERS = {
     "bias_matrix_v2": lambda: vw.bias_matrix_figure(np.abs(BIAS), M_LABELS, diverging=False),
     "mask_without_ticks": lambda: vw.mask_figure(np.zeros((81, 81), np.float32), [f"({i // 9},{i % 9})" for i in range(81)],
                                                  [0] * 81),
-    "attention_distance": lambda: vw.attention_distance_figure(DISTANCES, ["layers.0.blocks.0", "layers.0.blocks.1",
-                                                                           "layers.1.blocks.0"], [0, 0, 1], [0, 2, 0]),
+    "attention_distance": lambda: vw.attention_distance_figure(DISTANCES, ["stage 1 · block 1", "stage 1 · block 2",
+                                                                           "stage 2 · block 1"], [0, 0, 1], [0, 2, 0]),
+    "window_picker_by_token": lambda: vw.window_partition_figure(IMAGE, swin.all_window_boxes(SHF), highlight=1,
+                                                                 token_windows=swin.token_window_map(SHF), patch_px=4.0),
 }
 
 
@@ -220,22 +223,82 @@ def test_mask_figure_is_the_mask_with_query_and_key_named():
     assert list(fig.layout.xaxis.tickvals) == labels
     assert tr.hovertemplate == "query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>"
     assert (tr.zmin, tr.zmax) == (-100, 0) and fig.layout.yaxis.autorange == "reversed"
-    assert fig.layout.height == max(380, min(760, 160 + 9 * 16))
-    big = BUILDERS["mask_without_ticks"]()  # M = 9: 81 tokens are too many to label
-    assert big.layout.xaxis.tickvals is None and big.layout.xaxis.tickmode == "array" and len(big.data[0].x) == 81
+    big = BUILDERS["mask_without_ticks"]()  # M = 9: 81 tokens are too many to label at 12 px: every k-th one
+    step = len(big.data[0].x) // len(big.layout.xaxis.tickvals) + (len(big.data[0].x) % len(big.layout.xaxis.tickvals) > 0)
+    assert len(big.data[0].x) == 81 and 1 < len(big.layout.xaxis.tickvals) < 81
+    assert list(big.layout.xaxis.tickvals) == list(big.data[0].x)[::step]
+
+
+MATRICES = ["mask", "mask_without_ticks", "window_heatmap", "window_heatmap_padded", "bias_matrix", "bias_matrix_v2"]
+
+
+@pytest.mark.parametrize("name", MATRICES)
+def test_token_matrices_are_readable_on_a_projector(name):
+    """Tick labels 12 px or more, never closer than 15 px along the plot's side (every k-th token otherwise), the
+    upright key labels inside the top margin, the title above them (not on a label)."""
+    fig = BUILDERS[name]()
+    lay = fig.layout
+    side = lay.height - lay.margin.t - lay.margin.b
+    for axis in (lay.xaxis, lay.yaxis):
+        assert axis.tickfont.size >= 12
+        assert len(axis.tickvals) * 16 <= side
+    assert lay.xaxis.side == "top" and lay.xaxis.tickangle == -90
+    longest = max(len(t) for t in lay.xaxis.ticktext)
+    labels_px = 0.62 * 12 * longest
+    assert lay.margin.t >= labels_px + 30 + (30 if lay.title.text else 0)
+    if lay.title.text:
+        assert (lay.title.yref, lay.title.y, lay.title.yanchor) == ("container", 1.0, "top")
 
 
 def test_mask_mosaic_places_each_window_as_on_the_rolled_map():
     fig = BUILDERS["mask_mosaic"]()
-    z, win = np.asarray(fig.data[0].z, dtype=float), np.asarray(fig.data[0].customdata)
+    z = np.asarray(fig.data[0].z, dtype=float)
     side = 16 + 1  # M² plus a one-cell gap
     assert z.shape == (2 * side - 1, 2 * side - 1)
     for k in range(4):
         r, c = divmod(k, 2)
         np.testing.assert_array_equal(z[r * side:r * side + 16, c * side:c * side + 16], MASKS[k])
-        assert (win[r * side:r * side + 16, c * side:c * side + 16] == k).all()
-    assert np.isnan(z[16]).all() and (win[16] == -1).all()  # the gap
+    assert np.isnan(z[16]).all()  # the gap
     assert np.nanmin(z) == -100 and np.nanmax(z) == 0
+    assert fig.data[0].hoverinfo == "skip"  # hover and clicks go to the window markers
+    picker = fig.data[-1]
+    ids, masked = np.asarray(picker.customdata).T
+    assert list(ids) == [0, 1, 2, 3] and list(masked) == [int((m < 0).sum()) for m in MASKS]
+    # each marker sits at its window's centre, so the nearest marker to any cell is that cell's window
+    for k, (x, y) in enumerate(zip(picker.x, picker.y)):
+        r, c = divmod(k, 2)
+        assert (x, y) == (c * side + 7.5, r * side + 7.5)
+    assert fig.layout.hovermode == "closest" and fig.layout.hoverdistance == -1
+    picked = BUILDERS["mask_mosaic_picked"]()
+    assert _pieces(picked.data[1]) == [(16.5, 16.5, 32.5, 32.5)] and picked.data[1].line.color == vw.HIGHLIGHT
+
+
+def _nearest(xs, ys, x, y) -> int:
+    return int(np.argmin(np.hypot(np.asarray(xs) - x, np.asarray(ys) - y)))
+
+
+def test_a_click_anywhere_on_a_window_picks_that_window():
+    """Plotly with hoverdistance -1 gives a click to the nearest marker: on the window picker (one marker per
+    token) that is the window holding the clicked pixel, wrapped pieces included."""
+    fig = vw.window_partition_figure(IMAGE, swin.all_window_boxes(SHF), token_windows=swin.token_window_map(SHF),
+                                     patch_px=4.0)
+    picker = fig.data[-1]
+    assert fig.layout.hoverdistance == -1
+    windows = swin.token_window_map(SHF)
+    for y in np.arange(0.25, 32, 1.5):  # never on a token border (a tie)
+        for x in np.arange(0.25, 32, 1.5):
+            got = picker.customdata[_nearest(picker.x, picker.y, x, y)]
+            assert got == windows[int(y // 4), int(x // 4)]
+    # the window that wraps round the corner (3) is picked at all four corners of the image
+    for x, y in ((1, 1), (31, 1), (1, 31), (31, 31)):
+        assert picker.customdata[_nearest(picker.x, picker.y, x, y)] == 3
+    mosaic = BUILDERS["mask_mosaic"]().data[-1]
+    side = 17
+    for y in range(0, 2 * side - 1):
+        for x in range(0, 2 * side - 1):
+            if x % side == 16 or y % side == 16:
+                continue  # the gap
+            assert mosaic.customdata[_nearest(mosaic.x, mosaic.y, x, y)][0] == (y // side) * 2 + x // side
 
 
 def test_window_attention_puts_each_weight_on_its_token():
@@ -279,12 +342,12 @@ def test_window_heatmap_is_the_heads_matrix():
     labels = swin.token_labels(SHF, 3)
     assert list(fig.layout.xaxis.ticktext) == labels and len(fig.layout.xaxis.tickvals) == 16
     assert fig.layout.xaxis.tickangle == -90 and fig.layout.xaxis.side == "top"
-    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.xaxis.tickfont.size == 9
+    assert fig.layout.yaxis.autorange == "reversed" and fig.layout.xaxis.tickfont.size == 12
     cats = [f"{i}: {t}" for i, t in enumerate(labels)]  # hover "query 4: (6,0)", as on the other pages
     assert list(tr.x) == cats and list(tr.y) == cats and list(fig.layout.yaxis.tickvals) == cats
     assert tr.hovertemplate == "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"
     assert (tr.zmin, tr.zmax) == (0.0, pytest.approx(float(ATT[3, 1].max())))
-    assert fig.layout.title.text == "head 1" and fig.layout.height == 380
+    assert fig.layout.title.text == "head 1"
     padded = BUILDERS["window_heatmap_padded"]()
     ticks = list(padded.layout.xaxis.ticktext)
     assert ticks.count("pad") == 12 and len(set(padded.data[0].x)) == 16  # repeated labels keep their own columns
@@ -339,10 +402,10 @@ def test_attention_distance_has_one_dot_per_head():
     s1, s2 = fig.data
     np.testing.assert_allclose(np.asarray(s1.y), np.concatenate(DISTANCES[:2]))
     np.testing.assert_allclose(np.asarray(s2.y), DISTANCES[2])
-    assert list(s1.x) == [0, 0, 1, 1] and list(s2.x) == [2, 2, 2, 2]
+    assert list(s1.x) == [1, 1, 2, 2] and list(s2.x) == [3, 3, 3, 3]  # blocks counted from 1
     assert list(s1.marker.symbol) == ["circle", "circle", "circle-open", "circle-open"]
-    assert s1.text[3] == "layers.0.blocks.1 (shifted), head 1"
-    assert list(fig.layout.xaxis.ticktext) == ["0", "1", "2"]
+    assert s1.text[3] == "stage 1 · block 2 (shifted), head 2"  # heads counted from 1
+    assert list(fig.layout.xaxis.ticktext) == ["1", "2", "3"] and fig.layout.xaxis.tickfont.size >= 12
 
 
 def test_a_large_mask_mosaic_is_sent_as_a_lossless_image():
@@ -371,3 +434,10 @@ def test_a_large_mask_mosaic_is_sent_as_a_lossless_image():
     ids, masked = np.asarray(hover.customdata).T
     assert list(ids) == list(range(64)) and list(masked) == [int((m < 0).sum()) for m in masks]
     assert masked[0] == 0 and masked[-1] > 0  # the corner window holds all four regions
+
+
+def test_bias_table_title_sits_above_its_top_axis():
+    fig = BUILDERS["bias_table"]()
+    assert fig.layout.xaxis.side == "top" and fig.layout.xaxis.tickfont.size >= 12
+    assert (fig.layout.title.yref, fig.layout.title.y, fig.layout.title.yanchor) == ("container", 1.0, "top")
+    assert fig.layout.margin.t >= 100  # title, then the axis title and its numbers

@@ -42,6 +42,11 @@ MODELS = {
         "swin_tiny_patch4_window7_224",
         dict(img_size=192, embed_dim=24, depths=(2, 2, 2, 2), num_heads=(1, 2, 3, 4), num_classes=5),
     ),
+    # timm's separate Swin V2 (SwinTransformerV2Cr): stages, a functional softmax, its meta MLP bias as is
+    "swinv2_cr_small": (
+        "swinv2_cr_tiny_224",
+        dict(img_size=(64, 64), window_size=4, embed_dim=24, depths=(2, 2, 2), num_heads=(1, 2, 3), num_classes=5),
+    ),
     # the bundled demo's shape: 64 px, patch 4, window 4
     "swin_small_grid": (
         "swin_tiny_patch4_window7_224",
@@ -57,8 +62,8 @@ def _captured(key):
     size = model.patch_embed.img_size
     torch.manual_seed(1)
     x = torch.randn(1, 3, *size)
-    attention, blocks, extras = swin.capture(model, x)
-    return key, model, x, attention, blocks, extras
+    cap = swin.capture(model, x)
+    return key, model, x, cap.attention, cap.blocks, cap
 
 
 @pytest.fixture(scope="module", params=list(MODELS))
@@ -68,9 +73,9 @@ def captured(request):
 
 # ---------------------------------------------------------------------------------------------- masks
 def test_masks_equal_timm_for_every_shifted_block(captured):
-    key, model, _, _, blocks, extras = captured
+    key, model, _, _, blocks, cap = captured
     shifted = 0
-    for (name, _, blk), info, used in zip(swin.swin_blocks(model), blocks, extras["attn_mask"]):
+    for (name, _, blk), info, used in zip(swin.swin_blocks(model), blocks, cap.details.attn_mask):
         ours = swin.shift_mask(info.grid, info.window_size, info.shift)
         if blk.attn_mask is None:
             assert ours is None and used is None and info.shift == 0, name
@@ -166,7 +171,7 @@ def _qkv(attn, x):
 
 
 def test_captured_attention_reproduces_each_block_output(captured):
-    key, model, x, attention, blocks, extras = captured
+    key, model, x, attention, blocks, cap = captured
     calls = _attn_call(model, x)
     modules = {name: blk for name, _, blk in swin.swin_blocks(model)}
     with torch.inference_mode():
@@ -179,24 +184,24 @@ def test_captured_attention_reproduces_each_block_output(captured):
             torch.testing.assert_close(attn.proj(merged), out, atol=1e-5, rtol=1e-4, msg=f"{key} {info.name}")
 
             # and the logits are what the page says: QK^T/sqrt(d) (V1) or cosine x logit scale (V2),
-            # plus the relative position bias B from extras, plus the mask, before the softmax
-            if extras["version"] == 1:
+            # plus the relative position bias B from the details, plus the mask, before the softmax
+            if cap.details.version == 1:
                 logits = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)
             else:
                 cos = F.normalize(q, dim=-1) @ F.normalize(k, dim=-1).transpose(-2, -1)
-                logits = cos * torch.from_numpy(extras["logit_scale"][b])[None, :, None, None]
-            logits = logits + torch.from_numpy(extras["bias"][b])[None]
-            if extras["attn_mask"][b] is not None:
-                logits = logits + torch.from_numpy(extras["attn_mask"][b])[:, None]
+                logits = cos * torch.from_numpy(cap.details.logit_scale[b])[None, :, None, None]
+            logits = logits + torch.from_numpy(cap.details.bias[b])[None]
+            if cap.details.attn_mask[b] is not None:
+                logits = logits + torch.from_numpy(cap.details.attn_mask[b])[:, None]
             torch.testing.assert_close(logits.softmax(-1), weights, atol=1e-5, rtol=1e-4, msg=f"{key} {info.name}")
 
 
 def test_bias_table_expands_by_relative_offset(captured):
     """B[i, j] = B-hat[dy + M - 1, dx + M - 1], with (dy, dx) = position of query i - position of key j."""
-    _, _, _, _, blocks, extras = captured
+    _, _, _, _, blocks, cap = captured
     for b, info in enumerate(blocks):
         m = info.window_size
-        table, bias = extras["bias_table"][b], extras["bias"][b]
+        table, bias = cap.details.bias_table[b], cap.details.bias[b]
         assert table.shape == (info.num_heads, 2 * m - 1, 2 * m - 1)
         pos = np.stack(np.divmod(np.arange(m * m), m), axis=-1)
         d = pos[:, None, :] - pos[None, :, :] + (m - 1)
@@ -208,8 +213,8 @@ def test_bias_is_recomputed_when_the_weights_change():
     for name, kwargs in (MODELS["swin_small_grid"], MODELS["swinv2_tiny"]):
         model = _make(name, **kwargs)
         x = torch.randn(1, 3, *model.patch_embed.img_size)
-        first = swin.capture(model, x)[2]["bias"]
-        again = swin.capture(model, x)[2]["bias"]
+        first = swin.capture(model, x).details.bias
+        again = swin.capture(model, x).details.bias
         assert all(a is b for a, b in zip(first, again))  # cached: the same read-only arrays
         assert not first[0].flags.writeable
         state = {k: v.clone() for k, v in model.state_dict().items()}
@@ -217,7 +222,7 @@ def test_bias_is_recomputed_when_the_weights_change():
         key = "relative_position_bias_table" if hasattr(attn, "relative_position_bias_table") else "cpb_mlp.0.weight"
         state[f"layers.0.blocks.0.attn.{key}"].normal_(0, 2.0)
         model.load_state_dict(state)  # copies in place: the version counters move
-        changed = swin.capture(model, x)[2]["bias"]
+        changed = swin.capture(model, x).details.bias
         with torch.no_grad():
             if swin.swin_version(model) == 1:
                 want = attn._get_rel_pos_bias()[0]
@@ -244,23 +249,25 @@ def test_traced_capture_equals_the_hooked_capture(name, weights):
     assert not kinds & {"Identity", "Dropout", "DropPath"}, kinds
     torch.manual_seed(2)
     x = torch.randn(1, 3, *model.patch_embed.img_size)
-    a1, b1, e1 = swin.capture(model, x, (meta.extractor, meta.attention_nodes, meta.output_node))
-    a2, b2, e2 = swin.capture(model, x)
+    c1 = swin.capture(model, x, (meta.extractor, meta.attention_nodes, meta.output_node))
+    a1, b1 = c1.attention, c1.blocks
+    c2 = swin.capture(model, x)
+    a2, b2 = c2.attention, c2.blocks
     assert b1 == b2
     for p, q in zip(a1, a2):
         np.testing.assert_array_equal(p, q)
-    for p, q in zip(e1["attn_mask"], e2["attn_mask"]):
+    for p, q in zip(c1.details.attn_mask, c2.details.attn_mask):
         assert (p is None and q is None) or np.array_equal(p, q)
-    torch.testing.assert_close(e1["logits"], e2["logits"], atol=0, rtol=0)
+    torch.testing.assert_close(c1.logits, c2.logits, atol=0, rtol=0)
     with torch.inference_mode():
-        torch.testing.assert_close(e1["logits"], model(x).float(), atol=1e-5, rtol=1e-5)  # the fused forward
+        torch.testing.assert_close(c1.logits, model(x).float(), atol=1e-5, rtol=1e-5)  # the fused forward
 
 
 def test_capture_leaves_no_state_and_predicts_like_a_plain_forward(captured):
-    key, model, x, _, _, extras = captured
+    key, model, x, _, _, cap = captured
     with torch.inference_mode():
         plain = model(x)[0].numpy()
-    np.testing.assert_allclose(extras["logits"].numpy()[0], plain, atol=1e-5)
+    np.testing.assert_allclose(cap.logits.numpy()[0], plain, atol=1e-5)
     for module in model.modules():
         assert not module._forward_hooks and not module._forward_pre_hooks, key
 
@@ -276,7 +283,7 @@ def test_fused_attention_is_switched_off_only_for_the_capture():
     with torch.inference_mode():
         fused = model(x)
     torch.testing.assert_close(fused, unfused, atol=1e-5, rtol=1e-4)
-    attention, _, _ = swin.capture(model, x)
+    attention = swin.capture(model, x).attention
     assert all(a.fused_attn for a in attns), "the fused flags were not restored"
     assert all(np.isfinite(w).all() and w.shape[-1] == 16 for w in attention)
 
@@ -313,14 +320,35 @@ def test_capture_rejects_what_it_cannot_show():
         swin.capture(model, torch.zeros(2, 3, 64, 64))
 
 
+def test_swin_v2_cr_is_read_with_its_own_position_bias():
+    """timm's SwinTransformerV2Cr (stages[i].blocks, a functional softmax, a meta MLP bias used without
+    16·sigmoid) is captured like the others (the parametrized tests above hold it against AttentionExtract and
+    its own forward); here what differs: the bias is the MLP at the log-spaced offsets, sign(d)·log(1 + |d|)."""
+    _, model, _, _, blocks, cap = _captured("swinv2_cr_small")
+    assert swin.is_cr(model) and cap.details.version == 2 and cap.details.implementation == "SwinTransformerV2Cr"
+    assert [b.name for b in blocks][:2] == ["stages.0.blocks.0", "stages.0.blocks.1"]
+    assert [s.grid for s in cap.details.stages] == [(16, 16), (8, 8), (4, 4)]
+    assert [s.patch_px for s in cap.details.stages] == [4.0, 8.0, 16.0]
+    attn = model.stages[0].blocks[0].attn
+    with torch.no_grad():
+        one = attn.meta_mlp(torch.tensor([[np.log(2.0), -np.log(3.0)]], dtype=torch.float32))[0]  # Δ = (1, -2)
+    m = attn.window_size[0]
+    np.testing.assert_allclose(cap.details.bias_table[0][:, m - 1 + 1, m - 1 - 2], one.numpy(), rtol=1e-5, atol=1e-6)
+    assert (cap.details.bias_table[0] < 0).any()  # not squashed to (0, 16)
+    for b, info in enumerate(blocks):
+        idx = cap.details.relative_position_index[b]
+        flat = cap.details.bias_table[b].reshape(info.num_heads, -1)
+        np.testing.assert_allclose(flat[:, idx], cap.details.bias[b], rtol=1e-5, atol=1e-6)
+
+
 def test_swin_v2_is_captured_with_its_continuous_position_bias():
     model = _make("swinv2_tiny_window8_256")
     with pytest.raises(AssertionError):  # sanity: this really is a V2, no learned table
         assert hasattr(model.layers[0].blocks[0].attn, "relative_position_bias_table")
-    attention, blocks, extras = swin.capture(model, torch.randn(1, 3, 256, 256))
-    assert extras["version"] == 2
+    attention, blocks, details, _ = swin.capture(model, torch.randn(1, 3, 256, 256))
+    assert details.version == 2
     assert [b.grid for b in blocks if b.name.endswith(".0")] == [(64, 64), (32, 32), (16, 16), (8, 8)]
-    for table, scale in zip(extras["bias_table"], extras["logit_scale"]):
+    for table, scale in zip(details.bias_table, details.logit_scale):
         assert ((table > 0) & (table < 16)).all()  # 16 * sigmoid(...)
         assert scale.shape == (table.shape[0],) and (scale <= 100 + 1e-4).all()
 
@@ -380,7 +408,7 @@ def test_window_boxes_of_a_shifted_corner_window_wrap_round():
 
 
 def test_mean_attention_distance_against_a_brute_force_sum(captured):
-    _, _, _, attention, blocks, extras = captured
+    _, _, _, attention, blocks, cap = captured
     for b in (0, 1):
         info, att = blocks[b], attention[b]
         pos = _timm_positions(info)
@@ -400,7 +428,7 @@ def test_mean_attention_distance_against_a_brute_force_sum(captured):
 def test_figures_are_built_from_the_captured_data():
     from viz import swin as vw
 
-    _, _, _, attention, blocks, extras = _captured("swin_small_grid")
+    _, _, _, attention, blocks, cap = _captured("swin_small_grid")
     h, w = blocks[0].grid
     px = blocks[0].patch_px
     image = np.zeros((int(h * px), int(w * px), 3), np.uint8)
@@ -422,16 +450,17 @@ def test_figures_are_built_from_the_captured_data():
     labels = swin.region_labels(shifted.grid, shifted.window_size, shifted.shift)
     fig = vw.shift_figure(swin.rolled_image(image, shifted), labels, shifted.window_size, px)
     np.testing.assert_array_equal(np.asarray(fig.data[1].z), labels)
-    used = extras["attn_mask"][shf_i]
+    used = cap.details.attn_mask[shf_i]
     fig = vw.mask_mosaic_figure(used, swin.window_count(shifted)[1])
     assert np.nanmin(np.asarray(fig.data[0].z, dtype=float)) == -100
     vw.mask_figure(used[-1], swin.token_labels(shifted, 3), swin.window_regions(shifted, 3))
-    vw.bias_table_figure(extras["bias_table"][0][0])
-    vw.bias_matrix_figure(extras["bias"][0][0], [str(i) for i in range(16)])
-    stages = extras["stages"]
+    vw.bias_table_figure(cap.details.bias_table[0][0])
+    vw.bias_matrix_figure(cap.details.bias[0][0], [str(i) for i in range(16)])
+    stages = cap.details.stages
     fig = vw.stage_grids_figure(image, stages)
     assert len([t for t in fig.data if t.type == "image"]) == len(stages)
-    fig = vw.attention_distance_figure(swin.mean_distances(attention, blocks), [b.name for b in blocks], [b.stage for b in blocks],
+    fig = vw.attention_distance_figure(swin.mean_distances(attention, blocks), [swin.block_name(b) for b in blocks],
+                                       [b.stage for b in blocks],
                                        [b.shift for b in blocks])
     assert sum(len(t.y) for t in fig.data) == sum(b.num_heads for b in blocks)
 
@@ -445,6 +474,8 @@ def test_page_helpers():
     assert swin.stage_pair(blocks, 0) == (0, 1)
     assert swin.stage_pair(blocks, 1) == (2, None)
     assert swin.block_label(blocks[1]) == "stage 1 · block 2 · shifted windows (s = 2)"
+    assert swin.block_name(blocks[2]) == "stage 2 · block 1"
+    np.testing.assert_array_equal(swin.token_window_map(blocks[0])[:, :4], [[0] * 4] * 4 + [[2] * 4] * 4)
     assert swin.mask_matches(blocks[1], swin.shift_mask((8, 8), 4, 2))
     assert not swin.mask_matches(blocks[1], np.zeros((4, 16, 16), np.float32))
     assert swin.mask_matches(blocks[0], None)
@@ -489,3 +520,39 @@ def test_vision_run_gives_windows_that_place_back_on_the_image():
         boxes = swin.all_window_boxes(info)
         area = sum((x1 - x0) * (y1 - y0) for pieces in boxes for x0, y0, x1, y1 in pieces)
         assert area == crop_h * crop_w  # the windows tile the crop exactly
+
+
+def test_downloads_hold_every_blocks_attention_masks_geometry_and_source():
+    """The NPZ and JSON files the page offers, read back: every block's window attention as captured, the masks
+    the shifted blocks used, the bias, each window's token positions, the model's name and weights source."""
+    import io
+    import json
+
+    from models.capture import vision
+    from models.demo import shapes
+
+    model = vision.load("swin_demo", "demo")
+    trace = vision.run(model, shapes.sample_image("circle", seed=1))
+    npz = np.load(io.BytesIO(swin.export_npz(trace)))
+    meta = json.loads(str(npz["meta"]))
+    doc = json.loads(swin.export_json(trace))
+    for m in (meta, doc):
+        assert m["model"] == "swin_demo" and m["weights_source"] == trace.weights_source and m["family"] == "Swin V1"
+        assert [b["name"] for b in m["blocks"]] == [swin.block_name(b) for b in trace.blocks]
+        assert m["blocks"][1]["name"] == "stage 1 · block 2" and m["blocks"][1]["shift"] == 2
+        assert [s["stage"] for s in m["stages"]] == [1, 2, 3]
+    np.testing.assert_array_equal(npz["image"], trace.image)
+    for i, (b, entry) in enumerate(zip(trace.blocks, doc["blocks"])):
+        key = entry["key"]
+        np.testing.assert_array_equal(npz[f"{key}_attention"], trace.attention[i])
+        np.testing.assert_array_equal(np.asarray(entry["arrays"]["attention"], np.float32), trace.attention[i])
+        np.testing.assert_array_equal(npz[f"{key}_token_positions"], swin.token_positions(b))
+        np.testing.assert_array_equal(npz[f"{key}_bias"], trace.swin.bias[i])
+        np.testing.assert_array_equal(np.asarray(entry["arrays"]["bias_table"], np.float32), trace.swin.bias_table[i])
+        if b.shift:
+            # the mask the block used, which is the one the paper's regions give
+            np.testing.assert_array_equal(npz[f"{key}_mask"], swin.shift_mask(b.grid, b.window_size, b.shift))
+            np.testing.assert_array_equal(np.asarray(entry["arrays"]["mask"], np.float32), npz[f"{key}_mask"])
+        else:
+            assert f"{key}_mask" not in npz.files and "mask" not in entry["arrays"]
+        assert entry["windows"] == list(swin.window_count(b))

@@ -64,8 +64,7 @@ def test_default_is_demo_weights_on_a_sample_photo(page):
 
 def test_figures_hold_the_models_numbers(page):
     specs = [json.loads(c.proto.spec) for c in at_charts(page)]
-    mosaic = [s for s in specs if any(t.get("type") == "heatmap" and "window %{customdata}" in t.get("hovertemplate", "")
-                                      for t in s["data"])]
+    mosaic = [s for s in specs if any("masked query-key pairs" in t.get("hovertemplate", "") for t in s["data"])]
     assert mosaic, "no mask mosaic"
     z = _array(mosaic[0]["data"][0]["z"])
     assert np.nanmin(z) == -100 and np.nanmax(z) == 0
@@ -78,16 +77,22 @@ def at_charts(at):
     return at.get("plotly_chart")
 
 
-def test_selecting_a_window_on_the_image_moves_the_selectbox(page):
+def test_numbering_heads_blocks_and_stages_from_one(page):
     at = page
-    at.session_state["swin_window_pick"] = {
-        "selection": {"points": [{"customdata": 5, "curve_number": 17, "point_index": 5}], "point_indices": [5],
-                      "box": [], "lasso": []}
-    }
-    at.run()
-    assert not at.exception
-    assert at.selectbox(key="swin_window").value == 5
-    # the fallback widget works without a click too: the shifted block of stage 1, its last window
+    assert at.selectbox(key="swin_block").format_func(1) == "stage 1 · block 2 · shifted windows (s = 2)"
+    assert at.selectbox(key="swin_bias_head").options == ["head 1", "head 2"]
+    assert at.select_slider(key="swin_head").options == ["mean of heads", "head 1", "head 2"]
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at_charts(at)]
+    assert "head 1" in titles and "head 2" in titles and "head 0" not in titles
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Block 0" not in text and "block 0" not in text
+    assert "stage 1 · block 2: windows shifted by 2" in text
+    assert "indices from 0" in text
+
+
+def test_selecting_a_window_and_a_head(page):
+    """The selectboxes (the fallback to clicking; clicks are tested in a real browser, tests/test_browser_swin.py)."""
+    at = page
     at.selectbox(key="swin_block").set_value(1).run()
     at.selectbox(key="swin_window").set_value(15).run()
     assert not at.exception and not at.error
@@ -99,16 +104,15 @@ def test_selecting_a_window_on_the_image_moves_the_selectbox(page):
     # window 15 of a shifted block mixes four regions: its masked pairs get (almost) no attention
     mask = swin.shift_mask((16, 16), 4, 2)[15]
     assert weights[mask < 0].max() < 1e-6
-
-
-def test_picking_a_patch_on_the_image_moves_the_query(page):
-    at = page
-    at.session_state["swin_patch_shifted"] = {
-        "selection": {"points": [{"customdata": [3, 14], "point_index": 62}], "point_indices": [62], "box": [], "lasso": []}
-    }
-    at.run()
+    assert any("window 15" in c.value for c in at.caption)
+    at.select_slider(key="swin_head").set_value(2).run()
     assert not at.exception
-    assert at.slider(key="swin_row").value == 3 and at.slider(key="swin_col").value == 14
+    assert any("head 2" in c.value and "row 8, column 8" in c.value for c in at.caption)
+
+
+def test_downloads_are_offered(page):
+    labels = [b.proto.label for b in page.get("download_button")]
+    assert labels == ["Download attention (.npz)", "Download attention (.json)"]
 
 
 @pytest.mark.parametrize(
@@ -149,5 +153,25 @@ def test_swin_v2_with_random_weights_runs_and_says_what_differs():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert any(w.value.startswith("Weights: **random") for w in at.warning)  # random weights are flagged
-    assert any("Swin V2" in i.value and "cosine" in i.value for i in at.info)
-    assert any("⌊M/2⌋ = 4 tokens" in m.value for m in at.markdown)  # M = 8
+    info = " ".join(i.value for i in at.info)
+    assert "Swin V2" in info and "cos(q, k)/τ + B" in info and "post-norm" in info and "τ·cos" not in info
+    text = " ".join(m.value for m in at.markdown)
+    assert "⌊M/2⌋ = 4 tokens" in text  # M = 8
+    assert "1/τ = **" in text and "temperature:" not in text  # the number shown is timm's logit scale, 1/τ
+    assert "deformable" not in (text + info).lower()
+    # every selector now reads the V2 model's geometry (it read the demo's before the switch)
+    assert at.selectbox(key="swin_stage").value == "stage 1 (64×64 tokens, M = 8)"
+    assert at.selectbox(key="swin_stage").options[-1] == "stage 4 (8×8 tokens, M = 8)"
+    assert at.selectbox(key="swin_block").format_func(1) == "stage 1 · block 2 · shifted windows (s = 4)"
+
+
+def test_swin_v2_cr_runs_and_says_which_implementation():
+    at = _open()
+    at.radio(key="swin_weights").set_value("random").run()
+    at.selectbox(key="swin_model").set_value("swinv2_cr_tiny_ns_224").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    info = " ".join(i.value for i in at.info)
+    assert "SwinTransformerV2Cr" in info and "cos(q, k)/τ + B" in info and "uses the MLP's output as is" in info
+    assert "16·sigmoid" not in info
+    assert at.selectbox(key="swin_stage").value == "stage 1 (56×56 tokens, M = 7)"

@@ -92,7 +92,8 @@ def _outline(boxes: Sequence[Box]) -> tuple[list, list]:
 
 def _layout(title: str | None, height: int, **more) -> dict:
     layout = dict(height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10),
-                  showlegend=False, dragmode=False, plot_bgcolor="white")
+                  showlegend=False, dragmode=False, plot_bgcolor="white",
+                  modebar=dict(orientation="v"))  # on the right edge, never over the title
     if title is not None:
         layout["title"] = dict(text=title)
     layout.update(more)
@@ -108,25 +109,55 @@ def _categories(labels: Sequence[str], index: bool = False) -> list[str]:
     return labels
 
 
-def _token_axes(categories: list[str], labels: list[str], show: bool, font: dict, **x_more) -> tuple[dict, dict]:
-    """Category axes of a token matrix (key across the top, query down), ticked with the plain labels.
+TICK_PX = 12  # the smallest text on any axis (projector-readable)
+TICK_STEP_PX = 16  # room one tick label needs along its axis
+MATRIX_SIDE_PX = 320  # a token matrix's plot side: what half the page's width leaves beside labels and colour bar
 
-    The tokens are the axes' categories, so hover names query and key by %{y} and %{x}: no per-cell
-    customdata (M² x M² strings, most of the figure's bytes and of the time to copy and serialise it)."""
-    ticks = dict(type="category", tickmode="array", tickfont=font)
-    if show:
-        ticks.update(tickvals=categories, ticktext=labels)
-    xaxis = dict(title=dict(text="key"), side="top", **ticks, **x_more)
-    yaxis = dict(title=dict(text="query"), autorange="reversed", **ticks)
+
+def _label_px(labels: Sequence[str]) -> int:
+    """Length in px of the longest tick label at TICK_PX (about 0.62 em a character)."""
+    return int(np.ceil(0.62 * TICK_PX * max((len(t) for t in labels), default=1)))
+
+
+def _token_axes(categories: list[str], labels: list[str], side_px: int, **x_more) -> tuple[dict, dict]:
+    """Category axes of a token matrix (key across the top, query down), ticked with the plain labels at 12 px.
+
+    Every k-th token is labelled, k chosen so that labels `TICK_STEP_PX` apart fit the plot's side (`side_px`);
+    all tokens stay categories, so hover names query and key by %{y} and %{x} (no per-cell customdata: M² x M²
+    strings would be most of the figure's bytes and of the time to copy and serialise it)."""
+    n = len(categories)
+    step = max(1, int(np.ceil(n * TICK_STEP_PX / max(side_px, 1))))
+    ticks = dict(type="category", tickmode="array", tickfont=dict(size=TICK_PX),
+                 tickvals=categories[::step], ticktext=labels[::step])
+    xaxis = dict(title=dict(text="key", standoff=6), side="top", tickangle=-90, **ticks, **x_more)
+    yaxis = dict(title=dict(text="query", standoff=6), autorange="reversed", **ticks)
     return xaxis, yaxis
+
+
+def _matrix_layout(categories: list[str], labels: list[str], title: str | None, n: int, **x_more) -> dict:
+    """Layout of a square token matrix: a plot side that grows with the tokens, top and left margins that hold
+    the upright key labels and the query labels, the title above them all (never on a label)."""
+    side = int(min(MATRIX_SIDE_PX, max(256, TICK_STEP_PX * n)))
+    xaxis, yaxis = _token_axes(categories, labels, side, **x_more)
+    xaxis["constrain"] = yaxis["constrain"] = "domain"
+    yaxis["scaleanchor"] = "x"
+    label = _label_px(labels)
+    top = label + 34 + (36 if title else 0)  # labels, the "key" title, the figure title
+    layout = dict(height=side + top + 20, margin=dict(l=10, r=10, t=top, b=20), showlegend=False,
+                  dragmode=False, plot_bgcolor="white", xaxis=xaxis, yaxis=yaxis, modebar=dict(orientation="v"))
+    if title is not None:
+        layout["title"] = dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=8))
+    return layout
 
 
 # ---------------------------------------------------------------------------------------------- stages
 def stage_grids_figure(image: np.ndarray, stages: Sequence[dict], height: int = 330) -> go.Figure:
     """One panel per stage: the crop with that stage's token grid (patch merging halves it each stage).
 
-    `stages`: dicts with "stage", "grid" (rows, cols), "patch_px", "dim" (channels C) and "window_size".
+    `stages`: dicts with "stage", "grid" (rows, cols), "patch_px", "dim" (channels C) and "window_size"
+    (or objects with those attributes, such as models.capture.trace.SwinStage).
     """
+    stages = [s if isinstance(s, dict) else dict(vars(s)) for s in stages]
     h, w = np.asarray(image).shape[:2]
     n = len(stages)
     spacing = 0.02
@@ -167,12 +198,17 @@ def window_partition_figure(
     title: str | None = None,
     highlight: int | None = None,
     height: int = 520,
+    token_windows: np.ndarray | None = None,
+    patch_px: float | None = None,
 ) -> go.Figure:
-    """The crop with every window drawn over it, numbered; a shifted window that wraps round the edges
-    is drawn as its pieces, all in the window's colour and each marked with its number.
+    """The crop with every window drawn over it, numbered (windows are indices from 0); a shifted window that
+    wraps round the edges is drawn as its pieces, all in the window's colour and each marked with its number.
 
     `windows[w]` is the list of pixel boxes of window w (models.capture.swin.window_boxes). The last trace is an
-    invisible marker at each piece's centre with customdata = window index: select it to pick a window.
+    invisible marker with customdata = window index, at the centre of every token when `token_windows` (the
+    (rows, cols) window of each image token, models.capture.swin.token_window_map) and `patch_px` are given, else
+    at each piece's centre; with no hover cut-off a click anywhere picks the nearest marker, so the window
+    under the mouse.
     """
     h, w = np.asarray(image).shape[:2]
     data = [_image_trace(image)]
@@ -190,18 +226,23 @@ def window_partition_figure(
             fillcolor=_rgba(colour, 0.35 if win == highlight else (0.18 if n > 1 else 0.08)),
             line=dict(color=colour, width=3 if win == highlight else 1.5),
         ))
-    size = 16 if n <= 16 else 12 if n <= 64 else 9
-    cx, cy = array(cx), array(cy)
+    size = 16 if n <= 16 else 13 if n <= 64 else 12
     data.append(dict(
-        type="scatter", x=cx, y=cy, mode="text", text=[str(i) for i in ids], hoverinfo="skip",
+        type="scatter", x=array(cx), y=array(cy), mode="text", text=[str(i) for i in ids], hoverinfo="skip",
         textfont=dict(color="white", size=size, family="monospace"),
     ))
+    if token_windows is not None and patch_px:
+        tw = np.asarray(token_windows)
+        rr, cc = np.meshgrid(np.arange(tw.shape[0]), np.arange(tw.shape[1]), indexing="ij")
+        px, py, pid = (cc.ravel() + 0.5) * patch_px, (rr.ravel() + 0.5) * patch_px, tw.ravel()
+    else:
+        px, py, pid = cx, cy, ids
     data.append(dict(
-        type="scatter", x=cx, y=cy, mode="markers", customdata=array(ids, np.int64), marker=dict(size=24, opacity=0),
-        hovertemplate="window %{customdata}<extra></extra>",
+        type="scatter", x=array(px), y=array(py), mode="markers", customdata=array(pid, np.int64),
+        marker=dict(size=8, opacity=0), hovertemplate="window %{customdata}<extra></extra>",
     ))
     xaxis, yaxis = _image_axes(h, w)
-    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis, hovermode="closest", hoverdistance=-1))
 
 
 def shift_figure(
@@ -265,7 +306,8 @@ def mask_figure(
     title: str | None = None,
 ) -> go.Figure:
     """One window's (M², M²) shift mask: 0 (light) where query and key share a region, −100 (dark)
-    where they do not. Tick labels give each token's image position and region."""
+    where they do not. Tick labels give each token's image position and region (every k-th token when
+    M² labels would not fit at 12 px; hover names every one)."""
     mask = array(mask)
     n = mask.shape[0]
     labels = [f"{t} r{r}" for t, r in zip(token_labels, regions)]
@@ -275,15 +317,15 @@ def mask_figure(
         colorbar=dict(title=dict(text="added"), tickvals=[-100, 0], thickness=12),
         hovertemplate="query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>",
     )]
-    xaxis, yaxis = _token_axes(cats, labels, n <= 64, dict(size=8))
-    xaxis["constrain"] = yaxis["constrain"] = "domain"
-    yaxis["scaleanchor"] = "x"
-    return figure(data, _layout(title, max(380, min(760, 160 + 9 * n)), xaxis=xaxis, yaxis=yaxis))
+    return figure(data, _matrix_layout(cats, labels, title, n))
 
 
-def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None, height: int = 520) -> go.Figure:
+def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None, height: int = 520,
+                       highlight: int | None = None) -> go.Figure:
     """Every window's mask side by side, laid out like the windows on the rolled map (window w at row
-    w // per_row, column w % per_row); a thin gap separates windows."""
+    w // per_row, column w % per_row); a thin gap separates windows. The last trace is an invisible marker at
+    each window's centre (customdata: window, masked pairs) that carries the hover; with no hover cut-off a
+    click anywhere on a window selects that window (the nearest centre on a square grid is the window's own)."""
     masks = np.asarray(masks, dtype=np.float32)
     nw, n, _ = masks.shape
     rows = -(-nw // per_row)
@@ -296,24 +338,28 @@ def mask_mosaic_figure(masks: np.ndarray, per_row: int, title: str | None = None
         z[r * side : r * side + n, c * side : c * side + n] = masks[k]
         win[r * side : r * side + n, c * side : c * side + n] = k
     if z.size <= MOSAIC_HEATMAP_CELLS:
-        data = [dict(
-            type="heatmap", z=z, zmin=-100, zmax=0, colorscale=MASK_SCALE, customdata=win, showscale=False,
-            hovertemplate="window %{customdata}<br>mask %{z:.0f}<extra></extra>",
-        )]
+        data = [dict(type="heatmap", z=z, zmin=-100, zmax=0, colorscale=MASK_SCALE, showscale=False,
+                     hoverinfo="skip")]
     else:  # e.g. swin_base 384 px: 144 windows of 144 x 144 = 3 M cells, 12 MB as a heatmap; a few kB as this
-        data = _mosaic_image(z, nw, per_row, n, side)
+        data = [_mosaic_image(z)]
+    if highlight is not None and 0 <= highlight < nw:  # the selected window, outlined
+        r, c = divmod(highlight, per_row)
+        xs, ys = _outline([(c * side - 0.5, r * side - 0.5, c * side + n - 0.5, r * side + n - 0.5)])
+        data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color=HIGHLIGHT, width=3),
+                         hoverinfo="skip"))
+    data.append(_window_picker(masks, per_row, n, side))
     xaxis = dict(showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
     yaxis = dict(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
                  constrain="domain")
-    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis, hovermode="closest", hoverdistance=-1))
 
 
 MOSAIC_HEATMAP_CELLS = 250_000  # a larger mask mosaic is sent as a lossless PNG, one pixel a cell
 
 
-def _mosaic_image(z: np.ndarray, nw: int, per_row: int, n: int, side: int) -> list[dict]:
+def _mosaic_image(z: np.ndarray) -> dict:
     """The mosaic as a 3-colour palette PNG (masked, allowed, gap), every cell one pixel: nothing is lost,
-    the mask being 0 or -100. One invisible marker per window carries its hover (window, masked pairs)."""
+    the mask being 0 or -100."""
     from PIL import Image
 
     index = np.full(z.shape, 2, dtype=np.uint8)  # the gap
@@ -321,17 +367,19 @@ def _mosaic_image(z: np.ndarray, nw: int, per_row: int, n: int, side: int) -> li
     index[z < 0] = 0  # masked (-100)
     pil = Image.fromarray(index, mode="P")
     pil.putpalette([0x3A, 0x3A, 0x3A, 0xE8, 0xF1, 0xFA, 0xFF, 0xFF, 0xFF])  # MASK_SCALE's colours, white
-    uri = fast.png_uri(pil, optimize=True)
+    return dict(type="image", source=fast.png_uri(pil, optimize=True), x0=0, y0=0, dx=1, dy=1, hoverinfo="skip")
+
+
+def _window_picker(masks: np.ndarray, per_row: int, n: int, side: int) -> dict:
+    """One invisible marker at the centre of each window of the mosaic: customdata (window, masked pairs)."""
+    nw = masks.shape[0]
     k = np.arange(nw)
     rows, cols = divmod(k, per_row)
-    masked = [int((z[r * side : r * side + n, c * side : c * side + n] < 0).sum()) for r, c in zip(rows, cols)]
-    return [
-        dict(type="image", source=uri, x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
-        dict(type="scatter", x=array(cols * side + (n - 1) / 2), y=array(rows * side + (n - 1) / 2), mode="markers",
-             marker=dict(size=max(4, min(30, 600 // max(per_row, 1))), symbol="square", opacity=0.0),
-             customdata=array(np.stack([k, masked], axis=-1), dtype=np.int64), showlegend=False,
-             hovertemplate="window %{customdata[0]}<br>%{customdata[1]} masked query-key pairs<extra></extra>"),
-    ]
+    masked = (masks < 0).reshape(nw, -1).sum(axis=1)
+    return dict(type="scatter", x=array(cols * side + (n - 1) / 2), y=array(rows * side + (n - 1) / 2),
+                mode="markers", marker=dict(size=max(4, min(30, 600 // max(per_row, 1))), symbol="square", opacity=0.0),
+                customdata=array(np.stack([k, masked], axis=-1), dtype=np.int64), showlegend=False,
+                hovertemplate="window %{customdata[0]}<br>%{customdata[1]} masked query-key pairs<extra></extra>")
 
 
 # ---------------------------------------------------------------------------------------------- attention
@@ -381,33 +429,27 @@ def window_attention_figure(
         y=array((rr.ravel() + 0.5) * patch_px), mode="markers",
         customdata=array(np.stack([rr.ravel(), cc.ravel()], axis=-1), np.int64),
         marker=dict(size=max(6, min(30, patch_px * 480 / max(h, w))), opacity=0, symbol="square"),
-        hovertemplate="token (%{customdata[0]}, %{customdata[1]})<extra></extra>",
+        hovertemplate="token (row %{customdata[0]}, col %{customdata[1]})<extra></extra>",
     ))
     xaxis, yaxis = _image_axes(h, w)
-    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+    # no hover cut-off: a click anywhere picks the nearest token centre, i.e. the token under the mouse
+    return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis, hovermode="closest", hoverdistance=-1))
 
 
-def window_heatmap(weights: np.ndarray, token_labels: Sequence[str], title: str | None = None, height: int = 380) -> go.Figure:
+def window_heatmap(weights: np.ndarray, token_labels: Sequence[str], title: str | None = None) -> go.Figure:
     """One head's (M², M²) attention inside one window, queries down the side and keys along the top
-    (as viz.heatmaps.attention_heatmap draws attention matrices), key labels turned upright so that M²
-    of them fit a narrow column."""
+    (as viz.heatmaps.attention_heatmap draws attention matrices), key labels upright, 12 px, every k-th
+    token when M² would not fit (hover names every one, "query 3: (0,3)")."""
     weights = array(weights)
-    n_q, n_k = weights.shape
     labels = [str(t) for t in token_labels]
-    cats = _categories(labels, index=True)  # hover "query 3: (0,3)", as the other pages' matrices
-    small = len(labels) > 25
-    font = dict(size=7 if small else 9)
+    cats = _categories(labels, index=True)
     data = [dict(
         type="heatmap", z=weights, x=cats, y=cats,
         colorscale=_scale(WINDOW_HEATMAP_SCALE), zmin=0.0, zmax=max(float(weights.max(initial=0.0)), 1e-6),
         hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
         colorbar=dict(title=dict(text="weight"), thickness=12),
     )]
-    xaxis, yaxis = _token_axes(cats, labels, True, font, tickangle=-90)
-    layout = dict(height=height, margin=dict(l=10, r=10, t=100 if title else 60, b=10), xaxis=xaxis, yaxis=yaxis)
-    if title:
-        layout["title"] = dict(text=title, y=0.99, yanchor="top")  # above the top "key" axis
-    return figure(data, layout)
+    return figure(data, _matrix_layout(cats, labels, title, len(labels)))
 
 
 # ---------------------------------------------------------------------------------------------- bias
@@ -423,11 +465,17 @@ def bias_table_figure(table: np.ndarray, title: str | None = None, diverging: bo
                  hovertemplate="Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}<extra></extra>")
     if diverging:
         trace.update(zmid=0, zmin=-lim, zmax=lim)
-    xaxis = dict(title=dict(text="Δcol (query − key)"), side="top", constrain="domain")
-    yaxis = dict(title=dict(text="Δrow (query − key)"), autorange="reversed", scaleanchor="x", constrain="domain")
+    font = dict(size=TICK_PX)
+    xaxis = dict(title=dict(text="Δcol (query − key)"), side="top", constrain="domain", tickfont=font)
+    yaxis = dict(title=dict(text="Δrow (query − key)"), autorange="reversed", scaleanchor="x", constrain="domain",
+                 tickfont=font)
     if k <= 8:
         xaxis["dtick"] = yaxis["dtick"] = 1
-    return figure([trace], _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+    layout = _layout(None, height, xaxis=xaxis, yaxis=yaxis)
+    layout["margin"] = dict(l=10, r=10, t=100 if title else 64, b=10)  # the top axis' numbers and title
+    if title is not None:  # above the top axis, never on it
+        layout["title"] = dict(text=title, y=1.0, yref="container", yanchor="top", pad=dict(t=8))
+    return figure([trace], layout)
 
 
 def bias_matrix_figure(
@@ -435,9 +483,8 @@ def bias_matrix_figure(
     token_labels: Sequence[str],
     title: str | None = None,
     diverging: bool = True,
-    height: int = 420,
 ) -> go.Figure:
-    """The (M², M²) bias B one head adds to QKᵀ/√d inside every window (query down, key across)."""
+    """The (M², M²) bias B one head adds to its logits inside every window (query down, key across)."""
     bias = array(bias)
     n = bias.shape[0]
     labels = [str(t) for t in token_labels]
@@ -450,33 +497,31 @@ def bias_matrix_figure(
     )
     if diverging:
         trace.update(zmid=0, zmin=-lim, zmax=lim)
-    xaxis, yaxis = _token_axes(cats, labels, n <= 64, dict(size=8))
-    xaxis["constrain"] = yaxis["constrain"] = "domain"
-    yaxis["scaleanchor"] = "x"
-    return figure([trace], _layout(title, height, xaxis=xaxis, yaxis=yaxis))
+    return figure([trace], _matrix_layout(cats, labels, title, n))
 
 
 # ---------------------------------------------------------------------------------------------- depth
 def attention_distance_figure(
     distances: Sequence[np.ndarray],
-    block_names: Sequence[str],
+    block_labels: Sequence[str],
     stages: Sequence[int],
     shifts: Sequence[int],
     title: str | None = None,
     height: int = 420,
 ) -> go.Figure:
     """Mean attention distance (input pixels) of every head against depth: one dot per head, one
-    column per block, coloured by stage; hollow dots for shifted-window blocks."""
+    column per block (numbered from 1 along the axis, named by `block_labels` in the hover, e.g.
+    "stage 1 · block 2"), coloured by stage; hollow dots for shifted-window blocks. Heads count from 1."""
     data = []
     for stage in sorted(set(stages)):
         xs, ys, text, symbols = [], [], [], []
-        for b, (d, name, s, sh) in enumerate(zip(distances, block_names, stages, shifts)):
+        for b, (d, name, s, sh) in enumerate(zip(distances, block_labels, stages, shifts)):
             if s != stage:
                 continue
             d = np.asarray(d, dtype=np.float64).reshape(-1)
-            xs += [b] * len(d)
+            xs += [b + 1] * len(d)
             ys.append(d)
-            text += [f"{name} ({'shifted' if sh else 'regular'}), head {head}" for head in range(len(d))]
+            text += [f"{name} ({'shifted' if sh else 'regular'}), head {head + 1}" for head in range(len(d))]
             symbols += ["circle-open" if sh else "circle"] * len(d)
         data.append(dict(
             type="scatter", x=array(xs, np.int64), y=array(np.concatenate(ys) if ys else [], np.float64), mode="markers",
@@ -485,12 +530,15 @@ def attention_distance_figure(
                         line=dict(width=2)),
             hovertemplate="%{text}<br>%{y:.1f} px<extra></extra>",
         ))
-    n = len(block_names)
+    n = len(block_labels)
+    step = max(1, int(np.ceil(n / 30)))  # 12 px numbers need about 24 px each
     layout = dict(
         height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), legend=dict(orientation="h", y=-0.2),
-        xaxis=dict(title=dict(text="block (depth)"), tickmode="array", tickvals=list(range(n)),
-                   ticktext=[str(i) for i in range(n)]),
-        yaxis=dict(title=dict(text="mean attention distance (input pixels)"), rangemode="tozero"),
+        xaxis=dict(title=dict(text="block (depth, counted from 1)"), tickmode="array",
+                   tickvals=list(range(1, n + 1, step)), ticktext=[str(i) for i in range(1, n + 1, step)],
+                   tickfont=dict(size=TICK_PX)),
+        yaxis=dict(title=dict(text="mean attention distance (input pixels)"), rangemode="tozero",
+                   tickfont=dict(size=TICK_PX)),
     )
     if title is not None:
         layout["title"] = dict(text=title)

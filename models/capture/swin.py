@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import functools
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 import torch
 
 from models.capture.hooks import hooks, unfused
-from models.capture.trace import BlockInfo
+from models.capture.trace import BlockInfo, SwinDetails, SwinStage
 
 # Swin families timm builds; the page offers these (any other timm Swin / Swin V2 name works too).
 MODEL_NAMES = (
@@ -33,6 +34,7 @@ MODEL_NAMES = (
     "swinv2_tiny_window16_256",
     "swinv2_small_window8_256",
     "swinv2_base_window8_256",
+    "swinv2_cr_tiny_ns_224",  # timm's separate Swin V2 implementation (SwinTransformerV2Cr)
 )
 
 MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs from different regions
@@ -41,12 +43,20 @@ MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs fro
 # ---------------------------------------------------------------------------------------------
 # Which models are Swin
 # ---------------------------------------------------------------------------------------------
+def is_cr(model: torch.nn.Module) -> bool:
+    """Whether the model is timm's SwinTransformerV2Cr (swinv2_cr_*): Swin V2 written separately, with `stages`
+    instead of `layers`, a functional softmax, and a position-bias MLP used without 16·sigmoid."""
+    from timm.models.swin_transformer_v2_cr import SwinTransformerV2Cr
+
+    return isinstance(model, SwinTransformerV2Cr)
+
+
 def swin_version(model: torch.nn.Module) -> int | None:
-    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2, None for anything else."""
+    """1 for a timm SwinTransformer, 2 for a SwinTransformerV2 or SwinTransformerV2Cr, None for anything else."""
     from timm.models.swin_transformer import SwinTransformer
     from timm.models.swin_transformer_v2 import SwinTransformerV2
 
-    if isinstance(model, SwinTransformerV2):
+    if isinstance(model, SwinTransformerV2) or is_cr(model):
         return 2
     if isinstance(model, SwinTransformer):
         return 1
@@ -149,6 +159,16 @@ def token_positions(block: BlockInfo) -> np.ndarray:
     return window_partition(pos, block.window_size).reshape(-1, block.window_size**2, 2)
 
 
+def token_window_map(block: BlockInfo) -> np.ndarray:
+    """(rows, cols) int: the window (index from 0, as numbered on the rolled map) that holds each image token."""
+    h, w = block.grid
+    out = np.full((h, w), -1, dtype=np.int64)
+    for win, pos in enumerate(token_positions(block)):
+        real = pos[:, 0] >= 0
+        out[pos[real, 0], pos[real, 1]] = win
+    return out
+
+
 def locate_token(block: BlockInfo, row: int, col: int) -> tuple[int, int]:
     """(window index, index inside the window) of the image token at (row, col) in this block."""
     h, w = block.grid
@@ -247,12 +267,18 @@ def mean_attention_distance(attention: np.ndarray, block: BlockInfo) -> np.ndarr
 # ---------------------------------------------------------------------------------------------
 # Capture from a timm model
 # ---------------------------------------------------------------------------------------------
+def _stages(model: torch.nn.Module) -> tuple[str, list[torch.nn.Module]]:
+    """("layers", model.layers) for timm's Swin and Swin V2, ("stages", model.stages) for SwinTransformerV2Cr."""
+    return ("stages", list(model.stages)) if is_cr(model) else ("layers", list(model.layers))
+
+
 def swin_blocks(model: torch.nn.Module) -> list[tuple[str, int, torch.nn.Module]]:
     """(module name, stage, block) of every Swin block, in forward order."""
+    prefix, stages = _stages(model)
     out = []
-    for stage, layer in enumerate(model.layers):
+    for stage, layer in enumerate(stages):
         for j, block in enumerate(layer.blocks):
-            out.append((f"layers.{stage}.blocks.{j}", stage, block))
+            out.append((f"{prefix}.{stage}.blocks.{j}", stage, block))
     return out
 
 
@@ -267,11 +293,19 @@ def _stage_scales(model: torch.nn.Module) -> list[int]:
     """Input pixels per token side at each stage: the patch size, doubled by every patch merging."""
     patch = _square(model.patch_embed.patch_size, "patches")
     scales, scale = [], patch
-    for layer in model.layers:
+    for layer in _stages(model)[1]:
         if not isinstance(layer.downsample, torch.nn.Identity):
             scale *= 2
         scales.append(scale)
     return scales
+
+
+def _dim(block: torch.nn.Module) -> int | None:
+    """Channels C of a block (timm's Swin: .dim; V2Cr: its attention's in_features)."""
+    if hasattr(block, "dim"):
+        return int(block.dim)
+    found = getattr(getattr(block, "attn", None), "in_features", None)
+    return int(found) if found is not None else None
 
 
 _BIAS_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -295,13 +329,49 @@ def _bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[n
     return table, bias
 
 
+def _relative_position_index(attn: torch.nn.Module) -> np.ndarray:
+    """(M*M, M*M): the row of the flattened (2M-1)^2 table for each query-key pair (timm's buffer where it has one)."""
+    found = getattr(attn, "relative_position_index", None)
+    if found is not None:
+        return found.cpu().numpy()
+    wh, ww = attn.window_size
+    rows, cols = np.divmod(np.arange(wh * ww), ww)
+    dy = rows[:, None] - rows[None, :] + wh - 1
+    dx = cols[:, None] - cols[None, :] + ww - 1
+    return (dy * (2 * ww - 1) + dx).astype(np.int64)
+
+
+def _cr_weights(attn: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """SwinTransformerV2Cr's WindowMultiHeadAttention softmax, step by step as its forward computes it (timm calls
+    `attn.softmax(dim=-1)` as a tensor method: there is no module to hook). Its output is checked against the
+    module's own in tests/test_swin.py."""
+    bw, n, c = x.shape
+    qkv = attn.qkv(x).view(bw, n, 3, attn.num_heads, c // attn.num_heads).permute(2, 0, 3, 1, 4)
+    query, key, _ = qkv.unbind(0)
+    logits = torch.nn.functional.normalize(query, dim=-1) @ torch.nn.functional.normalize(key, dim=-1).transpose(-2, -1)
+    scale = torch.clamp(attn.logit_scale.reshape(1, attn.num_heads, 1, 1), max=float(np.log(100.0))).exp()
+    logits = logits * scale + attn._relative_positional_encodings()
+    if mask is not None:
+        nw = mask.shape[0]
+        logits = (logits.view(bw // nw, nw, attn.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, attn.num_heads, n, n)
+    return logits.softmax(dim=-1)
+
+
 def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) -> tuple[np.ndarray, np.ndarray]:
     """The relative position bias of one WindowAttention: ((heads, 2M-1, 2M-1) table, (heads, M*M, M*M) bias).
 
     V1: the learned table B-hat, indexed by (dy + M - 1, dx + M - 1) with dy, dx = query - key.
     V2: the continuous position bias, 16 * sigmoid(cpb_mlp(log-spaced relative coords)), as timm adds it.
+    V2Cr: its meta MLP of the log-spaced coords, sign(d)·log(1 + |d|), as timm adds it (no sigmoid).
     """
     wh, ww = attn.window_size
+    if hasattr(attn, "meta_mlp"):  # SwinTransformerV2Cr: the MLP of the log-spaced offsets, used as is
+        expanded = attn._relative_positional_encodings()[0]  # timm's own: (heads, N, N)
+        dy, dx = torch.meshgrid(torch.arange(-(wh - 1), wh), torch.arange(-(ww - 1), ww), indexing="ij")
+        offsets = torch.stack([dy, dx], dim=-1).reshape(-1, 2).to(attn.logit_scale)
+        flat = attn.meta_mlp(torch.sign(offsets) * torch.log1p(offsets.abs()))  # ((2M-1)^2, heads)
+        table = flat.reshape(2 * wh - 1, 2 * ww - 1, num_heads).permute(2, 0, 1)
+        return table.float().cpu().numpy(), expanded.float().cpu().numpy()
     index = attn.relative_position_index.reshape(-1)
     if version == 1:
         flat = attn.relative_position_bias_table  # ((2M-1)^2, heads)
@@ -313,25 +383,57 @@ def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) ->
     return table.float().cpu().numpy(), expanded.float().cpu().numpy()
 
 
-def capture(
-    model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
-) -> tuple[list[np.ndarray], list[BlockInfo], dict]:
+def _run_cr(model: torch.nn.Module, x: torch.Tensor, entries: list, weights: dict, masks: dict, shapes: dict) -> torch.Tensor:
+    """One forward of a SwinTransformerV2Cr that fills `weights`, `masks`, `shapes` (per block name, as `capture`'s
+    hooks do) and returns the logits. Its attention calls softmax as a tensor method: a pre-hook on each attention
+    module recomputes it from the module's own input and mask (_cr_weights). The hooks exist for this call only and
+    fire for this thread only, under the model's lock (models/capture/hooks.py)."""
+
+    def on_block(name):
+        def hook(module, args):
+            shapes[name] = (int(args[0].shape[1]), int(args[0].shape[2]))  # NHWC input
+
+        return hook
+
+    def on_attn(name):
+        def hook(module, args, kwargs):
+            mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
+            masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
+            weights[name].append(_cr_weights(module, args[0], mask).detach().float().cpu())
+
+        return hook
+
+    with unfused(model), hooks() as h:
+        for name, _, blk in entries:
+            h.pre(blk, on_block(name))
+            h.pre(blk.attn, on_attn(name), with_kwargs=True)
+        with torch.inference_mode():
+            return model(x).float().cpu()
+
+
+class SwinCapture(NamedTuple):
+    """What `capture` returns."""
+
+    attention: list[np.ndarray]  # [b] float32 (windows, heads, M*M, M*M), rows sum to 1
+    blocks: list[BlockInfo]
+    details: SwinDetails
+    logits: torch.Tensor  # (1, classes) float32 on the CPU: the model's own output for the image
+
+
+def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None) -> SwinCapture:
     """Run one preprocessed image (1, 3, H, W) through a timm Swin / Swin V2 and return its attention.
 
     `traced` = (extractor, softmax node names, output node name): timm's FX GraphExtractNet built once
     when the model was loaded (models.capture.vision), run as is: no hooks, no flags, no lock. Without it the
     weights are read by hooks on the model for this call only.
 
-    Returns (attention, blocks, extras):
+    Returns SwinCapture(attention, blocks, details, logits):
       attention[b]  float32 (windows, heads, M*M, M*M): softmax weights of block b, windows numbered
                     on the rolled, padded map (see the module docstring), rows sum to 1;
       blocks[b]     BlockInfo: grid of the stage, token side in input pixels, M, shift, heads;
-      extras        per-block lists "attn_mask" ((windows, M*M, M*M) of 0 / -100, or None: the mask the
-                    block really used), "bias_table" ((heads, 2M-1, 2M-1)), "bias" ((heads, M*M, M*M)),
-                    "relative_position_index" ((M*M, M*M)), "logit_scale" (V2: (heads,) the cosine
-                    attention's temperature; V1: None); and "version"
-                    (1 or 2), "stages" (one dict per stage), "logits" ((1, classes) float32 CPU tensor, for
-                    vision.run's top-k; it pops it before the trace is built).
+      details       SwinDetails: per block the mask the block really used, the position bias (table and
+                    expanded), the relative position index, V2's logit scale; the version and the stages;
+      logits        (1, classes) float32 CPU tensor, the model's output on the same forward pass.
 
     Weights come from the block's own softmax (hooked for this call only, fused attention off while
     it runs). Safe when one cached model serves many threads: a per-model lock, nothing left behind.
@@ -368,7 +470,10 @@ def capture(
 
     param = next(model.parameters())
     x = x.to(device=param.device, dtype=param.dtype)
-    if traced is not None:
+    cr = is_cr(model)
+    if cr:  # SwinTransformerV2Cr: no softmax module and no FX node to read (see _run_cr)
+        logits = _run_cr(model, x, entries, weights, masks, shapes)
+    elif traced is not None:
         extractor, nodes, output = traced
         with torch.inference_mode():
             out = extractor(x)
@@ -398,15 +503,8 @@ def capture(
         ]
 
     attention, blocks = [], []
-    extras: dict = {
-        "version": version,
-        "attn_mask": [],
-        "bias_table": [],
-        "bias": [],
-        "relative_position_index": [],
-        "logit_scale": scales_v2,
-        "logits": logits,
-    }
+    details = SwinDetails(version=version, attn_mask=[], bias_table=[], bias=[], relative_position_index=[],
+                          logit_scale=scales_v2, stages=[], implementation="SwinTransformerV2Cr" if cr else type(model).__name__)
     for (name, stage, blk), (table, bias) in zip(entries, tables):
         if len(weights[name]) != 1 or name not in shapes:
             raise RuntimeError(
@@ -430,37 +528,43 @@ def capture(
             raise RuntimeError(f"unexpected attention shape {att.shape} in {name}")
         attention.append(att)
         blocks.append(info)
-        extras["attn_mask"].append(masks[name][0] if masks[name] else None)
-        extras["bias_table"].append(table)
-        extras["bias"].append(bias)
-        extras["relative_position_index"].append(blk.attn.relative_position_index.cpu().numpy())
-    extras["stages"] = [
-        {
-            "stage": i,
-            "grid": next(b.grid for b in blocks if b.stage == i),
-            "patch_px": float(scales[i]),
-            "dim": int(layer.blocks[0].dim) if hasattr(layer.blocks[0], "dim") else None,
-            "depth": len(layer.blocks),
-            "num_heads": next(b.num_heads for b in blocks if b.stage == i),
-            "window_size": next(b.window_size for b in blocks if b.stage == i),
-            "merging": not isinstance(layer.downsample, torch.nn.Identity),
-        }
-        for i, layer in enumerate(model.layers)
+        details.attn_mask.append(masks[name][0] if masks[name] else None)
+        details.bias_table.append(table)
+        details.bias.append(bias)
+        details.relative_position_index.append(_relative_position_index(blk.attn))
+    details.stages.extend(
+        SwinStage(
+            stage=i,
+            grid=next(b.grid for b in blocks if b.stage == i),
+            patch_px=float(scales[i]),
+            dim=_dim(layer.blocks[0]),
+            depth=len(layer.blocks),
+            num_heads=next(b.num_heads for b in blocks if b.stage == i),
+            window_size=next(b.window_size for b in blocks if b.stage == i),
+            merging=not isinstance(layer.downsample, torch.nn.Identity),
+        )
+        for i, layer in enumerate(_stages(model)[1])
         if len(layer.blocks)
-    ]
+    )
     if not attention:
         raise RuntimeError("no attention was captured: the model has no Swin blocks")
-    return attention, blocks, extras
+    return SwinCapture(attention, blocks, details, logits)
 
 
 # ---------------------------------------------------------------------------------------------
 # Views the page asks for (plain numpy in, plain numpy out)
 # ---------------------------------------------------------------------------------------------
+def block_name(block: BlockInfo) -> str:
+    """'stage 1 · block 2': how every page names a Swin block (stages and blocks counted from 1, as the paper)."""
+    last = block.name.rsplit(".", 1)[-1]
+    j = int(last) + 1 if last.isdigit() else block.name
+    return f"stage {block.stage + 1} · block {j}"
+
+
 def block_label(block: BlockInfo) -> str:
-    """'stage 1 · block 2 · shifted (s = 3)' for menus and titles (stages and blocks counted from 1)."""
-    j = int(block.name.rsplit(".", 1)[-1]) + 1 if block.name.rsplit(".", 1)[-1].isdigit() else block.name
+    """'stage 1 · block 2 · shifted windows (s = 3)' for menus (block_name and its kind of windows)."""
     kind = f"shifted windows (s = {block.shift})" if block.shift else "regular windows"
-    return f"stage {block.stage + 1} · block {j} · {kind}"
+    return f"{block_name(block)} · {kind}"
 
 
 def stage_pair(blocks: list[BlockInfo], stage: int) -> tuple[int, int | None]:
@@ -516,3 +620,96 @@ def query_attention(
     rows = attention[window, :, index, :]  # (heads, M*M)
     weights = rows.mean(axis=0) if head is None else rows[head]
     return window, weights.astype(np.float32), token_positions(block)[window]
+
+
+# ---------------------------------------------------------------------------------------------
+# Downloads: the attention shown, as data (NPZ and JSON)
+# ---------------------------------------------------------------------------------------------
+EXPORT_AXES = {
+    "attention": ["window", "head", "query", "key"],
+    "mask": ["window", "query", "key"],
+    "bias": ["head", "query", "key"],
+    "bias_table": ["head", "Δrow + M − 1", "Δcol + M − 1"],
+    "relative_position_index": ["query", "key"],
+    "logit_scale": ["head"],
+    "token_positions": ["window", "token", "(row, col) in the image's token grid, -1 for padding"],
+}
+
+
+def _block_prefix(block: BlockInfo) -> str:
+    """'stage1_block2': the key prefix of one block in the downloads (counted from 1, as on the page)."""
+    return block_name(block).replace(" · ", "_").replace(" ", "")
+
+
+def export_meta(trace) -> dict:
+    """What the files say about the run: model, weights, version, conventions and each block's geometry."""
+    d = trace.swin
+    return {
+        "model": trace.model_name,
+        "weights_source": trace.weights_source,
+        "family": f"Swin V{d.version}" if d is not None else "Swin",
+        "input_crop_px": list(trace.image.shape[:2]),
+        "patch_size_px": trace.patch_size,
+        "conventions": "stages, blocks and heads count from 1 in names; windows, tokens, rows and columns are "
+        "indices from 0. Windows are numbered row by row on the rolled (cyclically shifted), padded token grid; "
+        "tokens row by row inside a window.",
+        "axes": EXPORT_AXES,
+        "stages": [dict(vars(s), stage=s.stage + 1, grid=list(s.grid)) for s in (d.stages if d else [])],
+        "blocks": [
+            {
+                "name": block_name(b),
+                "key": _block_prefix(b),
+                "module": b.name,
+                "stage": b.stage + 1,
+                "grid": list(b.grid),
+                "token_px": b.patch_px,
+                "window_size": b.window_size,
+                "shift": b.shift,
+                "num_heads": b.num_heads,
+                "windows": list(window_count(b)),
+            }
+            for b in trace.blocks
+        ],
+    }
+
+
+def export_arrays(trace) -> dict[str, np.ndarray]:
+    """Every block's window attention, mask, position bias (and V2's logit scale), token positions, and the crop."""
+    d = trace.swin
+    out: dict[str, np.ndarray] = {"image": np.asarray(trace.image)}
+    for i, (att, b) in enumerate(zip(trace.attention, trace.blocks)):
+        p = _block_prefix(b)
+        out[f"{p}_attention"] = np.asarray(att, dtype=np.float32)
+        out[f"{p}_token_positions"] = token_positions(b)
+        if d is None:
+            continue
+        if d.attn_mask[i] is not None:
+            out[f"{p}_mask"] = np.asarray(d.attn_mask[i], dtype=np.float32)
+        out[f"{p}_bias"] = np.asarray(d.bias[i], dtype=np.float32)
+        out[f"{p}_bias_table"] = np.asarray(d.bias_table[i], dtype=np.float32)
+        out[f"{p}_relative_position_index"] = np.asarray(d.relative_position_index[i])
+        if d.logit_scale[i] is not None:
+            out[f"{p}_logit_scale"] = np.asarray(d.logit_scale[i], dtype=np.float32)
+    return out
+
+
+def export_npz(trace) -> bytes:
+    """One .npz: the arrays of export_arrays, and "meta", the JSON text of export_meta."""
+    import io
+    import json
+
+    buf = io.BytesIO()
+    np.savez_compressed(buf, meta=np.array(json.dumps(export_meta(trace), ensure_ascii=False)), **export_arrays(trace))
+    return buf.getvalue()
+
+
+def export_json(trace) -> str:
+    """export_meta, with each block's arrays as nested lists under its entry in "blocks" (the crop left out)."""
+    import json
+
+    doc = export_meta(trace)
+    arrays = export_arrays(trace)
+    for entry in doc["blocks"]:
+        p = entry["key"]
+        entry["arrays"] = {k[len(p) + 1:]: v.tolist() for k, v in arrays.items() if k.startswith(p + "_")}
+    return json.dumps(doc, ensure_ascii=False)

@@ -19,6 +19,34 @@ class BlockInfo:
     num_heads: int = 0
 
 
+@dataclass(frozen=True)
+class SwinStage:
+    """One stage of a Swin model as the page describes it."""
+
+    stage: int  # index from 0 (shown as "stage stage + 1")
+    grid: tuple[int, int]  # token grid (rows, cols) of the stage
+    patch_px: float  # side of one token in pixels of the input crop
+    dim: int | None  # channels C
+    depth: int  # blocks in the stage
+    num_heads: int
+    window_size: int  # M
+    merging: bool  # whether the stage starts with patch merging
+
+
+@dataclass
+class SwinDetails:
+    """What a Swin / Swin V2 run adds to the attention: one entry per block, in forward order."""
+
+    version: int  # 1: Swin (Liu et al. 2021), 2: Swin V2 (Liu et al. 2022)
+    attn_mask: list[np.ndarray | None]  # (windows, M*M, M*M) 0 / -100 the block really added; None: no shift
+    bias_table: list[np.ndarray]  # (heads, 2M-1, 2M-1): V1 the learned table; V2 16*sigmoid(cpb_mlp(...))
+    bias: list[np.ndarray]  # (heads, M*M, M*M): the table expanded over a window's query-key pairs
+    relative_position_index: list[np.ndarray]  # (M*M, M*M) int: row of the flattened table for each pair
+    logit_scale: list[np.ndarray | None]  # V2: (heads,) exp(min(logit_scale, ln 100)) = 1/tau; V1: None
+    stages: list[SwinStage]
+    implementation: str = "SwinTransformer"  # timm's class: SwinTransformer, SwinTransformerV2, SwinTransformerV2Cr
+
+
 @dataclass
 class VisionTrace:
     """Everything a page needs from one image through one vision model, as numpy data."""
@@ -34,4 +62,5 @@ class VisionTrace:
     patch_size: int
     grid: tuple[int, int]  # the first patch grid (rows, cols)
     top_k: list[tuple[str, float]]  # (class name, probability), best first
-    extras: dict = field(default_factory=dict)  # family-specific data (e.g. Swin masks, bias tables)
+    extras: dict = field(default_factory=dict)  # run notes (data config, image notes, has_cls)
+    swin: SwinDetails | None = None  # Swin runs: masks, position bias, stages

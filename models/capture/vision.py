@@ -36,7 +36,7 @@ from models.capture.trace import BlockInfo, VisionTrace
 
 from models.demo import WEIGHTS_DIR
 VIT_MODULES = ("vision_transformer", "deit", "vision_transformer_hybrid", "vision_transformer_relpos", "eva", "beit")
-SWIN_MODULES = ("swin_transformer", "swin_transformer_v2")
+SWIN_MODULES = ("swin_transformer", "swin_transformer_v2", "swin_transformer_v2_cr")
 WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors file
 ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in every ViT block
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
@@ -355,7 +355,7 @@ def _meta_kwargs(meta: dict, where: str) -> dict:
 
 def _kind(model: torch.nn.Module) -> str:
     names = {c.__name__ for c in type(model).__mro__}
-    if names & {"SwinTransformer", "SwinTransformerV2"}:
+    if names & {"SwinTransformer", "SwinTransformerV2", "SwinTransformerV2Cr"}:
         return "swin"
     if all(hasattr(model, a) for a in ("patch_embed", "blocks", "num_prefix_tokens")):
         return "vit"
@@ -614,16 +614,13 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
         )
     x, crop = preprocess(meta, image)
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
+    swin_details = None
     with running(), torch.inference_mode():  # a model being traced meanwhile waits (models/capture/hooks.py)
         if meta.kind == "swin":
             from models.capture import swin  # written separately; imported only when a Swin model runs
 
             traced = (meta.extractor, meta.attention_nodes, meta.output_node) if meta.extractor is not None else None
-            attention_np, blocks, swin_extras = swin.capture(model, x, traced)
-            extras.update(swin_extras)
-            logits = extras.pop("logits", None)
-            if logits is None:
-                logits = model(x)
+            attention_np, blocks, swin_details, logits = swin.capture(model, x, traced)
             grid = blocks[0].grid if blocks else (0, 0)
             ps = _patch_size(model)[0]
             labels, n_prefix = list(_patch_labels(tuple(grid))), 0
@@ -663,6 +660,7 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
         grid=tuple(grid),
         top_k=top,
         extras=extras,
+        swin=swin_details,
     )
 
 
