@@ -102,7 +102,73 @@ def test_the_check_catches_a_wrong_scale(demo_text, monkeypatch):
     model, trace = demo_text
     real = sbs._head_attention
     monkeypatch.setattr(sbs, "_head_attention", lambda q, k, v, d_k, mask: real(q, k, v, model.transformer.cfg.d_model, mask))
-    assert sbs.text_steps(model, trace, "encoder", 0, 0).max_abs_diff > 1e-3
+    with pytest.raises(sbs.NotReproducible, match="differs from the model's own by"):  # refused, never shown
+        sbs.text_steps(model, trace, "encoder", 0, 0)
+
+
+def _tiny(name, **kw):
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model(name, pretrained=False, **kw).eval()
+
+
+def _labels(model):
+    return [str(i) for i in range(model.num_prefix_tokens + model.patch_embed.num_patches)]
+
+
+@pytest.mark.parametrize("name, kw, why", [
+    ("eva02_tiny_patch14_224", dict(img_size=56, depth=2), "rotary position embeddings"),
+    ("beit_base_patch16_224", dict(img_size=64, depth=2, embed_dim=96, num_heads=4), "relative position bias"),
+])
+def test_models_that_add_to_the_logits_are_refused_with_the_reason(name, kw, why):
+    """EVA-02 rotates q and k (RoPE), BEiT adds a relative position bias: softmax(QKᵀ/√d_k)V is not what they
+    compute, so the walk-through refuses them with that reason instead of showing steps that do not match."""
+    model = _tiny(name, **kw)
+    with torch.no_grad():  # non-zero biases and bias tables, so that leaving them out would show
+        for p_name, p in model.named_parameters():
+            if "bias" in p_name:
+                p.normal_(0, 0.5)
+    pixels = torch.randn(1, 3, kw["img_size"], kw["img_size"], generator=torch.Generator().manual_seed(1))
+    with pytest.raises(sbs.NotReproducible, match=why):
+        sbs.vit_blocks(model)
+    with pytest.raises(sbs.NotReproducible, match=why):
+        sbs.vit_steps(model, pixels, 1, 0, _labels(model))
+    assert sbs.refusal(model) and why in sbs.refusal(model)
+    # ... and the refusal is deserved: the plain softmax(QKᵀ/√d_k)V of block 2 differs from timm's own attention.
+    attn = model.blocks[1].attn
+    args, kwargs, out = sbs._capture(attn, lambda: model(pixels))
+    x = args[0]
+    with torch.no_grad():
+        b = torch.cat((attn.q_bias, attn.k_bias, attn.v_bias))
+        qkv = torch.nn.functional.linear(x, attn.qkv.weight, b).reshape(1, x.shape[1], 3, attn.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        plain = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        plain = attn.proj(plain.transpose(1, 2).reshape(1, x.shape[1], -1))
+    assert float((plain - out).abs().max()) > sbs.tolerance(out.numpy())
+
+
+def test_layer_scale_is_part_of_the_residual_branch_and_checked_against_the_block():
+    """DINOv2 blocks (LayerScale, timm's ls1) add γ ⊙ MSA(LN(z)) to z: the reference is timm's whole block."""
+    model = _tiny("vit_small_patch14_dinov2", img_size=56, depth=2, embed_dim=48, num_heads=3)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.ls1.gamma.uniform_(0.2, 2.0)
+            block.ls2.gamma.uniform_(0.2, 2.0)
+    pixels = torch.randn(1, 3, 56, 56, generator=torch.Generator().manual_seed(2))
+    s = sbs.vit_steps(model, pixels, 0, 1, _labels(model))
+    assert s.layer_scale is not None and np.allclose(s.layer_scale, model.blocks[0].ls1.gamma.detach().numpy())
+    assert np.allclose(s.scaled_output, s.output * s.layer_scale, atol=1e-6)
+    assert any("LayerScale" in n for n in s.notes)
+    with torch.no_grad():
+        z = model.norm_pre(model._pos_embed(model.patch_embed(pixels)))[0]
+        block = model.blocks[0]
+        after_attn = z + torch.from_numpy(s.scaled_output)
+        mine = after_attn + block.ls2(block.mlp(block.norm2(after_attn)))
+        theirs = block(z[None])[0]
+    assert np.allclose(mine.numpy(), theirs.numpy(), atol=1e-5)
+    # Without γ the residual branch would be wrong by far more than the tolerance.
+    assert np.abs(s.output - s.scaled_output).max() > 10 * s.tol
 
 
 def test_every_block_and_head_of_the_demo_vit_is_reproduced(demo_vit):
