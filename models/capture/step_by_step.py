@@ -173,11 +173,12 @@ def transformer_steps(
     tgt_ids: torch.Tensor,
     kind: str,
     layer: int,
-    head: int,
+    head: int | None,
     source_labels: list[str],
     target_labels: list[str],
-) -> HeadSteps:
-    """One head of the encoder–decoder Transformer (models/network/transformer.py) on one example.
+) -> HeadSteps | list[HeadSteps]:
+    """One head of the encoder–decoder Transformer (models/network/transformer.py) on one example; every head
+    of the layer, in order, when `head` is None (one forward pass and one recomputation for all of them).
 
     src_ids (1, S), tgt_ids (1, T): the source and the decoder input (BOS + output). kind: "encoder",
     "decoder" or "cross". The model runs its own forward pass; nothing on it is changed.
@@ -188,7 +189,7 @@ def transformer_steps(
     if not 0 <= layer < len(layers):
         raise ValueError(f"layer {layer} is outside 0..{len(layers) - 1}")
     module: MultiHeadAttention = layers[layer].cross_attn if kind == "cross" else layers[layer].self_attn
-    if not 0 <= head < module.n_heads:
+    if head is not None and not 0 <= head < module.n_heads:
         raise ValueError(f"head {head} is outside 0..{module.n_heads - 1}")
     if model.training:
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
@@ -218,47 +219,52 @@ def transformer_steps(
         heads = [_head_attention(*head_qkv(h), d_k, mask2d) for h in range(h_all)]
         concat = torch.cat([r[4] for r in heads], dim=-1)  # (Tq, h·d_k)
         output = concat @ module.w_o.weight.T + module.w_o.bias  # (Tq, d_model)
-        q, k, v = head_qkv(head)
-        scores, scaled, masked, weights, head_out = heads[head]
-        rows = slice(head * d_k, (head + 1) * d_k)
         notes = []
         if kind == "cross":
             notes.append("Queries come from the decoder; keys and values from the encoder's output (the memory).")
-        return _checked(HeadSteps(
-            kind=kind,
-            layer=layer,
-            head=head,
-            n_heads=h_all,
-            d_model=model.cfg.d_model,
-            d_k=d_k,
-            query_labels=list(target_labels if kind != "encoder" else source_labels),
-            key_labels=list(source_labels if kind != "decoder" else target_labels),
-            x_query=_np(x_q),
-            x_key=_np(x_k),
-            w_q=_np(module.w_q.weight[rows].T),
-            w_k=_np(module.w_k.weight[rows].T),
-            w_v=_np(module.w_v.weight[rows].T),
-            b_q=_np(module.w_q.bias[rows]),
-            b_k=_np(module.w_k.bias[rows]),
-            b_v=_np(module.w_v.bias[rows]),
-            q=_np(q),
-            k=_np(k),
-            v=_np(v),
-            scores=_np(scores),
-            scaled=_np(scaled),
-            mask=None if mask2d is None else mask2d.cpu().numpy().astype(bool),
-            masked=_np(masked),
-            weights=_np(weights),
-            head_output=_np(head_out),
-            concat=_np(concat),
-            w_o=_np(module.w_o.weight.T),
-            b_o=_np(module.w_o.bias),
-            output=_np(output),
-            model_output=_np(model_out),
-            max_abs_diff=float((output - model_out).abs().max()),
-            weights_diff=float((weights - model_weights[head]).abs().max()),
-            notes=notes,
-        ))
+        diff = float((output - model_out).abs().max())
+
+        def one(head: int) -> HeadSteps:
+            q, k, v = head_qkv(head)
+            scores, scaled, masked, weights, head_out = heads[head]
+            rows = slice(head * d_k, (head + 1) * d_k)
+            return _checked(HeadSteps(
+                kind=kind,
+                layer=layer,
+                head=head,
+                n_heads=h_all,
+                d_model=model.cfg.d_model,
+                d_k=d_k,
+                query_labels=list(target_labels if kind != "encoder" else source_labels),
+                key_labels=list(source_labels if kind != "decoder" else target_labels),
+                x_query=_np(x_q),
+                x_key=_np(x_k),
+                w_q=_np(module.w_q.weight[rows].T),
+                w_k=_np(module.w_k.weight[rows].T),
+                w_v=_np(module.w_v.weight[rows].T),
+                b_q=_np(module.w_q.bias[rows]),
+                b_k=_np(module.w_k.bias[rows]),
+                b_v=_np(module.w_v.bias[rows]),
+                q=_np(q),
+                k=_np(k),
+                v=_np(v),
+                scores=_np(scores),
+                scaled=_np(scaled),
+                mask=None if mask2d is None else mask2d.cpu().numpy().astype(bool),
+                masked=_np(masked),
+                weights=_np(weights),
+                head_output=_np(head_out),
+                concat=_np(concat),
+                w_o=_np(module.w_o.weight.T),
+                b_o=_np(module.w_o.bias),
+                output=_np(output),
+                model_output=_np(model_out),
+                max_abs_diff=diff,
+                weights_diff=float((weights - model_weights[head]).abs().max()),
+                notes=notes,
+            ))
+
+        return [one(h) for h in range(h_all)] if head is None else one(head)
 
 
 def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -279,8 +285,9 @@ def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
     return src, tgt
 
 
-def text_steps(model, trace, kind: str, layer: int, head: int) -> HeadSteps:
-    """One head of a models.demo.text demo model on one of its traces (the decoder input is <s> + the output)."""
+def text_steps(model, trace, kind: str, layer: int, head: int | None) -> HeadSteps | list[HeadSteps]:
+    """One head (every head when None) of a models.demo.text demo model on one of its traces (the decoder input
+    is <s> + the output)."""
     src, tgt = text_ids(model, trace)
     return transformer_steps(model.transformer, src, tgt, kind, layer, head, trace.source_tokens, trace.target_tokens)
 
@@ -341,7 +348,7 @@ def vit_blocks(model) -> nn.Sequential:
     return blocks
 
 
-def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
+def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int | None) -> HeadSteps | list[HeadSteps]:
     """vit_steps for a model from models.capture.vision.load, its tokens labelled as the ViT page labels them."""
     from models.capture import vision
 
@@ -364,8 +371,11 @@ def _layer_scale(block: nn.Module) -> tuple[torch.Tensor | None, object]:
     return None, None
 
 
-def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, token_labels: list[str]) -> HeadSteps:
-    """One head of one block of a timm VisionTransformer on one preprocessed image (1, 3, H, W).
+def vit_steps(
+    model: nn.Module, pixels: torch.Tensor, block: int, head: int | None, token_labels: list[str]
+) -> HeadSteps | list[HeadSteps]:
+    """One head of one block of a timm VisionTransformer on one preprocessed image (1, 3, H, W); every head of
+    the block, in order, when `head` is None (one forward pass and one recomputation for all of them).
 
     X is the block's `norm1` output (pre-norm, Dosovitskiy et al. 2021 eq. 2: z'_l = MSA(LN(z_{l-1})) + z_{l-1}):
     the input of its attention. With LayerScale the block adds γ ⊙ MSA(LN(z)) instead; γ is recomputed and checked.
@@ -377,7 +387,7 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
         raise ValueError(f"block {block} is outside 0..{len(blocks) - 1}")
     module = blocks[block].attn
     n_heads, d_k = int(module.num_heads), _head_dim(module)
-    if not 0 <= head < n_heads:
+    if head is not None and not 0 <= head < n_heads:
         raise ValueError(f"head {head} is outside 0..{n_heads - 1}")
     if model.training:
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
@@ -412,11 +422,7 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
         norm = getattr(module, "norm", None)
         concat_normed = concat if norm is None else norm(concat)  # identity unless scale_norm
         output = module.proj(concat_normed)  # (N, C)
-        scores, scaled, masked, weights, head_out = heads[head]
         a = n_heads * d_k
-
-        def rows(i):
-            return slice(i * a + head * d_k, i * a + (head + 1) * d_k)
 
         notes = []
         if not isinstance(module.q_norm, nn.Identity):
@@ -434,40 +440,55 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
             diff = max(diff, float((scaled_output - model_scaled).abs().max()))
             notes.append("This block has LayerScale (CaiT, Touvron et al. 2021; also in DINOv2): it adds γ ⊙ MSA(LN(z)) "
                          "to the residual stream, a learned per-dimension γ, not MSA(LN(z)) itself.")
-        return _checked(HeadSteps(
-            kind="vit",
-            layer=block,
-            head=head,
-            n_heads=n_heads,
-            d_model=int(x.size(-1)),
-            d_k=d_k,
-            query_labels=list(token_labels),
-            key_labels=list(token_labels),
-            x_query=_np(x),
-            x_key=_np(x),
-            w_q=_np(w[rows(0)].T),
-            w_k=_np(w[rows(1)].T),
-            w_v=_np(w[rows(2)].T),
-            b_q=None if b is None else _np(b[rows(0)]),
-            b_k=None if b is None else _np(b[rows(1)]),
-            b_v=None if b is None else _np(b[rows(2)]),
-            q=_np(q_all[0, head]),
-            k=_np(k_all[0, head]),
-            v=_np(v_all[0, head]),
-            scores=_np(scores),
-            scaled=_np(scaled),
-            mask=None,
-            masked=_np(masked),
-            weights=_np(weights),
-            head_output=_np(head_out),
-            concat=_np(concat),
-            w_o=_np(module.proj.weight.T),
-            b_o=_np(module.proj.bias),
-            output=_np(output),
-            model_output=_np(model_out),
-            max_abs_diff=diff,
-            notes=notes,
-            layer_scale=_np(gamma),
-            scaled_output=_np(scaled_output),
-            model_scaled_output=_np(model_scaled),
-        ))
+        shared = dict(x=_np(x), concat=_np(concat), w_o=_np(module.proj.weight.T), b_o=_np(module.proj.bias),
+                      output=_np(output), model_output=_np(model_out), layer_scale=_np(gamma),
+                      scaled_output=_np(scaled_output), model_scaled_output=_np(model_scaled))
+        for value in shared.values():  # one copy for every head of the block, read-only
+            if value is not None:
+                value.flags.writeable = False
+
+        def one(head: int) -> HeadSteps:
+            def rows(i):
+                return slice(i * a + head * d_k, i * a + (head + 1) * d_k)
+
+            scores, scaled, masked, weights, head_out = heads[head]
+            return _checked(HeadSteps(
+                kind="vit",
+                layer=block,
+                head=head,
+                n_heads=n_heads,
+                d_model=int(x.size(-1)),
+                d_k=d_k,
+                query_labels=list(token_labels),
+                key_labels=list(token_labels),
+                x_query=shared["x"],
+                x_key=shared["x"],
+                w_q=_np(w[rows(0)].T),
+                w_k=_np(w[rows(1)].T),
+                w_v=_np(w[rows(2)].T),
+                b_q=None if b is None else _np(b[rows(0)]),
+                b_k=None if b is None else _np(b[rows(1)]),
+                b_v=None if b is None else _np(b[rows(2)]),
+                q=_np(q_all[0, head]),
+                k=_np(k_all[0, head]),
+                v=_np(v_all[0, head]),
+                scores=_np(scores),
+                scaled=_np(scaled),
+                mask=None,
+                masked=_np(masked),
+                weights=_np(weights),
+                head_output=_np(head_out),
+                concat=shared["concat"],
+                w_o=shared["w_o"],
+                b_o=shared["b_o"],
+                output=shared["output"],
+                model_output=shared["model_output"],
+                max_abs_diff=diff,
+                notes=notes,
+                layer_scale=shared["layer_scale"],
+                scaled_output=shared["scaled_output"],
+                model_scaled_output=shared["model_scaled_output"],
+            ))
+
+        return [one(h) for h in range(n_heads)] if head is None else one(head)
+
