@@ -294,6 +294,11 @@ def test_step_by_step_page_runs_for_text_and_vit():
     assert float(at.metric[0].value) < TOL
     assert len(at.get("plotly_chart")) >= 15
     assert any("sqrt{d_k}" in l.value for l in at.latex)
+    head = at.select_slider(key="sbs_head")
+    assert head.value == 1
+    head.set_value(3).run()  # the bench's head control: heads counted from 1
+    assert not at.exception and float(at.metric[0].value) < TOL
+    assert any("Head 3 of" in m.value for m in at.markdown)
     at.selectbox(key="sbs_kind").set_value("decoder").run()
     assert not at.exception and float(at.metric[0].value) < TOL
     at.text_input(key="sbs_text_reverse").set_value("   ").run()
@@ -303,3 +308,18 @@ def test_step_by_step_page_runs_for_text_and_vit():
     assert not at.error
     assert float(at.metric[0].value) < TOL
     assert any("no mask" in m.value.lower() for m in at.markdown)
+    assert any("indices from 0" in c.value for c in at.caption)
+
+
+def test_step_by_step_page_refuses_eva02_in_plain_words():
+    """A model the walk-through cannot reproduce gets a reason on the page and no steps, never unmatched numbers."""
+    at = _page(AppTest.from_file(APP, default_timeout=240).run())
+    at.radio(key="sbs_model").set_value("Vision Transformer (ViT)").run()
+    at.radio(key="sbs_vit_which").set_value("timm model").run()
+    at.radio(key="sbs_vit_weights").set_value("random").run()
+    at.text_input(key="sbs_vit_name").set_value("eva02_tiny_patch14_224").run()
+    assert not at.exception, at.exception
+    assert any("rotary position embeddings" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.get("plotly_chart") and not at.metric
+    at.text_input(key="sbs_vit_name").set_value("not_a_model_at_all").run()
+    assert not at.exception and at.error
