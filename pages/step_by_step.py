@@ -175,8 +175,20 @@ else:
     run_key = f"vit|{vit_name}|{vit_weights}|{image_key}|{device}"
 
 
-def step(number: int, title: str, formula: str, shape: str, words: str, *figures) -> None:
-    """One step: formula, shape and plain words beside its heatmap; several heatmaps go in a row beneath."""
+PARTS = {
+    "1–3: X → Q, K, V": range(1, 4),
+    "4–7: scores → softmax": range(4, 8),
+    "8–11: output and check": range(8, 12),
+    "all eleven steps": range(1, 12),
+}
+
+
+def step(shown: range, number: int, title: str, formula: str, shape: str, words: str, *figures) -> None:
+    """One step: formula, shape and plain words beside its heatmap; several heatmaps go in a row beneath.
+    `figures` are thunks (cached_figure calls): only the steps on show build or send their figures."""
+    if number not in shown:
+        return
+    figures = [f() for f in figures]
     st.divider()
     if len(figures) == 1:
         left, right = st.columns([2, 3])
@@ -203,6 +215,10 @@ def step(number: int, title: str, formula: str, shape: str, words: str, *figures
 @st.fragment
 def walkthrough() -> None:
     """Layer, head and query token, and the ten steps: a change here reruns only this fragment."""
+    part = st.segmented_control(
+        "Steps to show", list(PARTS), default=list(PARTS)[0], key="sbs_part",
+        help="A few steps at a time keep a change of head or token quick; every step is recomputed either way.",
+    ) or list(PARTS)[0]
     if family == "text":
         c1, c2, c3 = st.columns(3)
         with c1:
@@ -253,15 +269,16 @@ def walkthrough() -> None:
         format_func=lambda i: f"{i}: {q_labels[i]}", help="Its row is boxed in every matrix whose rows are queries.",
     )
     query = min(int(query), len(q_labels) - 1)
-    render(steps, kind, layer, head, query, q_labels, k_labels)
+    render(steps, kind, layer, head, query, q_labels, k_labels, PARTS[part])
 
 
-def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[str], k_labels: list[str]) -> None:
+def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[str], k_labels: list[str],
+           shown: range) -> None:
     T_q, T_k, d_model, d_k, h = len(q_labels), len(k_labels), steps.d_model, steps.d_k, steps.n_heads
 
     def fig(name: str, build, per_head: bool = True, per_query: bool = False):
         view = (kind, layer, head if per_head else None, query if per_query else None, name)
-        return cached_figure(PAGE, run_key, view, build)
+        return lambda: cached_figure(PAGE, run_key, view, build)
 
     # ------------------------------------------------------------------------------------------ check
     c1, c2 = st.columns([1, 3])
@@ -307,7 +324,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
     if steps.kind == "cross":
         x_figs.append(fig("memory", lambda: figs.matrix_heatmap(steps.x_key, "memory (keys, values)", k_labels, None,
                                                                 "token", "dimension"), per_head=False))
-    step(1, "The layer's input X",
+    step(shown, 1, "The layer's input X",
          r"X \in \mathbb{R}^{T \times d_{model}}" if steps.kind != "cross"
          else r"X_{dec} \in \mathbb{R}^{T \times d_{model}},\quad M_{enc} \in \mathbb{R}^{S \times d_{model}}",
          f"{T_q} × {d_model}" + (f" and {T_k} × {d_model}" if steps.kind == "cross" else ""), x_words, *x_figs)
@@ -320,7 +337,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                      "maps w_q, w_k, w_v (with biases), shown transposed so that Q = X W_Q." if family == "text" else
                      "In timm one linear layer `qkv` (d → 3·h·d_k) computes Q, K and V of every head at once "
                      "(U_qkv in the paper's Appendix A); these are this head's slices of it, transposed."))
-    step(2, "This head's W_Q, W_K, W_V",
+    step(shown, 2, "This head's W_Q, W_K, W_V",
          r"W^Q_h,\; W^K_h,\; W^V_h \in \mathbb{R}^{d_{model} \times d_k}", f"{d_model} × {d_k} each", proj_words,
          *(fig(name, lambda w=w, name=name: figs.matrix_heatmap(w, name, None, None, "input dim", "head dim",
                                                                 height=520))
@@ -332,7 +349,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
     if steps.notes and family == "vit":
         qkv_words += " " + " ".join(n for n in steps.notes if "LayerScale" not in n)
     kx = "M_{enc}" if steps.kind == "cross" else "X"
-    step(3, "Queries, keys, values",
+    step(shown, 3, "Queries, keys, values",
          rf"\begin{{aligned}} Q &= X W^Q_h + b^Q_h \\ K &= {kx} W^K_h + b^K_h \\ V &= {kx} W^V_h + b^V_h "
          r"\end{aligned}",
          f"Q {T_q} × {d_k}, K and V {T_k} × {d_k}", qkv_words,
@@ -342,14 +359,14 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
          fig("v", lambda: figs.matrix_heatmap(steps.v, "V", k_labels, None, "key", "head dim")))
 
     # 4. Q Kᵀ
-    step(4, "Scores: every query against every key", r"S = Q K^\top,\quad S_{ij} = q_i \cdot k_j", f"{T_q} × {T_k}",
+    step(shown, 4, "Scores: every query against every key", r"S = Q K^\top,\quad S_{ij} = q_i \cdot k_j", f"{T_q} × {T_k}",
          "The dot product of query i with key j: large when they point the same way. Row i holds how well "
          "token i's query matches every key.",
          fig("scores", lambda: figs.matrix_heatmap(steps.scores, "Q Kᵀ", q_labels, k_labels, "query", "key",
                                                    highlight=query), per_query=True))
 
     # 5. ÷ √d_k
-    step(5, "Scaling by √d_k",
+    step(shown, 5, "Scaling by √d_k",
          rf"\frac{{Q K^\top}}{{\sqrt{{d_k}}}},\quad \sqrt{{{d_k}}} \approx {math.sqrt(d_k):.4f}", f"{T_q} × {T_k}",
          f"If the components of q and k were independent with mean 0 and variance 1, q · k would have variance "
          f"d_k. Large scores push the softmax into regions with tiny gradients, so the paper divides by √d_k "
@@ -361,14 +378,14 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
              per_query=True))
 
     # 6. mask
-    if steps.mask is None:
+    if steps.mask is None and 6 in shown:
         st.divider()
         st.subheader("6. Mask")
         st.markdown("No mask, and nothing else added: in ViT every token (the prefix tokens and every patch) may "
                     "attend to every token, itself included, so S′ = Q Kᵀ / √d_k goes to the softmax as it is. "
                     "(Models that add a relative position bias, as BEiT, or rotate q and k, as EVA-02, are refused "
                     "by this page: softmax(QKᵀ/√d_k)·V is not their whole computation.)")
-    else:
+    elif steps.mask is not None:
         why = {
             "encoder": "Padding keys (<pad>) get −∞, so no real token attends to them.",
             "decoder": "Keys after the query get −∞ (the causal mask): position t cannot see the tokens it has "
@@ -376,7 +393,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                        "too.",
             "cross": "Padding keys of the source get −∞; every decoder position may see every real source token.",
         }[steps.kind]
-        step(6, "The mask: −∞ before the softmax",
+        step(shown, 6, "The mask: −∞ before the softmax",
              r"S'_{ij} = \frac{S_{ij}}{\sqrt{d_k}} + M_{ij},\quad M_{ij} = \begin{cases} 0 & \text{may attend} \\ "
              r"-\infty & \text{masked} \end{cases}", f"{T_q} × {T_k}",
              f"{why} Adding −∞ rather than multiplying by 0 afterwards makes exp(−∞) = 0, so masked keys get weight "
@@ -388,7 +405,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                                                        "query", "key", highlight=query), per_query=True))
 
     # 7. softmax
-    step(7, "Softmax over the keys",
+    step(shown, 7, "Softmax over the keys",
          r"A = \mathrm{softmax}(S'),\quad A_{ij} = \frac{e^{S'_{ij}}}{\sum_{j'} e^{S'_{ij'}}}", f"{T_q} × {T_k}",
          "Each row becomes weights ≥ 0 that sum to 1: how much query i takes from each key. These are the "
          "attention maps the other pages draw.",
@@ -399,7 +416,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
              per_query=True))
 
     # 8. A V
-    step(8, "Weights × values", r"\mathrm{head}_h = A V", f"{T_q} × {d_k}",
+    step(shown, 8, "Weights × values", r"\mathrm{head}_h = A V", f"{T_q} × {d_k}",
          "Each output row is the weighted average of the value rows, with that query's attention weights.",
          fig("head_output", lambda: figs.matrix_heatmap(steps.head_output, f"head {head + 1} = A V", q_labels, None,
                                                         "query", "head dim", highlight=query), per_query=True))
@@ -410,7 +427,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                                 highlight=query)
         return figs.highlight_columns(f, head * d_k, (head + 1) * d_k, T_q)
 
-    step(9, "Concatenate every head", r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)",
+    step(shown, 9, "Concatenate every head", r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)",
          f"{T_q} × {h * d_k}",
          f"The {h} heads ran in parallel, each in its own {d_k}-dimensional subspace. Their outputs are laid side "
          f"by side; head {head + 1}'s columns ({head * d_k}…{(head + 1) * d_k - 1}, indices from 0) are boxed. All "
@@ -435,13 +452,15 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
         out_figs.append(fig("scaled_output", lambda: figs.matrix_heatmap(
             steps.scaled_output, "γ ⊙ " + out_name, q_labels, None, "query", "dimension", highlight=query),
             per_head=False, per_query=True))
-    step(10, "Mix the heads with W_O",
+    step(shown, 10, "Mix the heads with W_O",
          r"\begin{aligned} \mathrm{MultiHead} &= \mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)\, W^O"
          r" + b^O \\ W^O &\in \mathbb{R}^{h d_k \times d_{model}} \end{aligned}",
          f"W_O {h * d_k} × {d_model}, output {T_q} × {d_model}",
          "W_O lets every output dimension draw on every head. This is the attention sub-layer's output, " + residual,
          *out_figs)
 
+    if 11 not in shown:
+        return
     st.divider()
     st.subheader("11. The check")
     st.markdown(
@@ -451,7 +470,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
         + (f"; attention weights: **{steps.weights_diff:.2e}**." if steps.weights_diff is not None else ".")
     )
     st.plotly_chart(fig("difference", lambda: figs.matrix_heatmap(steps.difference, "recomputed − model", q_labels,
-                                                                  None, "query", "dimension"), per_head=False),
+                                                                  None, "query", "dimension"), per_head=False)(),
                     key="sbs_fig_diff")
 
 
