@@ -131,19 +131,32 @@ def matrix_heatmap(
     trace = dict(type="heatmap", z=shown, x=np.arange(n_c, dtype=np.int32), y=np.arange(n_r, dtype=np.int32),
                  colorscale=fast.colorscale(colorscale), hoverongaps=True, colorbar=dict(thickness=12, tickfont=TICK),
                  **scale)
-    labelled = n_r * n_c <= MAX_LABELLED  # hover names both labels; above this the per-cell labels weigh megabytes
-    value = "%{z:.5g}"
-    if labelled:
-        rows, cols = _hover_names(row_labels, n_r, row_name), _hover_names(col_labels, n_c, col_name)
-        if neg_inf.any():
-            marks = np.where(neg_inf, "−∞", np.char.mod("%.5g", z)).tolist()
-            custom = [[(r, c, m) for c, m in zip(cols, mrow)] for r, mrow in zip(rows, marks)]
-            value = "%{customdata[2]}"
-        else:
-            custom = [[(r, c) for c in cols] for r in rows]
-        trace["hovertemplate"] = f"%{{customdata[0]}}<br>%{{customdata[1]}}<br>value {value}<extra></extra>"
+    # Hover names the tokens; an axis without labels (dimensions) is named by its index, with no per-cell data.
+    labelled = (row_labels is not None or col_labels is not None) and n_r * n_c <= MAX_LABELLED
+    custom = None
+    if labelled or neg_inf.any():
+        rows = _hover_names(row_labels, n_r, row_name) if row_labels is not None else None
+        cols = _hover_names(col_labels, n_c, col_name) if col_labels is not None else None
+        marks = np.where(neg_inf, "−∞", np.char.mod("%.5g", z)).tolist() if neg_inf.any() else None
+        parts = []
+        if rows is not None:
+            parts.append(lambda r, c: rows[r])
+        if cols is not None:
+            parts.append(lambda r, c: cols[c])
+        if marks is not None:
+            parts.append(lambda r, c: marks[r][c])
+        custom = [[tuple(f(r, c) for f in parts) for c in range(n_c)] for r in range(n_r)]
+        names, i = [], 0
+        for given, name, ax in ((rows, row_name, "y"), (cols, col_name, "x")):
+            if given is not None:
+                names.append(f"%{{customdata[{i}]}}")
+                i += 1
+            else:
+                names.append(f"{name} %{{{ax}}}")
+        value = f"%{{customdata[{i}]}}" if marks is not None else "%{z:.5g}"
+        trace["hovertemplate"] = f"{names[0]}<br>{names[1]}<br>value {value}<extra></extra>"
     else:
-        trace["hovertemplate"] = f"{row_name} %{{y}}<br>{col_name} %{{x}}<br>value {value}<extra></extra>"
+        trace["hovertemplate"] = f"{row_name} %{{y}}<br>{col_name} %{{x}}<br>value %{{z:.5g}}<extra></extra>"
     data = [trace]
     if neg_inf.any() and neg_inf.sum() <= MAX_MARKED:
         ys, xs = np.nonzero(neg_inf)
@@ -155,7 +168,7 @@ def matrix_heatmap(
                      _axis(col_labels, n_c, col_name, True), shapes=shapes,
                      plot_bgcolor=MASKED_COLOUR if neg_inf.any() else "white")
     fig = fast.figure(data, layout)
-    if labelled:  # set after construction: the constructor would deep-copy every cell
+    if custom is not None:  # set after construction: the constructor would deep-copy every cell
         fig.data[0].customdata = custom
     return fig
 
