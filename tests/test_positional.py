@@ -88,6 +88,34 @@ def test_vit_position_similarity_grid_has_the_patch_grid_shape():
     assert np.isnan(z[8, :]).all()  # the gap row
 
 
+@pytest.mark.parametrize("name, kw, labels", [
+    ("deit_tiny_distilled_patch16_224", {}, ["CLS", "DIST"]),
+    ("vit_small_patch16_224", dict(reg_tokens=4, class_token=True), ["CLS", "REG0", "REG1", "REG2", "REG3"]),
+])
+def test_prefix_tokens_are_named_as_on_the_vit_page(name, kw, labels):
+    """Distilled DeiT's second token is its distillation token (Touvron et al. 2021), not "prefix1"; registers
+    (Darcet et al. 2023) are REG0…: the same names as models.capture.vision.token_labels gives the ViT page."""
+    from models.capture import vision
+
+    model = timm.create_model(name, pretrained=False, img_size=32, patch_size=8, embed_dim=24, depth=1, num_heads=2,
+                              **kw)
+    emb = positional.vit_position_embeddings(model)
+    n = emb.prefix.shape[0]
+    assert emb.prefix_labels == labels[:n]
+    assert emb.prefix_labels == vision.token_labels(model, emb.grid)[0][:n]
+
+
+def test_a_clicked_grid_cell_names_the_patch_it_belongs_to():
+    grid = positional.cosine_similarity_grid(np.random.default_rng(0).normal(size=(12, 5)), (3, 4))
+    fig = viz.position_similarity_grid(grid)
+    x, y = list(fig.data[0].x), list(fig.data[0].y)
+    assert viz.grid_cell(x[1 * 5 + 2], y[2 * 4 + 0]) == (2, 1, 0, 2)  # small map (row 2, col 1), cell (0, 2)
+    assert viz.grid_cell(x[4], y[0]) is None  # a gap column
+    assert viz.grid_cell(None, None) is None
+    patch = viz.patch_similarity_map(grid, 2, 1)
+    assert np.allclose(np.asarray(patch.data[0].z), grid[2, 1])
+
+
 def test_no_embed_class_models_have_no_prefix_in_the_table():
     model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32, patch_size=8, embed_dim=24,
                               depth=1, num_heads=2, no_embed_class=True)
@@ -139,10 +167,15 @@ def test_positional_encoding_page_runs_headlessly():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(specs) == 7  # heatmap, curves, wavelengths, PE·PEᵀ, offsets, ViT grid, Swin table
+    assert len(specs) == 8  # heatmap, curves, wavelengths, PE·PEᵀ, offsets, ViT grid, one patch enlarged, Swin table
     assert [d["type"] for d in specs[5]["data"]] == ["heatmap"]  # the ViT grid: one tiled heatmap
+    assert "index from 0" in specs[5]["layout"]["xaxis"]["title"]["text"]
+    assert specs[5]["layout"]["xaxis"]["ticktext"][0] == "0"  # patch columns are indices from 0
+    assert any("stage 1 · block 1" in str(o) for o in at.selectbox(key="pe_swin_block").options)
     at.select_slider(key="pe_d").set_value(64).run()
     assert not at.exception
+    at.slider(key="pe_len").set_value(12).run()  # fewer positions than the chosen start positions
+    assert not at.exception and not at.error
     at.radio(key="pe_vit_which").set_value("timm model").run()
     at.text_input(key="pe_vit_name").set_value("not_a_model_at_all").run()
     assert not at.exception

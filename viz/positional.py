@@ -127,29 +127,62 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
         labels = []
         for i in range(n * step - gap):
             outer, inner = divmod(i, step)
-            labels.append(f"{outer + 1} → {inner + 1}" if inner < n else " " * (outer + 1))  # gaps: unique blanks
+            labels.append(f"{outer} → {inner}" if inner < n else " " * (outer + 1))  # gaps: unique blanks
         return labels
 
     x, y = categories(cols, step_c), categories(rows, step_r)
     fig = go.Figure(
         go.Heatmap(
             z=tiled, x=x, y=y, colorscale=GRID_SCALE, zmin=-1, zmax=1, hoverongaps=False,
-            hovertemplate="row %{y}, column %{x}<br>(patch → compared position)<br>cosine %{z:.3f}<extra></extra>",
+            hovertemplate="row %{y}, column %{x}<br>(patch → compared position, indices from 0)<br>cosine %{z:.3f}"
+                          "<extra></extra>",
             colorbar=dict(title="cosine<br>similarity", thickness=12),
         )
     )
     mid_c, mid_r = (cols - 1) // 2, (rows - 1) // 2
+    tick_step = 1 if max(rows, cols) <= 16 else 2  # 12-px labels need room: every other one on large grids
     fig.update_xaxes(
-        title="input patch column", type="category", tickmode="array",
-        tickvals=[x[c * step_c + mid_c] for c in range(cols)], ticktext=[str(c + 1) for c in range(cols)],
+        title="patch column (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
+        tickvals=[x[c * step_c + mid_c] for c in range(cols)][::tick_step], ticktext=[str(c) for c in range(cols)][::tick_step],
         showgrid=False, zeroline=False, scaleanchor="y", constrain="domain",
     )
     fig.update_yaxes(
-        title="input patch row", type="category", tickmode="array",
-        tickvals=[y[r * step_r + mid_r] for r in range(rows)], ticktext=[str(r + 1) for r in range(rows)],
+        title="patch row (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
+        tickvals=[y[r * step_r + mid_r] for r in range(rows)][::tick_step], ticktext=[str(r) for r in range(rows)][::tick_step],
         autorange="reversed", showgrid=False, zeroline=False, constrain="domain",
     )
     fig.update_layout(title=title, height=640, plot_bgcolor="white", margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+    return fig
+
+
+def grid_cell(x, y) -> tuple[int, int, int, int] | None:
+    """(row, column, compared row, compared column) of a clicked cell of position_similarity_grid, from its x and
+    y categories ("3 → 5"), or None for a gap or anything else."""
+    try:
+        c, c2 = (int(v) for v in str(x).split(" → "))
+        r, r2 = (int(v) for v in str(y).split(" → "))
+    except (TypeError, ValueError):
+        return None
+    return r, c, r2, c2
+
+
+def patch_similarity_map(sim: np.ndarray, row: int, col: int, title: str | None = None) -> go.Figure:
+    """One patch position's similarity with every position, as a (rows, cols) map, the patch itself boxed."""
+    m = np.asarray(sim, dtype=np.float32)[row, col]
+    rows, cols = m.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=m, x=np.arange(cols), y=np.arange(rows), colorscale=GRID_SCALE, zmin=-1, zmax=1,
+            hovertemplate="patch row %{y}, column %{x}<br>cosine %{z:.3f}<extra></extra>",
+            colorbar=dict(title="cosine", thickness=12),
+        )
+    )
+    fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5, line=dict(color="red", width=3))
+    fig.update_xaxes(title="patch column (index from 0)", scaleanchor="y", constrain="domain", tickfont=dict(size=12),
+                     dtick=1 if cols <= 16 else 2)
+    fig.update_yaxes(title="patch row (index from 0)", autorange="reversed", constrain="domain", tickfont=dict(size=12),
+                     dtick=1 if rows <= 16 else 2)
+    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig
 
 
