@@ -188,9 +188,10 @@ def vit_section() -> None:
             grid, f"Position embedding similarity ({rows}×{cols} small maps)")),
         key="pe_vit_grid", on_select="rerun", selection_mode="points",
     )
-    click = clicks.clicked(event)
-    cell = figs.grid_cell(click.x, click.y) if click is not None else None
-    r, c = (cell[0], cell[1]) if cell is not None else ((rows - 1) // 2, (cols - 1) // 2)
+    cell = clicks.custom_ints(event, 2)  # (row, column) of the small map clicked
+    if cell is not None and not (0 <= cell[0] < rows and 0 <= cell[1] < cols):
+        cell = None
+    r, c = cell if cell is not None else ((rows - 1) // 2, (cols - 1) // 2)
     if cell is None:
         st.caption(f"Showing the centre patch, row {r}, column {c}; click a small map above to choose another.")
     st.plotly_chart(cached_figure(PAGE, run, ("patch", r, c), lambda: figs.patch_similarity_map(

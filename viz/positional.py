@@ -113,7 +113,8 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     Small map [r, c] sits in row r, column c of the tiling and shows the similarity of position (r, c)'s
     embedding with every position (Dosovitskiy et al. 2021, Fig. 7 centre). Gaps are NaN (blank). Axes are
     categorical, one category per tiled column such as "3 → 5" (patch column 3, compared column 5): hover
-    then names both positions without a per-cell customdata array (a 14 × 14 grid has 43,681 cells).
+    then names both positions without a per-cell customdata array (a 14 × 14 grid has 43,681 cells). A second,
+    invisible trace has one marker per small map with customdata (row, column), so that a click selects a map.
     """
     sim = np.asarray(sim, dtype=np.float32)
     rows, cols = sim.shape[:2]
@@ -140,6 +141,16 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
         )
     )
     mid_c, mid_r = (cols - 1) // 2, (rows - 1) // 2
+    # One invisible square marker over each small map, carrying its (row, column): a click selects it (heatmaps
+    # cannot be selected), and the page reads it with ui.clicks.
+    rr, cc = np.divmod(np.arange(rows * cols), cols)
+    fig.add_trace(go.Scatter(
+        x=[x[c * step_c + mid_c] for c in cc], y=[y[r * step_r + mid_r] for r in rr], mode="markers",
+        marker=dict(size=max(8, min(56, 520 / max(rows, cols))), symbol="square", opacity=0.0),
+        customdata=np.stack([rr, cc], axis=1), showlegend=False, name="small maps",
+        hovertemplate="small map of the patch at row %{customdata[0]}, column %{customdata[1]}<br>"
+                      "click to enlarge it below<extra></extra>",
+    ))
     tick_step = 1 if max(rows, cols) <= 16 else 2  # 12-px labels need room: every other one on large grids
     fig.update_xaxes(
         title="patch column (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
@@ -153,17 +164,6 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     )
     fig.update_layout(title=title, height=640, plot_bgcolor="white", margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig
-
-
-def grid_cell(x, y) -> tuple[int, int, int, int] | None:
-    """(row, column, compared row, compared column) of a clicked cell of position_similarity_grid, from its x and
-    y categories ("3 → 5"), or None for a gap or anything else."""
-    try:
-        c, c2 = (int(v) for v in str(x).split(" → "))
-        r, r2 = (int(v) for v in str(y).split(" → "))
-    except (TypeError, ValueError):
-        return None
-    return r, c, r2, c2
 
 
 def patch_similarity_map(sim: np.ndarray, row: int, col: int, title: str | None = None) -> go.Figure:
