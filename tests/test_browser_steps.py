@@ -104,5 +104,6 @@ def test_positional_length_and_grid_clicks(page, server):
     assert "row 2, column 6" in _spec(page, "pe_vit_patch"), _spec(page, "pe_vit_patch")
     page.get_by_role("tab", name="Relative bias (Swin)").click()
     wait_idle(page)
-    assert "stage 1 · block 1" in _text(page, "pe_swin_block")
+    page.locator(".st-key-pe_swin_table .js-plotly-plot").first.wait_for()
+    assert "stage 1 · block 1" in _spec(page, "pe_swin_table")
     check(page, "positional_swin", min_plots=0)

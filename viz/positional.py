@@ -113,8 +113,9 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     Small map [r, c] sits in row r, column c of the tiling and shows the similarity of position (r, c)'s
     embedding with every position (Dosovitskiy et al. 2021, Fig. 7 centre). Gaps are NaN (blank). Axes are
     categorical, one category per tiled column such as "3 → 5" (patch column 3, compared column 5): hover
-    then names both positions without a per-cell customdata array (a 14 × 14 grid has 43,681 cells). A second,
-    invisible trace has one marker per small map with customdata (row, column), so that a click selects a map.
+    keep the tiling's cells distinct without a per-cell customdata array (a 14 × 14 grid has 43,681 cells). A
+    second, invisible trace has one marker per small map with customdata (row, column): hover names the map and a
+    click selects it (a heatmap cell cannot be selected); patch_similarity_map draws one map with per-cell hover.
     """
     sim = np.asarray(sim, dtype=np.float32)
     rows, cols = sim.shape[:2]
@@ -135,8 +136,7 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     fig = go.Figure(
         go.Heatmap(
             z=tiled, x=x, y=y, colorscale=GRID_SCALE, zmin=-1, zmax=1, hoverongaps=False,
-            hovertemplate="row %{y}, column %{x}<br>(patch → compared position, indices from 0)<br>cosine %{z:.3f}"
-                          "<extra></extra>",
+            hoverinfo="skip",  # hover and clicks go to the small maps' markers; the enlarged map hovers per cell
             colorbar=dict(title="cosine<br>similarity", thickness=12),
         )
     )
@@ -155,13 +155,13 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     fig.update_xaxes(
         title="patch column (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
         tickvals=[x[c * step_c + mid_c] for c in range(cols)][::tick_step], ticktext=[str(c) for c in range(cols)][::tick_step],
-        showgrid=False, zeroline=False, scaleanchor="y", constrain="domain",
+        showgrid=False, zeroline=False, scaleanchor="y", constrain="domain", range=[-0.5, len(x) - 0.5],
     )
     fig.update_yaxes(
         title="patch row (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
         tickvals=[y[r * step_r + mid_r] for r in range(rows)][::tick_step], ticktext=[str(r) for r in range(rows)][::tick_step],
-        autorange="reversed", showgrid=False, zeroline=False, constrain="domain",
-    )
+        range=[len(y) - 0.5, -0.5], showgrid=False, zeroline=False, constrain="domain",  # reversed, fixed: the
+    )  # click markers must not pad the axes
     fig.update_layout(title=title, height=640, plot_bgcolor="white", margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig
 
