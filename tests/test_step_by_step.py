@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from models.capture import step_by_step as sbs
