@@ -15,6 +15,21 @@ with real trained weights and the numbers the models actually computed.
 | **Positional encodings** | The sinusoidal encoding and its distance-only similarity; a ViT's learned position embeddings; Swin's relative position bias. |
 | **One head, step by step** | One attention head's arithmetic, from X to Q, K, V, softmax and output, with the model's real numbers, checked against the model's own output. |
 
-Pick a page in the sidebar. The device the models run on is shown there too.
+Pick a page in the sidebar. The device the models run on is shown there too. Layers, blocks, stages, heads and
+decoding steps count from 1, as the papers do; token positions and patch rows and columns are indices from 0.
+"""
+)
+st.subheader("Reading attention responsibly")
+st.markdown(
+    """
+- An attention map shows **where** a head mixes information from, not **why** the model decided what it did.
+- A weight is only part of what a token passes on: the head adds weight × value vector, and attention weights ignore
+  the value vectors' norms (Kobayashi et al., 2020, *Attention is Not Only a Weight*): a large weight on a token
+  with a small value vector moves little. They also leave out W_O, which mixes the heads, the residual stream and
+  the MLPs.
+- Attention rollout (Abnar & Zuidema, 2020) multiplies the layers' maps after adding the identity for the residual
+  path, i.e. it *assumes* that the residual and the attention contribute equally (0.5 · A + 0.5 · I); that split is
+  an assumption, not something the model computed.
+- Heads of a model with random weights attend arbitrarily: every page says which weights are in use.
 """
 )

@@ -1,12 +1,22 @@
-"""Positional encodings: the sinusoids of the encoder–decoder, a ViT's learned table, Swin's relative bias."""
+"""Positional encodings: the sinusoids of the encoder–decoder, a ViT's learned table, Swin's relative bias.
+
+Thin: widgets, cached calls, layout. Models come from the app's one bounded model cache (ui.vision.cached_model);
+each tab is an st.fragment, so a change in one reruns that tab only, and figures are cached per view
+(ui.common.cached_figure). Positions, patch rows and columns are indices from 0; stages, blocks and heads count
+from 1.
+"""
 from __future__ import annotations
 
 import streamlit as st
 
 from models.analysis import positional
 from models.capture import vision
-from ui.common import current_device, weights_badge
+from ui import clicks
+from ui.common import cached_figure, current_device, weights_badge
+from ui.vision import cached_model
 from viz import positional as figs
+
+PAGE = "positional"
 
 DEMO = {"vit": ("vit_demo", "vit_tiny_patch16_224"), "swin": ("swin_demo", "swin_tiny_patch4_window7_224")}
 
@@ -18,29 +28,31 @@ def sinusoids(length: int, d_model: int, positions: tuple[int, ...], max_offset:
     return pe, positional.wavelengths(d_model), positional.dot_similarity(pe), offsets, curves
 
 
-@st.cache_resource(show_spinner="Loading the model…")
 def load_vision(name: str, weights: str, device: str):
-    """(model, note) from models.capture.vision; a missing demo falls back to random weights with a note saying why."""
+    """(model, name, weights, note) from the app's model cache; a missing demo falls back to random weights of its
+    architecture, with a note saying why. No cache of its own."""
     try:
-        return vision.load(name, weights=weights, device=device), None
+        return cached_model(name, weights, device), name, weights, None
     except vision.WeightsUnavailable as e:
         fallback = {demo: arch for demo, arch in DEMO.values()}.get(name)
         if weights != "demo" or fallback is None:
             raise
-        return vision.load(fallback, weights="random", device=device), f"{e} Showing an untrained {fallback} instead."
+        note = f"{e} Showing an untrained {fallback} instead."
+        return cached_model(fallback, "random", device), fallback, "random", note
 
 
 @st.cache_data(show_spinner="Comparing position embeddings…", max_entries=16)
 def vit_grid(name: str, weights: str, device: str):
-    model, _ = load_vision(name, weights, device)
-    emb = positional.vit_position_embeddings(model.module)
+    model = cached_model(name, weights, device).module
+    emb = positional.vit_position_embeddings(model)
     return emb, positional.cosine_similarity_grid(emb.patch, emb.grid)
 
 
 @st.cache_data(max_entries=16)
 def swin_tables(name: str, weights: str, device: str):
-    model, _ = load_vision(name, weights, device)
-    return positional.swin_bias_tables(model.module)
+    model = cached_model(name, weights, device).module
+    return positional.swin_bias_tables(model)
+
 
 
 def model_ui(family: str, key: str):
@@ -57,8 +69,11 @@ def model_ui(family: str, key: str):
         with c3:
             weights = st.radio("Weights", ["pretrained", "random"], horizontal=True, key=f"{key}_weights",
                                help="Pretrained weights come from the Hugging Face Hub (or its local cache).")
+    if not name:
+        st.warning(f"Type a timm model name, for example {example}.")
+        return None, name, weights
     try:
-        model, note = load_vision(name, weights, current_device())
+        model, name, weights, note = load_vision(name, weights, current_device())
     except vision.VisionError as e:  # written for the page; never a traceback
         st.error(str(e))
         return None, name, weights
@@ -68,6 +83,7 @@ def model_ui(family: str, key: str):
     return model, name, weights
 
 
+@st.fragment
 def sinusoidal_section() -> None:
     st.markdown(
         "The Transformer has no recurrence and no convolution, so it is told each token's position by adding a "
@@ -88,20 +104,28 @@ def sinusoidal_section() -> None:
     positions = st.multiselect("Start positions p for the similarity by offset", list(range(length)),
                                default=[0, length // 4, length // 2], key="pe_positions")
     max_offset = max(1, length // 2)
+    positions = [p for p in positions if p < length]  # a shorter table drops start positions beyond it
     pe, wl, sim, offsets, curves = sinusoids(length, d_model, tuple(positions), max_offset)
+    run = f"sin|{length}|{d_model}"
+
+    def fig(name, build, *view):
+        return cached_figure(PAGE, run, (name, *view), build)
+
     st.caption(
         "Computed by `models.network.transformer.sinusoidal_encoding`: the very function that fills the encoder–decoder "
         "models' positional-encoding buffer, which they add to the token embeddings × √d_model."
     )
-    st.plotly_chart(figs.encoding_heatmap(pe, f"PE for {length} positions × {d_model} dimensions"), key="pe_heat")
+    st.plotly_chart(fig("heat", lambda: figs.encoding_heatmap(pe, f"PE for {length} positions (from 0) × {d_model} "
+                                                                "dimensions")), key="pe_heat")
     c1, c2 = st.columns([3, 2])
     with c1:
         if dims:
-            st.plotly_chart(figs.encoding_curves(pe, dims, wl), key="pe_curves")
+            st.plotly_chart(fig("curves", lambda: figs.encoding_curves(pe, dims, wl), tuple(dims)), key="pe_curves")
         else:
             st.info("Pick some dimensions to draw them as curves.")
     with c2:
-        st.plotly_chart(figs.wavelength_plot(wl), key="pe_wavelengths")
+        st.plotly_chart(cached_figure(PAGE, f"wl|{d_model}", ("wl",), lambda: figs.wavelength_plot(wl)),
+                        key="pe_wavelengths")
         st.caption(f"Dimension 0 and 1 repeat every 2π ≈ 6.28 positions; the last pair every "
                    f"{wl[-1]:,.0f} positions, far longer than any sentence: together they give each position a "
                    "unique code, fast dimensions telling neighbours apart, slow ones giving the coarse place.")
@@ -115,14 +139,16 @@ def sinusoidal_section() -> None:
     )
     c1, c2 = st.columns(2)
     with c1:
-        st.plotly_chart(figs.similarity_heatmap(sim, "PE · PEᵀ"), key="pe_sim")
+        st.plotly_chart(fig("sim", lambda: figs.similarity_heatmap(sim, "PE · PEᵀ (positions from 0)")), key="pe_sim")
     with c2:
         if positions:
-            st.plotly_chart(figs.offset_curves(offsets, curves), key="pe_offsets")
+            st.plotly_chart(fig("offsets", lambda: figs.offset_curves(offsets, curves), tuple(positions)),
+                            key="pe_offsets")
         else:
             st.info("Pick some start positions.")
 
 
+@st.fragment
 def vit_section() -> None:
     st.markdown(
         "ViT cuts the image into patches and *learns* one position vector per patch (and one for the CLS token), "
@@ -143,14 +169,30 @@ def vit_section() -> None:
     rows, cols = emb.grid
     prefix = (f"The prefix token(s) {', '.join(emb.prefix_labels)} have their own entries in the table (not drawn)."
               if len(emb.prefix) else "This model's prefix tokens get no position embedding (`no_embed_class`).")
-    st.caption(f"{rows} × {cols} patch positions, {emb.patch.shape[1]}-dimensional embeddings. {prefix} "
+    st.caption(f"{rows} × {cols} patch positions (rows and columns are indices from 0), "
+               f"{emb.patch.shape[1]}-dimensional embeddings. {prefix} "
                "Random weights give noise; the structure comes from training and grows with it (the paper's "
                "figure is a ViT-L/32 pretrained on a large dataset; the small demo, trained briefly on 64-px shapes, "
                "shows a weaker layout).")
-    st.plotly_chart(figs.position_similarity_grid(grid, f"Position embedding similarity ({rows}×{cols} small maps)"),
-                    key="pe_vit_grid")
+    run = f"vit|{name}|{weights}|{current_device()}"
+    st.caption("Click a small map to see it enlarged below.")
+    event = st.plotly_chart(
+        cached_figure(PAGE, run, ("grid",), lambda: figs.position_similarity_grid(
+            grid, f"Position embedding similarity ({rows}×{cols} small maps)")),
+        key="pe_vit_grid", on_select="rerun", selection_mode="points",
+    )
+    cell = clicks.custom_ints(event, 2)  # (row, column) of the small map clicked
+    if cell is not None and not (0 <= cell[0] < rows and 0 <= cell[1] < cols):
+        cell = None
+    r, c = cell if cell is not None else ((rows - 1) // 2, (cols - 1) // 2)
+    if cell is None:
+        st.caption(f"Showing the centre patch, row {r}, column {c}; click a small map above to choose another.")
+    st.plotly_chart(cached_figure(PAGE, run, ("patch", r, c), lambda: figs.patch_similarity_map(
+        grid, r, c, f"Patch at row {r}, column {c} (indices from 0): cosine similarity with every position")),
+        key="pe_vit_patch")
 
 
+@st.fragment
 def swin_section() -> None:
     st.markdown(
         "Swin gives position the other way: no absolute embedding is added (in its default configuration); "
@@ -172,7 +214,7 @@ def swin_section() -> None:
     with c1:
         index = st.selectbox(
             "Block", range(len(tables)), key="pe_swin_block",
-            format_func=lambda i: f"stage {tables[i].stage + 1}, block {tables[i].block + 1}"
+            format_func=lambda i: f"stage {tables[i].stage + 1} · block {tables[i].block + 1}"
             + (" (shifted windows)" if tables[i].shift else ""),
         )
     table = tables[index]
@@ -180,8 +222,8 @@ def swin_section() -> None:
         head = st.selectbox("Head", range(table.table.shape[0]), key="pe_swin_head", format_func=lambda h: f"head {h + 1}")
     m = table.window[0]
     st.plotly_chart(figs.bias_table_heatmap(
-        table.table[head], f"Relative position bias B̂, stage {table.stage + 1} block {table.block + 1}, head {head + 1} "
-        f"({2 * m - 1}×{2 * m - 1}, window {m}×{m})"), key="pe_swin_table")
+        table.table[head], f"Relative position bias B̂, stage {table.stage + 1} · block {table.block + 1}, head "
+        f"{head + 1} ({2 * m - 1}×{2 * m - 1}, window {m}×{m})"), key="pe_swin_table")
     st.page_link("pages/swin.py", label="See the windows, the shift and every head's attention on the Swin page",
                  icon=":material/grid_view:")
 

@@ -81,11 +81,41 @@ def test_vit_position_similarity_grid_has_the_patch_grid_shape():
     ref = torch.nn.functional.cosine_similarity(table[1 + 2 * 8 + 3], table[1 + 5 * 8 + 6], dim=0)
     assert grid[2, 3, 5, 6] == pytest.approx(float(ref), abs=1e-5)
     fig = viz.position_similarity_grid(grid)
-    assert len(fig.data) == 1  # one tiled heatmap, not 64 subplots
+    assert len(fig.data) == 2 and fig.data[0].type == "heatmap"  # one tiled heatmap (+ click markers), not 64 subplots
     z = np.asarray(fig.data[0].z, dtype=float)
     assert z.shape == (8 * 9 - 1, 8 * 9 - 1)
     assert z[2 * 9 + 5, 3 * 9 + 6] == pytest.approx(grid[2, 3, 5, 6])  # small map (2, 3), cell (5, 6)
     assert np.isnan(z[8, :]).all()  # the gap row
+
+
+@pytest.mark.parametrize("name, kw, labels", [
+    ("deit_tiny_distilled_patch16_224", {}, ["CLS", "DIST"]),
+    ("vit_small_patch16_224", dict(reg_tokens=4, class_token=True), ["CLS", "REG0", "REG1", "REG2", "REG3"]),
+])
+def test_prefix_tokens_are_named_as_on_the_vit_page(name, kw, labels):
+    """Distilled DeiT's second token is its distillation token (Touvron et al. 2021), not "prefix1"; registers
+    (Darcet et al. 2023) are REG0…: the same names as models.capture.vision.token_labels gives the ViT page."""
+    from models.capture import vision
+
+    model = timm.create_model(name, pretrained=False, img_size=32, patch_size=8, embed_dim=24, depth=1, num_heads=2,
+                              **kw)
+    emb = positional.vit_position_embeddings(model)
+    n = emb.prefix.shape[0]
+    assert emb.prefix_labels == labels[:n]
+    assert emb.prefix_labels == vision.token_labels(model, emb.grid)[0][:n]
+
+
+def test_each_small_map_carries_its_patch_for_a_click():
+    grid = positional.cosine_similarity_grid(np.random.default_rng(0).normal(size=(12, 5)), (3, 4))
+    fig = viz.position_similarity_grid(grid)
+    x, y = list(fig.data[0].x), list(fig.data[0].y)
+    markers = fig.data[1]
+    assert len(markers.x) == 12 and markers.marker.opacity == 0.0
+    i = 2 * 4 + 1  # small map (row 2, column 1)
+    assert tuple(markers.customdata[i]) == (2, 1)
+    assert markers.x[i] == x[1 * 5 + 1] and markers.y[i] == y[2 * 4 + 1]  # its centre cell: "1 → 1", "2 → 1"
+    patch = viz.patch_similarity_map(grid, 2, 1)
+    assert np.allclose(np.asarray(patch.data[0].z), grid[2, 1])
 
 
 def test_no_embed_class_models_have_no_prefix_in_the_table():
@@ -139,10 +169,15 @@ def test_positional_encoding_page_runs_headlessly():
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-    assert len(specs) == 7  # heatmap, curves, wavelengths, PE·PEᵀ, offsets, ViT grid, Swin table
-    assert [d["type"] for d in specs[5]["data"]] == ["heatmap"]  # the ViT grid: one tiled heatmap
+    assert len(specs) == 8  # heatmap, curves, wavelengths, PE·PEᵀ, offsets, ViT grid, one patch enlarged, Swin table
+    assert [d["type"] for d in specs[5]["data"]] == ["heatmap", "scatter"]  # the ViT grid: one tiled heatmap
+    assert "index from 0" in specs[5]["layout"]["xaxis"]["title"]["text"]
+    assert specs[5]["layout"]["xaxis"]["ticktext"][0] == "0"  # patch columns are indices from 0
+    assert any("stage 1 · block 1" in str(o) for o in at.selectbox(key="pe_swin_block").options)
     at.select_slider(key="pe_d").set_value(64).run()
     assert not at.exception
+    at.slider(key="pe_len").set_value(12).run()  # fewer positions than the chosen start positions
+    assert not at.exception and not at.error
     at.radio(key="pe_vit_which").set_value("timm model").run()
     at.text_input(key="pe_vit_name").set_value("not_a_model_at_all").run()
     assert not at.exception

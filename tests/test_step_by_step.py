@@ -5,7 +5,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from models.capture import step_by_step as sbs
@@ -102,7 +101,73 @@ def test_the_check_catches_a_wrong_scale(demo_text, monkeypatch):
     model, trace = demo_text
     real = sbs._head_attention
     monkeypatch.setattr(sbs, "_head_attention", lambda q, k, v, d_k, mask: real(q, k, v, model.transformer.cfg.d_model, mask))
-    assert sbs.text_steps(model, trace, "encoder", 0, 0).max_abs_diff > 1e-3
+    with pytest.raises(sbs.NotReproducible, match="differs from the model's own by"):  # refused, never shown
+        sbs.text_steps(model, trace, "encoder", 0, 0)
+
+
+def _tiny(name, **kw):
+    import timm
+
+    torch.manual_seed(0)
+    return timm.create_model(name, pretrained=False, **kw).eval()
+
+
+def _labels(model):
+    return [str(i) for i in range(model.num_prefix_tokens + model.patch_embed.num_patches)]
+
+
+@pytest.mark.parametrize("name, kw, why", [
+    ("eva02_tiny_patch14_224", dict(img_size=56, depth=2), "rotary position embeddings"),
+    ("beit_base_patch16_224", dict(img_size=64, depth=2, embed_dim=96, num_heads=4), "relative position bias"),
+])
+def test_models_that_add_to_the_logits_are_refused_with_the_reason(name, kw, why):
+    """EVA-02 rotates q and k (RoPE), BEiT adds a relative position bias: softmax(QKᵀ/√d_k)V is not what they
+    compute, so the walk-through refuses them with that reason instead of showing steps that do not match."""
+    model = _tiny(name, **kw)
+    with torch.no_grad():  # non-zero biases and bias tables, so that leaving them out would show
+        for p_name, p in model.named_parameters():
+            if "bias" in p_name:
+                p.normal_(0, 0.5)
+    pixels = torch.randn(1, 3, kw["img_size"], kw["img_size"], generator=torch.Generator().manual_seed(1))
+    with pytest.raises(sbs.NotReproducible, match=why):
+        sbs.vit_blocks(model)
+    with pytest.raises(sbs.NotReproducible, match=why):
+        sbs.vit_steps(model, pixels, 1, 0, _labels(model))
+    assert sbs.refusal(model) and why in sbs.refusal(model)
+    # ... and the refusal is deserved: the plain softmax(QKᵀ/√d_k)V of block 2 differs from timm's own attention.
+    attn = model.blocks[1].attn
+    args, kwargs, out = sbs._capture(attn, lambda: model(pixels))
+    x = args[0]
+    with torch.no_grad():
+        b = torch.cat((attn.q_bias, attn.k_bias, attn.v_bias))
+        qkv = torch.nn.functional.linear(x, attn.qkv.weight, b).reshape(1, x.shape[1], 3, attn.num_heads, -1)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)
+        plain = torch.nn.functional.scaled_dot_product_attention(q, k, v)
+        plain = attn.proj(plain.transpose(1, 2).reshape(1, x.shape[1], -1))
+    assert float((plain - out).abs().max()) > sbs.tolerance(out.numpy())
+
+
+def test_layer_scale_is_part_of_the_residual_branch_and_checked_against_the_block():
+    """DINOv2 blocks (LayerScale, timm's ls1) add γ ⊙ MSA(LN(z)) to z: the reference is timm's whole block."""
+    model = _tiny("vit_small_patch14_dinov2", img_size=56, depth=2, embed_dim=48, num_heads=3)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.ls1.gamma.uniform_(0.2, 2.0)
+            block.ls2.gamma.uniform_(0.2, 2.0)
+    pixels = torch.randn(1, 3, 56, 56, generator=torch.Generator().manual_seed(2))
+    s = sbs.vit_steps(model, pixels, 0, 1, _labels(model))
+    assert s.layer_scale is not None and np.allclose(s.layer_scale, model.blocks[0].ls1.gamma.detach().numpy())
+    assert np.allclose(s.scaled_output, s.output * s.layer_scale, atol=1e-6)
+    assert any("LayerScale" in n for n in s.notes)
+    with torch.no_grad():
+        z = model.norm_pre(model._pos_embed(model.patch_embed(pixels)))[0]
+        block = model.blocks[0]
+        after_attn = z + torch.from_numpy(s.scaled_output)
+        mine = after_attn + block.ls2(block.mlp(block.norm2(after_attn)))
+        theirs = block(z[None])[0]
+    assert np.allclose(mine.numpy(), theirs.numpy(), atol=1e-5)
+    # Without γ the residual branch would be wrong by far more than the tolerance.
+    assert np.abs(s.output - s.scaled_output).max() > 10 * s.tol
 
 
 def test_every_block_and_head_of_the_demo_vit_is_reproduced(demo_vit):
@@ -227,8 +292,16 @@ def test_step_by_step_page_runs_for_text_and_vit():
     assert not at.error
     assert not at.warning, [w.value for w in at.warning]  # demo weights, nothing to warn about
     assert float(at.metric[0].value) < TOL
+    assert 4 <= len(at.get("plotly_chart")) <= 7  # steps 1–3 only: a few figures per view
+    at.get("button_group")[0].set_value("all eleven steps").run()
+    assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) >= 15
     assert any("sqrt{d_k}" in l.value for l in at.latex)
+    head = at.select_slider(key="sbs_head")
+    assert head.value == 1
+    head.set_value(3).run()  # the bench's head control: heads counted from 1
+    assert not at.exception and float(at.metric[0].value) < TOL
+    assert any("Head 3 of" in m.value for m in at.markdown)
     at.selectbox(key="sbs_kind").set_value("decoder").run()
     assert not at.exception and float(at.metric[0].value) < TOL
     at.text_input(key="sbs_text_reverse").set_value("   ").run()
@@ -238,3 +311,18 @@ def test_step_by_step_page_runs_for_text_and_vit():
     assert not at.error
     assert float(at.metric[0].value) < TOL
     assert any("no mask" in m.value.lower() for m in at.markdown)
+    assert any("indices from 0" in c.value for c in at.caption)
+
+
+def test_step_by_step_page_refuses_eva02_in_plain_words():
+    """A model the walk-through cannot reproduce gets a reason on the page and no steps, never unmatched numbers."""
+    at = _page(AppTest.from_file(APP, default_timeout=240).run())
+    at.radio(key="sbs_model").set_value("Vision Transformer (ViT)").run()
+    at.radio(key="sbs_vit_which").set_value("timm model").run()
+    at.radio(key="sbs_vit_weights").set_value("random").run()
+    at.text_input(key="sbs_vit_name").set_value("eva02_tiny_patch14_224").run()
+    assert not at.exception, at.exception
+    assert any("rotary position embeddings" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.get("plotly_chart") and not at.metric
+    at.text_input(key="sbs_vit_name").set_value("not_a_model_at_all").run()
+    assert not at.exception and at.error

@@ -113,7 +113,9 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     Small map [r, c] sits in row r, column c of the tiling and shows the similarity of position (r, c)'s
     embedding with every position (Dosovitskiy et al. 2021, Fig. 7 centre). Gaps are NaN (blank). Axes are
     categorical, one category per tiled column such as "3 → 5" (patch column 3, compared column 5): hover
-    then names both positions without a per-cell customdata array (a 14 × 14 grid has 43,681 cells).
+    keep the tiling's cells distinct without a per-cell customdata array (a 14 × 14 grid has 43,681 cells). A
+    second, invisible trace has one marker per small map with customdata (row, column): hover names the map and a
+    click selects it (a heatmap cell cannot be selected); patch_similarity_map draws one map with per-cell hover.
     """
     sim = np.asarray(sim, dtype=np.float32)
     rows, cols = sim.shape[:2]
@@ -127,29 +129,60 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
         labels = []
         for i in range(n * step - gap):
             outer, inner = divmod(i, step)
-            labels.append(f"{outer + 1} → {inner + 1}" if inner < n else " " * (outer + 1))  # gaps: unique blanks
+            labels.append(f"{outer} → {inner}" if inner < n else " " * (outer + 1))  # gaps: unique blanks
         return labels
 
     x, y = categories(cols, step_c), categories(rows, step_r)
     fig = go.Figure(
         go.Heatmap(
             z=tiled, x=x, y=y, colorscale=GRID_SCALE, zmin=-1, zmax=1, hoverongaps=False,
-            hovertemplate="row %{y}, column %{x}<br>(patch → compared position)<br>cosine %{z:.3f}<extra></extra>",
+            hoverinfo="skip",  # hover and clicks go to the small maps' markers; the enlarged map hovers per cell
             colorbar=dict(title="cosine<br>similarity", thickness=12),
         )
     )
     mid_c, mid_r = (cols - 1) // 2, (rows - 1) // 2
+    # One invisible square marker over each small map, carrying its (row, column): a click selects it (heatmaps
+    # cannot be selected), and the page reads it with ui.clicks.
+    rr, cc = np.divmod(np.arange(rows * cols), cols)
+    fig.add_trace(go.Scatter(
+        x=[x[c * step_c + mid_c] for c in cc], y=[y[r * step_r + mid_r] for r in rr], mode="markers",
+        marker=dict(size=max(8, min(56, 520 / max(rows, cols))), symbol="square", opacity=0.0),
+        customdata=np.stack([rr, cc], axis=1), showlegend=False, name="small maps",
+        hovertemplate="small map of the patch at row %{customdata[0]}, column %{customdata[1]}<br>"
+                      "click to enlarge it below<extra></extra>",
+    ))
+    tick_step = 1 if max(rows, cols) <= 16 else 2  # 12-px labels need room: every other one on large grids
     fig.update_xaxes(
-        title="input patch column", type="category", tickmode="array",
-        tickvals=[x[c * step_c + mid_c] for c in range(cols)], ticktext=[str(c + 1) for c in range(cols)],
-        showgrid=False, zeroline=False, scaleanchor="y", constrain="domain",
+        title="patch column (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
+        tickvals=[x[c * step_c + mid_c] for c in range(cols)][::tick_step], ticktext=[str(c) for c in range(cols)][::tick_step],
+        showgrid=False, zeroline=False, scaleanchor="y", constrain="domain", range=[-0.5, len(x) - 0.5],
     )
     fig.update_yaxes(
-        title="input patch row", type="category", tickmode="array",
-        tickvals=[y[r * step_r + mid_r] for r in range(rows)], ticktext=[str(r + 1) for r in range(rows)],
-        autorange="reversed", showgrid=False, zeroline=False, constrain="domain",
-    )
+        title="patch row (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
+        tickvals=[y[r * step_r + mid_r] for r in range(rows)][::tick_step], ticktext=[str(r) for r in range(rows)][::tick_step],
+        range=[len(y) - 0.5, -0.5], showgrid=False, zeroline=False, constrain="domain",  # reversed, fixed: the
+    )  # click markers must not pad the axes
     fig.update_layout(title=title, height=640, plot_bgcolor="white", margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+    return fig
+
+
+def patch_similarity_map(sim: np.ndarray, row: int, col: int, title: str | None = None) -> go.Figure:
+    """One patch position's similarity with every position, as a (rows, cols) map, the patch itself boxed."""
+    m = np.asarray(sim, dtype=np.float32)[row, col]
+    rows, cols = m.shape
+    fig = go.Figure(
+        go.Heatmap(
+            z=m, x=np.arange(cols), y=np.arange(rows), colorscale=GRID_SCALE, zmin=-1, zmax=1,
+            hovertemplate="patch row %{y}, column %{x}<br>cosine %{z:.3f}<extra></extra>",
+            colorbar=dict(title="cosine", thickness=12),
+        )
+    )
+    fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5, line=dict(color="red", width=3))
+    fig.update_xaxes(title="patch column (index from 0)", scaleanchor="y", constrain="domain", tickfont=dict(size=12),
+                     dtick=1 if cols <= 16 else 2)
+    fig.update_yaxes(title="patch row (index from 0)", autorange="reversed", constrain="domain", tickfont=dict(size=12),
+                     dtick=1 if rows <= 16 else 2)
+    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig
 
 

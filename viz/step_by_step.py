@@ -1,9 +1,10 @@
 """Figures for one head's arithmetic: any labelled matrix as a heatmap, with its shape in the title.
 
-Pure builders: numpy arrays and labels in, Plotly figures out. Token × token attention weights reuse
-viz.heatmaps.attention_heatmap; every other intermediate (X, W_Q, Q, Q Kᵀ, ...) goes through
-`matrix_heatmap`, which centres a diverging colour scale on 0 and shows masked (−∞) cells as dark grey
-cells marked "−∞".
+Pure builders: numpy arrays and labels in, Plotly figures out, written as plain dicts (viz.fast: no per-property
+validation at build time; the tests validate every builder's output). Token × token attention weights and every
+other intermediate (X, W_Q, Q, Q Kᵀ, ...) go through `matrix_heatmap`, which centres a diverging colour scale on
+0 and shows masked (−∞) cells as dark grey cells marked "−∞". Rows and columns are indices from 0 (token
+positions, dimensions); hover names the token where there is one.
 """
 from __future__ import annotations
 
@@ -12,15 +13,18 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from viz.heatmaps import attention_heatmap
+from viz import fast
 
 VALUE_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
+WEIGHT_SCALE = "Blues"
 MASKED_COLOUR = "#3a3a3a"
 HIGHLIGHT = "#f28e2b"
 MASK_SCALE = [[0.0, MASKED_COLOUR], [0.5, MASKED_COLOUR], [0.5, "#e8f1fa"], [1.0, "#e8f1fa"]]
 MAX_MARKED = 900  # above this many −∞ cells, only the colour (and hover) says so
-MAX_LABELLED = 40_000  # cells whose hover names both labels
-MAX_TICKS = 48  # above this many rows (columns), ticks are plain numbers
+MAX_LABELLED = 12_000  # cells whose hover names both tokens; above, hover gives the indices (lighter to send)
+MAX_TICKS = 40  # above this many rows (columns), ticks are plain indices
+FONT = dict(size=13)  # projector-readable: no text under 12 px
+TICK = dict(size=12)
 
 
 def escape(text: str) -> str:
@@ -42,50 +46,55 @@ def _labels(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
     return labels
 
 
-def highlight_row(fig: go.Figure, row: int, n_cols: int, colour: str = HIGHLIGHT) -> go.Figure:
+def _box(x0: float, x1: float, y0: float, y1: float, dash: str = "solid") -> dict:
+    return dict(type="rect", x0=x0, x1=x1, y0=y0, y1=y1, line=dict(color=HIGHLIGHT, width=2.5, dash=dash),
+                fillcolor="rgba(0,0,0,0)", layer="above")
+
+
+def highlight_row(fig: go.Figure, row: int, n_cols: int) -> go.Figure:
     """Draws a box around row `row` of a heatmap with numeric axes (cells centred on integers)."""
-    fig.add_shape(
-        type="rect", x0=-0.5, x1=n_cols - 0.5, y0=row - 0.5, y1=row + 0.5,
-        line=dict(color=colour, width=2.5), fillcolor="rgba(0,0,0,0)", layer="above",
-    )
+    fig.add_shape(**_box(-0.5, n_cols - 0.5, row - 0.5, row + 0.5))
     return fig
 
 
-def highlight_columns(fig: go.Figure, start: int, stop: int, n_rows: int, colour: str = HIGHLIGHT) -> go.Figure:
+def highlight_columns(fig: go.Figure, start: int, stop: int, n_rows: int) -> go.Figure:
     """Draws a box around columns start..stop−1 of a heatmap with numeric axes (one head's slice of Concat)."""
-    fig.add_shape(
-        type="rect", x0=start - 0.5, x1=stop - 0.5, y0=-0.5, y1=n_rows - 0.5,
-        line=dict(color=colour, width=2.5, dash="dot"), fillcolor="rgba(0,0,0,0)", layer="above",
-    )
+    fig.add_shape(**_box(start - 0.5, stop - 0.5, -0.5, n_rows - 0.5, dash="dot"))
     return fig
 
 
-def _axes(fig: go.Figure, row_labels, col_labels, row_name: str, col_name: str) -> None:
-    """Numeric axes, cells centred on integers, filling the plot exactly; tick text from the labels when they
-    are given and few enough to read (hover always names them)."""
-    n_r, n_c = len(fig.data[0].y), len(fig.data[0].x)
-    for is_x, labels, n, name in ((True, col_labels, n_c, col_name), (False, row_labels, n_r, row_name)):
-        named = labels is not None and n <= MAX_TICKS
-        settings = dict(
-            tickmode="array" if named else "auto", tickvals=list(range(n)) if named else None,
-            ticktext=_labels(labels, n, name) if named else None, title=dict(text=name, standoff=4), showgrid=False,
-            zeroline=False, range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5],
-        )
-        if is_x:
-            fig.update_xaxes(side="top", tickangle=0, **settings)
-        else:
-            fig.update_yaxes(**settings)
+def _axis(labels, n: int, name: str, is_x: bool) -> dict:
+    """Numeric axis, cells centred on integers, filling the plot exactly; tick text "i: token" when labels are
+    given and few enough to read, else the plain index (hover names the token)."""
+    named = labels is not None and n <= MAX_TICKS
+    axis = dict(showgrid=False, zeroline=False, tickfont=TICK, title=dict(text=f"{name} (index from 0)", standoff=4),
+                range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5], automargin=True)
+    if named:
+        axis.update(tickmode="array", tickvals=list(range(n)), ticktext=_labels(labels, n, name))
+    if is_x:
+        axis.update(side="top", tickangle=0 if not named or n <= 16 else -90)
+    return axis
 
 
-def _hover_names(labels: Sequence[str] | None, n: int, name: str) -> np.ndarray:
+def _hover_names(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
     """ "query 3: n" when labels are given, "head dim 3" when the index is all there is."""
     if labels is None:
-        return np.asarray([f"{name} {i}" for i in range(n)], dtype=object)
-    return np.asarray([f"{name} {i}: {t}" for i, t in enumerate(_labels(labels, n, name))], dtype=object)
+        return [f"{name} {i}" for i in range(n)]
+    return [f"{name} {i}: {t}" for i, t in enumerate(_labels(labels, n, name))]
 
 
 def _height(n_rows: int) -> int:
-    return int(max(320, min(760, 130 + 20 * n_rows)))
+    return int(max(340, min(760, 150 + 20 * n_rows)))
+
+
+def _layout(title: str, shape, height: int, row_axis: dict, col_axis: dict, **extra) -> dict:
+    if not extra.get("shapes", True):
+        del extra["shapes"]
+    return dict(
+        title=dict(text=f"{escape(title)}  ({shape_text(shape)})", y=0.995, yanchor="top", x=0.0, xanchor="left",
+                   font=dict(size=15)),
+        height=height, font=FONT, xaxis=col_axis, yaxis=row_axis, margin=dict(l=10, r=10, t=110, b=10), **extra,
+    )
 
 
 def matrix_heatmap(
@@ -98,11 +107,13 @@ def matrix_heatmap(
     highlight: int | None = None,
     colorscale: str = VALUE_SCALE,
     height: int | None = None,
+    zmin: float | None = None,
 ) -> go.Figure:
     """A labelled (rows, cols) matrix: shape in the title, hover with both labels and the value.
 
     Entries equal to −∞ (the masked scores) are drawn dark grey and marked "−∞"; the colour scale is
-    symmetric about 0 over the finite entries. `highlight` boxes one row (the chosen query token).
+    symmetric about 0 over the finite entries (or runs from `zmin` to the largest entry when zmin is given,
+    as for attention weights). `highlight` boxes one row (the chosen query token).
     Axes are numeric, labels are tick text, so repeated tokens keep their own rows.
     """
     z = np.asarray(z, dtype=np.float64)
@@ -111,43 +122,54 @@ def matrix_heatmap(
     n_r, n_c = z.shape
     neg_inf = np.isneginf(z)
     finite = z[np.isfinite(z)]
-    bound = max(float(np.abs(finite).max(initial=0.0)), 1e-6)
-    shown = np.where(neg_inf, np.nan, z).astype(np.float32)
-    where = f"{row_name} %{{y}}<br>{col_name} %{{x}}"
-    custom, value = None, "%{z:.5g}"
-    if n_r * n_c <= MAX_LABELLED:  # hover names both labels; above this the per-cell labels would weigh megabytes
-        custom = np.empty((n_r, n_c, 3), dtype=object)
-        custom[:, :, 0] = _hover_names(row_labels, n_r, row_name)[:, None]
-        custom[:, :, 1] = _hover_names(col_labels, n_c, col_name)[None, :]
-        custom[:, :, 2] = np.where(neg_inf, "−∞", np.char.mod("%.5g", z)) if neg_inf.any() else ""
-        where = "%{customdata[0]}<br>%{customdata[1]}"
-        if neg_inf.any():
-            value = "%{customdata[2]}"
-        else:
-            custom = custom[:, :, :2]
-    fig = go.Figure(
-        go.Heatmap(
-            z=shown, x=np.arange(n_c), y=np.arange(n_r), customdata=custom,
-            colorscale=colorscale, zmid=0.0, zmin=-bound, zmax=bound, hoverongaps=True,
-            hovertemplate=f"{where}<br>value {value}<extra></extra>",
-            colorbar=dict(thickness=12),
-        )
-    )
+    if zmin is None:
+        bound = max(float(np.abs(finite).max(initial=0.0)), 1e-6)
+        scale = dict(zmid=0.0, zmin=-bound, zmax=bound)
+    else:
+        scale = dict(zmin=zmin, zmax=max(float(finite.max(initial=zmin)), zmin + 1e-6))
+    shown = fast.array(np.where(neg_inf, np.nan, z))
+    trace = dict(type="heatmap", z=shown, x=np.arange(n_c, dtype=np.int32), y=np.arange(n_r, dtype=np.int32),
+                 colorscale=fast.colorscale(colorscale), hoverongaps=True, colorbar=dict(thickness=12, tickfont=TICK),
+                 **scale)
+    # Hover names the tokens; an axis without labels (dimensions) is named by its index, with no per-cell data.
+    labelled = (row_labels is not None or col_labels is not None) and n_r * n_c <= MAX_LABELLED
+    custom = None
+    if labelled or neg_inf.any():
+        rows = _hover_names(row_labels, n_r, row_name) if row_labels is not None else None
+        cols = _hover_names(col_labels, n_c, col_name) if col_labels is not None else None
+        marks = np.where(neg_inf, "−∞", np.char.mod("%.5g", z)).tolist() if neg_inf.any() else None
+        parts = []
+        if rows is not None:
+            parts.append(lambda r, c: rows[r])
+        if cols is not None:
+            parts.append(lambda r, c: cols[c])
+        if marks is not None:
+            parts.append(lambda r, c: marks[r][c])
+        custom = [[tuple(f(r, c) for f in parts) for c in range(n_c)] for r in range(n_r)]
+        names, i = [], 0
+        for given, name, ax in ((rows, row_name, "y"), (cols, col_name, "x")):
+            if given is not None:
+                names.append(f"%{{customdata[{i}]}}")
+                i += 1
+            else:
+                names.append(f"{name} %{{{ax}}}")
+        value = f"%{{customdata[{i}]}}" if marks is not None else "%{z:.5g}"
+        trace["hovertemplate"] = f"{names[0]}<br>{names[1]}<br>value {value}<extra></extra>"
+    else:
+        trace["hovertemplate"] = f"{row_name} %{{y}}<br>{col_name} %{{x}}<br>value %{{z:.5g}}<extra></extra>"
+    data = [trace]
     if neg_inf.any() and neg_inf.sum() <= MAX_MARKED:
         ys, xs = np.nonzero(neg_inf)
-        fig.add_trace(
-            go.Scatter(
-                x=xs, y=ys, mode="text", text=["−∞"] * len(xs), textfont=dict(color="white", size=10),
-                hoverinfo="skip", showlegend=False,
-            )
-        )
-    _axes(fig, row_labels, col_labels, row_name, col_name)
-    fig.update_layout(
-        title=dict(text=f"{escape(title)}  ({shape_text(z.shape)})", y=0.99, yanchor="top"), height=height or _height(n_r),
-        plot_bgcolor=MASKED_COLOUR if neg_inf.any() else "white", margin=dict(l=10, r=10, t=100, b=10),
-    )
-    if highlight is not None:
-        highlight_row(fig, highlight, n_c)
+        data.append(dict(type="scatter", x=xs.astype(np.int32), y=ys.astype(np.int32), mode="text",
+                         text=["−∞"] * len(xs), textfont=dict(color="white", size=12), hoverinfo="skip",
+                         showlegend=False))
+    shapes = [_box(-0.5, n_c - 0.5, highlight - 0.5, highlight + 0.5)] if highlight is not None else []
+    layout = _layout(title, z.shape, height or _height(n_r), _axis(row_labels, n_r, row_name, False),
+                     _axis(col_labels, n_c, col_name, True), shapes=shapes,
+                     plot_bgcolor=MASKED_COLOUR if neg_inf.any() else "white")
+    fig = fast.figure(data, layout)
+    if custom is not None:  # set after construction: the constructor would deep-copy every cell
+        fig.data[0].customdata = custom
     return fig
 
 
@@ -157,47 +179,32 @@ def mask_heatmap(
     """The additive mask: 0 where a query may attend to a key (light), −∞ where it may not (dark, marked)."""
     mask = np.asarray(mask, dtype=bool)
     n_q, n_k = mask.shape
-    ql, kl = _labels(query_labels, n_q, "query"), _labels(key_labels, n_k, "key")
-    custom = np.empty((n_q, n_k, 3), dtype=object)
-    custom[:, :, 0] = np.asarray(ql, dtype=object)[:, None]
-    custom[:, :, 1] = np.asarray(kl, dtype=object)[None, :]
-    custom[:, :, 2] = np.where(mask, "0 (may attend)", "−∞ (masked)")
-    fig = go.Figure(
-        go.Heatmap(
-            z=mask.astype(float), x=np.arange(n_k), y=np.arange(n_q), customdata=custom, colorscale=MASK_SCALE,
-            zmin=0, zmax=1, showscale=False, xgap=1, ygap=1,
-            hovertemplate="query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>%{customdata[2]}<extra></extra>",
-        )
-    )
+    ql, kl = _hover_names(query_labels, n_q, "query"), _hover_names(key_labels, n_k, "key")
+    what = np.where(mask, "0 (may attend)", "−∞ (masked)").tolist()
+    trace = dict(type="heatmap", z=fast.array(mask), x=np.arange(n_k, dtype=np.int32),
+                 y=np.arange(n_q, dtype=np.int32), colorscale=fast.colorscale(MASK_SCALE), zmin=0, zmax=1,
+                 showscale=False, xgap=1, ygap=1,
+                 hovertemplate="%{customdata[0]}<br>%{customdata[1]}<br>%{customdata[2]}<extra></extra>")
+    data = [trace]
     ys, xs = np.nonzero(~mask)
     if 0 < len(xs) <= MAX_MARKED:
-        fig.add_trace(go.Scatter(x=xs, y=ys, mode="text", text=["−∞"] * len(xs),
-                                 textfont=dict(color="white", size=10), hoverinfo="skip", showlegend=False))
-    _axes(fig, query_labels, key_labels, "query", "key")
-    fig.update_layout(title=dict(text=f"{escape(title)}  ({shape_text(mask.shape)})", y=0.99, yanchor="top"),
-                      height=_height(n_q), margin=dict(l=10, r=10, t=100, b=10))
-    if highlight is not None:
-        highlight_row(fig, highlight, n_k)
+        data.append(dict(type="scatter", x=xs.astype(np.int32), y=ys.astype(np.int32), mode="text",
+                         text=["−∞"] * len(xs), textfont=dict(color="white", size=12), hoverinfo="skip",
+                         showlegend=False))
+    shapes = [_box(-0.5, n_k - 0.5, highlight - 0.5, highlight + 0.5)] if highlight is not None else []
+    layout = _layout(title, mask.shape, _height(n_q), _axis(query_labels, n_q, "query", False),
+                     _axis(key_labels, n_k, "key", True), shapes=shapes)
+    fig = fast.figure(data, layout)
+    fig.data[0].customdata = [[(q, k, w) for k, w in zip(kl, row)] for q, row in zip(ql, what)]
     return fig
 
 
 def weights_heatmap(
     weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str, highlight: int | None = None
 ) -> go.Figure:
-    """softmax output: viz.heatmaps.attention_heatmap with the shape in the title and the query row boxed."""
-    weights = np.asarray(weights, dtype=np.float32)
-    n_q, n_k = weights.shape
-    fig = attention_heatmap(weights, _labels(query_labels, n_q, "query"), _labels(key_labels, n_k, "key"),
-                            title=f"{escape(title)}  ({shape_text(weights.shape)})",
-                            height=_height(weights.shape[0]))
-    if n_q > MAX_TICKS:
-        fig.update_yaxes(tickmode="auto", tickvals=None, ticktext=None)
-    if n_k > MAX_TICKS:
-        fig.update_xaxes(tickmode="auto", tickvals=None, ticktext=None)
-    fig.update_layout(title=dict(y=0.99, yanchor="top"), margin=dict(t=100))
-    if highlight is not None:
-        highlight_row(fig, highlight, weights.shape[1])
-    return fig
+    """The softmax output: weights from 0 (white) to the largest (dark blue), the query row boxed."""
+    return matrix_heatmap(weights, title, query_labels, key_labels, "query", "key", highlight=highlight,
+                          colorscale=WEIGHT_SCALE, zmin=0.0)
 
 
 def query_row_bars(
@@ -207,18 +214,17 @@ def query_row_bars(
     values = np.asarray(values, dtype=np.float64)
     labels = _labels(key_labels, values.shape[0], "key")
     masked = np.isneginf(values)
-    shown = np.where(masked, np.nan, values)
-    text = ["−∞" if m else "" for m in masked]
-    fig = go.Figure(
-        go.Bar(
-            x=np.arange(len(values)), y=shown, text=text, textposition="outside", marker_color="#2b6cb0",
-            customdata=np.asarray(labels, dtype=object),
-            hovertemplate="key %{x}: %{customdata}<br>" + value_name + " %{y:.5g}<extra></extra>",
-        )
-    )
-    few = len(values) <= 60
-    fig.update_xaxes(tickmode="array" if few else "auto", tickvals=list(range(len(values))) if few else None,
-                     ticktext=labels if few else None, title="key", tickangle=0)
-    fig.update_yaxes(title=value_name)
-    fig.update_layout(title=escape(title), height=260, margin=dict(l=10, r=10, t=50, b=10))
-    return fig
+    shown = fast.array(np.where(masked, np.nan, values), np.float64)
+    few = len(values) <= MAX_TICKS
+    trace = dict(type="bar", x=np.arange(len(values), dtype=np.int32), y=shown,
+                 text=["−∞" if m else "" for m in masked], textposition="outside", textfont=dict(size=12),
+                 marker=dict(color="#2b6cb0"), customdata=labels,
+                 hovertemplate="key %{x}: %{customdata}<br>" + value_name + " %{y:.5g}<extra></extra>")
+    xaxis = dict(title=dict(text="key (index from 0)"), tickfont=TICK, automargin=True,
+                 tickangle=0 if len(values) <= 16 else -90)
+    if few:
+        xaxis.update(tickmode="array", tickvals=list(range(len(values))), ticktext=labels)
+    layout = dict(title=dict(text=escape(title), x=0.0, xanchor="left", font=dict(size=15)), height=300, font=FONT,
+                  xaxis=xaxis, yaxis=dict(title=dict(text=value_name), tickfont=TICK, automargin=True),
+                  margin=dict(l=10, r=10, t=50, b=10))
+    return fast.figure([trace], layout)

@@ -86,18 +86,17 @@ def vit_position_embeddings(model: nn.Module) -> PositionEmbeddings:
     n_prefix_in_table = table.shape[0] - n_patch
     if n_prefix_in_table < 0:
         raise ValueError(f"pos_embed has {table.shape[0]} entries for a {grid[0]}×{grid[1]} patch grid")
-    labels = _prefix_labels(model)[:n_prefix_in_table]
+    labels = _prefix_labels(model, grid)[:n_prefix_in_table]
     return PositionEmbeddings(table[n_prefix_in_table:], grid, table[:n_prefix_in_table], labels)
 
 
-def _prefix_labels(model: nn.Module) -> list[str]:
-    labels = []
-    if getattr(model, "cls_token", None) is not None:
-        labels.append("CLS")
-    reg = getattr(model, "reg_token", None)
-    if reg is not None:
-        labels += [f"REG{i}" for i in range(reg.shape[1])]
-    return labels + [f"prefix{i}" for i in range(len(labels), 8)]
+def _prefix_labels(model: nn.Module, grid: tuple[int, int]) -> list[str]:
+    """The prefix tokens' names as the ViT page writes them (models.capture.vision.token_labels): CLS, DIST for a
+    distilled DeiT's distillation token (Touvron et al. 2021), REG0… for register tokens (Darcet et al. 2023)."""
+    from models.capture import vision
+
+    labels, n_prefix = vision.token_labels(model, grid)
+    return labels[:n_prefix]
 
 
 def cosine_similarity_grid(patch: np.ndarray, grid: tuple[int, int]) -> np.ndarray:

@@ -8,9 +8,16 @@ module's weights we redo the arithmetic of Vaswani et al. 2017, eq. (1) and sect
     A = softmax(mask(Q Kᵀ / √d_k))                  (mask: −∞ where a key may not be attended)
     head = A V,  MultiHead = Concat(head_1..head_h) W_O
 
-and check that Concat(...) W_O + b_O equals what the module itself returned (`max_abs_diff`).
-For a timm ViT block (Dosovitskiy et al. 2021) X is the block's LayerNorm'd input (pre-norm), Q, K, V come
-from one fused `qkv` projection, and `q_norm`/`k_norm`, if the model has them, are applied as it does.
+and check that Concat(...) W_O + b_O equals what the module itself returned (`max_abs_diff`), within
+`tolerance(...)`. A recomputation that does not reproduce the model is refused (NotReproducible, with a reason a
+reader can follow), never returned: the page must not show numbers the model did not compute.
+
+For a timm ViT block (Dosovitskiy et al. 2021) X is the block's LayerNorm'd input (pre-norm, eq. 2:
+z'_l = MSA(LN(z_{l-1})) + z_{l-1}), Q, K, V come from one fused `qkv` projection (with BEiT/EVA-style separate
+q/v biases where present), and `q_norm`/`k_norm`, if the model has them, are applied as it does. Models with
+LayerScale (DINOv2, CaiT; timm's `ls1` or `gamma_1`) add γ ⊙ MSA(LN(z)) to the residual stream: γ is included
+and checked too. Models that add anything else to QKᵀ/√d_k before the softmax (BEiT's relative position bias,
+EVA-02's rotary embeddings of q and k) are refused up front with that reason.
 """
 from __future__ import annotations
 
@@ -25,6 +32,21 @@ from models.capture.hooks import hooks, running
 from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
+RELATIVE_TOLERANCE = 1e-4  # float32: |recomputed − model| ≤ 1e-4 × max(1, largest |model output|)
+
+
+class NotReproducible(ValueError):
+    """This head cannot be recomputed so that it reproduces the model; the message says why, in plain words."""
+
+
+def tolerance(model_output: np.ndarray) -> float:
+    """The largest |recomputed − model| accepted as a reproduction: float32 round-off of sums over d_model terms,
+    relative to the output's magnitude (1e-4 × max(1, max |output|))."""
+    return RELATIVE_TOLERANCE * max(1.0, float(np.abs(model_output).max(initial=0.0)))
+
+
+def tolerance_text() -> str:
+    return f"{RELATIVE_TOLERANCE:.0e} × max(1, largest |model output|)"
 KIND_NAMES = {
     "encoder": "encoder self-attention",
     "decoder": "decoder masked self-attention",
@@ -70,6 +92,10 @@ class HeadSteps:
     max_abs_diff: float  # max |output − model_output|
     weights_diff: float | None = None  # max |weights − the model's own weights| where the module returns them
     notes: list[str] = field(default_factory=list)  # model-specific facts worth saying on screen
+    layer_scale: np.ndarray | None = None  # (d_model,) LayerScale γ where the block has one (ls1 / gamma_1)
+    scaled_output: np.ndarray | None = None  # (Tq, d_model) γ ⊙ output: what is added to the residual stream
+    model_scaled_output: np.ndarray | None = None  # (Tq, d_model) the block's own γ ⊙ (its module's output)
+    tol: float = 0.0  # the tolerance the check used (see tolerance())
 
     @property
     def scale(self) -> float:
@@ -79,6 +105,18 @@ class HeadSteps:
     def difference(self) -> np.ndarray:
         """(Tq, d_model) recomputed − the model's own output."""
         return self.output - self.model_output
+
+
+def _checked(steps: HeadSteps) -> HeadSteps:
+    """steps, with its tolerance set, if it reproduces the model; otherwise NotReproducible says by how much."""
+    steps.tol = tolerance(steps.model_output)
+    if not steps.max_abs_diff <= steps.tol:  # also refuses NaN
+        raise NotReproducible(
+            f"Recomputing this head from the model's weights gives an output that differs from the model's own by "
+            f"{steps.max_abs_diff:.1e}, more than the tolerance of {steps.tol:.1e} ({tolerance_text()}): the model "
+            "does something this walk-through does not redo, so its steps are not shown."
+        )
+    return steps
 
 
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
@@ -130,11 +168,12 @@ def transformer_steps(
     tgt_ids: torch.Tensor,
     kind: str,
     layer: int,
-    head: int,
+    head: int | None,
     source_labels: list[str],
     target_labels: list[str],
-) -> HeadSteps:
-    """One head of the encoder–decoder Transformer (models/network/transformer.py) on one example.
+) -> HeadSteps | list[HeadSteps]:
+    """One head of the encoder–decoder Transformer (models/network/transformer.py) on one example; every head
+    of the layer, in order, when `head` is None (one forward pass and one recomputation for all of them).
 
     src_ids (1, S), tgt_ids (1, T): the source and the decoder input (BOS + output). kind: "encoder",
     "decoder" or "cross". The model runs its own forward pass; nothing on it is changed.
@@ -145,7 +184,7 @@ def transformer_steps(
     if not 0 <= layer < len(layers):
         raise ValueError(f"layer {layer} is outside 0..{len(layers) - 1}")
     module: MultiHeadAttention = layers[layer].cross_attn if kind == "cross" else layers[layer].self_attn
-    if not 0 <= head < module.n_heads:
+    if head is not None and not 0 <= head < module.n_heads:
         raise ValueError(f"head {head} is outside 0..{module.n_heads - 1}")
     if model.training:
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
@@ -175,47 +214,52 @@ def transformer_steps(
         heads = [_head_attention(*head_qkv(h), d_k, mask2d) for h in range(h_all)]
         concat = torch.cat([r[4] for r in heads], dim=-1)  # (Tq, h·d_k)
         output = concat @ module.w_o.weight.T + module.w_o.bias  # (Tq, d_model)
-        q, k, v = head_qkv(head)
-        scores, scaled, masked, weights, head_out = heads[head]
-        rows = slice(head * d_k, (head + 1) * d_k)
         notes = []
         if kind == "cross":
             notes.append("Queries come from the decoder; keys and values from the encoder's output (the memory).")
-        return HeadSteps(
-            kind=kind,
-            layer=layer,
-            head=head,
-            n_heads=h_all,
-            d_model=model.cfg.d_model,
-            d_k=d_k,
-            query_labels=list(target_labels if kind != "encoder" else source_labels),
-            key_labels=list(source_labels if kind != "decoder" else target_labels),
-            x_query=_np(x_q),
-            x_key=_np(x_k),
-            w_q=_np(module.w_q.weight[rows].T),
-            w_k=_np(module.w_k.weight[rows].T),
-            w_v=_np(module.w_v.weight[rows].T),
-            b_q=_np(module.w_q.bias[rows]),
-            b_k=_np(module.w_k.bias[rows]),
-            b_v=_np(module.w_v.bias[rows]),
-            q=_np(q),
-            k=_np(k),
-            v=_np(v),
-            scores=_np(scores),
-            scaled=_np(scaled),
-            mask=None if mask2d is None else mask2d.cpu().numpy().astype(bool),
-            masked=_np(masked),
-            weights=_np(weights),
-            head_output=_np(head_out),
-            concat=_np(concat),
-            w_o=_np(module.w_o.weight.T),
-            b_o=_np(module.w_o.bias),
-            output=_np(output),
-            model_output=_np(model_out),
-            max_abs_diff=float((output - model_out).abs().max()),
-            weights_diff=float((weights - model_weights[head]).abs().max()),
-            notes=notes,
-        )
+        diff = float((output - model_out).abs().max())
+
+        def one(head: int) -> HeadSteps:
+            q, k, v = head_qkv(head)
+            scores, scaled, masked, weights, head_out = heads[head]
+            rows = slice(head * d_k, (head + 1) * d_k)
+            return _checked(HeadSteps(
+                kind=kind,
+                layer=layer,
+                head=head,
+                n_heads=h_all,
+                d_model=model.cfg.d_model,
+                d_k=d_k,
+                query_labels=list(target_labels if kind != "encoder" else source_labels),
+                key_labels=list(source_labels if kind != "decoder" else target_labels),
+                x_query=_np(x_q),
+                x_key=_np(x_k),
+                w_q=_np(module.w_q.weight[rows].T),
+                w_k=_np(module.w_k.weight[rows].T),
+                w_v=_np(module.w_v.weight[rows].T),
+                b_q=_np(module.w_q.bias[rows]),
+                b_k=_np(module.w_k.bias[rows]),
+                b_v=_np(module.w_v.bias[rows]),
+                q=_np(q),
+                k=_np(k),
+                v=_np(v),
+                scores=_np(scores),
+                scaled=_np(scaled),
+                mask=None if mask2d is None else mask2d.cpu().numpy().astype(bool),
+                masked=_np(masked),
+                weights=_np(weights),
+                head_output=_np(head_out),
+                concat=_np(concat),
+                w_o=_np(module.w_o.weight.T),
+                b_o=_np(module.w_o.bias),
+                output=_np(output),
+                model_output=_np(model_out),
+                max_abs_diff=diff,
+                weights_diff=float((weights - model_weights[head]).abs().max()),
+                notes=notes,
+            ))
+
+        return [one(h) for h in range(h_all)] if head is None else one(head)
 
 
 def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
@@ -236,8 +280,9 @@ def text_ids(model, trace) -> tuple[torch.Tensor, torch.Tensor]:
     return src, tgt
 
 
-def text_steps(model, trace, kind: str, layer: int, head: int) -> HeadSteps:
-    """One head of a models.demo.text demo model on one of its traces (the decoder input is <s> + the output)."""
+def text_steps(model, trace, kind: str, layer: int, head: int | None) -> HeadSteps | list[HeadSteps]:
+    """One head (every head when None) of a models.demo.text demo model on one of its traces (the decoder input
+    is <s> + the output)."""
     src, tgt = text_ids(model, trace)
     return transformer_steps(model.transformer, src, tgt, kind, layer, head, trace.source_tokens, trace.target_tokens)
 
@@ -245,42 +290,99 @@ def text_steps(model, trace, kind: str, layer: int, head: int) -> HeadSteps:
 # ---------------------------------------------------------------------------------------------- ViT
 
 
-def vit_blocks(model: nn.Module) -> nn.Sequential:
-    """The transformer blocks of a timm VisionTransformer, checked to hold a standard qkv attention."""
-    blocks = getattr(model, "blocks", None)
+def _module(model) -> nn.Module:
+    """The timm nn.Module of what models.capture.vision.load returned (a wrapper owning it, or the module)."""
+    inner = getattr(model, "module", None)
+    return inner if isinstance(inner, nn.Module) else model
+
+
+def _head_dim(attn: nn.Module) -> int:
+    d = getattr(attn, "head_dim", None)
+    return int(d) if d else int(attn.qkv.out_features) // (3 * int(attn.num_heads))
+
+
+def refusal(model) -> str | None:
+    """Why this ViT's attention cannot be redone step by step, in plain words; None when it can.
+
+    softmax(QKᵀ/√d_k)·V is the whole story only when nothing else enters the logits: these models add something.
+    """
+    module = _module(model)
+    blocks = getattr(module, "blocks", None)
+    attn = getattr(blocks[0], "attn", None) if blocks is not None and len(blocks) else None
+    name = type(module).__name__
+    if getattr(module, "rope", None) is not None or getattr(attn, "rope", None) is not None:
+        return (f"This model (timm {name}) rotates q and k with rotary position embeddings (RoPE, as EVA-02 does) "
+                "before Q Kᵀ; this walk-through does not recompute that rotation, so its steps would not match "
+                "the model, and none are shown.")
+    if getattr(module, "rel_pos_bias", None) is not None or getattr(attn, "relative_position_bias_table", None) \
+            is not None or getattr(attn, "rel_pos", None) is not None:
+        return (f"This model (timm {name}) adds a learned relative position bias to Q Kᵀ / √d_k before the softmax "
+                "(as BEiT does); this walk-through does not recompute that bias, so its steps would not match the "
+                "model, and none are shown.")
+    if attn is not None and getattr(attn, "gate", None) is not None:
+        return "This model gates each head's output (gated attention), which this walk-through does not recompute."
+    return None
+
+
+def vit_blocks(model) -> nn.Sequential:
+    """The transformer blocks of a timm VisionTransformer, checked to hold a standard qkv attention.
+
+    Raises NotReproducible (a ValueError) for models that add to the logits what this walk-through does not redo."""
+    module = _module(model)
+    blocks = getattr(module, "blocks", None)
     if blocks is None or not len(blocks):
         raise ValueError("not a timm VisionTransformer: it has no `blocks`")
+    reason = refusal(module)
+    if reason:
+        raise NotReproducible(reason)
     attn = blocks[0].attn
-    for name in ("qkv", "proj", "num_heads", "head_dim"):
-        if not hasattr(attn, name):
+    for name in ("qkv", "proj", "num_heads"):
+        if getattr(attn, name, None) is None:
             raise ValueError(f"this model's attention ({type(attn).__name__}) has no `{name}`; step-by-step "
                              "needs timm's standard Attention (fused qkv projection)")
-    if getattr(attn, "gate", None) is not None:
-        raise ValueError("gated attention is not supported step by step")
     return blocks
 
 
-def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int) -> HeadSteps:
-    """vit_steps for a models.capture.vision.VisionModel (from vision.load), its tokens labelled as the ViT page
-    labels them."""
+def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int | None) -> HeadSteps | list[HeadSteps]:
+    """vit_steps for a model from models.capture.vision.load, its tokens labelled as the ViT page labels them."""
     from models.capture import vision
 
-    module = model.module
+    module = _module(model)
     labels, _ = vision.token_labels(module, tuple(int(g) for g in module.patch_embed.grid_size))
     return vit_steps(module, pixels, block, head, labels)
 
 
-def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, token_labels: list[str]) -> HeadSteps:
-    """One head of one block of a timm VisionTransformer on one preprocessed image (1, 3, H, W).
+def _layer_scale(block: nn.Module) -> tuple[torch.Tensor | None, object]:
+    """(γ, apply) of a block's LayerScale on the attention branch: timm's `ls1` module or a `gamma_1` parameter."""
+    ls1 = getattr(block, "ls1", None)
+    if ls1 is not None and not isinstance(ls1, nn.Identity):
+        gamma = getattr(ls1, "gamma", None)
+        if gamma is None:
+            raise ValueError(f"this block's ls1 ({type(ls1).__name__}) has no γ")
+        return gamma, ls1
+    gamma = getattr(block, "gamma_1", None)
+    if isinstance(gamma, torch.Tensor):
+        return gamma, lambda t: gamma * t
+    return None, None
 
-    X is the block's `norm1` output (pre-norm, Dosovitskiy et al. 2021 eq. 3): the input of its attention.
+
+def vit_steps(
+    model: nn.Module, pixels: torch.Tensor, block: int, head: int | None, token_labels: list[str]
+) -> HeadSteps | list[HeadSteps]:
+    """One head of one block of a timm VisionTransformer on one preprocessed image (1, 3, H, W); every head of
+    the block, in order, when `head` is None (one forward pass and one recomputation for all of them).
+
+    X is the block's `norm1` output (pre-norm, Dosovitskiy et al. 2021 eq. 2: z'_l = MSA(LN(z_{l-1})) + z_{l-1}):
+    the input of its attention. With LayerScale the block adds γ ⊙ MSA(LN(z)) instead; γ is recomputed and checked.
+    Raises NotReproducible when the recomputation cannot, or does not, reproduce the model.
     """
+    model = _module(model)
     blocks = vit_blocks(model)
     if not 0 <= block < len(blocks):
         raise ValueError(f"block {block} is outside 0..{len(blocks) - 1}")
     module = blocks[block].attn
-    n_heads, d_k = int(module.num_heads), int(module.head_dim)
-    if not 0 <= head < n_heads:
+    n_heads, d_k = int(module.num_heads), _head_dim(module)
+    if head is not None and not 0 <= head < n_heads:
         raise ValueError(f"head {head} is outside 0..{n_heads - 1}")
     if model.training:
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
@@ -288,63 +390,100 @@ def vit_steps(model: nn.Module, pixels: torch.Tensor, block: int, head: int, tok
     pixels = pixels.to(dev, dtype=next(model.parameters()).dtype)
     args, kwargs, out = _capture(module, lambda: model(pixels), model)
     x = (args[0] if args else kwargs["x"])[0]  # (N, C)
+    if kwargs.get("rope") is not None:
+        raise NotReproducible(refusal(model) or "This model passes rotary position embeddings to its attention, "
+                              "which this walk-through does not recompute.")
+    if kwargs.get("shared_rel_pos_bias") is not None:
+        raise NotReproducible("This model adds a shared relative position bias to Q Kᵀ / √d_k before the softmax, "
+                              "which this walk-through does not recompute.")
     if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
-        raise ValueError("this model passes an attention mask to its blocks; not supported step by step")
+        raise NotReproducible("This model passes an attention mask to its blocks, which this walk-through does not "
+                              "recompute.")
     model_out = out[0]  # (N, C)
 
     with running(), torch.inference_mode():  # the recomputation calls the modules too (capture/hooks.py)
         n = x.size(0)
-        qkv = module.qkv(x[None]).reshape(1, n, 3, n_heads, d_k).permute(2, 0, 3, 1, 4)  # (3, 1, h, N, d_k)
+        w = module.qkv.weight  # (3·h·d_k, C)
+        b = module.qkv.bias
+        q_bias = getattr(module, "q_bias", None)
+        if q_bias is not None:  # BEiT / EVA: separate q and v biases, k has none (a zero buffer)
+            b = torch.cat((q_bias, module.k_bias, module.v_bias)) + (0 if b is None else b)
+        qkv = torch.nn.functional.linear(x[None], w, b)
+        qkv = qkv.reshape(1, n, 3, n_heads, d_k).permute(2, 0, 3, 1, 4)  # (3, 1, h, N, d_k)
         q_all, k_all, v_all = qkv.unbind(0)
         q_all, k_all = module.q_norm(q_all), module.k_norm(k_all)  # identity unless the model has qk-norm
         heads = [_head_attention(q_all[0, h], k_all[0, h], v_all[0, h], d_k, None) for h in range(n_heads)]
         concat = torch.cat([r[4] for r in heads], dim=-1)  # (N, h·d_k)
-        concat_normed = module.norm(concat)  # identity unless scale_norm
+        norm = getattr(module, "norm", None)
+        concat_normed = concat if norm is None else norm(concat)  # identity unless scale_norm
         output = module.proj(concat_normed)  # (N, C)
-        scores, scaled, masked, weights, head_out = heads[head]
-        w = module.qkv.weight  # (3·h·d_k, C)
-        b = module.qkv.bias
         a = n_heads * d_k
-
-        def rows(i):
-            return slice(i * a + head * d_k, i * a + (head + 1) * d_k)
 
         notes = []
         if not isinstance(module.q_norm, nn.Identity):
             notes.append(f"This model normalises Q and K per head ({type(module.q_norm).__name__}) before Q Kᵀ.")
-        if not isinstance(module.norm, nn.Identity):
-            notes.append(f"This model normalises the concatenated heads ({type(module.norm).__name__}) before W_O.")
-        return HeadSteps(
-            kind="vit",
-            layer=block,
-            head=head,
-            n_heads=n_heads,
-            d_model=int(x.size(-1)),
-            d_k=d_k,
-            query_labels=list(token_labels),
-            key_labels=list(token_labels),
-            x_query=_np(x),
-            x_key=_np(x),
-            w_q=_np(w[rows(0)].T),
-            w_k=_np(w[rows(1)].T),
-            w_v=_np(w[rows(2)].T),
-            b_q=None if b is None else _np(b[rows(0)]),
-            b_k=None if b is None else _np(b[rows(1)]),
-            b_v=None if b is None else _np(b[rows(2)]),
-            q=_np(q_all[0, head]),
-            k=_np(k_all[0, head]),
-            v=_np(v_all[0, head]),
-            scores=_np(scores),
-            scaled=_np(scaled),
-            mask=None,
-            masked=_np(masked),
-            weights=_np(weights),
-            head_output=_np(head_out),
-            concat=_np(concat),
-            w_o=_np(module.proj.weight.T),
-            b_o=_np(module.proj.bias),
-            output=_np(output),
-            model_output=_np(model_out),
-            max_abs_diff=float((output - model_out).abs().max()),
-            notes=notes,
-        )
+        if norm is not None and not isinstance(norm, nn.Identity):
+            notes.append(f"This model normalises the concatenated heads ({type(norm).__name__}) before W_O.")
+        if q_bias is not None:
+            notes.append("This model has biases on Q and V only (BEiT-style: K's bias is fixed at 0).")
+        gamma, apply_gamma = _layer_scale(blocks[block])
+        scaled_output = model_scaled = None
+        diff = float((output - model_out).abs().max())
+        if gamma is not None:
+            scaled_output = gamma * output  # what the block adds to the residual stream
+            model_scaled = apply_gamma(model_out)  # the block's own LayerScale applied to its module's output
+            diff = max(diff, float((scaled_output - model_scaled).abs().max()))
+            notes.append("This block has LayerScale (CaiT, Touvron et al. 2021; also in DINOv2): it adds γ ⊙ MSA(LN(z)) "
+                         "to the residual stream, a learned per-dimension γ, not MSA(LN(z)) itself.")
+        shared = dict(x=_np(x), concat=_np(concat), w_o=_np(module.proj.weight.T), b_o=_np(module.proj.bias),
+                      output=_np(output), model_output=_np(model_out), layer_scale=_np(gamma),
+                      scaled_output=_np(scaled_output), model_scaled_output=_np(model_scaled))
+        for value in shared.values():  # one copy for every head of the block, read-only
+            if value is not None:
+                value.flags.writeable = False
+
+        def one(head: int) -> HeadSteps:
+            def rows(i):
+                return slice(i * a + head * d_k, i * a + (head + 1) * d_k)
+
+            scores, scaled, masked, weights, head_out = heads[head]
+            return _checked(HeadSteps(
+                kind="vit",
+                layer=block,
+                head=head,
+                n_heads=n_heads,
+                d_model=int(x.size(-1)),
+                d_k=d_k,
+                query_labels=list(token_labels),
+                key_labels=list(token_labels),
+                x_query=shared["x"],
+                x_key=shared["x"],
+                w_q=_np(w[rows(0)].T),
+                w_k=_np(w[rows(1)].T),
+                w_v=_np(w[rows(2)].T),
+                b_q=None if b is None else _np(b[rows(0)]),
+                b_k=None if b is None else _np(b[rows(1)]),
+                b_v=None if b is None else _np(b[rows(2)]),
+                q=_np(q_all[0, head]),
+                k=_np(k_all[0, head]),
+                v=_np(v_all[0, head]),
+                scores=_np(scores),
+                scaled=_np(scaled),
+                mask=None,
+                masked=_np(masked),
+                weights=_np(weights),
+                head_output=_np(head_out),
+                concat=shared["concat"],
+                w_o=shared["w_o"],
+                b_o=shared["b_o"],
+                output=shared["output"],
+                model_output=shared["model_output"],
+                max_abs_diff=diff,
+                notes=notes,
+                layer_scale=shared["layer_scale"],
+                scaled_output=shared["scaled_output"],
+                model_scaled_output=shared["model_scaled_output"],
+            ))
+
+        return [one(h) for h in range(n_heads)] if head is None else one(head)
+
