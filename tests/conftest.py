@@ -11,6 +11,13 @@ SAMPLES = ROOT / "assets" / "samples"
 APP = str(ROOT / "app.py")  # AppTest resolves relative paths against the calling file
 
 
+def pytest_collection_modifyitems(items):
+    """Real-browser tests start a server and Chromium: they belong to the full run, not the `-m "not slow"` loop."""
+    for item in items:
+        if item.get_closest_marker("browser") is not None:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def root() -> pathlib.Path:
     return ROOT
