@@ -185,9 +185,11 @@ def views() -> None:
                 ("enc", lambda: vt.padding_mask_figure(trace.source_mask, src, src,
                                                        title="Padding mask (encoder self-attention)"),
                  enc_layer, lambda: vt.head_matrix(enc[head], src, src, title=enc_title)),
-                ("dec", lambda: vt.mask_heatmap(trace.causal_mask, tgt, tgt, title="Causal mask (decoder self-attention)"),
+                ("dec", lambda: vt.mask_heatmap(trace.causal_mask, tgt, tgt,
+                                                title="Causal mask (decoder self-attention)"),
                  dec_layer, lambda: vt.head_matrix(dec[head], tgt, tgt, title=dec_title)),
-                ("cross", lambda: vt.padding_mask_figure(trace.source_mask, tgt, src, title="Padding mask (cross-attention)"),
+                ("cross", lambda: vt.padding_mask_figure(trace.source_mask, tgt, src,
+                                                         title="Padding mask (cross-attention)"),
                  dec_layer, lambda: vt.head_matrix(cross[head], tgt, src, title=cross_title)),
             ]
             for name, mask_fig, attn_layer, attn_fig in pairs:

@@ -95,7 +95,8 @@ def sinusoidal_section() -> None:
     c1, c2 = st.columns(2)
     with c1:
         d_model = st.select_slider("d_model", [16, 32, 64, 128, 256, 512, 768, 1024], value=128, key="pe_d",
-                                   help="128 is the width of the encoder–decoder demo models; 512 the paper's base model.")
+                                   help="128 is the width of the encoder–decoder demo models; "
+                                        "512 the paper's base model.")
     with c2:
         length = st.slider("Positions", 8, 512, 100, step=4, key="pe_len")
     default_dims = sorted({0, 1, d_model // 8, d_model // 4, d_model // 2})
@@ -112,8 +113,8 @@ def sinusoidal_section() -> None:
         return cached_figure(PAGE, run, (name, *view), build)
 
     st.caption(
-        "Computed by `models.network.transformer.sinusoidal_encoding`: the very function that fills the encoder–decoder "
-        "models' positional-encoding buffer, which they add to the token embeddings × √d_model."
+        "Computed by `models.network.transformer.sinusoidal_encoding`: the very function that fills the "
+        "encoder–decoder models' positional-encoding buffer, which they add to the token embeddings × √d_model."
     )
     st.plotly_chart(fig("heat", lambda: figs.encoding_heatmap(pe, f"PE for {length} positions (from 0) × {d_model} "
                                                                 "dimensions")), key="pe_heat")
@@ -219,7 +220,8 @@ def swin_section() -> None:
         )
     table = tables[index]
     with c2:
-        head = st.selectbox("Head", range(table.table.shape[0]), key="pe_swin_head", format_func=lambda h: f"head {h + 1}")
+        head = st.selectbox("Head", range(table.table.shape[0]), key="pe_swin_head",
+                            format_func=lambda h: f"head {h + 1}")
     m = table.window[0]
     st.plotly_chart(figs.bias_table_heatmap(
         table.table[head], f"Relative position bias B̂, stage {table.stage + 1} · block {table.block + 1}, head "

@@ -359,7 +359,8 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
          fig("v", lambda: figs.matrix_heatmap(steps.v, "V", k_labels, None, "key", "head dim")))
 
     # 4. Q Kᵀ
-    step(shown, 4, "Scores: every query against every key", r"S = Q K^\top,\quad S_{ij} = q_i \cdot k_j", f"{T_q} × {T_k}",
+    step(shown, 4, "Scores: every query against every key", r"S = Q K^\top,\quad S_{ij} = q_i \cdot k_j",
+         f"{T_q} × {T_k}",
          "The dot product of query i with key j: large when they point the same way. Row i holds how well "
          "token i's query matches every key.",
          fig("scores", lambda: figs.matrix_heatmap(steps.scores, "Q Kᵀ", q_labels, k_labels, "query", "key",

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from models.capture import swin, vision
+from models.capture import swin
 from ui import clicks, common
 from ui import vision as uv
-from viz.vit import top_k_bars
 from viz.swin import (
     attention_distance_figure,
     bias_matrix_figure,
@@ -28,6 +27,7 @@ from viz.swin import (
     window_heatmap,
     window_partition_figure,
 )
+from viz.vit import top_k_bars
 
 KEY = "swin"  # widget keys start with this, so they never clash with the ViT page's
 HEAD_KEY = "swin_head"  # the head control the benchmark drives (a select_slider, heads counted from 1)
@@ -78,8 +78,9 @@ def _head_fig(t, i, win, head):
 def _query_fig(t, i, row, col, head, tag):
     info = t.blocks[i]
     w_idx, weights, positions = swin.query_attention(t.attention[i], info, row, col, head)
-    return window_attention_figure(t.image, weights, positions, info.patch_px, info.grid, swin.window_boxes(info, w_idx),
-                                   (row, col), title=f"{swin.block_name(info)} ({tag}), window {w_idx}")
+    return window_attention_figure(t.image, weights, positions, info.patch_px, info.grid,
+                                   swin.window_boxes(info, w_idx), (row, col),
+                                   title=f"{swin.block_name(info)} ({tag}), window {w_idx}")
 
 
 def _bias_table_fig(t, bb, bh):

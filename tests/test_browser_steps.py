@@ -23,7 +23,8 @@ def _spec(pg, key: str) -> str:
     """What the chart shows now: its title and first trace's first values, as drawn by Plotly."""
     return pg.locator(f".st-key-{key} .js-plotly-plot").first.evaluate(
         """el => { const cd = el.calcdata[0]; const title = el.layout.title && el.layout.title.text;
-                   const z = cd[0] && cd[0].z; const row = z ? Array.from(z[0]).slice(0, 8) : cd.slice(0, 8).map(p => p.s);
+                   const z = cd[0] && cd[0].z;
+                   const row = z ? Array.from(z[0]).slice(0, 8) : cd.slice(0, 8).map(p => p.s);
                    return JSON.stringify([title, row]); }""")
 
 

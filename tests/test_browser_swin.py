@@ -33,7 +33,9 @@ def _highlighted(pg, key: str) -> list[int]:
         """([key, colour]) => {
             const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
             const out = [];
-            gd.data.forEach((t, i) => { if (t.fill === 'toself' && t.line && t.line.color === colour) out.push(i - 1); });
+            gd.data.forEach((t, i) => {
+                if (t.fill === 'toself' && t.line && t.line.color === colour) out.push(i - 1);
+            });
             return out;
         }""",
         [key, HIGHLIGHT],

@@ -21,7 +21,8 @@ OUTSIDE = "Outside what this model was trained on"
 LABEL_OVERLAPS = """() => {
   const out = {small: [], overlaps: [], count: 0};
   for (const plot of document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")) {
-    const els = plot.querySelectorAll(".xtick text, .ytick text, .gtitle, .g-xtitle text, .g-ytitle text, .annotation-text");
+    const els = plot.querySelectorAll(
+      ".xtick text, .ytick text, .gtitle, .g-xtitle text, .g-ytitle text, .annotation-text");
     const boxes = [];
     for (const el of els) {
       const text = el.textContent.trim();
@@ -126,7 +127,8 @@ def test_padding_to_64_tokens_keeps_labels_apart(page, server):
         wait_idle(page)
         check(page, "text_padded_" + tab.split()[0].lower())
         _labels_readable(page)
-        _shot(page, "ed_grid_enc" if tab.startswith("All") else "ed_mask_cross", "text_padded_" + tab.split()[0].lower() + "_chart")
+        _shot(page, "ed_grid_enc" if tab.startswith("All") else "ed_mask_cross",
+              "text_padded_" + tab.split()[0].lower() + "_chart")
     page.get_by_role("tab", name="One head").click()
     _press(page, "ed_pad_to", "Home")
 
@@ -154,7 +156,8 @@ def test_inputs_like_the_training_data_show_no_warning(page, server):
     open_page(page, server, "encoder_decoder")
     wait_idle(page)
     _choose_task(page, "Dates")
-    for value, iso in [("21 Nov 2026", "2026-11-21"), ("2026年11月21日", "2026-11-21"), ("二〇二六年十一月二十一日", "2026-11-21")]:
+    for value, iso in [("21 Nov 2026", "2026-11-21"), ("2026年11月21日", "2026-11-21"),
+                       ("二〇二六年十一月二十一日", "2026-11-21")]:
         type_text(page, value)
         check(page, "text_in_distribution_" + iso)
         assert OUTSIDE not in _warning_text(page)

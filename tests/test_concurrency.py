@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from models.demo import shapes, text
 from models.capture import vision
+from models.demo import shapes, text
 from tests.conftest import SAMPLES
 
 THREADS = 16
@@ -131,7 +131,8 @@ def test_a_model_loading_does_not_break_the_runs_of_other_sessions():
                 if k % 3 == 1:
                     _same_vision(expected_vision[i % 4], vision.run(model, images[i % 4]))
                 elif k % 3 == 2:
-                    np.testing.assert_array_equal(sbs.vit_model_steps(model, pixels, 1, 2).output, expected_steps.output)
+                    np.testing.assert_array_equal(sbs.vit_model_steps(model, pixels, 1, 2).output,
+                                                  expected_steps.output)
                 else:
                     _same_text(expected_text[i % 4], text.run(translate, sentences[i % 4]))
             except Exception as e:  # reported below, with the others

@@ -13,11 +13,11 @@ from streamlit.testing.v1 import AppTest
 
 from models.demo import text
 from tests.conftest import APP
+from ui.text import RESPONSIBLY, TASK_KEY, text_key
+from viz import text as vt
 
 TABS = ["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step", "Download"]
 TAB_KEY = "ed_tab"
-from ui.text import RESPONSIBLY, TASK_KEY, text_key
-from viz import text as vt
 
 TYPED = {
     "reverse": ("Hello, world", "dlrow ,olleH"),

@@ -145,9 +145,9 @@ def test_overview_grid_layers_by_heads_with_row_and_column_titles():
                         row_titles=["layer 1", "layer 2"], column_titles=[f"head {h + 1}" for h in range(4)])
     assert len(fig.data) == 8
     for i, (tr, xaxis, yaxis) in enumerate(_cells(fig)):
-        l, h = divmod(i, 4)
-        np.testing.assert_array_equal(np.asarray(tr.z), CROSS[l][h])
-        assert tr.hovertemplate.startswith(f"layer {l + 1}, head {h + 1}<br>")
+        layer, h = divmod(i, 4)
+        np.testing.assert_array_equal(np.asarray(tr.z), CROSS[layer][h])
+        assert tr.hovertemplate.startswith(f"layer {layer + 1}, head {h + 1}<br>")
         suffix = "" if i == 0 else str(i + 1)
         assert xaxis.domain == pytest.approx(ref.layout["xaxis" + suffix].domain)
         assert yaxis.domain == pytest.approx(ref.layout["yaxis" + suffix].domain)

@@ -79,12 +79,13 @@ BUILDERS = {
     "bias_table_v2": lambda: vw.bias_table_figure(np.abs(TABLE), diverging=False),
     "bias_matrix": lambda: vw.bias_matrix_figure(BIAS, M_LABELS, title="expanded B"),
     "bias_matrix_v2": lambda: vw.bias_matrix_figure(np.abs(BIAS), M_LABELS, diverging=False),
-    "mask_without_ticks": lambda: vw.mask_figure(np.zeros((81, 81), np.float32), [f"({i // 9},{i % 9})" for i in range(81)],
-                                                 [0] * 81),
+    "mask_without_ticks": lambda: vw.mask_figure(np.zeros((81, 81), np.float32),
+                                                 [f"({i // 9},{i % 9})" for i in range(81)], [0] * 81),
     "attention_distance": lambda: vw.attention_distance_figure(DISTANCES, ["stage 1 · block 1", "stage 1 · block 2",
                                                                            "stage 2 · block 1"], [0, 0, 1], [0, 2, 0]),
     "window_picker_by_token": lambda: vw.window_partition_figure(IMAGE, swin.all_window_boxes(SHF), highlight=1,
-                                                                 token_windows=swin.token_window_map(SHF), patch_px=4.0),
+                                                                 token_windows=swin.token_window_map(SHF),
+                                                                 patch_px=4.0),
 }
 
 
@@ -224,7 +225,8 @@ def test_mask_figure_is_the_mask_with_query_and_key_named():
     assert tr.hovertemplate == "query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>"
     assert (tr.zmin, tr.zmax) == (-100, 0) and fig.layout.yaxis.autorange == "reversed"
     big = BUILDERS["mask_without_ticks"]()  # M = 9: 81 tokens are too many to label at 12 px: every k-th one
-    step = len(big.data[0].x) // len(big.layout.xaxis.tickvals) + (len(big.data[0].x) % len(big.layout.xaxis.tickvals) > 0)
+    n_x, n_ticks = len(big.data[0].x), len(big.layout.xaxis.tickvals)
+    step = n_x // n_ticks + (n_x % n_ticks > 0)
     assert len(big.data[0].x) == 81 and 1 < len(big.layout.xaxis.tickvals) < 81
     assert list(big.layout.xaxis.tickvals) == list(big.data[0].x)[::step]
 

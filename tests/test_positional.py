@@ -133,7 +133,8 @@ def test_swin_bias_table_is_what_timm_adds_to_the_logits():
             for block in stage.blocks:
                 block.attn.relative_position_bias_table.normal_()
     tables = positional.swin_bias_tables(model)
-    assert [t.name for t in tables] == ["layers.0.blocks.0", "layers.0.blocks.1", "layers.1.blocks.0", "layers.1.blocks.1"]
+    assert [t.name for t in tables] == ["layers.0.blocks.0", "layers.0.blocks.1",
+                                        "layers.1.blocks.0", "layers.1.blocks.1"]
     assert [t.shift for t in tables] == [0, 2, 0, 2]  # every second block shifts its windows by M // 2
     for t, attn in zip(tables, (b.attn for s in model.layers for b in s.blocks)):
         m = t.window[0]

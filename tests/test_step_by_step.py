@@ -8,8 +8,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from models.capture import step_by_step as sbs
-from models.demo import text
 from models.capture import vision
+from models.demo import text
 from models.network.transformer import TransformerConfig, make_model
 from tests.conftest import APP
 from viz import step_by_step as viz
@@ -100,7 +100,8 @@ def test_the_check_catches_a_wrong_scale(demo_text, monkeypatch):
     """Scaling by √d_model instead of √d_k must show up as a difference: the check is not vacuous."""
     model, trace = demo_text
     real = sbs._head_attention
-    monkeypatch.setattr(sbs, "_head_attention", lambda q, k, v, d_k, mask: real(q, k, v, model.transformer.cfg.d_model, mask))
+    monkeypatch.setattr(sbs, "_head_attention",
+                        lambda q, k, v, d_k, mask: real(q, k, v, model.transformer.cfg.d_model, mask))
     with pytest.raises(sbs.NotReproducible, match="differs from the model's own by"):  # refused, never shown
         sbs.text_steps(model, trace, "encoder", 0, 0)
 
@@ -296,7 +297,7 @@ def test_step_by_step_page_runs_for_text_and_vit():
     at.get("button_group")[0].set_value("all eleven steps").run()
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) >= 15
-    assert any("sqrt{d_k}" in l.value for l in at.latex)
+    assert any("sqrt{d_k}" in latex.value for latex in at.latex)
     head = at.select_slider(key="sbs_head")
     assert head.value == 1
     head.set_value(3).run()  # the bench's head control: heads counted from 1

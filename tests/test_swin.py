@@ -289,7 +289,8 @@ def test_fused_attention_is_switched_off_only_for_the_capture():
 
 
 def test_concurrent_captures_on_one_model_match_sequential_ones():
-    model = _make("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16, depths=(2, 2), num_heads=(1, 2))
+    model = _make("swin_tiny_patch4_window7_224", img_size=64, window_size=4, embed_dim=16, depths=(2, 2),
+                  num_heads=(1, 2))
     inputs = [torch.randn(1, 3, 64, 64, generator=torch.Generator().manual_seed(i)) for i in range(4)]
     expected = [swin.capture(model, x)[0] for x in inputs]
     results, errors = [None] * 4, []
@@ -441,7 +442,8 @@ def test_figures_are_built_from_the_captured_data():
     assert len(picker.customdata) > attention[shf_i].shape[0]  # wrapped windows come as several pieces
 
     window, weights, positions = swin.query_attention(attention[shf_i], shifted, 0, 0, head=1)
-    fig = vw.window_attention_figure(image, weights, positions, px, shifted.grid, swin.window_boxes(shifted, window), (0, 0))
+    fig = vw.window_attention_figure(image, weights, positions, px, shifted.grid, swin.window_boxes(shifted, window),
+                                     (0, 0))
     z = np.asarray(fig.data[1].z, dtype=float)
     np.testing.assert_allclose(np.nansum(z), 1.0, atol=1e-5)  # the whole softmax row is on the image
     assert np.isfinite(z).sum() == (positions[:, 0] >= 0).sum()
@@ -499,8 +501,8 @@ def test_bundled_demo_scores_at_least_95_percent_through_the_cli(capsys):
 
 
 def test_vision_run_gives_windows_that_place_back_on_the_image():
-    from models.demo import shapes
     from models.capture import vision
+    from models.demo import shapes
 
     model = vision.load("swin_demo", "demo")
     assert swin.swin_version(model.module) == 1

@@ -171,7 +171,8 @@ def test_empty_input_raises_a_user_message(models, task, empty):
 @pytest.mark.parametrize("task", TASKS)
 @pytest.mark.parametrize(
     "typed",
-    ["x" * 100_000, "héllo wörld 😀 中文", "a\x00b\x00c", "🙂" * 80, "日本語のテキスト", "\u200b\ufeffzero width", "a" * 41],
+    ["x" * 100_000, "héllo wörld 😀 中文", "a\x00b\x00c", "🙂" * 80, "日本語のテキスト", "\u200b\ufeffzero width",
+     "a" * 41],
 )
 def test_bad_inputs_never_raise(models, task, typed):
     trace = text.run(models[task], typed)
@@ -252,7 +253,8 @@ def test_the_three_inputs_of_the_issue(models):
 
     guess = text.run(models["dates"], "tomorrow")
     reasons = " ".join(guess.outside)
-    assert "not a date written in any of the styles" in reasons and "is not a real date written as YYYY-MM-DD" in reasons
+    assert "not a date written in any of the styles" in reasons
+    assert "is not a real date written as YYYY-MM-DD" in reasons
     assert guess.confidence < text.LOW_CONFIDENCE and "confidence is low" in reasons
     assert f"step {guess.confidence_step + 1}" in reasons
 
@@ -276,7 +278,8 @@ def test_confidence_is_the_lowest_probability_of_the_tokens_written(models):
     assert len(trace.token_probs) == len(trace.output_tokens)
     assert trace.confidence == min(trace.token_probs) == trace.token_probs[trace.confidence_step]
     for p, top, token in zip(trace.token_probs, trace.step_top_k, trace.output_tokens):
-        assert top[0][0] == token and p == pytest.approx(top[0][1], abs=1e-6), "greedy: the written token is the top one"
+        assert top[0][0] == token and p == pytest.approx(top[0][1], abs=1e-6), (
+            "greedy: the written token is the top one")
 
 
 def test_decoding_that_never_ends_is_said():

@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from models.analysis import attention_math as am
-from models.runtime import images
-from models.demo import shapes
 from models.capture import vision
+from models.demo import shapes
+from models.runtime import images
 
 VARIANTS = [  # (name, create kwargs, prefix labels)
     ("vit_tiny_patch16_224", {}, ["CLS"]),

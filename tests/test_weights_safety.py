@@ -7,8 +7,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from models.demo import text
 from models.capture import vision
+from models.demo import text
 
 MARKER = "atlas_pickle_ran"
 

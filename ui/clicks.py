@@ -59,7 +59,8 @@ def clicked(event: Any) -> Click | None:
         curve = point.get("curve_number", 0)
         index = point.get("point_index", point.get("point_number", 0))
         try:
-            return Click(int(curve or 0), int(index or 0), point.get("x"), point.get("y"), _as_tuple(point.get("customdata")))
+            return Click(int(curve or 0), int(index or 0), point.get("x"), point.get("y"),
+                         _as_tuple(point.get("customdata")))
         except (TypeError, ValueError):
             continue
     return None

@@ -112,8 +112,10 @@ def vocabulary_ui(model) -> None:
             hide_index=True, height=300,
         )
     vocab = text.vocabulary(model)
-    st.markdown(f"**Source vocabulary** ({len(vocab['source'])} tokens): " + " ".join(_code(t) for t in vocab["source"]))
-    st.markdown(f"**Target vocabulary** ({len(vocab['target'])} tokens): " + " ".join(_code(t) for t in vocab["target"]))
+    st.markdown(f"**Source vocabulary** ({len(vocab['source'])} tokens): "
+                + " ".join(_code(t) for t in vocab["source"]))
+    st.markdown(f"**Target vocabulary** ({len(vocab['target'])} tokens): "
+                + " ".join(_code(t) for t in vocab["target"]))
 
 
 def _use_example(task: str, example_key: str) -> None:
@@ -222,7 +224,8 @@ def step_ui(n_steps: int) -> int:
     if st.session_state.get("ed_step", 1) > n_steps:  # a shorter output than the last one
         st.session_state.pop("ed_step", None)
     return st.slider("Decoding step", 1, n_steps, 1, key="ed_step",
-                     help="Steps count from 1. Step k: what the decoder attended to when it produced output token k.") - 1
+                     help="Steps count from 1. Step k: what the decoder attended to when it produced "
+                          "output token k.") - 1
 
 
 def _code(s: str) -> str:
@@ -238,7 +241,8 @@ def step_caption(trace, step: int, tokenization: str) -> str:
     prob_text = f" (probability {prob:.3f})" if prob is not None else ""
     return (
         f"**Step {step + 1} of {len(trace.output_tokens)}.** The decoder reads {read} (its position {step}, counted "
-        f"from 0, is the query) and writes {_code(vt.visible_tokens([token], escape=False)[0])}{prob_text}. Output so far: "
+        f"from 0, is the query) and writes {_code(vt.visible_tokens([token], escape=False)[0])}{prob_text}. "
+        "Output so far: "
         f"{_code(so_far) if so_far else '(nothing yet)'}."
     )
 

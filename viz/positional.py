@@ -154,15 +154,18 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     tick_step = 1 if max(rows, cols) <= 16 else 2  # 12-px labels need room: every other one on large grids
     fig.update_xaxes(
         title="patch column (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
-        tickvals=[x[c * step_c + mid_c] for c in range(cols)][::tick_step], ticktext=[str(c) for c in range(cols)][::tick_step],
+        tickvals=[x[c * step_c + mid_c] for c in range(cols)][::tick_step],
+        ticktext=[str(c) for c in range(cols)][::tick_step],
         showgrid=False, zeroline=False, scaleanchor="y", constrain="domain", range=[-0.5, len(x) - 0.5],
     )
     fig.update_yaxes(
         title="patch row (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
-        tickvals=[y[r * step_r + mid_r] for r in range(rows)][::tick_step], ticktext=[str(r) for r in range(rows)][::tick_step],
+        tickvals=[y[r * step_r + mid_r] for r in range(rows)][::tick_step],
+        ticktext=[str(r) for r in range(rows)][::tick_step],
         range=[len(y) - 0.5, -0.5], showgrid=False, zeroline=False, constrain="domain",  # reversed, fixed: the
     )  # click markers must not pad the axes
-    fig.update_layout(title=title, height=640, plot_bgcolor="white", margin=dict(l=10, r=10, t=60 if title else 30, b=10))
+    fig.update_layout(title=title, height=640, plot_bgcolor="white",
+                      margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig
 
 
@@ -199,7 +202,9 @@ def bias_table_heatmap(table: np.ndarray, title: str | None = None) -> go.Figure
             hovertemplate="Δy %{y}, Δx %{x}<br>bias %{z:.4f}<extra></extra>", colorbar=dict(title="bias", thickness=12),
         )
     )
-    fig.update_xaxes(title="Δx = query column − key column", scaleanchor="y", constrain="domain", dtick=1 if n_x <= 15 else None)
-    fig.update_yaxes(title="Δy = query row − key row", autorange="reversed", constrain="domain", dtick=1 if n_y <= 15 else None)
+    fig.update_xaxes(title="Δx = query column − key column", scaleanchor="y", constrain="domain",
+                     dtick=1 if n_x <= 15 else None)
+    fig.update_yaxes(title="Δy = query row − key row", autorange="reversed", constrain="domain",
+                     dtick=1 if n_y <= 15 else None)
     fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig

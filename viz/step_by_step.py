@@ -200,7 +200,8 @@ def mask_heatmap(
 
 
 def weights_heatmap(
-    weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str, highlight: int | None = None
+    weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str,
+    highlight: int | None = None,
 ) -> go.Figure:
     """The softmax output: weights from 0 (white) to the largest (dark blue), the query row boxed."""
     return matrix_heatmap(weights, title, query_labels, key_labels, "query", "key", highlight=highlight,

@@ -260,7 +260,8 @@ def shift_figure(
     h, w = np.asarray(image).shape[:2]
     labels = np.asarray(labels)
     rows, cols = labels.shape
-    scale = [[k / 8, c] for k, c in enumerate(REGION_COLOURS)] if labels.max() > 0 else [[0, REGION_COLOURS[0]], [1, REGION_COLOURS[0]]]
+    scale = ([[k / 8, c] for k, c in enumerate(REGION_COLOURS)] if labels.max() > 0
+             else [[0, REGION_COLOURS[0]], [1, REGION_COLOURS[0]]])
     data = [_image_trace(image), dict(
         type="heatmap", z=array(labels, np.float64), x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px,
         zmin=0, zmax=8, colorscale=scale, opacity=0.45, showscale=False,
@@ -453,14 +454,17 @@ def window_heatmap(weights: np.ndarray, token_labels: Sequence[str], title: str 
 
 
 # ---------------------------------------------------------------------------------------------- bias
-def bias_table_figure(table: np.ndarray, title: str | None = None, diverging: bool = True, height: int = 360) -> go.Figure:
+def bias_table_figure(
+    table: np.ndarray, title: str | None = None, diverging: bool = True, height: int = 360
+) -> go.Figure:
     """One head's relative position bias table B̂, (2M−1) × (2M−1), indexed by the offset
     (Δrow, Δcol) = query − key, from −(M−1) to M−1."""
     table = array(table)
     k = (table.shape[0] - 1) // 2
     offsets = np.arange(-k, k + 1)
     lim = float(np.abs(table).max()) or 1.0
-    trace = dict(type="heatmap", z=table, x=offsets, y=offsets, colorscale=_scale(BIAS_SCALE if diverging else "Viridis"),
+    trace = dict(type="heatmap", z=table, x=offsets, y=offsets,
+                 colorscale=_scale(BIAS_SCALE if diverging else "Viridis"),
                  colorbar=dict(title=dict(text="bias"), thickness=12),
                  hovertemplate="Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}<extra></extra>")
     if diverging:
@@ -524,7 +528,8 @@ def attention_distance_figure(
             text += [f"{name} ({'shifted' if sh else 'regular'}), head {head + 1}" for head in range(len(d))]
             symbols += ["circle-open" if sh else "circle"] * len(d)
         data.append(dict(
-            type="scatter", x=array(xs, np.int64), y=array(np.concatenate(ys) if ys else [], np.float64), mode="markers",
+            type="scatter", x=array(xs, np.int64), y=array(np.concatenate(ys) if ys else [], np.float64),
+            mode="markers",
             name=f"stage {stage + 1}", text=text,
             marker=dict(color=WINDOW_COLOURS[stage % len(WINDOW_COLOURS)], size=9, symbol=symbols,
                         line=dict(width=2)),

@@ -168,14 +168,15 @@ def overview_grid(
     n_layers, n_heads = len(layers), layers[0].shape[0]
     n_q = layers[0].shape[1]
     hspace, vspace, end = 0.015, 0.03, 0.98  # make_subplots keeps the right 2 % for the row titles
-    cells = [(w[h], f"layer {l + 1}, head {h + 1}") for l, w in enumerate(layers) for h in range(n_heads)]
+    cells = [(w[h], f"layer {layer + 1}, head {h + 1}") for layer, w in enumerate(layers) for h in range(n_heads)]
     data, layout = _grid(cells, n_layers, n_heads, query_labels, key_labels, False, hspace, vspace, end)
     xdom, ydom = _domains(n_heads, hspace, end), _domains(n_layers, vspace)[::-1]
     layout["annotations"] = [
         _title_annotation(f"head {h + 1}", sum(xdom[h]) / 2, 1.0) for h in range(n_heads)
     ] + [
-        _title_annotation(f"layer {l + 1}", end, sum(ydom[l]) / 2, textangle=90, xanchor="left", yanchor="middle")
-        for l in range(n_layers)
+        _title_annotation(f"layer {layer + 1}", end, sum(ydom[layer]) / 2, textangle=90, xanchor="left",
+                          yanchor="middle")
+        for layer in range(n_layers)
     ]
     layout.update(
         coloraxis=_colour_axis(max(float(w.max(initial=0.0)) for w in layers)),

@@ -1,8 +1,8 @@
 """One attention head of one layer, recomputed from the model's own weights, every intermediate kept.
 
 The model runs once, unchanged; a pre-hook and a hook on the chosen attention module record its input and
-output for this call only (this thread's calls only; removed in `finally`; written into a local dict). From that input and the
-module's weights we redo the arithmetic of Vaswani et al. 2017, eq. (1) and section 3.2.2:
+output for this call only (this thread's calls only; removed in `finally`; written into a local dict). From that
+input and the module's weights we redo the arithmetic of Vaswani et al. 2017, eq. (1) and section 3.2.2:
 
     Q = X W_Q,  K = X W_K,  V = X W_V              (per head: d_model → d_k)
     A = softmax(mask(Q Kᵀ / √d_k))                  (mask: −∞ where a key may not be attended)
@@ -433,8 +433,8 @@ def vit_steps(
             scaled_output = gamma * output  # what the block adds to the residual stream
             model_scaled = apply_gamma(model_out)  # the block's own LayerScale applied to its module's output
             diff = max(diff, float((scaled_output - model_scaled).abs().max()))
-            notes.append("This block has LayerScale (CaiT, Touvron et al. 2021; also in DINOv2): it adds γ ⊙ MSA(LN(z)) "
-                         "to the residual stream, a learned per-dimension γ, not MSA(LN(z)) itself.")
+            notes.append("This block has LayerScale (CaiT, Touvron et al. 2021; also in DINOv2): it adds "
+                         "γ ⊙ MSA(LN(z)) to the residual stream, a learned per-dimension γ, not MSA(LN(z)) itself.")
         shared = dict(x=_np(x), concat=_np(concat), w_o=_np(module.proj.weight.T), b_o=_np(module.proj.bias),
                       output=_np(output), model_output=_np(model_out), layer_scale=_np(gamma),
                       scaled_output=_np(scaled_output), model_scaled_output=_np(model_scaled))

@@ -353,7 +353,8 @@ def _cr_weights(attn: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | Non
     logits = logits * scale + attn._relative_positional_encodings()
     if mask is not None:
         nw = mask.shape[0]
-        logits = (logits.view(bw // nw, nw, attn.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(-1, attn.num_heads, n, n)
+        logits = (logits.view(bw // nw, nw, attn.num_heads, n, n) + mask.unsqueeze(1).unsqueeze(0)).view(
+            -1, attn.num_heads, n, n)
     return logits.softmax(dim=-1)
 
 
@@ -383,7 +384,9 @@ def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) ->
     return table.float().cpu().numpy(), expanded.float().cpu().numpy()
 
 
-def _run_cr(model: torch.nn.Module, x: torch.Tensor, entries: list, weights: dict, masks: dict, shapes: dict) -> torch.Tensor:
+def _run_cr(
+    model: torch.nn.Module, x: torch.Tensor, entries: list, weights: dict, masks: dict, shapes: dict
+) -> torch.Tensor:
     """One forward of a SwinTransformerV2Cr that fills `weights`, `masks`, `shapes` (per block name, as `capture`'s
     hooks do) and returns the logits. Its attention calls softmax as a tensor method: a pre-hook on each attention
     module recomputes it from the module's own input and mask (_cr_weights). The hooks exist for this call only and
@@ -504,7 +507,8 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
     attention, blocks = [], []
     details = SwinDetails(version=version, attn_mask=[], bias_table=[], bias=[], relative_position_index=[],
-                          logit_scale=scales_v2, stages=[], implementation="SwinTransformerV2Cr" if cr else type(model).__name__)
+                          logit_scale=scales_v2, stages=[],
+                          implementation="SwinTransformerV2Cr" if cr else type(model).__name__)
     for (name, stage, blk), (table, bias) in zip(entries, tables):
         if len(weights[name]) != 1 or name not in shapes:
             raise RuntimeError(

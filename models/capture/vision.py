@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from models.runtime import device as devices
-from models.runtime import memory
 from models.capture.hooks import hooks, running, tracing, unfused
 from models.capture.trace import BlockInfo, VisionTrace
-
 from models.demo import WEIGHTS_DIR
+from models.runtime import device as devices
+from models.runtime import memory
+
 VIT_MODULES = ("vision_transformer", "deit", "vision_transformer_hybrid", "vision_transformer_relpos", "eva", "beit")
 SWIN_MODULES = ("swin_transformer", "swin_transformer_v2", "swin_transformer_v2_cr")
 WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors file
@@ -141,8 +141,10 @@ def require_family(name: str, wanted: str) -> None:
         return
     what = {"vit": "ViT-family (vit_*, deit_*, eva*, beit*…)", "swin": "Swin-family (swin_*, swinv2_*)"}
     if found is not None:
-        raise UnsupportedModel(f"'{name}' is a {what[found].split(' (')[0]} model, not a {what[wanted]} one: use its own page.")
-    raise UnsupportedModel(f"'{name}' is a timm model, but not a {what[wanted]} one: its attention cannot be shown here.")
+        raise UnsupportedModel(f"'{name}' is a {what[found].split(' (')[0]} model, not a {what[wanted]} one: "
+                               "use its own page.")
+    raise UnsupportedModel(f"'{name}' is a timm model, but not a {what[wanted]} one: "
+                           "its attention cannot be shown here.")
 
 
 def _check_name(name: str) -> str:
@@ -226,7 +228,8 @@ def _pretrained(name: str, create_kwargs: dict) -> tuple[torch.nn.Module, str]:
     except Exception:
         cfg = None
     if cfg is None:  # _check_name has seen the tag in timm's list: only a broken registry gets here
-        raise UnknownTag(f"timm has no pretrained weights tagged '{name}'. Its tags: {', '.join(pretrained_tags(arch))}.")
+        raise UnknownTag(f"timm has no pretrained weights tagged '{name}'. "
+                         f"Its tags: {', '.join(pretrained_tags(arch))}.")
     full = f"{arch}.{cfg.tag}" if getattr(cfg, "tag", None) else arch
     cached = _cached_hub_file(cfg)
     if cached:
@@ -287,7 +290,9 @@ def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.M
     try:
         model = _create(arch, pretrained=False, **kwargs)
     except (TypeError, ValueError, AssertionError, RuntimeError) as e:  # e.g. a sidecar's kwargs timm refuses
-        raise WeightsMismatch(f"{arch} cannot be built with {path.name}'s settings ({type(e).__name__}: {e}).") from None
+        raise WeightsMismatch(
+            f"{arch} cannot be built with {path.name}'s settings ({type(e).__name__}: {e})."
+        ) from None
     problems = _describe_mismatch(model, state)
     if problems:  # timm's own converter for this family may map older layouts (and resize position embeddings)
         filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
@@ -433,7 +438,8 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
     Extra keyword arguments go to timm.create_model last (e.g. img_size=112 for a quick test).
     Raises UnknownModel, UnknownTag, WeightsUnavailable or WeightsMismatch with a message for the page.
     """
-    memory.keep_freed_memory()  # captures reuse freed pages instead of faulting in fresh ones (models/runtime/memory.py)
+    # captures reuse freed pages instead of faulting in fresh ones (models/runtime/memory.py)
+    memory.keep_freed_memory()
     name = (name or "").strip()
     weights = str(weights).strip()
     meta = None
@@ -454,7 +460,8 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
                     f"choose {side_arch}."
                 )
             meta = side
-    kwargs = {**(_meta_kwargs(meta, f"{name}.json" if path is None else path.with_suffix(".json").name) if meta else {}),
+    kwargs = {**(_meta_kwargs(meta, f"{name}.json" if path is None else path.with_suffix(".json").name)
+                 if meta else {}),
               **create_kwargs}
     if weights == "pretrained":
         if meta is not None:
@@ -610,7 +617,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
     meta, model = model, model.module  # below: `meta` the VisionModel, `model` timm's module
     if meta.kind not in ("vit", "swin"):
         raise UnsupportedModel(
-            f"'{meta.name}' ({type(model).__name__}) is not a ViT- or Swin-family model: its attention cannot be shown here."
+            f"'{meta.name}' ({type(model).__name__}) is not a ViT- or Swin-family model: "
+            "its attention cannot be shown here."
         )
     x, crop = preprocess(meta, image)
     extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
@@ -630,7 +638,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             if not attention_t:
                 raise CaptureError(f"No attention weights were captured from {meta.name}: the capture came back empty.")
             if len(attention_t) != n_blocks:
-                raise CaptureError(f"Captured {len(attention_t)} attention maps from {meta.name}, which has {n_blocks} blocks.")
+                raise CaptureError(f"Captured {len(attention_t)} attention maps from {meta.name}, "
+                                   f"which has {n_blocks} blocks.")
             ph, pw = _patch_size(model)
             grid = (x.shape[-2] // ph, x.shape[-1] // pw)
             labels, n_prefix = token_labels(model, grid)

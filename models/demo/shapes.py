@@ -26,7 +26,7 @@ def _shape_mask(shape: str, size: int, box: tuple[int, int, int, int]) -> np.nda
     big = Image.new("L", (size * s, size * s), 0)
     draw = ImageDraw.Draw(big)
     x0, y0, x1, y1 = (v * s for v in box)
-    w, h = x1 - x0, y1 - y0
+    w = x1 - x0
     cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
     last = (x1 - 1, y1 - 1)  # PIL's ellipse/rectangle corners are inclusive
     if shape == "circle":

@@ -26,10 +26,9 @@ import torch
 from safetensors.torch import load_file
 
 from models.capture.hooks import running
-from models.runtime import device as devices
-from models.network.transformer import Transformer, TransformerConfig, make_model
-
 from models.demo import WEIGHTS_DIR
+from models.network.transformer import Transformer, TransformerConfig, make_model
+from models.runtime import device as devices
 
 SPECIALS = ["<pad>", "<s>", "</s>", "<unk>"]
 PAD, BOS, EOS, UNK = range(4)
@@ -594,7 +593,8 @@ def _date_text(rng: random.Random, day: dt.date, style: int) -> str:
     if style == 4:
         return f"{num(d)}.{num(m)}.{rng.choice([yy, str(y), str(y)])}"
     if style == 5:
-        return rng.choice([f"{y}/{num(m)}/{num(d)}", f"{y}-{m:02d}-{d:02d}", f"{y}-{m:02d}-{d:02d}", f"{y}{m:02d}{d:02d}"])
+        return rng.choice([f"{y}/{num(m)}/{num(d)}", f"{y}-{m:02d}-{d:02d}", f"{y}-{m:02d}-{d:02d}",
+                           f"{y}{m:02d}{d:02d}"])
     if style == 6:
         return rng.choice([
             f"{weekday()}, {num(d)} {month()} {y}",
@@ -609,7 +609,8 @@ def _date_text(rng: random.Random, day: dt.date, style: int) -> str:
     sp = " " if rng.random() < 0.15 else ""
     week = ""
     if rng.random() < 0.3:
-        week = (" " if rng.random() < 0.5 else "") + "星期" + ("天" if wd == 6 and rng.random() < 0.5 else CN_WEEKDAYS[wd])
+        week = ((" " if rng.random() < 0.5 else "") + "星期"
+                + ("天" if wd == 6 and rng.random() < 0.5 else CN_WEEKDAYS[wd]))
     if style == 9:
         return f"{y}{sp}年{sp}{num(m)}{sp}月{sp}{num(d)}{sp}日{week}"
     if style == 10:
@@ -778,7 +779,8 @@ def _date_of(match: re.Match) -> tuple[dt.date | None, str | None]:
         year = int("".join(str(CN_DIGITS.index(c)) for c in g["cy"]))
         month, day = _CN_VALUE.get(g["cm"]), _CN_VALUE.get(g["cd"])
         if month is None or day is None:
-            return None, "its Chinese numerals for the month or day are not written as in its training data (十一, 二十一, ...)"
+            return None, ("its Chinese numerals for the month or day are not written as in its training data "
+                          "(十一, 二十一, ...)")
     else:
         year = int(g["y"]) if g.get("y") else _two_digit_year(g["yy"])
         month = _MONTH_NUMBER[g["mon"].rstrip(".")] if g.get("mon") else int(g["m"])
@@ -786,7 +788,8 @@ def _date_of(match: re.Match) -> tuple[dt.date | None, str | None]:
     try:
         date = dt.date(year, month, day)
     except ValueError:
-        return None, f"it is not a real calendar day (month {month}, day {day}), and every date it was trained on was one"
+        return None, (f"it is not a real calendar day (month {month}, day {day}), "
+                      "and every date it was trained on was one")
     if not FIRST_DATE <= date <= LAST_DATE:
         return None, f"the year {year} is outside 1900–2099, the years it was trained on"
     if g.get("suffix") and g["suffix"] != _ordinal(day)[-2:]:
@@ -827,7 +830,8 @@ def _dates_format(text: str, tokens: list[str]) -> FormatCheck:
             continue
         note = None
         g = match.groupdict()
-        if g.get("m") and g.get("d") and not g.get("mon") and int(g["m"]) <= 12 and int(g["d"]) <= 12 and g["m"] != g["d"]:
+        if (g.get("m") and g.get("d") and not g.get("mon")
+                and int(g["m"]) <= 12 and int(g["d"]) <= 12 and g["m"] != g["d"]):
             order = "month/day/year (US style)" if "/" in text and not text[:4].isdigit() else (
                 "day.month.year" if "." in text else "year, month, day")
             note = (f"Day and month could be read either way here. In its training data this form is always "
@@ -844,7 +848,8 @@ def _dates_output(tokens: list[str]) -> str | None:
         ok = re.fullmatch(r"\d{4}-\d\d-\d\d", out) and FIRST_DATE <= dt.date.fromisoformat(out) <= LAST_DATE
     except ValueError:
         ok = False
-    return None if ok else f"Its output '{out}' is not a real date written as YYYY-MM-DD, the only form it learned to write."
+    return None if ok else (f"Its output '{out}' is not a real date written as YYYY-MM-DD, "
+                            "the only form it learned to write.")
 
 
 _VERBS_T = {form for forms in TRANSITIVE for form in forms}
@@ -877,7 +882,8 @@ def _translate_format(text: str, tokens: list[str]) -> FormatCheck:
                 first = tokens[i + 1]
                 if det not in ("a", "an") or (det == "an") == (first[0] in _VOWELS):
                     ends.add(k + 1)
-            if len(adjectives) >= max_adj or not at(k, lambda w: (w in ADJECTIVES and w not in adjectives) or made_up(w)):
+            if len(adjectives) >= max_adj or not at(
+                    k, lambda w: (w in ADJECTIVES and w not in adjectives) or made_up(w)):
                 return ends
             adjectives.append(tokens[k])
             k += 1

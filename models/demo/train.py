@@ -21,7 +21,8 @@ MODULES = {
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in MODULES:
-        sys.exit(f"usage: python -m models.demo.train {{{','.join(MODULES)}}} [options]; --help after the task for its options")
+        sys.exit(f"usage: python -m models.demo.train {{{','.join(MODULES)}}} [options]; "
+                 "--help after the task for its options")
     # Imported lazily: the vision trainers need timm, the text ones do not.
     module = importlib.import_module(MODULES[argv[0]])
     raise SystemExit(module.main(argv if MODULES[argv[0]] == "models.demo.train_text" else argv[1:]))

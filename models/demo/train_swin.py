@@ -24,11 +24,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from models.demo import WEIGHTS_DIR, shapes
 from models.runtime import device as devices
-from models.demo import shapes
 
 NAME = "swin_demo"
-from models.demo import WEIGHTS_DIR
 ARCHITECTURE = "swin_tiny_patch4_window7_224"  # timm entry point; the kwargs below override its sizes
 IMG_SIZE = 64
 MODEL_KWARGS = dict(
@@ -77,9 +76,8 @@ def paths(weights_dir: pathlib.Path = WEIGHTS_DIR) -> tuple[pathlib.Path, pathli
 
 def load_demo(weights_dir: pathlib.Path = WEIGHTS_DIR) -> tuple[torch.nn.Module, dict]:
     """The bundled checkpoint as a timm model in eval mode, and its JSON metadata."""
-    from safetensors.torch import load_file
-
     import timm
+    from safetensors.torch import load_file
 
     weights, meta_path = paths(weights_dir)
     meta = json.loads(meta_path.read_text())
@@ -155,7 +153,9 @@ def save(model: torch.nn.Module, accuracy: float, seconds: float, args, weights_
         "name": NAME,
         "arch": ARCHITECTURE,
         "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in MODEL_KWARGS.items()},
-        "pretrained_cfg_overlay": {k: list(v) if isinstance(v, tuple) else v for k, v in PRETRAINED_CFG_OVERLAY.items()},
+        "pretrained_cfg_overlay": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in PRETRAINED_CFG_OVERLAY.items()
+        },
         "class_names": list(shapes.CLASSES),
         "task": "classify the shape in a synthetic image (models/demo/shapes.py); colour, size and position are random",
         "training": {

@@ -44,7 +44,9 @@ def batch_tensors(task: str, pairs: list[tuple[str, str]], src_index: dict, tgt_
     return src_ids, dec_in, labels
 
 
-def length_buckets(pairs: list[tuple[str, str]], batch_size: int, seed: int, pool: int = 32) -> list[list[tuple[str, str]]]:
+def length_buckets(
+    pairs: list[tuple[str, str]], batch_size: int, seed: int, pool: int = 32
+) -> list[list[tuple[str, str]]]:
     """Batches of similar lengths, so that little compute goes to padding: every `pool` batches' worth of
     examples is sorted by length and cut into batches, and the batches are shuffled (reproducibly)."""
     rng, batches = random.Random(seed), []
@@ -66,14 +68,15 @@ def held_out(task: str, n: int = EVAL_EXAMPLES, seed: int = EVAL_SEED) -> list[t
 
 
 def train(
-    task: str, steps: int, batch_size: int, lr: float, warmup: int, seed: int, out_dir: pathlib.Path, overrides: dict | None = None,
-    probe: int = 0,
+    task: str, steps: int, batch_size: int, lr: float, warmup: int, seed: int, out_dir: pathlib.Path,
+    overrides: dict | None = None, probe: int = 0,
 ) -> dict:
     info = text.TASKS[task]  # the TextTask: vocabularies, sampler, model size
     src_vocab, tgt_vocab = info.source_vocab, info.target_vocab
     src_index = {t: i for i, t in enumerate(src_vocab)}
     tgt_index = {t: i for i, t in enumerate(tgt_vocab)}
-    cfg = TransformerConfig(src_vocab=len(src_vocab), tgt_vocab=len(tgt_vocab), pad_id=text.PAD, **{**info.config, **(overrides or {})})
+    cfg = TransformerConfig(src_vocab=len(src_vocab), tgt_vocab=len(tgt_vocab), pad_id=text.PAD,
+                            **{**info.config, **(overrides or {})})
     torch.manual_seed(seed)
     model = make_model(cfg).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
@@ -97,11 +100,13 @@ def train(
         opt.step()
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         if step % 100 == 0 or step == steps - 1:
-            print(f"step {step:5d}  loss {running:.4f}  lr {lr_at(step):.2e}  {time.perf_counter() - started:6.1f}s", flush=True)
+            print(f"step {step:5d}  loss {running:.4f}  lr {lr_at(step):.2e}  {time.perf_counter() - started:6.1f}s",
+                  flush=True)
         if probe and step % probe == probe - 1:
             model.eval()
             probed = text.TextModel(task, info, model, src_vocab, tgt_vocab, {}, "", torch.device("cpu"))
-            print(f"step {step:5d}  exact match on 200 held-out examples: {exact_match(probed, held_out(task, 200)):.3f}", flush=True)
+            print(f"step {step:5d}  exact match on 200 held-out examples: "
+                  f"{exact_match(probed, held_out(task, 200)):.3f}", flush=True)
             model.train()
     seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
 
@@ -121,7 +126,8 @@ def train(
         "torch": torch.__version__,
         "command": f"python -m models.demo.train {task}",
     }
-    scored = text.TextModel(task, info, model.requires_grad_(False), src_vocab, tgt_vocab, meta, "just trained", torch.device("cpu"))
+    scored = text.TextModel(task, info, model.requires_grad_(False), src_vocab, tgt_vocab, meta, "just trained",
+                            torch.device("cpu"))
     meta["exact_match"] = exact_match(scored, held_out(task))
     meta["eval_examples"] = EVAL_EXAMPLES
     meta["eval_seed"] = EVAL_SEED
@@ -135,7 +141,8 @@ def train(
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.demo.train", description=__doc__.splitlines()[0])
     parser.add_argument("task", choices=sorted(text.TASKS))
-    parser.add_argument("--evaluate", action="store_true", help="score the bundled checkpoint on 1,000 fresh held-out examples")
+    parser.add_argument("--evaluate", action="store_true",
+                        help="score the bundled checkpoint on 1,000 fresh held-out examples")
     parser.add_argument("--weights", default="demo", help="with --evaluate: 'demo' or a .safetensors path")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads (default 1: the CI machine has 2 cores)")
     parser.add_argument("--steps", type=int)
@@ -144,7 +151,8 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--warmup", type=int)
     parser.add_argument("--d-model", type=int, help="override the task's model width (experiments)")
     parser.add_argument("--layers", type=int, help="override the number of encoder and decoder layers (experiments)")
-    parser.add_argument("--probe", type=int, default=0, help="every N steps, print the exact match on 200 held-out examples")
+    parser.add_argument("--probe", type=int, default=0,
+                        help="every N steps, print the exact match on 200 held-out examples")
     parser.add_argument("--seed", type=int, default=TRAIN_SEED)
     parser.add_argument("--out", type=pathlib.Path, default=text.WEIGHTS_DIR, help="where the checkpoint is written")
     args = parser.parse_args(argv)

@@ -1,7 +1,8 @@
 """Train and evaluate the bundled demo ViT: a small timm VisionTransformer that classifies shapes.
 
     python -m models.demo.train_vit              # train (about 5 minutes on one CPU core), then evaluate
-    python -m models.demo.train_vit --evaluate   # evaluate the bundled checkpoint; the last line is `accuracy: <fraction>`
+    python -m models.demo.train_vit --evaluate   # evaluate the bundled checkpoint;
+                                                 # the last line is `accuracy: <fraction>`
 
 The model is created with `timm.create_model("vit_tiny_patch16_224", img_size=64, patch_size=8, ...)`,
 so the app runs it through the very code path of every other timm ViT. The data come from
@@ -21,9 +22,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from models.demo import shapes
+from models.demo import WEIGHTS_DIR, shapes
 
-from models.demo import WEIGHTS_DIR
 NAME = "vit_demo"
 ARCH = "vit_tiny_patch16_224"  # a timm registry name; the kwargs below override its size
 IMAGE_SIZE = 64
@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
             pretrained_cfg_overlay=PRETRAINED_CFG_OVERLAY,
             class_names=shapes.CLASSES,
             task="classify the shape in a synthetic image (models/demo/shapes.py); colour and position are random",
-            training=dict(run, seed=args.seed, threads=args.threads, optimizer="AdamW, cosine schedule, label smoothing 0.05"),
+            training=dict(run, seed=args.seed, threads=args.threads,
+                          optimizer="AdamW, cosine schedule, label smoothing 0.05"),
             metrics=dict(accuracy=accuracy, eval_images=1000, eval_seed=EVAL_SEED),
             command="python -m models.demo.train_vit",
         )

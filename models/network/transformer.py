@@ -63,7 +63,8 @@ def causal_mask(length: int, device=None) -> torch.Tensor:
 
 
 def attention(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None, dropout: nn.Module | None = None
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+    dropout: nn.Module | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention: softmax(Q Kᵀ / √d_k) V, with d_k the head's own dimension.
 
@@ -164,7 +165,8 @@ class DecoderLayer(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         a, self_weights = self.self_attn(x, x, x, tgt_mask, need_weights)
         x = self.norm_1(x + self.dropout(a))
-        a, cross_weights = self.cross_attn(x, memory, memory, src_mask, need_weights)  # queries from the decoder, keys/values from the encoder
+        # queries from the decoder, keys/values from the encoder
+        a, cross_weights = self.cross_attn(x, memory, memory, src_mask, need_weights)
         x = self.norm_2(x + self.dropout(a))
         x = self.norm_3(x + self.dropout(self.ff(x)))
         return x, self_weights, cross_weights
@@ -219,7 +221,9 @@ class Transformer(nn.Module):
             cross_w.append(c)
         return self.generator(x), self_w, cross_w
 
-    def forward(self, src: torch.Tensor, tgt: torch.Tensor, need_weights: bool = True) -> tuple[torch.Tensor, Attention]:
+    def forward(
+        self, src: torch.Tensor, tgt: torch.Tensor, need_weights: bool = True
+    ) -> tuple[torch.Tensor, Attention]:
         """Teacher-forced pass: logits (B, T, tgt_vocab) and every layer's attention weights.
 
         need_weights=False runs fused attention and returns no weights (the lists hold None)."""
