@@ -105,6 +105,7 @@ def test_every_capture_path_shares_one_model_across_threads():
     assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
 
 
+@pytest.mark.slow
 def test_a_model_loading_does_not_break_the_runs_of_other_sessions():
     """Loading a vision model traces it with torch.fx, which swaps torch.nn.Module.__call__ for the whole process
     while it runs: without models/capture/hooks.py's gate every forward of every other thread meanwhile failed

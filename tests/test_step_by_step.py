@@ -315,6 +315,7 @@ def test_step_by_step_page_runs_for_text_and_vit():
     assert any("indices from 0" in c.value for c in at.caption)
 
 
+@pytest.mark.slow
 def test_step_by_step_page_refuses_eva02_in_plain_words():
     """A model the walk-through cannot reproduce gets a reason on the page and no steps, never unmatched numbers."""
     at = _page(AppTest.from_file(APP, default_timeout=240).run())

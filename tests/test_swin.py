@@ -236,6 +236,7 @@ def test_bias_is_recomputed_when_the_weights_change():
 
 
 @pytest.mark.parametrize("name,weights", [("swin_demo", "demo"), ("swin_tiny_patch4_window7_224", "random")])
+@pytest.mark.slow
 def test_traced_capture_equals_the_hooked_capture(name, weights):
     """vision.load builds timm's FX extractor for Swin too (identities taken out); it gives exactly what the
     hooks on the model give: every map, the masks, the geometry, the logits."""
@@ -408,6 +409,7 @@ def test_window_boxes_of_a_shifted_corner_window_wrap_round():
         swin.window_boxes(info, 4)
 
 
+@pytest.mark.slow
 def test_mean_attention_distance_against_a_brute_force_sum(captured):
     _, _, _, attention, blocks, cap = captured
     for b in (0, 1):

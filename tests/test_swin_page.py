@@ -133,6 +133,7 @@ def test_hostile_uploads_give_a_message_not_a_traceback(name, data, expect):
     assert expect in shown
 
 
+@pytest.mark.slow
 def test_pretrained_without_the_hub_says_so_and_falls_back_to_random():
     at = _open()
     at.radio(key="swin_weights").set_value("pretrained").run()
@@ -146,6 +147,7 @@ def test_pretrained_without_the_hub_says_so_and_falls_back_to_random():
     assert "random" in warnings
 
 
+@pytest.mark.slow
 def test_swin_v2_with_random_weights_runs_and_says_what_differs():
     at = _open()
     at.radio(key="swin_weights").set_value("random").run()
@@ -165,6 +167,7 @@ def test_swin_v2_with_random_weights_runs_and_says_what_differs():
     assert at.selectbox(key="swin_block").format_func(1) == "stage 1 · block 2 · shifted windows (s = 4)"
 
 
+@pytest.mark.slow
 def test_swin_v2_cr_runs_and_says_which_implementation():
     at = _open()
     at.radio(key="swin_weights").set_value("random").run()

@@ -30,6 +30,7 @@ def models():
 
 # ---------------------------------------------------------------------------------------- checkpoints
 @pytest.mark.parametrize("task", TASKS)
+@pytest.mark.slow
 def test_bundled_checkpoint_scores_on_fresh_held_out_examples(models, task):
     model = models[task]
     assert model.metadata["exact_match"] >= 0.99, "the score recorded when the checkpoint was trained"
@@ -47,6 +48,7 @@ def test_checkpoint_json_describes_the_weights(task):
     assert meta["source_vocab"][:4] == text.SPECIALS and meta["target_vocab"][:4] == text.SPECIALS
 
 
+@pytest.mark.slow
 def test_evaluate_cli_ends_with_the_exact_match_line(root):
     done = subprocess.run(
         [sys.executable, "-m", "models.demo.train", "dates", "--evaluate"],

@@ -161,6 +161,7 @@ def test_one_model_many_threads(photo):
         np.testing.assert_array_equal(att, expected[key])
 
 
+@pytest.mark.slow
 def test_weights_sources_and_errors(tmp_path, monkeypatch):
     from safetensors.torch import save_file
 
@@ -271,6 +272,7 @@ def demo():
     return vision.load("vit_demo", "demo")
 
 
+@pytest.mark.slow
 def test_demo_model_accuracy_on_fresh_images(demo):
     from models.demo import train_vit
 
@@ -303,6 +305,7 @@ def _attrs(module: torch.nn.Module) -> dict[str, set[str]]:
     return {name: set(vars(m)) for name, m in module.named_modules()}
 
 
+@pytest.mark.slow
 def test_load_wraps_the_module_and_sets_nothing_on_it():
     """The VisionModel owns timm's module and its facts; the module has exactly the attributes timm gave it."""
     import timm
@@ -368,6 +371,7 @@ def _page_with(name: str):
     return at
 
 
+@pytest.mark.slow
 def test_the_page_does_not_fall_back_to_random_weights_for_a_typo(monkeypatch):
     """Random weights stand in for pretrained ones the Hub cannot give, not for a tag that does not exist."""
     monkeypatch.setattr(vision, "_cached_hub_file", lambda cfg: None)
@@ -400,6 +404,7 @@ def _copy_demo(name: str, folder, sidecar: dict | None) -> str:
 
 
 @pytest.mark.parametrize("demo_name", ["vit_demo", "swin_demo"])
+@pytest.mark.slow
 def test_a_weights_file_is_read_with_its_own_sidecar(demo_name, tmp_path, photo):
     """A demo checkpoint loaded as a file under its timm name predicts exactly as the demo does: the file's
     sidecar (sizes, input size, crop, mean/std, class names) wins over the settings of the name it is loaded by."""
