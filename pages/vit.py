@@ -153,6 +153,10 @@ if st.session_state.get("vit_layer") not in range(1, n_layers + 1):  # a new mod
     st.session_state["vit_layer"] = n_layers
 if st.session_state.get("vit_head") not in range(1, n_heads + 1):
     st.session_state["vit_head"] = 1
+for _key in ("vit_q_row", "vit_q_col", "vit_layer", "vit_head"):
+    # Written back as state on every full run: a widget whose range changed (another model) is a new widget to
+    # Streamlit, which would otherwise start it again at its first value instead of keeping the view.
+    st.session_state[_key] = int(st.session_state[_key])
 
 
 def _layer() -> int:
@@ -200,13 +204,14 @@ def _on_query() -> None:
 # -------------------------------------------------------------------------------- what the model sees
 @st.fragment(key=F_GRID)
 def grid_view() -> None:
-    q_row, q_col = _query()
-    st.plotly_chart(
-        _cached(run_key, ("grid", q_row, q_col),
-                lambda: vi.patch_grid(trace.image, trace.grid, patch_px, P, selected=(q_row, q_col))),
-        on_select=_on_grid_click, selection_mode="points", key=GRID_KEY,
-    )
-    st.caption(f"Chosen query: patch (row {q_row}, column {q_col}), token {P + q_row * cols + q_col} (outlined).")
+    with st.container(key="vit_box_grid"):  # .st-key-vit_box_grid: what the browser tests read
+        q_row, q_col = _query()
+        st.plotly_chart(
+            _cached(run_key, ("grid", q_row, q_col),
+                    lambda: vi.patch_grid(trace.image, trace.grid, patch_px, P, selected=(q_row, q_col))),
+            on_select=_on_grid_click, selection_mode="points", key=GRID_KEY,
+        )
+        st.caption(f"Chosen query: patch (row {q_row}, column {q_col}), token {P + q_row * cols + q_col} (outlined).")
 
 
 st.subheader("What the model sees")
@@ -242,22 +247,23 @@ def _overview(key: str, _attention) -> dict:
 
 @st.fragment(key=F_OVERVIEW)
 def overview_view() -> None:
-    layer, head = _layer(), _head()
-    tiles = _overview(run_key, trace.attention)
-    st.plotly_chart(
-        _cached(run_key, ("overview", layer, head), lambda: vi.layer_head_overview(
-            tiles, selected=(layer - 1, head - 1),
-            title=f"Every layer × head: {n_layers} × {n_heads} maps of {n_tokens}×{n_tokens} weights",
-        )),
-        on_select=_on_overview_click, selection_mode="points", key=OVERVIEW_KEY,
-    )
-    shown = f", each shown as {tiles['tile']}×{tiles['tile']} averages" if tiles["tile"] < n_tokens else ""
-    st.caption(
-        f"Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token matrix "
-        f"(queries down, keys across{shown}), on its own colour scale from 0 to its largest weight, so every head's "
-        "pattern shows. Sent as one image; hover a tile for its largest weight and click it to show that layer and "
-        f"head below (outlined: layer {layer}, head {head}), where its weights are drawn exactly."
-    )
+    with st.container(key="vit_box_overview"):  # .st-key-vit_box_overview: what the browser tests read
+        layer, head = _layer(), _head()
+        tiles = _overview(run_key, trace.attention)
+        st.plotly_chart(
+            _cached(run_key, ("overview", layer, head), lambda: vi.layer_head_overview(
+                tiles, selected=(layer - 1, head - 1),
+                title=f"Every layer × head: {n_layers} × {n_heads} maps of {n_tokens}×{n_tokens} weights",
+            )),
+            on_select=_on_overview_click, selection_mode="points", key=OVERVIEW_KEY,
+        )
+        shown = f", each shown as {tiles['tile']}×{tiles['tile']} averages" if tiles["tile"] < n_tokens else ""
+        st.caption(
+            f"Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token matrix "
+            f"(queries down, keys across{shown}), on its own colour scale from 0 to its largest weight, so every head's "
+            "pattern shows. Sent as one image; hover a tile for its largest weight and click it to show that layer and "
+            f"head below (outlined: layer {layer}, head {head}), where its weights are drawn exactly."
+        )
 
 
 st.subheader("Every layer and head at a glance")
@@ -267,32 +273,33 @@ overview_view()
 # ------------------------------------------------------------------------------------ layer and head
 @st.fragment(key=F_HEADS)
 def heads_view() -> None:
-    c1, c2 = st.columns(2)
-    layer = c1.select_slider("Layer", list(range(1, n_layers + 1)), key="vit_layer", on_change=_on_layer)
-    head = c2.select_slider("Head (shown large)", list(range(1, n_heads + 1)), key="vit_head", on_change=_on_head)
-    att = trace.attention[layer - 1]
-    if has_cls:
-        maps = _cached(run_key, ("cls_maps", layer), lambda: am.query_maps(att, 0, trace.grid, P))
-        what = "CLS → patches"
-        st.markdown(
-            f"Where the **CLS** token (token 0) looks in layer {layer}: its attention weights over the {rows * cols} "
-            "patches, one panel per head, each on its own colour scale (hover for the weights). The weights a head "
-            f"gives the prefix tokens ({', '.join(prefix)}) are not drawn, so a panel's sum can be below 1."
+    with st.container(key="vit_box_heads"):  # .st-key-vit_box_heads: what the browser tests read
+        c1, c2 = st.columns(2)
+        layer = c1.select_slider("Layer", list(range(1, n_layers + 1)), key="vit_layer", on_change=_on_layer)
+        head = c2.select_slider("Head (shown large)", list(range(1, n_heads + 1)), key="vit_head", on_change=_on_head)
+        att = trace.attention[layer - 1]
+        if has_cls:
+            maps = _cached(run_key, ("cls_maps", layer), lambda: am.query_maps(att, 0, trace.grid, P))
+            what = "CLS → patches"
+            st.markdown(
+                f"Where the **CLS** token (token 0) looks in layer {layer}: its attention weights over the {rows * cols} "
+                "patches, one panel per head, each on its own colour scale (hover for the weights). The weights a head "
+                f"gives the prefix tokens ({', '.join(prefix)}) are not drawn, so a panel's sum can be below 1."
+            )
+        else:
+            maps = _cached(run_key, ("mean_maps", layer), lambda: am.mean_query_maps(att, trace.grid, P))
+            what = "mean attention received"
+            st.markdown(
+                f"This model has no CLS token (it pools the patch tokens), so each panel shows the attention each patch "
+                f"receives, averaged over all patch queries, in layer {layer}."
+            )
+        st.plotly_chart(_cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P, label="weight")),
+                        key="vit_head_grid")
+        st.plotly_chart(
+            _cached(run_key, ("head", layer, head), lambda: vi.attention_overlay(
+                trace.image, maps[head - 1], patch_px, P, title=f"Layer {layer}, head {head}: {what}")),
+            key="vit_head_large",
         )
-    else:
-        maps = _cached(run_key, ("mean_maps", layer), lambda: am.mean_query_maps(att, trace.grid, P))
-        what = "mean attention received"
-        st.markdown(
-            f"This model has no CLS token (it pools the patch tokens), so each panel shows the attention each patch "
-            f"receives, averaged over all patch queries, in layer {layer}."
-        )
-    st.plotly_chart(_cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P, label="weight")),
-                    key="vit_head_grid")
-    st.plotly_chart(
-        _cached(run_key, ("head", layer, head), lambda: vi.attention_overlay(
-            trace.image, maps[head - 1], patch_px, P, title=f"Layer {layer}, head {head}: {what}")),
-        key="vit_head_large",
-    )
 
 
 st.subheader("Every head of one layer")
@@ -302,23 +309,24 @@ heads_view()
 # ------------------------------------------------------------------------------------ patch queries
 @st.fragment(key=F_QUERY)
 def query_view() -> None:
-    layer = _layer()
-    c1, c2 = st.columns(2)
-    q_row = c1.slider("Query patch row (from 0)", 0, max(rows - 1, 1), key="vit_q_row", on_change=_on_query,
-                      disabled=rows == 1)
-    q_col = c2.slider("Query patch column (from 0)", 0, max(cols - 1, 1), key="vit_q_col", on_change=_on_query,
-                      disabled=cols == 1)
-    q_token = P + q_row * cols + q_col
-    st.markdown(
-        f"Patch (row {q_row}, column {q_col}), token {q_token}, as the query in layer {layer}: its weights over "
-        "every patch, per head (outlined: the patch itself). Click a patch in the grid above, or use the sliders."
-    )
-    st.plotly_chart(
-        _cached(run_key, ("query", layer, q_row, q_col), lambda: vi.head_grid(
-            trace.image, am.query_maps(trace.attention[layer - 1], q_token, trace.grid, P), patch_px, P,
-            mark=(q_row, q_col))),
-        key="vit_query_grid",
-    )
+    with st.container(key="vit_box_query"):  # .st-key-vit_box_query: what the browser tests read
+        layer = _layer()
+        c1, c2 = st.columns(2)
+        q_row = c1.slider("Query patch row (from 0)", 0, max(rows - 1, 1), key="vit_q_row", on_change=_on_query,
+                          disabled=rows == 1)
+        q_col = c2.slider("Query patch column (from 0)", 0, max(cols - 1, 1), key="vit_q_col", on_change=_on_query,
+                          disabled=cols == 1)
+        q_token = P + q_row * cols + q_col
+        st.markdown(
+            f"Patch (row {q_row}, column {q_col}), token {q_token}, as the query in layer {layer}: its weights over "
+            "every patch, per head (outlined: the patch itself). Click a patch in the grid above, or use the sliders."
+        )
+        st.plotly_chart(
+            _cached(run_key, ("query", layer, q_row, q_col), lambda: vi.head_grid(
+                trace.image, am.query_maps(trace.attention[layer - 1], q_token, trace.grid, P), patch_px, P,
+                mark=(q_row, q_col))),
+            key="vit_query_grid",
+        )
 
 
 st.subheader("Where one patch looks")
@@ -328,41 +336,42 @@ query_view()
 # ------------------------------------------------------------------------------------ token matrix
 @st.fragment(key=F_MATRIX)
 def matrix_view() -> None:
-    layer, head = _layer(), _head()
-    att = trace.attention[layer - 1]
-    matrix = att[head - 1]  # the selected head in full precision, unless there are too many tokens to send
-    labels = list(trace.token_labels)
-    if n_tokens > MAX_MATRIX_TOKENS:
-        factor = am.pool_factor(trace.grid, P, MAX_MATRIX_TOKENS)
+    with st.container(key="vit_box_matrix"):  # .st-key-vit_box_matrix: what the browser tests read
+        layer, head = _layer(), _head()
+        att = trace.attention[layer - 1]
+        matrix = att[head - 1]  # the selected head in full precision, unless there are too many tokens to send
+        labels = list(trace.token_labels)
+        if n_tokens > MAX_MATRIX_TOKENS:
+            factor = am.pool_factor(trace.grid, P, MAX_MATRIX_TOKENS)
 
-        def _pooled():
-            pooled, spans = am.pool_mean(att[head - 1], trace.grid, P, factor)
-            return pooled, prefix + [f"r{a}-{b - 1},c{c}-{d - 1}" for a, b, c, d in spans]
+            def _pooled():
+                pooled, spans = am.pool_mean(att[head - 1], trace.grid, P, factor)
+                return pooled, prefix + [f"r{a}-{b - 1},c{c}-{d - 1}" for a, b, c, d in spans]
 
-        matrix, labels = _cached(run_key, ("pooled", layer, head, factor), _pooled)
-        runs = set()
-        for n, g in ((rows, -(-rows // factor)), (cols, -(-cols // factor))):
-            runs |= set(np.diff(am.pool_edges(n, g)).tolist())
-        side = f"{min(runs)}" if len(runs) == 1 else f"{min(runs)}–{max(runs)}"
-        st.warning(
-            f"{n_tokens} tokens make a {n_tokens}×{n_tokens} matrix, too large to send to the browser: shown pooled "
-            f"to {len(labels)}×{len(labels)}. The {rows}×{cols} patches are grouped into squares of {side} × "
-            f"{side} patches (rows and columns cut into runs of near-equal length, none thinner at the edge); each cell is the "
-            "mean of the weights from the queries of one square to the keys of another, so a cell reads like one "
-            "weight and attention spread evenly stays even. Prefix tokens are kept as they are. Rows no longer sum "
-            "to 1: a cell times the number of patches in its key square is the share that square receives. "
-            "Labels r a-b, c c-d give the patch rows and columns of a square (from 0)."
+            matrix, labels = _cached(run_key, ("pooled", layer, head, factor), _pooled)
+            runs = set()
+            for n, g in ((rows, -(-rows // factor)), (cols, -(-cols // factor))):
+                runs |= set(np.diff(am.pool_edges(n, g)).tolist())
+            side = f"{min(runs)}" if len(runs) == 1 else f"{min(runs)}–{max(runs)}"
+            st.warning(
+                f"{n_tokens} tokens make a {n_tokens}×{n_tokens} matrix, too large to send to the browser: shown pooled "
+                f"to {len(labels)}×{len(labels)}. The {rows}×{cols} patches are grouped into squares of {side} × "
+                f"{side} patches (rows and columns cut into runs of near-equal length, none thinner at the edge); each cell is the "
+                "mean of the weights from the queries of one square to the keys of another, so a cell reads like one "
+                "weight and attention spread evenly stays even. Prefix tokens are kept as they are. Rows no longer sum "
+                "to 1: a cell times the number of patches in its key square is the share that square receives. "
+                "Labels r a-b, c c-d give the patch rows and columns of a square (from 0)."
+            )
+        st.plotly_chart(
+            _cached(run_key, ("matrix", layer, head), lambda: vi.token_matrix(
+                matrix, labels, title=f"Layer {layer}, head {head}: queries (rows) × keys (columns)")),
+            key="vit_matrix",
         )
-    st.plotly_chart(
-        _cached(run_key, ("matrix", layer, head), lambda: vi.token_matrix(
-            matrix, labels, title=f"Layer {layer}, head {head}: queries (rows) × keys (columns)")),
-        key="vit_matrix",
-    )
-    st.caption(
-        f"Rows are queries, columns keys, in sequence order and indexed from 0: "
-        + (f"the prefix tokens ({', '.join(prefix)}) first, then " if P else "")
-        + "the patches row by row, each labelled (row, column) from 0."
-    )
+        st.caption(
+            f"Rows are queries, columns keys, in sequence order and indexed from 0: "
+            + (f"the prefix tokens ({', '.join(prefix)}) first, then " if P else "")
+            + "the patches row by row, each labelled (row, column) from 0."
+        )
 
 
 st.subheader("The full token × token matrix")
@@ -377,36 +386,37 @@ def _rollout(key: str, fusion: str, discard: float, row: int, _attention) -> np.
 
 @st.fragment(key=F_ROLLOUT)
 def rollout_view() -> None:
-    q_row, q_col = _query()
-    q_token = P + q_row * cols + q_col
-    c1, c2, c3 = st.columns(3)
-    fusion = c1.radio("Head fusion", am.HEAD_FUSIONS, horizontal=True, key="vit_fusion")
-    discard = c2.slider("Discard ratio", 0.0, 0.95, 0.0, 0.05, key="vit_discard")
-    query_options = (["CLS"] if has_cls else []) + ["the query patch"]
-    rollout_from = c3.radio("From", query_options, horizontal=True, key="vit_rollout_from")
-    rollout_query = "CLS" if rollout_from == "CLS" else f"patch ({q_row}, {q_col})"
-    row = 0 if rollout_from == "CLS" else q_token
-    rolled = _rollout(run_key, fusion, float(discard), row, trace.attention)
-    c_fig, c_note = st.columns([3, 2])
-    with c_fig:
-        st.plotly_chart(
-            _cached(run_key, ("rollout", fusion, float(discard), rollout_query), lambda: vi.attention_overlay(
-                trace.image, rolled[P:].reshape(trace.grid), patch_px, P, label="rollout",
-                title=f"Rollout from {rollout_query} through {n_layers} layers ({fusion} fusion, discard {discard:.2f})",
-                mark=None if rollout_query == "CLS" else (q_row, q_col),
-            )),
-            key="vit_rollout",
-        )
-        if P:
-            st.caption(f"Share of the rolled-out attention on the prefix tokens (not drawn): {float(rolled[:P].sum()):.1%}.")
-    with c_note:
-        st.markdown(
-            "**Reading attention responsibly.** Attention weights show where a token's new value is mixed "
-            "from, not why the model decided what it did. They leave out the size of the value vectors each "
-            "weight multiplies, the output projection W_O and the MLPs. Rollout's equal split between attention "
-            "and the residual path (0.5·A + 0.5·I) is an assumption, not something the model computes; "
-            "gradient-weighted methods (Chefer et al., 2021) exist because of these limits."
-        )
+    with st.container(key="vit_box_rollout"):  # .st-key-vit_box_rollout: what the browser tests read
+        q_row, q_col = _query()
+        q_token = P + q_row * cols + q_col
+        c1, c2, c3 = st.columns(3)
+        fusion = c1.radio("Head fusion", am.HEAD_FUSIONS, horizontal=True, key="vit_fusion")
+        discard = c2.slider("Discard ratio", 0.0, 0.95, 0.0, 0.05, key="vit_discard")
+        query_options = (["CLS"] if has_cls else []) + ["the query patch"]
+        rollout_from = c3.radio("From", query_options, horizontal=True, key="vit_rollout_from")
+        rollout_query = "CLS" if rollout_from == "CLS" else f"patch ({q_row}, {q_col})"
+        row = 0 if rollout_from == "CLS" else q_token
+        rolled = _rollout(run_key, fusion, float(discard), row, trace.attention)
+        c_fig, c_note = st.columns([3, 2])
+        with c_fig:
+            st.plotly_chart(
+                _cached(run_key, ("rollout", fusion, float(discard), rollout_query), lambda: vi.attention_overlay(
+                    trace.image, rolled[P:].reshape(trace.grid), patch_px, P, label="rollout",
+                    title=f"Rollout from {rollout_query} through {n_layers} layers ({fusion} fusion, discard {discard:.2f})",
+                    mark=None if rollout_query == "CLS" else (q_row, q_col),
+                )),
+                key="vit_rollout",
+            )
+            if P:
+                st.caption(f"Share of the rolled-out attention on the prefix tokens (not drawn): {float(rolled[:P].sum()):.1%}.")
+        with c_note:
+            st.markdown(
+                "**Reading attention responsibly.** Attention weights show where a token's new value is mixed "
+                "from, not why the model decided what it did. They leave out the size of the value vectors each "
+                "weight multiplies, the output projection W_O and the MLPs. Rollout's equal split between attention "
+                "and the residual path (0.5·A + 0.5·I) is an assumption, not something the model computes; "
+                "gradient-weighted methods (Chefer et al., 2021) exist because of these limits."
+            )
 
 
 st.subheader("Attention rollout")

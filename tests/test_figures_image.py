@@ -289,11 +289,19 @@ def test_token_matrix_full_precision_and_labelled_hover(attention):
     assert x["type"] == y["type"] == "category" and y["autorange"] == "reversed" and x["side"] == "top"
     assert x["ticktext"] == [labels[int(v.split(":")[0])] for v in x["tickvals"]]
     assert len(x["tickvals"]) <= 40 and x["tickvals"][0] == "0: CLS" and x["tickangle"] == -90
-    assert spec["layout"]["margin"]["t"] == 150 and spec["layout"]["title"]["text"] == "Layer 3, head 3"
+    assert spec["layout"]["title"]["text"] == "Layer 3, head 3"
+    margin = spec["layout"]["margin"]
+    plot_height = spec["layout"]["height"] - margin["t"] - margin["b"]
+    assert plot_height / len(y["tickvals"]) >= 18  # labelled rows far enough apart for 12 px labels
+    assert x["tickfont"]["size"] >= 12 and y["tickfont"]["size"] >= 12
     # repeated tokens keep their own rows and columns; few tokens: every one labelled
     small = check(vi.token_matrix(np.eye(3, dtype=np.float32), ["REG", "REG", "(0,0)"]))
     assert list(small["data"][0]["x"]) == ["0: REG", "1: REG", "2: (0,0)"]
     assert small["layout"]["xaxis"]["ticktext"] == ["REG", "REG", "(0,0)"] and small["layout"]["xaxis"]["tickangle"] == 0
+    for n in (65, 197, 230, 1000):  # the demo ViT, vit_base, a pooled DINOv2, more
+        big = check(vi.token_matrix(np.full((n, n), 1 / n, np.float32), [f"r{i}-{i},c{i}-{i}" for i in range(n)], title="t"))
+        lay = big["layout"]
+        assert (lay["height"] - lay["margin"]["t"] - lay["margin"]["b"]) / len(lay["yaxis"]["tickvals"]) >= 18, n
 
 
 def test_top_k_bars_keep_duplicate_names_apart():

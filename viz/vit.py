@@ -456,9 +456,13 @@ def distance_scatter(distances: np.ndarray, image_px: float, title: str | None =
     return _figure(data, layout)
 
 
+TICK_PX = 18  # px between two labelled rows of a token matrix: 12 px labels with room between them
+
+
 def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = None, max_ticks: int = 40) -> go.Figure:
     """One head's (queries, keys) matrix over a ViT's tokens, queries down the side, keys along the top; every
     k-th tick labelled when there are many. The weights are sent as they are (float32, nothing rounded).
+    Labels are 12 px and the figure is as tall as its labelled rows need (TICK_PX each), so none overlaps.
 
     Like viz.heatmaps.attention_heatmap, but the axes are categories named "index: token" (unique even
     where tokens repeat) with the bare tokens as tick text, so hover reads "query 5: (0,4)" from the axes
@@ -470,8 +474,13 @@ def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = 
     labels = [str(t) for t in labels]
     names = [f"{i}: {t}" for i, t in enumerate(labels)]
     n = len(labels)
-    ticks = list(range(n)) if n <= max_ticks else list(range(0, n, math.ceil(n / max_ticks)))
-    many = n > max_ticks
+    step = 1 if n <= max_ticks else math.ceil(n / max_ticks)
+    ticks = list(range(0, n, step))
+    upright = n > 12  # key labels turned upright: one label needs TICK_PX across, not its whole width
+    longest = max((len(labels[i]) for i in ticks), default=1)
+    # the top margin holds the title, the axis title "key" and the key labels (upright: ~7.5 px a character)
+    top = (45 if title else 10) + 25 + (math.ceil(7.5 * longest) + 8 if upright else 22)
+    plot = max(300, TICK_PX * len(ticks))  # every labelled row at least TICK_PX apart: no label over another
     data = [dict(
         type="heatmap", z=z, x=names[:n_k], y=names[:n_q], colorscale=MATRIX_SCALE, zmin=0.0,
         zmax=max(float(z.max(initial=0.0)), 1e-6),
@@ -479,14 +488,15 @@ def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = 
         colorbar=dict(title=dict(text="weight"), thickness=12),
     )]
     layout = dict(
-        **_title(title, y=0.99, yanchor="top"),
-        height=min(900, max(420, 60 + 8 * n)),
-        margin=dict(l=10, r=10, t=150 if many else (100 if title else 60), b=10),  # room for the upright key labels
+        **_title(title, y=1.0, yanchor="top", pad=dict(t=8)),
+        height=top + plot + 10,
+        margin=dict(l=10, r=10, t=top, b=10),
         xaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_k],
                    ticktext=[labels[i] for i in ticks if i < n_k], side="top", title=dict(text="key"),
-                   tickangle=-90 if many else 0),
+                   tickangle=-90 if upright else 0, tickfont=dict(size=12)),
         yaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_q],
-                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text="query")),
+                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text="query"),
+                   tickfont=dict(size=12)),
     )
     return _figure(data, layout)
 
