@@ -6,7 +6,8 @@ are indices from 0. The head control is `st.select_slider(key="vit_head")` (head
 Every figure is built once per run and view and kept (ui.common.cached_figure, keyed by the run key and the
 view). The parts that change with a view are fragments with keys; a widget's or a chart click's callback
 reruns only the fragments that show what it changed (st.rerun([...]) from a callback): a head change reruns
-the large head, the token matrix and the overview's outline, not the patch grid, the rollout or the rest.
+the large head and the token matrix, not the patch grid, the overview (1.15 MB for vit_base), the rollout or
+the rest.
 Chart clicks are read in their on_select callbacks through ui.clicks, never from the raw payload.
 """
 import numpy as np
@@ -181,20 +182,29 @@ def _on_grid_click() -> None:
 
 
 def _on_overview_click() -> None:
-    """A click on a tile of the overview picks that layer and head (customdata: layer, head, both from 1)."""
+    """A click on a tile of the overview picks that layer and head (customdata: layer, head, both from 1).
+
+    The overview does not rerun on a view change (it would send its whole image again: 1.15 MB for vit_base),
+    so Plotly keeps its last selected tile, and a second click on that tile arrives as an empty selection
+    (Plotly's toggle): it means that tile again."""
     pick = clicks.custom_ints(st.session_state.get(OVERVIEW_KEY), 2)
+    last = st.session_state.get("vit_overview_pick")
+    if pick is not None:
+        st.session_state["vit_overview_pick"] = (run_key, pick)
+    elif last is not None and last[0] == run_key:
+        pick = last[1]
     if pick is not None:
         st.session_state["vit_layer"] = min(max(pick[0], 1), n_layers)
         st.session_state["vit_head"] = min(max(pick[1], 1), n_heads)
-    st.rerun([F_OVERVIEW, F_HEADS, F_QUERY, F_MATRIX])
+    st.rerun([F_HEADS, F_QUERY, F_MATRIX])
 
 
 def _on_layer() -> None:
-    st.rerun([F_OVERVIEW, F_HEADS, F_QUERY, F_MATRIX])
+    st.rerun([F_HEADS, F_QUERY, F_MATRIX])
 
 
 def _on_head() -> None:
-    st.rerun([F_OVERVIEW, F_HEADS, F_MATRIX])
+    st.rerun([F_HEADS, F_MATRIX])
 
 
 def _on_query() -> None:
@@ -248,11 +258,10 @@ def _overview(key: str, _attention) -> dict:
 @st.fragment(key=F_OVERVIEW)
 def overview_view() -> None:
     with st.container(key="vit_box_overview"):  # .st-key-vit_box_overview: what the browser tests read
-        layer, head = _layer(), _head()
         tiles = _overview(run_key, trace.attention)
-        st.plotly_chart(
-            _cached(run_key, ("overview", layer, head), lambda: vi.layer_head_overview(
-                tiles, selected=(layer - 1, head - 1),
+        st.plotly_chart(  # no outline of the layer and head shown below: it would resend the image on every change
+            _cached(run_key, ("overview",), lambda: vi.layer_head_overview(
+                tiles, selected=None,
                 title=f"Every layer × head: {n_layers} × {n_heads} maps of {n_tokens}×{n_tokens} weights",
             )),
             on_select=_on_overview_click, selection_mode="points", key=OVERVIEW_KEY,
@@ -262,7 +271,7 @@ def overview_view() -> None:
             f"Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token matrix "
             f"(queries down, keys across{shown}), on its own colour scale from 0 to its largest weight, so every head's "
             "pattern shows. Sent as one image; hover a tile for its largest weight and click it to show that layer and "
-            f"head below (outlined: layer {layer}, head {head}), where its weights are drawn exactly."
+            "head in the sections below, where its weights are drawn exactly."
         )
 
 

@@ -75,14 +75,19 @@ def test_every_clickable_chart_answers_a_real_click(page, server):
     check(page, "vit_click_patch_again")
 
     click_tile(page, 2, 3, heads=4)
-    expect_text(page, ".st-key-vit_box_overview", "outlined: layer 2, head 3")
     expect_text(page, ".st-key-vit_box_matrix", "Layer 2, head 3: queries (rows) × keys (columns)")
     expect_text(page, ".st-key-vit_box_heads", "Layer 2, head 3: CLS → patches")
     assert (thumb(page, "vit_layer"), thumb(page, "vit_head")) == ("2", "3")
     click_tile(page, 4, 1, heads=4)
-    expect_text(page, ".st-key-vit_box_overview", "outlined: layer 4, head 1")
     expect_text(page, ".st-key-vit_box_query", "as the query in layer 4")
+    expect_text(page, ".st-key-vit_box_matrix", "Layer 4, head 1:")
     assert (thumb(page, "vit_layer"), thumb(page, "vit_head")) == ("4", "1")
+    page.locator(".st-key-vit_head input[type='range']").focus()  # another head with the slider…
+    page.keyboard.press("ArrowRight")
+    expect_text(page, ".st-key-vit_box_matrix", "Layer 4, head 2:")
+    click_tile(page, 4, 1, heads=4)  # …and the tile clicked last, again (Plotly sends it as a deselection)
+    expect_text(page, ".st-key-vit_box_matrix", "Layer 4, head 1:")
+    assert thumb(page, "vit_head") == "1"
     check(page, "vit_click_overview")
 
 
@@ -90,7 +95,7 @@ def test_an_overview_click_then_another_image_leaves_no_error(page, server):
     open_page(page, server, "vit")
     check(page, "vit_overview_then_image_start")
     click_tile(page, 3, 2, heads=4)
-    expect_text(page, ".st-key-vit_box_overview", "outlined: layer 3, head 2")
+    expect_text(page, ".st-key-vit_box_matrix", "Layer 3, head 2:")
     page.locator(".st-key-vit_image_source label").filter(has_text="generated shape").first.click()
     wait_idle(page)
     check(page, "vit_overview_then_shape")
@@ -99,7 +104,7 @@ def test_an_overview_click_then_another_image_leaves_no_error(page, server):
     seed.press("Enter")
     wait_idle(page)
     check(page, "vit_overview_then_seed")
-    expect_text(page, ".st-key-vit_box_overview", "outlined: layer 3, head 2")  # the pick outlives the new image
+    expect_text(page, ".st-key-vit_box_matrix", "Layer 3, head 2:")  # the pick outlives the new image
     click_patch(page, 0, 0, cols=8)
     expect_text(page, ".st-key-vit_box_grid", "patch (row 0, column 0), token 1")
     check(page, "vit_overview_then_seed_click")
