@@ -193,10 +193,11 @@ def _on_overview_click() -> None:
         st.session_state["vit_overview_pick"] = (run_key, pick)
     elif last is not None and last[0] == run_key:
         pick = last[1]
+    before = _layer()
     if pick is not None:
         st.session_state["vit_layer"] = min(max(pick[0], 1), n_layers)
         st.session_state["vit_head"] = min(max(pick[1], 1), n_heads)
-    st.rerun([F_HEADS, F_QUERY, F_MATRIX])
+    st.rerun([F_HEADS, F_MATRIX] + ([F_QUERY] if _layer() != before else []))  # the query view shows one layer
 
 
 def _on_layer() -> None:
