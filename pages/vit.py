@@ -412,13 +412,15 @@ def rollout_view() -> None:
             st.plotly_chart(
                 _cached(run_key, ("rollout", fusion, float(discard), rollout_query), lambda: vi.attention_overlay(
                     trace.image, rolled[P:].reshape(trace.grid), patch_px, P, label="rollout",
-                    title=f"Rollout from {rollout_query} through {n_layers} layers ({fusion} fusion, discard {discard:.2f})",
+                    title=f"Rollout from {rollout_query}, {n_layers} layers",  # short: the column is narrow
                     mark=None if rollout_query == "CLS" else (q_row, q_col),
                 )),
                 key="vit_rollout",
             )
-            if P:
-                st.caption(f"Share of the rolled-out attention on the prefix tokens (not drawn): {float(rolled[:P].sum()):.1%}.")
+            st.caption(
+                f"Rollout from {rollout_query} through all {n_layers} layers, {fusion} head fusion, discard ratio "
+                f"{discard:.2f}." + (f" Share of the rolled-out attention on the prefix tokens (not drawn): "
+                                     f"{float(rolled[:P].sum()):.1%}." if P else ""))
         with c_note:
             st.markdown(
                 "**Reading attention responsibly.** Attention weights show where a token's new value is mixed "
