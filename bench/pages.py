@@ -101,12 +101,12 @@ def vit_page(quick: bool) -> dict:
         model = "vit_base_patch16_224 (random weights)"
     sizes = page_bytes(at)
     overview = [c for c in at.get("plotly_chart") if _title(c).startswith(OVERVIEW_TITLE)]
-    n_layers = at.slider(key="vit_layer").max
-    n_heads = len(at.selectbox(key="vit_head").options)
+    n_layers = len(at.select_slider(key="vit_layer").options)  # layers and heads count from 1
+    n_heads = len(at.select_slider(key="vit_head").options)
     changes = []
     for i in range(3 if quick else 6):
-        changes.append(("slider", "vit_layer", 1 + (i * 5) % n_layers))
-        changes.append(("selectbox", "vit_head", (i * 7 + 3) % n_heads))
+        changes.append(("select_slider", "vit_layer", 1 + (i * 5) % n_layers))
+        changes.append(("select_slider", "vit_head", 1 + (i * 7 + 3) % n_heads))
     times = _rerender(at, changes, "ViT page")
     return {
         "model": model,

@@ -33,8 +33,23 @@ def test_lists_scalars_and_nothing():
 
 def test_every_captured_browser_payload_is_read():
     captured = sorted(FIXTURES.glob("chromium_*.json"))
+    assert captured, f"no payload captured from Chromium in {FIXTURES} (chromium_<what>.json)"
     for path in captured:
         payload = json.loads(path.read_text())
         click = clicked(payload["event"])
         assert click is not None, path.name
         assert list(click.custom) == payload["expected_custom"], path.name
+
+
+def test_the_vit_pages_captured_clicks_give_its_patch_and_its_layer_and_head():
+    """What the ViT page's callbacks read from Chromium's payloads: patch (row, col) from 0, layer and head from 1."""
+    grid = json.loads((FIXTURES / "chromium_vit_patch_grid.json").read_text())["event"]
+    assert custom_ints(grid, 3) == (2, 5, 22)  # patch (2, 5) of an 8 × 8 grid after CLS: token 1 + 2·8 + 5
+    overview = json.loads((FIXTURES / "chromium_vit_overview.json").read_text())["event"]
+    assert custom_ints(overview, 2) == (2, 3)
+    try:  # the raw payload is a dict keyed "0", "1", …: indexing it as a list is what raised in Chromium
+        grid["selection"]["points"][0]["customdata"][0]
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("the captured payload should be a typed array (a dict), as Chromium sends it")

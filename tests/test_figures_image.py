@@ -169,10 +169,10 @@ def test_head_grid_one_heatmap_per_head_on_its_panel(crop, attention):
         ox, oy = heat["x0"] - PATCH / 2 + 0.5, heat["y0"] - PATCH / 2 + 0.5  # the panel's corner, input px
         tx, ty = round(ox / scale), round(oy / scale)
         assert np.array_equal(tiled[ty : ty + 160, tx : tx + 160], thumb)  # the heatmap lies on its thumbnail
-        assert annotations[i]["text"] == f"head {i}" and annotations[i]["x"] == pytest.approx(ox + 112)
+        assert annotations[i]["text"] == f"head {i + 1}" and annotations[i]["x"] == pytest.approx(ox + 112)  # from 1
         assert rect_cell(dict(outlines[i], x0=outlines[i]["x0"] - ox, x1=outlines[i]["x1"] - ox,
                               y0=outlines[i]["y0"] - oy, y1=outlines[i]["y1"] - oy), PATCH) == (2, 6)
-        assert heat["hovertemplate"].startswith(f"head {i}<br>")
+        assert heat["hovertemplate"].startswith(f"head {i + 1}<br>")
     shared = check(vi.head_grid(crop, maps, PATCH, P, shared_scale=True))
     assert [h["zmax"] for h in shared["data"][1:]] == [pytest.approx(float(maps.max()))] * HEADS
 
@@ -256,7 +256,7 @@ def test_layer_head_overview_outline_and_click_targets(attention, selected):
     step = tiles["tile"] + tiles["gap"]
     custom = values(markers["customdata"]).reshape(LAYERS, HEADS, 3)
     l, h = selected
-    assert custom[l, h, :2].tolist() == [l + 1, h] and custom[l, h, 2] == pytest.approx(tiles["max"][l, h])
+    assert custom[l, h, :2].tolist() == [l + 1, h + 1] and custom[l, h, 2] == pytest.approx(tiles["max"][l, h])
     xs = values(markers["x"]).reshape(LAYERS, HEADS)
     ys = values(markers["y"]).reshape(LAYERS, HEADS)
     assert xs[l, h] == pytest.approx(h * step + 47.5) and ys[l, h] == pytest.approx(l * step + 47.5)
@@ -265,7 +265,7 @@ def test_layer_head_overview_outline_and_click_targets(attention, selected):
     assert outline["x0"] < h * step and outline["x1"] > h * step + tiles["tile"] - 1  # around the whole tile
     assert outline["x0"] > h * step - tiles["gap"] - 0.5 and outline["y0"] > l * step - tiles["gap"] - 0.5
     assert spec["layout"]["title"]["text"].startswith("Every layer × head")
-    assert spec["layout"]["xaxis"]["ticktext"] == [f"head {i}" for i in range(HEADS)]
+    assert spec["layout"]["xaxis"]["ticktext"] == [f"head {i + 1}" for i in range(HEADS)]  # heads count from 1
     assert spec["layout"]["yaxis"]["ticktext"] == [f"layer {i + 1}" for i in range(LAYERS)]
     assert "shown as 96×96 averages" in markers["hovertemplate"]
     assert spec["layout"]["clickmode"] == "event+select"
@@ -289,11 +289,19 @@ def test_token_matrix_full_precision_and_labelled_hover(attention):
     assert x["type"] == y["type"] == "category" and y["autorange"] == "reversed" and x["side"] == "top"
     assert x["ticktext"] == [labels[int(v.split(":")[0])] for v in x["tickvals"]]
     assert len(x["tickvals"]) <= 40 and x["tickvals"][0] == "0: CLS" and x["tickangle"] == -90
-    assert spec["layout"]["margin"]["t"] == 150 and spec["layout"]["title"]["text"] == "Layer 3, head 3"
+    assert spec["layout"]["title"]["text"] == "Layer 3, head 3"
+    margin = spec["layout"]["margin"]
+    plot_height = spec["layout"]["height"] - margin["t"] - margin["b"]
+    assert plot_height / len(y["tickvals"]) >= 18  # labelled rows far enough apart for 12 px labels
+    assert x["tickfont"]["size"] >= 12 and y["tickfont"]["size"] >= 12
     # repeated tokens keep their own rows and columns; few tokens: every one labelled
     small = check(vi.token_matrix(np.eye(3, dtype=np.float32), ["REG", "REG", "(0,0)"]))
     assert list(small["data"][0]["x"]) == ["0: REG", "1: REG", "2: (0,0)"]
     assert small["layout"]["xaxis"]["ticktext"] == ["REG", "REG", "(0,0)"] and small["layout"]["xaxis"]["tickangle"] == 0
+    for n in (65, 197, 230, 1000):  # the demo ViT, vit_base, a pooled DINOv2, more
+        big = check(vi.token_matrix(np.full((n, n), 1 / n, np.float32), [f"r{i}-{i},c{i}-{i}" for i in range(n)], title="t"))
+        lay = big["layout"]
+        assert (lay["height"] - lay["margin"]["t"] - lay["margin"]["b"]) / len(lay["yaxis"]["tickvals"]) >= 18, n
 
 
 def test_top_k_bars_keep_duplicate_names_apart():
@@ -315,7 +323,7 @@ def test_distance_scatter_one_trace_per_head():
     for h, trace in enumerate(spec["data"]):
         np.testing.assert_allclose(values(trace["y"]), d[:, h])
         np.testing.assert_allclose(values(trace["x"]), np.arange(1, 13) + np.linspace(-0.2, 0.2, 6)[h])
-        assert values(trace["customdata"]).tolist() == list(range(1, 13)) and trace["name"] == f"head {h}"
+        assert values(trace["customdata"]).tolist() == list(range(1, 13)) and trace["name"] == f"head {h + 1}"
     assert spec["layout"]["yaxis"]["range"] == [0, 168.0]
     assert spec["layout"]["xaxis"]["title"]["text"] == "network depth (layer)"
 
@@ -338,3 +346,85 @@ def test_an_image_is_decoded_and_hashed_once_per_upload_or_sample(monkeypatch):
     assert uv.image_key(first) == expected and not calls  # remembered: not hashed again
     other = images.load_image(path)  # the same pixels in another object: hashed, same key
     assert uv.image_key(other) == expected and len(calls) == 1
+
+
+# ------------------------------------------------------------------------------------- pooled token matrix
+
+
+def test_pooling_uniform_attention_gives_a_uniform_picture():
+    """37 × 37 patches (a 518 px DINOv2 with 4 registers) do not cut into equal squares: the mean pool still
+    draws attention spread evenly as one even colour, where summing the keys drew light stripes at the edges."""
+    from models.analysis import attention_math as am
+
+    grid, p = (37, 37), 5
+    n = p + 37 * 37
+    uniform = np.full((n, n), 1.0 / n, dtype=np.float32)
+    f = am.pool_factor(grid, p, 256)
+    pooled, spans = am.pool_mean(uniform, grid, p, f)
+    assert pooled.shape == (p + 13 * 13,) * 2
+    np.testing.assert_allclose(pooled, 1.0 / n, rtol=1e-6)  # no stripe: every cell one weight
+    sizes = {b - a for a, b, _, _ in spans} | {d - c for _, _, c, d in spans}
+    assert sizes == {2, 3}  # runs of near-equal length, no 1-patch leftover at the edge
+    assert spans[0] == (0, 2, 0, 2) and spans[-1] == (34, 37, 34, 37)
+    summed, _ = am.pool_tokens(uniform, grid, p, f)  # the old way: the last, 1-patch-wide squares get a third
+    assert summed[p, -1] < 0.5 * summed[p, p]
+
+
+def test_pooling_a_known_matrix_by_hand():
+    from models.analysis import attention_math as am
+
+    # 1 prefix token and 3 × 3 patches in squares of at most 2 × 2: rows and columns cut into runs {0} and {1, 2}
+    a = np.arange(100, dtype=np.float64).reshape(10, 10)  # a[i, j] = 10 i + j, tokens 0 (CLS) and 1…9
+    pooled, spans = am.pool_mean(a, (3, 3), 1, 2)
+    assert spans == [(0, 1, 0, 1), (0, 1, 1, 3), (1, 3, 0, 1), (1, 3, 1, 3)]
+    # pooled tokens: CLS; square 0 = patch 0 (token 1); square 1 = patches 1, 2 (tokens 2, 3);
+    # square 2 = patches 3, 6 (tokens 4, 7); square 3 = patches 4, 5, 7, 8 (tokens 5, 6, 8, 9)
+    assert pooled[0, 0] == 0.0  # CLS → CLS as it was
+    assert pooled[0, 4] == pytest.approx((5 + 6 + 8 + 9) / 4)  # CLS → square 3: mean of four weights
+    assert pooled[2, 0] == pytest.approx((20 + 30) / 2)  # square 1 → CLS: mean of two queries
+    assert pooled[4, 2] == pytest.approx(np.mean([10 * i + j for i in (5, 6, 8, 9) for j in (2, 3)]))  # 72.5
+    assert pooled[1, 1] == pytest.approx(11.0)  # a square of one patch: its own weight
+    batched, _ = am.pool_mean(np.stack([a, 2 * a]), (3, 3), 1, 2)  # (heads, N, N) pools head by head
+    np.testing.assert_allclose(batched[1], 2 * pooled, rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------- downloads
+
+
+@pytest.fixture(scope="module")
+def demo_trace():
+    """The bundled demo ViT on a generated shape: a real model's attention (4 layers × 4 heads, 65 tokens)."""
+    from models.capture import vision
+    from models.demo import shapes
+
+    return vision.run(vision.load("vit_demo", "demo"), shapes.sample_image("circle", size=64, seed=3))
+
+
+def test_npz_download_holds_every_layer_as_the_model_computed_it(demo_trace):
+    data = np.load(io.BytesIO(vi.export_npz(demo_trace)))
+    assert len(demo_trace.attention) == 4
+    for i, a in enumerate(demo_trace.attention):
+        got = data[f"attention_layer{i + 1}"]  # layers counted from 1
+        assert got.dtype == np.float32 and np.array_equal(got, a)  # bit for bit
+    assert "attention_layer0" not in data and "attention_layer5" not in data
+    assert data["token_labels"].tolist() == list(demo_trace.token_labels) and data["token_labels"][0] == "CLS"
+    assert str(data["model"]) == "vit_demo" and str(data["weights_source"]) == demo_trace.weights_source
+    assert data["grid"].tolist() == [8, 8] and int(data["patch_size"]) == 8 and int(data["num_prefix_tokens"]) == 1
+    assert np.array_equal(data["image"], demo_trace.image)
+    assert vi.export_size(demo_trace) == 4 * 4 * 65 * 65
+
+
+def test_json_download_holds_the_same_numbers(demo_trace):
+    doc = json.loads(vi.export_json(demo_trace))
+    assert doc["model"] == "vit_demo" and doc["weights_source"] == demo_trace.weights_source
+    assert doc["token_labels"] == list(demo_trace.token_labels) and doc["num_prefix_tokens"] == 1
+    assert doc["axes"] == ["head", "query", "key"] and list(doc["attention"]) == ["layer1", "layer2", "layer3", "layer4"]
+    for i, a in enumerate(demo_trace.attention):
+        got = np.asarray(doc["attention"][f"layer{i + 1}"], dtype=np.float32)
+        assert np.array_equal(got, a)
+        np.testing.assert_allclose(got.sum(-1), 1.0, atol=1e-5)  # softmax rows
+
+
+def test_top_k_text_is_never_shrunk_below_12_px():
+    spec = check(vi.top_k_bars([("circle", 0.97), ("square", 0.02), ("triangle", 0.01)]))
+    assert spec["layout"]["uniformtext"] == {"minsize": 12, "mode": "show"}

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
+import json
 import math
 import threading
 from collections import OrderedDict
@@ -258,7 +260,7 @@ def head_grid(
     heads = maps.shape[0]
     columns = max(1, min(columns, heads))
     n_rows = math.ceil(heads / columns)
-    titles = list(titles) if titles is not None else [f"head {i}" for i in range(heads)]
+    titles = list(titles) if titles is not None else [f"head {i + 1}" for i in range(heads)]  # heads count from 1
     h, w = image.shape[:2]
     gap_x, gap_y = 0.04 * w, 0.14 * h  # room between panels and for each panel's title
     canvas_w = columns * w + (columns - 1) * gap_x
@@ -384,14 +386,16 @@ def overview_tiles(attention: Sequence[np.ndarray], tile: int = OVERVIEW_TILE, g
 def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
     """The tiled image of `overview_tiles`, rows = layers, columns = heads; `selected` (layer, head) outlined.
 
-    Hover names a tile's layer and head and its largest weight; one invisible marker per tile (a Scatter,
-    which Streamlit can select) carries (layer, head) as customdata, so a click picks that head.
+    `selected` is 0-based (indices into the tiles); what the figure shows and sends counts from 1, as the
+    papers do. Hover names a tile's layer and head and its largest weight; one invisible marker per tile (a
+    Scatter, which Streamlit can select) carries (layer, head, largest weight) as customdata, layer and head
+    from 1, so a click picks that head.
     """
     side, gap, layers, heads = tiles["tile"], tiles["gap"], tiles["layers"], tiles["heads"]
     step = side + gap
     centre = (side - 1) / 2
     ll, hh = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
-    custom = np.stack([ll + 1, hh, tiles["max"]], axis=-1).reshape(-1, 3)
+    custom = np.stack([ll + 1, hh + 1, tiles["max"]], axis=-1).reshape(-1, 3)
     n = tiles["tokens"]
     data = [
         dict(type="image", source=tiles["uri"], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
@@ -415,7 +419,7 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
         height=min(1100, 90 + layers * max(40, min(90, 900 // max(layers, 1)))),
         margin=dict(l=60, r=10, t=70 if title else 40, b=10),
         xaxis=dict(range=[-pad, width - 1 + pad], side="top", tickmode="array", tickvals=[h * step + centre for h in range(heads)],
-                   ticktext=[f"head {h}" for h in range(heads)], showgrid=False, zeroline=False, constrain="domain"),
+                   ticktext=[f"head {h + 1}" for h in range(heads)], showgrid=False, zeroline=False, constrain="domain"),
         yaxis=dict(range=[height - 1 + pad, -pad], tickmode="array", tickvals=[l * step + centre for l in range(layers)],
                    ticktext=[f"layer {l + 1}" for l in range(layers)], showgrid=False, zeroline=False,
                    scaleanchor="x", scaleratio=1),
@@ -437,10 +441,10 @@ def distance_scatter(distances: np.ndarray, image_px: float, title: str | None =
             x=fast.array(layer + offsets[h], np.float64),
             y=fast.array(distances[:, h], np.float64),
             mode="markers",
-            name=f"head {h}",
+            name=f"head {h + 1}",
             marker=dict(size=8),
             customdata=custom,
-            hovertemplate=f"layer %{{customdata}}, head {h}<br>mean distance %{{y:.1f}} px<extra></extra>",
+            hovertemplate=f"layer %{{customdata}}, head {h + 1}<br>mean distance %{{y:.1f}} px<extra></extra>",
         )
         for h in range(heads)
     ]
@@ -452,9 +456,13 @@ def distance_scatter(distances: np.ndarray, image_px: float, title: str | None =
     return _figure(data, layout)
 
 
+TICK_PX = 18  # px between two labelled rows of a token matrix: 12 px labels with room between them
+
+
 def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = None, max_ticks: int = 40) -> go.Figure:
     """One head's (queries, keys) matrix over a ViT's tokens, queries down the side, keys along the top; every
     k-th tick labelled when there are many. The weights are sent as they are (float32, nothing rounded).
+    Labels are 12 px and the figure is as tall as its labelled rows need (TICK_PX each), so none overlaps.
 
     Like viz.heatmaps.attention_heatmap, but the axes are categories named "index: token" (unique even
     where tokens repeat) with the bare tokens as tick text, so hover reads "query 5: (0,4)" from the axes
@@ -466,8 +474,13 @@ def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = 
     labels = [str(t) for t in labels]
     names = [f"{i}: {t}" for i, t in enumerate(labels)]
     n = len(labels)
-    ticks = list(range(n)) if n <= max_ticks else list(range(0, n, math.ceil(n / max_ticks)))
-    many = n > max_ticks
+    step = 1 if n <= max_ticks else math.ceil(n / max_ticks)
+    ticks = list(range(0, n, step))
+    upright = n > 12  # key labels turned upright: one label needs TICK_PX across, not its whole width
+    longest = max((len(labels[i]) for i in ticks), default=1)
+    # the top margin holds the title, the axis title "key" and the key labels (upright: ~7.5 px a character)
+    top = (45 if title else 10) + 25 + (math.ceil(7.5 * longest) + 8 if upright else 22)
+    plot = max(300, TICK_PX * len(ticks))  # every labelled row at least TICK_PX apart: no label over another
     data = [dict(
         type="heatmap", z=z, x=names[:n_k], y=names[:n_q], colorscale=MATRIX_SCALE, zmin=0.0,
         zmax=max(float(z.max(initial=0.0)), 1e-6),
@@ -475,14 +488,15 @@ def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = 
         colorbar=dict(title=dict(text="weight"), thickness=12),
     )]
     layout = dict(
-        **_title(title, y=0.99, yanchor="top"),
-        height=min(900, max(420, 60 + 8 * n)),
-        margin=dict(l=10, r=10, t=150 if many else (100 if title else 60), b=10),  # room for the upright key labels
+        **_title(title, y=1.0, yanchor="top", pad=dict(t=8)),
+        height=top + plot + 10,
+        margin=dict(l=10, r=10, t=top, b=10),
         xaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_k],
                    ticktext=[labels[i] for i in ticks if i < n_k], side="top", title=dict(text="key"),
-                   tickangle=-90 if many else 0),
+                   tickangle=-90 if upright else 0, tickfont=dict(size=12)),
         yaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_q],
-                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text="query")),
+                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text="query"),
+                   tickfont=dict(size=12)),
     )
     return _figure(data, layout)
 
@@ -505,5 +519,54 @@ def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> 
         **_title(title), height=60 + 36 * max(1, len(top_k)), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
         xaxis=dict(range=[0, 1], title=dict(text="probability"), tickformat=".0%"),
         yaxis=dict(tickmode="array", tickvals=positions, ticktext=names, autorange="reversed"),
+        uniformtext=dict(minsize=12, mode="show"),  # Plotly would shrink the text of a short bar below 12 px
     )
     return _figure(data, layout)
+
+
+# ------------------------------------------------------------------------------------- downloads
+
+JSON_MAX_VALUES = 8_000_000  # about 180 MB of JSON text (vit_base: 5.6 million weights); beyond it, NPZ only
+
+
+def export_size(trace) -> int:
+    """How many attention weights a download of this run holds (every layer, head, query and key)."""
+    return int(sum(np.asarray(a).size for a in trace.attention))
+
+
+def _export_meta(trace) -> dict:
+    return {
+        "model": trace.model_name,
+        "weights_source": trace.weights_source,
+        "token_labels": [str(t) for t in trace.token_labels],
+        "num_prefix_tokens": int(trace.num_prefix_tokens),
+        "grid": [int(trace.grid[0]), int(trace.grid[1])],
+        "patch_size": int(trace.patch_size),
+    }
+
+
+def export_npz(trace) -> bytes:
+    """The attention of a ViT run as one .npz: attention_layer1 … attention_layerL, each (heads, queries, keys)
+    float32 exactly as the model computed it, layers counted from 1; token_labels (sequence order: prefix
+    tokens, then patches "(row,col)" from 0), model, weights_source, grid, patch_size, num_prefix_tokens and
+    the input crop (H, W, 3) uint8."""
+    meta = _export_meta(trace)
+    arrays = {f"attention_layer{i + 1}": np.asarray(a, dtype=np.float32) for i, a in enumerate(trace.attention)}
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf, **arrays, token_labels=np.asarray(meta["token_labels"], dtype=str), model=np.asarray(meta["model"]),
+        weights_source=np.asarray(meta["weights_source"]), grid=np.asarray(meta["grid"], dtype=np.int64),
+        patch_size=np.asarray(meta["patch_size"]), num_prefix_tokens=np.asarray(meta["num_prefix_tokens"]),
+        image=np.asarray(trace.image, dtype=np.uint8),
+    )
+    return buf.getvalue()
+
+
+def export_json(trace) -> str:
+    """The same attention as JSON: the labels and settings, "axes", and "attention": {"layer1": nested lists
+    (heads, queries, keys), …}. Each float32 weight is written as the float64 of the same value, so reading it
+    back as float32 gives the model's numbers bit for bit."""
+    doc = _export_meta(trace)
+    doc["axes"] = ["head", "query", "key"]
+    doc["attention"] = {f"layer{i + 1}": np.asarray(a, dtype=np.float32).tolist() for i, a in enumerate(trace.attention)}
+    return json.dumps(doc, ensure_ascii=False)

@@ -16,7 +16,11 @@ HEAD_FUSIONS = ("mean", "max", "min")
 
 
 def fuse_heads(attention: np.ndarray, fusion: str = "mean") -> np.ndarray:
-    """(heads, N, N) → (N, N): the heads' mean, or element-wise max or min (Abnar & Zuidema's head fusion)."""
+    """(heads, N, N) → (N, N): the heads' mean, or their element-wise max or min.
+
+    The mean is Abnar & Zuidema's (2020) rollout; max and min fusion come from Jacob Gildenblat's
+    vit-explain, as does the discard ratio below.
+    """
     if fusion == "mean":
         return attention.mean(axis=0)
     if fusion == "max":
@@ -119,11 +123,17 @@ def mean_query_maps(attention: np.ndarray, grid: tuple[int, int], num_prefix: in
 
 
 def pool_factor(grid: tuple[int, int], num_prefix: int, max_tokens: int) -> int:
-    """The smallest f such that f×f patch blocks plus the prefix tokens give at most `max_tokens` tokens."""
+    """The smallest f such that squares of at most f×f patches plus the prefix tokens give at most `max_tokens` tokens."""
     f = 1
     while num_prefix + math.ceil(grid[0] / f) * math.ceil(grid[1] / f) > max_tokens:
         f += 1
     return f
+
+
+def pool_edges(n: int, groups: int) -> np.ndarray:
+    """Edges of `groups` runs of consecutive indices covering range(n), as even as can be: sizes differ by at
+    most one (37 patches in 13 runs: runs of 2 and 3, spread out), never a thin leftover run at the end."""
+    return (np.arange(groups + 1) * n) // groups
 
 
 def pool_tokens(
@@ -132,7 +142,9 @@ def pool_tokens(
     """Block-average a (..., N, N) token matrix over factor×factor patch squares, prefix tokens kept.
 
     Queries are averaged within a square (the typical query of that region); keys are summed (the
-    weight that region receives), so each row still sums to 1. Returns the pooled matrix and, per pooled
+    weight that region receives), so each row still sums to 1. Not for drawing: where the squares do not
+    tile the grid evenly, the smaller edge squares receive less and show as light stripes that the model
+    did not compute; `pool_mean` is what the page draws. Returns the pooled matrix and, per pooled
     patch token, its patch span (row0, row1, col0, col1), end-exclusive.
     """
     rows, cols = grid
@@ -152,6 +164,45 @@ def pool_tokens(
     pooled = np.swapaxes(np.swapaxes(summed_keys, -1, -2) @ onehot, -1, -2) / counts[:, None]
     spans = [
         (i * factor, min(rows, (i + 1) * factor), j * factor, min(cols, (j + 1) * factor))
+        for i in range(gr)
+        for j in range(gc)
+    ]
+    return pooled.astype(np.float32), spans
+
+
+def pool_mean(
+    matrix: np.ndarray, grid: tuple[int, int], num_prefix: int, factor: int
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Mean-pool a (..., N, N) token matrix over squares of patches, prefix tokens kept as they are.
+
+    The patch rows and columns are each cut into ceil(rows / factor) and ceil(cols / factor) runs of
+    near-equal length (`pool_edges`), so a square holds at most factor×factor patches. Every cell of the
+    result is the plain mean of the weights from the queries of one group to the keys of another (a
+    prefix token is a group of one): each cell is on the scale of a single weight, whatever the size of
+    its squares, so attention spread evenly pools to an even picture; no edge stripe appears that the
+    model did not compute. (Summing the keys instead would make squares of fewer patches look lighter.)
+    Rows of the result no longer sum to 1: a cell times the number of keys in its square is the share of
+    the query's attention that square receives. Returns the pooled matrix and, per pooled patch token,
+    its patch span (row0, row1, col0, col1), end-exclusive, indices from 0.
+    """
+    rows, cols = grid
+    gr, gc = math.ceil(rows / factor), math.ceil(cols / factor)
+    row_edges, col_edges = pool_edges(rows, gr), pool_edges(cols, gc)
+    row_group = np.searchsorted(row_edges, np.arange(rows), side="right") - 1
+    col_group = np.searchsorted(col_edges, np.arange(cols), side="right") - 1
+    p = num_prefix
+    n = p + rows * cols
+    group = np.empty(n, dtype=np.int64)
+    group[:p] = np.arange(p)
+    group[p:] = p + (row_group[:, None] * gc + col_group[None, :]).ravel()
+    m = p + gr * gc
+    onehot = np.zeros((n, m))
+    onehot[np.arange(n), group] = 1.0
+    mean = onehot / onehot.sum(axis=0)  # (N, M): each column averages one group
+    x = np.asarray(matrix, dtype=np.float64)
+    pooled = mean.T @ x @ mean  # (..., M, M)
+    spans = [
+        (int(row_edges[i]), int(row_edges[i + 1]), int(col_edges[j]), int(col_edges[j + 1]))
         for i in range(gr)
         for j in range(gc)
     ]
