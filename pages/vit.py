@@ -14,7 +14,6 @@ import numpy as np
 import streamlit as st
 
 from models.analysis import attention_math as am
-from models.capture import vision
 from ui import clicks, common
 from ui import vision as uv
 from viz import vit as vi
@@ -378,7 +377,7 @@ def matrix_view() -> None:
             key="vit_matrix",
         )
         st.caption(
-            f"Rows are queries, columns keys, in sequence order and indexed from 0: "
+            "Rows are queries, columns keys, in sequence order and indexed from 0: "
             + (f"the prefix tokens ({', '.join(prefix)}) first, then " if P else "")
             + "the patches row by row, each labelled (row, column) from 0."
         )
