@@ -123,7 +123,9 @@ form = _attention_form(name, weights, device)
 
 prefix_text = (
     f"This model's sequence starts with {P} prefix token{'s' if P != 1 else ''} ({', '.join(prefix)}), then the "
-    f"{rows * cols} patches row by row" if P else f"This model has no prefix token: its {rows * cols} tokens are the patches, row by row"
+    f"{rows * cols} patches row by row"
+    if P
+    else f"This model has no prefix token: its {rows * cols} tokens are the patches, row by row"
 )
 st.markdown(
     "A ViT (Dosovitskiy et al., 2021) cuts the image into square patches, embeds each as a token, prepends a "
@@ -137,7 +139,8 @@ st.markdown(
 common.weights_badge(trace.weights_source)
 if weights == "demo":
     st.info(
-        "The demo ViT was trained only on synthetic shapes (" + ", ".join(uv.cached_model(name, weights, device).class_names)
+        "The demo ViT was trained only on synthetic shapes ("
+        + ", ".join(uv.cached_model(name, weights, device).class_names)
         + "). On a photo its predictions are shape classes and its attention seeks shape-like blobs; pick "
         "*generated shape* as the image to see it on what it knows."
     )
@@ -268,10 +271,10 @@ def overview_view() -> None:
         )
         shown = f", each shown as {tiles['tile']}×{tiles['tile']} averages" if tiles["tile"] < n_tokens else ""
         st.caption(
-            f"Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token matrix "
-            f"(queries down, keys across{shown}), on its own colour scale from 0 to its largest weight, so every head's "
-            "pattern shows. Sent as one image; hover a tile for its largest weight and click it to show that layer and "
-            "head in the sections below, where its weights are drawn exactly."
+            "Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token matrix "
+            f"(queries down, keys across{shown}), on its own colour scale from 0 to its largest weight, so every "
+            "head's pattern shows. Sent as one image; hover a tile for its largest weight and click it to show that "
+            "layer and head in the sections below, where its weights are drawn exactly."
         )
 
 
@@ -291,19 +294,22 @@ def heads_view() -> None:
             maps = _cached(run_key, ("cls_maps", layer), lambda: am.query_maps(att, 0, trace.grid, P))
             what = "CLS → patches"
             st.markdown(
-                f"Where the **CLS** token (token 0) looks in layer {layer}: its attention weights over the {rows * cols} "
-                "patches, one panel per head, each on its own colour scale (hover for the weights). The weights a head "
-                f"gives the prefix tokens ({', '.join(prefix)}) are not drawn, so a panel's sum can be below 1."
+                f"Where the **CLS** token (token 0) looks in layer {layer}: its attention weights over the "
+                f"{rows * cols} patches, one panel per head, each on its own colour scale (hover for the weights). The "
+                f"weights a head gives the prefix tokens ({', '.join(prefix)}) are not drawn, so a panel's sum can be "
+                "below 1."
             )
         else:
             maps = _cached(run_key, ("mean_maps", layer), lambda: am.mean_query_maps(att, trace.grid, P))
             what = "mean attention received"
             st.markdown(
-                f"This model has no CLS token (it pools the patch tokens), so each panel shows the attention each patch "
-                f"receives, averaged over all patch queries, in layer {layer}."
+                f"This model has no CLS token (it pools the patch tokens), so each panel shows the attention each "
+                f"patch receives, averaged over all patch queries, in layer {layer}."
             )
-        st.plotly_chart(_cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P, label="weight")),
-                        key="vit_head_grid")
+        st.plotly_chart(
+            _cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P, label="weight")),
+            key="vit_head_grid",
+        )
         st.plotly_chart(
             _cached(run_key, ("head", layer, head), lambda: vi.attention_overlay(
                 trace.image, maps[head - 1], patch_px, P, title=f"Layer {layer}, head {head}: {what}")),
@@ -363,13 +369,13 @@ def matrix_view() -> None:
                 runs |= set(np.diff(am.pool_edges(n, g)).tolist())
             side = f"{min(runs)}" if len(runs) == 1 else f"{min(runs)}–{max(runs)}"
             st.warning(
-                f"{n_tokens} tokens make a {n_tokens}×{n_tokens} matrix, too large to send to the browser: shown pooled "
-                f"to {len(labels)}×{len(labels)}. The {rows}×{cols} patches are grouped into squares of {side} × "
-                f"{side} patches (rows and columns cut into runs of near-equal length, none thinner at the edge); each cell is the "
-                "mean of the weights from the queries of one square to the keys of another, so a cell reads like one "
-                "weight and attention spread evenly stays even. Prefix tokens are kept as they are. Rows no longer sum "
-                "to 1: a cell times the number of patches in its key square is the share that square receives. "
-                "Labels r a-b, c c-d give the patch rows and columns of a square (from 0)."
+                f"{n_tokens} tokens make a {n_tokens}×{n_tokens} matrix, too large to send to the browser: shown "
+                f"pooled to {len(labels)}×{len(labels)}. The {rows}×{cols} patches are grouped into squares of {side} "
+                f"× {side} patches (rows and columns cut into runs of near-equal length, none thinner at the edge); "
+                "each cell is the mean of the weights from the queries of one square to the keys of another, so a cell "
+                "reads like one weight and attention spread evenly stays even. Prefix tokens are kept as they are. "
+                "Rows no longer sum to 1: a cell times the number of patches in its key square is the share that "
+                "square receives. Labels r a-b, c c-d give the patch rows and columns of a square (from 0)."
             )
         st.plotly_chart(
             _cached(run_key, ("matrix", layer, head), lambda: vi.token_matrix(
@@ -452,8 +458,10 @@ def _distances(key: str, _trace) -> np.ndarray:
 
 st.subheader("Mean attention distance")
 dist = _distances(run_key, trace)
-st.plotly_chart(_cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
-                key="vit_distance")
+st.plotly_chart(
+    _cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
+    key="vit_distance",
+)
 st.caption(
     "For every head (layers and heads from 1): the pixel distance between each patch query and the patches it "
     "attends to, weighted by the attention weights (renormalised over the patches) and averaged over the queries. "
@@ -478,9 +486,12 @@ with c2:
             mime="application/json", key="vit_dl_json", on_click="ignore",
         )
     else:
-        st.caption(f"JSON is offered up to {vi.JSON_MAX_VALUES:,} weights; this model has {values:,}: use the NPZ file.")
+        st.caption(
+            f"JSON is offered up to {vi.JSON_MAX_VALUES:,} weights; this model has {values:,}: use the NPZ file."
+        )
 st.caption(
-    f"Every layer's weights as the model computed them (float32): attention_layer1 … attention_layer{n_layers} in the NPZ, "
-    "layer1 … in the JSON, each (heads, queries, keys), with the token labels in sequence order, the model name, the weights source, "
-    "the patch grid, the patch size and the number of prefix tokens (the NPZ also holds the input crop)."
+    f"Every layer's weights as the model computed them (float32): attention_layer1 … attention_layer{n_layers} in the "
+    "NPZ, layer1 … in the JSON, each (heads, queries, keys), with the token labels in sequence order, the model name, "
+    "the weights source, the patch grid, the patch size and the number of prefix tokens (the NPZ also holds the "
+    "input crop)."
 )

@@ -111,17 +111,22 @@ def test_an_overview_click_then_another_image_leaves_no_error(page, server):
 
 
 LABELS_JS = """() => {
-    const boxes = e => { const r = e.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom}; };
-    const overlap = (a, b) => Math.min(a.r, b.r) - Math.max(a.l, b.l) > 1 && Math.min(a.b, b.b) - Math.max(a.t, b.t) > 1;
+    const boxes = e => {
+        const r = e.getBoundingClientRect(); return {l: r.left, r: r.right, t: r.top, b: r.bottom};
+    };
+    const overlap = (a, b) => Math.min(a.r, b.r) - Math.max(a.l, b.l) > 1
+        && Math.min(a.b, b.b) - Math.max(a.t, b.t) > 1;
     const out = {small: [], overlaps: []};
     document.querySelectorAll("[data-testid='stPlotlyChart']").forEach(chart => {
         const key = (chart.closest("[class*='st-key-']")?.className.match(/st-key-(\\S+)/) || [])[1] || "?";
-        const texts = [...chart.querySelectorAll("svg text")].filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
+        const texts = [...chart.querySelectorAll("svg text")]
+            .filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0);
         for (const t of texts) {
             const size = parseFloat(getComputedStyle(t).fontSize);
             if (size < 12) out.small.push(`${key}: "${t.textContent}" ${size}px`);
         }
-        const titles = [...chart.querySelectorAll(".gtitle, .g-xtitle text, .g-ytitle text")].filter(t => t.textContent.trim());
+        const titles = [...chart.querySelectorAll(".gtitle, .g-xtitle text, .g-ytitle text")]
+            .filter(t => t.textContent.trim());
         for (const axis of ["xtick", "ytick"]) {
             const ticks = [...chart.querySelectorAll(`g.${axis} text`)].filter(t => t.textContent.trim());
             for (let i = 0; i < ticks.length; i++) {
@@ -157,7 +162,9 @@ def test_projector_readable_labels(page, server, model):
     check(page, f"vit_labels_{model}", min_plots=7)
     page.wait_for_timeout(500)  # Plotly lays out its labels after the first draw
     for chart in page.locator("[data-testid='stPlotlyChart']").all():  # one screenshot a chart, to look at
-        key = chart.evaluate("e => (e.closest(\"[class*='st-key-']\")?.className.match(/st-key-(\\S+)/) || [])[1] || 'chart'")
+        key = chart.evaluate(
+            "e => (e.closest(\"[class*='st-key-']\")?.className.match(/st-key-(\\S+)/) || [])[1] || 'chart'"
+        )
         chart.scroll_into_view_if_needed()
         chart.screenshot(path=str(SHOTS / f"vit_labels_{model}_{key}.png"))
     found = page.evaluate(LABELS_JS)

@@ -6,9 +6,11 @@ from ui.clicks import clicked, custom_ints
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
-# As Chromium sent it for a scatter point whose customdata was a 2-D numpy array (TESTING.md, checked 2026-12-01).
+# As Chromium sent it for a scatter point whose customdata was a 2-D numpy array (as documented for this project's
+# Streamlit 1.67 / Chromium, 2026-12-01; tests/fixtures/ holds captured ones).
 TYPED_ARRAY = {"selection": {"points": [{"curve_number": 0, "point_number": 2, "point_index": 2, "x": 2, "y": 2,
-                                         "customdata": {"0": 2, "1": 12}}], "point_indices": [2], "box": [], "lasso": []}}
+                                         "customdata": {"0": 2, "1": 12}}],
+                             "point_indices": [2], "box": [], "lasso": []}}
 
 
 def test_typed_array_customdata_comes_back_in_order():

@@ -217,13 +217,13 @@ def test_overview_tiles_are_box_averaged_normalised_quantised(attention):
     assert idx.shape == (LAYERS * step - tiles["gap"], HEADS * step - tiles["gap"])
     palette = np.asarray(png.getpalette()[: 3 * (levels + 1)], dtype=np.uint8).reshape(-1, 3)
     assert np.array_equal(palette[:levels], vi._colour_table(n=levels)) and palette[levels].tolist() == [255] * 3
-    for l, a in enumerate(attention):
+    for layer, a in enumerate(attention):
         for h in range(HEADS):
             m = a[h]
-            assert tiles["max"][l, h] == pytest.approx(float(m.max()))
+            assert tiles["max"][layer, h] == pytest.approx(float(m.max()))
             avg = box_average(m, 96)
             expected = np.clip(np.floor(avg * (levels - 1) / m.max() + 0.5), 0, levels - 1)
-            got = idx[l * step : l * step + 96, h * step : h * step + 96].astype(int)
+            got = idx[layer * step : layer * step + 96, h * step : h * step + 96].astype(int)
             diff = np.abs(got - expected)
             assert diff.max() <= 1 and (diff > 0).mean() < 1e-3  # float32 vs float64 at a level's edge only
             # and it is an area average: within a level of the exact coverage-weighted mean, on average
@@ -255,15 +255,16 @@ def test_layer_head_overview_outline_and_click_targets(attention, selected):
     assert image["source"] == tiles["uri"] and (image["x0"], image["dx"]) == (0, 1)
     step = tiles["tile"] + tiles["gap"]
     custom = values(markers["customdata"]).reshape(LAYERS, HEADS, 3)
-    l, h = selected
-    assert custom[l, h, :2].tolist() == [l + 1, h + 1] and custom[l, h, 2] == pytest.approx(tiles["max"][l, h])
+    layer, h = selected
+    assert custom[layer, h, :2].tolist() == [layer + 1, h + 1]
+    assert custom[layer, h, 2] == pytest.approx(tiles["max"][layer, h])
     xs = values(markers["x"]).reshape(LAYERS, HEADS)
     ys = values(markers["y"]).reshape(LAYERS, HEADS)
-    assert xs[l, h] == pytest.approx(h * step + 47.5) and ys[l, h] == pytest.approx(l * step + 47.5)
+    assert xs[layer, h] == pytest.approx(h * step + 47.5) and ys[layer, h] == pytest.approx(layer * step + 47.5)
     (outline,) = spec["layout"]["shapes"]
-    assert rect_cell(outline, step) == (l, h)
+    assert rect_cell(outline, step) == (layer, h)
     assert outline["x0"] < h * step and outline["x1"] > h * step + tiles["tile"] - 1  # around the whole tile
-    assert outline["x0"] > h * step - tiles["gap"] - 0.5 and outline["y0"] > l * step - tiles["gap"] - 0.5
+    assert outline["x0"] > h * step - tiles["gap"] - 0.5 and outline["y0"] > layer * step - tiles["gap"] - 0.5
     assert spec["layout"]["title"]["text"].startswith("Every layer × head")
     assert spec["layout"]["xaxis"]["ticktext"] == [f"head {i + 1}" for i in range(HEADS)]  # heads count from 1
     assert spec["layout"]["yaxis"]["ticktext"] == [f"layer {i + 1}" for i in range(LAYERS)]
@@ -297,9 +298,12 @@ def test_token_matrix_full_precision_and_labelled_hover(attention):
     # repeated tokens keep their own rows and columns; few tokens: every one labelled
     small = check(vi.token_matrix(np.eye(3, dtype=np.float32), ["REG", "REG", "(0,0)"]))
     assert list(small["data"][0]["x"]) == ["0: REG", "1: REG", "2: (0,0)"]
-    assert small["layout"]["xaxis"]["ticktext"] == ["REG", "REG", "(0,0)"] and small["layout"]["xaxis"]["tickangle"] == 0
+    assert small["layout"]["xaxis"]["ticktext"] == ["REG", "REG", "(0,0)"]
+    assert small["layout"]["xaxis"]["tickangle"] == 0
     for n in (65, 197, 230, 1000):  # the demo ViT, vit_base, a pooled DINOv2, more
-        big = check(vi.token_matrix(np.full((n, n), 1 / n, np.float32), [f"r{i}-{i},c{i}-{i}" for i in range(n)], title="t"))
+        big = check(
+            vi.token_matrix(np.full((n, n), 1 / n, np.float32), [f"r{i}-{i},c{i}-{i}" for i in range(n)], title="t")
+        )
         lay = big["layout"]
         assert (lay["height"] - lay["margin"]["t"] - lay["margin"]["b"]) / len(lay["yaxis"]["tickvals"]) >= 18, n
 
@@ -418,7 +422,8 @@ def test_json_download_holds_the_same_numbers(demo_trace):
     doc = json.loads(vi.export_json(demo_trace))
     assert doc["model"] == "vit_demo" and doc["weights_source"] == demo_trace.weights_source
     assert doc["token_labels"] == list(demo_trace.token_labels) and doc["num_prefix_tokens"] == 1
-    assert doc["axes"] == ["head", "query", "key"] and list(doc["attention"]) == ["layer1", "layer2", "layer3", "layer4"]
+    assert doc["axes"] == ["head", "query", "key"]
+    assert list(doc["attention"]) == ["layer1", "layer2", "layer3", "layer4"]
     for i, a in enumerate(demo_trace.attention):
         got = np.asarray(doc["attention"][f"layer{i + 1}"], dtype=np.float32)
         assert np.array_equal(got, a)

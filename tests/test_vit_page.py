@@ -62,7 +62,8 @@ def test_demo_weights_on_a_sample_photo():
     assert z.shape == (65, 65)  # CLS + 64 patches, nothing pooled
     np.testing.assert_allclose(z.sum(1), 1.0, atol=1e-4)
     assert at.select_slider(key="vit_layer").value == 4
-    assert at.select_slider(key="vit_head").value == 1 and at.select_slider(key="vit_head").options == ["1", "2", "3", "4"]
+    assert at.select_slider(key="vit_head").value == 1
+    assert at.select_slider(key="vit_head").options == ["1", "2", "3", "4"]
     assert "Layer 4, head 1: queries (rows) × keys (columns)" in [f["layout"]["title"]["text"] for f in figures
                                                                   if "title" in f["layout"]]
     assert "1 prefix token (CLS), then the 64 patches row by row" in texts(at.markdown)

@@ -367,15 +367,15 @@ def overview_tiles(attention: Sequence[np.ndarray], tile: int = OVERVIEW_TILE, g
     white = levels  # palette index of the gaps
     canvas = np.full((layers * step - gap, heads * step - gap), white, dtype=np.uint8)
     maxima = np.zeros((layers, heads))
-    for l, a in enumerate(attention):
+    for layer, a in enumerate(attention):
         for h in range(a.shape[0]):
             m = np.asarray(a[h], dtype=np.float32)
             top = float(m.max())
-            maxima[l, h] = top
+            maxima[layer, h] = top
             if side < n:
                 m = np.asarray(Image.fromarray(m, mode="F").resize((side, side), Image.Resampling.BOX))
             idx = np.clip(m * ((levels - 1) / max(top, 1e-9)) + 0.5, 0, levels - 1).astype(np.uint8)
-            canvas[l * step : l * step + side, h * step : h * step + side] = idx
+            canvas[layer * step : layer * step + side, h * step : h * step + side] = idx
     palette = np.vstack([_colour_table(n=levels), [[255, 255, 255]]]).astype(np.uint8)
     pil = Image.fromarray(canvas, mode="P")
     pil.putpalette(palette.reshape(-1).tolist())
@@ -399,29 +399,33 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
     n = tiles["tokens"]
     data = [
         dict(type="image", source=tiles["uri"], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
-        dict(type="scatter", x=fast.array((hh * step + centre).reshape(-1)), y=fast.array((ll * step + centre).reshape(-1)),
-             mode="markers",
+        dict(type="scatter", x=fast.array((hh * step + centre).reshape(-1)),
+             y=fast.array((ll * step + centre).reshape(-1)), mode="markers",
              marker=dict(size=max(6, min(40, 720 / max(layers, heads))), symbol="square", opacity=0.0),
              customdata=fast.array(custom, np.float64), showlegend=False, name="tiles",
-             hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}"
+             hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>"
+             "largest weight %{customdata[2]:.4f}"
              f"<br>{n}×{n} queries × keys" + (f", shown as {side}×{side} averages" if side < n else "")
              + "<extra></extra>"),
     ]
     shapes = []
     if selected is not None:
-        l, h = selected
-        shapes.append(dict(type="rect", x0=h * step - 1.5, x1=h * step + side + 0.5, y0=l * step - 1.5,
-                           y1=l * step + side + 0.5, line=dict(color="#e4572e", width=3)))
+        layer, h = selected
+        shapes.append(dict(type="rect", x0=h * step - 1.5, x1=h * step + side + 0.5, y0=layer * step - 1.5,
+                           y1=layer * step + side + 0.5, line=dict(color="#e4572e", width=3)))
     width, height = heads * step - gap, layers * step - gap
     pad = 3.0  # room round the image for the outline of a tile on its edge
     layout = dict(
         **_title(title),
         height=min(1100, 90 + layers * max(40, min(90, 900 // max(layers, 1)))),
         margin=dict(l=60, r=10, t=70 if title else 40, b=10),
-        xaxis=dict(range=[-pad, width - 1 + pad], side="top", tickmode="array", tickvals=[h * step + centre for h in range(heads)],
-                   ticktext=[f"head {h + 1}" for h in range(heads)], showgrid=False, zeroline=False, constrain="domain"),
-        yaxis=dict(range=[height - 1 + pad, -pad], tickmode="array", tickvals=[l * step + centre for l in range(layers)],
-                   ticktext=[f"layer {l + 1}" for l in range(layers)], showgrid=False, zeroline=False,
+        xaxis=dict(range=[-pad, width - 1 + pad], side="top", tickmode="array",
+                   tickvals=[h * step + centre for h in range(heads)],
+                   ticktext=[f"head {h + 1}" for h in range(heads)], showgrid=False, zeroline=False,
+                   constrain="domain"),
+        yaxis=dict(range=[height - 1 + pad, -pad], tickmode="array",
+                   tickvals=[layer * step + centre for layer in range(layers)],
+                   ticktext=[f"layer {layer + 1}" for layer in range(layers)], showgrid=False, zeroline=False,
                    scaleanchor="x", scaleratio=1),
         shapes=shapes, clickmode="event+select", dragmode=False,
     )
@@ -568,5 +572,7 @@ def export_json(trace) -> str:
     back as float32 gives the model's numbers bit for bit."""
     doc = _export_meta(trace)
     doc["axes"] = ["head", "query", "key"]
-    doc["attention"] = {f"layer{i + 1}": np.asarray(a, dtype=np.float32).tolist() for i, a in enumerate(trace.attention)}
+    doc["attention"] = {
+        f"layer{i + 1}": np.asarray(a, dtype=np.float32).tolist() for i, a in enumerate(trace.attention)
+    }
     return json.dumps(doc, ensure_ascii=False)

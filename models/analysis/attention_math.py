@@ -123,7 +123,8 @@ def mean_query_maps(attention: np.ndarray, grid: tuple[int, int], num_prefix: in
 
 
 def pool_factor(grid: tuple[int, int], num_prefix: int, max_tokens: int) -> int:
-    """The smallest f such that squares of at most f×f patches plus the prefix tokens give at most `max_tokens` tokens."""
+    """The smallest f such that squares of at most f×f patches plus the prefix tokens give at most `max_tokens`
+    tokens."""
     f = 1
     while num_prefix + math.ceil(grid[0] / f) * math.ceil(grid[1] / f) > max_tokens:
         f += 1
