@@ -133,13 +133,13 @@ def swin_page(quick: bool) -> dict:
 def encoder_decoder_page(quick: bool) -> dict:
     print("pages: encoder-decoder page", file=sys.stderr)
     at = _open("pages/encoder_decoder.py")
-    layer_key = "ed_layer" if any(s.key == "ed_layer" for s in at.selectbox) else "ed_enc_layer"
-    layers = len(at.selectbox(key=layer_key).options)
-    heads = len(at.selectbox(key="ed_head").options)
+    layer_key = "ed_layer" if any(s.key == "ed_layer" for s in at.select_slider) else "ed_enc_layer"
+    layers = at.select_slider(key=layer_key).options
+    heads = at.select_slider(key="ed_head").options
     changes = []
-    for i in range(2 if quick else 5):
-        changes.append(("selectbox", layer_key, (i + 1) % layers))
-        changes.append(("selectbox", "ed_head", (i * 3 + 1) % heads))
+    for i in range(2 if quick else 5):  # select sliders counted from 1 (their options are strings)
+        changes.append(("select_slider", layer_key, int(layers[(i + 1) % len(layers)])))
+        changes.append(("select_slider", "ed_head", int(heads[(i * 3 + 1) % len(heads)])))
     times = _rerender(at, changes, "encoder-decoder page")
     return {"task": "default task (demo weights)", "page": page_bytes(at),
             "rerender_ms": round(statistics.median(times) * 1e3, 1), "rerender_ms_max": round(max(times) * 1e3, 1)}
