@@ -1,6 +1,6 @@
 """Attention Atlas: the entry point. Page config, the router over pages/, and the sidebar."""
 # Imported here, before any session thread starts: plotly.express looks pandas up in sys.modules and
-# may otherwise find it half-imported by another session (see TESTING.md).
+# may otherwise find it half-imported by another session thread ("partially initialized module 'pandas'").
 import pandas  # noqa: F401
 import plotly.graph_objects  # noqa: F401
 import streamlit as st

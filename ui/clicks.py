@@ -3,7 +3,7 @@
 `st.plotly_chart(..., on_select="rerun", selection_mode="points", key=KEY)` puts the selection in
 `st.session_state[KEY]`. What a real browser sends is not what one would write by hand: a point's
 `customdata` row that was a numpy array travels as a typed array and arrives as a dict keyed "0", "1", …
-(tests/fixtures/chromium_click.json is such a payload, captured from Chromium), a list when it was a list,
+(tests/fixtures/chromium_*.json are such payloads, captured from Chromium), a list when it was a list,
 a scalar when it was one; a click on empty space gives no points. `clicked` turns all of these into one
 plain shape, so a page never indexes the raw payload.
 """

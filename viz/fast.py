@@ -4,7 +4,7 @@ Plotly's graph objects check every property as it is set; for a page of 20 figur
 traces that is most of a rerun (a 4-head grid of heatmaps took about 140 ms through make_subplots and
 update_xaxes, about 5 ms as dicts). The builders therefore write the figure as plain dicts, the JSON
 Plotly.js reads, and wrap it with `figure()`, which skips the per-property validation. The checking is
-not lost: `tests/test_figures.py` validates every builder's output with Plotly's validators.
+not lost: tests/test_figures_{text,vit,swin}.py validate every builder's output with Plotly's validators.
 
 Arrays stay numpy (C-contiguous, float32 where the values are weights): Streamlit serialises figures
 with plotly.io.to_json, whose orjson engine writes numpy arrays in one call, while Python lists of

@@ -7,7 +7,7 @@ Image coordinates are pixels of the model's input crop: x right, y down, pixel (
 [j, j + 1) x [i, i + 1).
 
 Every figure is written as plain dicts and wrapped by viz.fast.figure (no per-property validation:
-tests/test_figures_windows.py validates them all). Numbers stay numpy (plotly.io.to_json writes them as
+tests/test_figures_swin.py validates them all). Numbers stay numpy (plotly.io.to_json writes them as
 base64 typed arrays); strings go as short Python lists, which orjson writes in one call (a numpy string
 or object array would make plotly.io.to_json fall back to walking the whole figure in Python). Token
 matrices put the tokens on category axes, so hover names them without an M² x M² array of strings.

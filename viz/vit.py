@@ -6,7 +6,7 @@ Coordinates are the pixels of the model's input crop: pixel (row i, col j) is dr
 URIs (a few kB) rather than as numbers, so a grid of twelve heads stays light in the browser.
 
 Every figure is written as plain dicts and wrapped with `viz.fast.figure` (no per-property
-validation; `tests/test_figures_image.py` validates each one in full). The PNG data URIs depend only
+validation; `tests/test_figures_vit.py` validates each one in full). The PNG data URIs depend only
 on the image, not on the layer, head or query shown, so they are memoised by the image's content
 (a small LRU shared by all sessions): a rerun after a view change encodes no PNG.
 """

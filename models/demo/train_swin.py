@@ -168,7 +168,7 @@ def save(model: torch.nn.Module, accuracy: float, seconds: float, args, weights_
             "optimizer": "AdamW, warm-up then cosine schedule, label smoothing 0.1, horizontal flips",
         },
         "metrics": {"accuracy": accuracy, "eval_images": EVAL_IMAGES, "eval_seed": EVAL_SEED},
-        "command": "python -m models.demo.train_swin",
+        "command": "python -m models.demo.train swin",
     }
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
 

@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             training=dict(run, seed=args.seed, threads=args.threads,
                           optimizer="AdamW, cosine schedule, label smoothing 0.05"),
             metrics=dict(accuracy=accuracy, eval_images=1000, eval_seed=EVAL_SEED),
-            command="python -m models.demo.train_vit",
+            command="python -m models.demo.train vit",
         )
         save(model, info, args.out)
         print(f"saved {args.out / (NAME + '.safetensors')}")
