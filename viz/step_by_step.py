@@ -8,6 +8,7 @@ positions, dimensions); hover names the token where there is one.
 """
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import numpy as np
@@ -68,7 +69,7 @@ def _axis(labels, n: int, name: str, is_x: bool) -> dict:
     given and few enough to read, else the plain index (hover names the token)."""
     named = labels is not None and n <= MAX_TICKS
     axis = dict(showgrid=False, zeroline=False, tickfont=TICK, title=dict(text=f"{name} (index from 0)", standoff=4),
-                range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5], automargin=True)
+                range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5], automargin=False)
     if named:
         axis.update(tickmode="array", tickvals=list(range(n)), ticktext=_labels(labels, n, name))
     if is_x:
@@ -87,13 +88,36 @@ def _height(n_rows: int) -> int:
     return int(max(340, min(760, 150 + 20 * n_rows)))
 
 
+def _text_px(text: str) -> float:
+    """About how wide a label is at 12 px: ~7 px a character, ~12 px a wide (CJK) one."""
+    return sum(12.0 if unicodedata.east_asian_width(ch) in "WF" else 7.0 for ch in str(text))
+
+
+def _tick_px(axis: dict) -> float:
+    """The longest tick label of an axis, in px (its tick text, or the largest index)."""
+    texts = axis.get("ticktext") or [str(int(axis["range"][1] + 0.5)) if "range" in axis else "000"]
+    return max((_text_px(t) for t in texts), default=0.0)
+
+
+def _margins(row_axis: dict, col_axis: dict) -> dict:
+    """Room for the labels, worked out here instead of by Plotly's automargin: automargin measures every label in
+    the browser and lays the chart out again, most of a view change's cost in Chromium (profiled). Labels are
+    at least 12 px (TICK) and the axis titles sit beside them."""
+    left = 10 + 20 + 6 + _tick_px(row_axis)  # pad, axis title, standoff, tick labels
+    rotated = col_axis.get("tickangle") not in (0, None)
+    tick_h = _tick_px(col_axis) if rotated else 16
+    top = 34 + 22 + 6 + tick_h  # figure title, axis title, standoff, tick labels (above the plot: side "top")
+    return dict(l=int(left), r=10, t=int(top), b=10)
+
+
 def _layout(title: str, shape, height: int, row_axis: dict, col_axis: dict, **extra) -> dict:
     if not extra.get("shapes", True):
         del extra["shapes"]
+    margin = _margins(row_axis, col_axis)
     return dict(
         title=dict(text=f"{escape(title)}  ({shape_text(shape)})", y=0.995, yanchor="top", x=0.0, xanchor="left",
                    font=dict(size=15)),
-        height=height, font=FONT, xaxis=col_axis, yaxis=row_axis, margin=dict(l=10, r=10, t=110, b=10), **extra,
+        height=height + max(0, margin["t"] - 110), font=FONT, xaxis=col_axis, yaxis=row_axis, margin=margin, **extra,
     )
 
 
