@@ -235,10 +235,13 @@ def _slider_changes(page, key: str, repeats: int, timeout_ms: float) -> list[flo
 def _grid_clicks(page, key: str, repeats: int, timeout_ms: float) -> list[float | None]:
     area = page.locator(f".st-key-{key} .nsewdrag").first
     out = []
-    for i in range(repeats):
+    done = getattr(page, "_atlas_clicks", 0)  # clicks made on this page so far: each click lands on a new patch
+    for i in range(done, done + repeats):
+        page._atlas_clicks = i + 1
         area.scroll_into_view_if_needed()
         bb = area.bounding_box()
-        fx, fy = 0.15 + 0.7 * ((i * 0.37) % 1), 0.15 + 0.7 * ((i * 0.61 + 0.3) % 1)  # a new patch each time
+        # Row and column both change from one click to the next (a click on the patch already chosen changes nothing).
+        fx, fy = 0.1 + 0.8 * ((i * 3) % 9) / 8, 0.1 + 0.8 * (i % 9) / 8
         x, y = bb["x"] + bb["width"] * fx, bb["y"] + bb["height"] * fy
         page.mouse.move(x, y)
         page.wait_for_timeout(150)  # Plotly needs a hover before the click selects a point

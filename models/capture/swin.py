@@ -384,36 +384,6 @@ def _compute_bias_tables(attn: torch.nn.Module, version: int, num_heads: int) ->
     return table.float().cpu().numpy(), expanded.float().cpu().numpy()
 
 
-def _run_cr(
-    model: torch.nn.Module, x: torch.Tensor, entries: list, weights: dict, masks: dict, shapes: dict
-) -> torch.Tensor:
-    """One forward of a SwinTransformerV2Cr that fills `weights`, `masks`, `shapes` (per block name, as `capture`'s
-    hooks do) and returns the logits. Its attention calls softmax as a tensor method: a pre-hook on each attention
-    module recomputes it from the module's own input and mask (_cr_weights). The hooks exist for this call only and
-    fire for this thread only, under the model's lock (models/capture/hooks.py)."""
-
-    def on_block(name):
-        def hook(module, args):
-            shapes[name] = (int(args[0].shape[1]), int(args[0].shape[2]))  # NHWC input
-
-        return hook
-
-    def on_attn(name):
-        def hook(module, args, kwargs):
-            mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
-            masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
-            weights[name].append(_cr_weights(module, args[0], mask).detach().float().cpu())
-
-        return hook
-
-    with unfused(model), hooks() as h:
-        for name, _, blk in entries:
-            h.pre(blk, on_block(name))
-            h.pre(blk.attn, on_attn(name), with_kwargs=True)
-        with torch.inference_mode():
-            return model(x).float().cpu()
-
-
 class SwinCapture(NamedTuple):
     """What `capture` returns."""
 
@@ -458,10 +428,14 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
         return hook
 
+    cr = is_cr(model)
+
     def on_attn(name):
         def hook(module, args, kwargs):
             mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
             masks[name].append(None if mask is None else mask.detach().float().cpu().numpy())
+            if cr:  # SwinTransformerV2Cr calls softmax as a tensor method: nothing to hook, so it is recomputed
+                weights[name].append(_cr_weights(module, args[0], mask).detach().float().cpu())
 
         return hook
 
@@ -473,10 +447,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
 
     param = next(model.parameters())
     x = x.to(device=param.device, dtype=param.dtype)
-    cr = is_cr(model)
-    if cr:  # SwinTransformerV2Cr: no softmax module and no FX node to read (see _run_cr)
-        logits = _run_cr(model, x, entries, weights, masks, shapes)
-    elif traced is not None:
+    if traced is not None and not cr:
         extractor, nodes, output = traced
         with torch.inference_mode():
             out = extractor(x)
@@ -493,7 +464,8 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
             for name, _, blk in entries:
                 h.pre(blk, on_block(name))
                 h.pre(blk.attn, on_attn(name), with_kwargs=True)
-                h.forward(blk.attn.softmax, on_softmax(name))
+                if not cr:
+                    h.forward(blk.attn.softmax, on_softmax(name))
             with torch.inference_mode():
                 logits = model(x).float().cpu()  # (1, classes)
     with torch.inference_mode():
