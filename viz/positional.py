@@ -13,6 +13,16 @@ GRID_SCALE = "Viridis"
 DASHES = ["solid", "dash", "dot", "dashdot", "longdash"]  # overlaid curves stay visible
 
 
+def _fixed_margins(fig: go.Figure, left: int, top: int, bottom: int) -> go.Figure:
+    """Margins set here, Plotly's automargin off (the default template turns it on): automargin measures every
+    label in the browser and lays the chart out again, which made a change of `pe_len` slow in Chromium. The
+    margins leave room for 12 px tick labels of up to four characters and the axis titles."""
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
+    fig.update_layout(margin=dict(l=left, r=10, t=top, b=bottom))
+    return fig
+
+
 def encoding_heatmap(pe: np.ndarray, title: str | None = None) -> go.Figure:
     """The (position, dimension) table: one row per position, sin in even columns, cos in odd ones."""
     pe = np.asarray(pe, dtype=np.float32)
@@ -26,8 +36,8 @@ def encoding_heatmap(pe: np.ndarray, title: str | None = None) -> go.Figure:
     )
     fig.update_xaxes(title="dimension i", side="top")
     fig.update_yaxes(title="position", autorange="reversed")
-    fig.update_layout(title=title, height=max(320, min(640, 120 + 4 * length)), margin=dict(l=10, r=10, t=70, b=10))
-    return fig
+    fig.update_layout(title=title, height=max(320, min(640, 120 + 4 * length)))
+    return _fixed_margins(fig, left=64, top=84, bottom=10)
 
 
 def encoding_curves(pe: np.ndarray, dims: Sequence[int], wavelengths: np.ndarray) -> go.Figure:
@@ -46,8 +56,8 @@ def encoding_curves(pe: np.ndarray, dims: Sequence[int], wavelengths: np.ndarray
         )
     fig.update_xaxes(title="position")
     fig.update_yaxes(title="PE(position, dim)", range=[-1.1, 1.1])
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
-    return fig
+    fig.update_layout(height=340, legend=dict(orientation="h", y=-0.2))
+    return _fixed_margins(fig, left=70, top=30, bottom=56)
 
 
 def wavelength_plot(wavelengths: np.ndarray) -> go.Figure:
@@ -86,8 +96,8 @@ def similarity_heatmap(sim: np.ndarray, title: str | None = None) -> go.Figure:
     )
     fig.update_xaxes(title="position", side="top", scaleanchor="y", constrain="domain")
     fig.update_yaxes(title="position", autorange="reversed", constrain="domain")
-    fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=70, b=10))
-    return fig
+    fig.update_layout(title=title, height=460)
+    return _fixed_margins(fig, left=64, top=84, bottom=10)
 
 
 def offset_curves(offsets: np.ndarray, curves: dict[int, np.ndarray]) -> go.Figure:
@@ -103,8 +113,8 @@ def offset_curves(offsets: np.ndarray, curves: dict[int, np.ndarray]) -> go.Figu
         )
     fig.update_xaxes(title="offset k (positions)", zeroline=True)
     fig.update_yaxes(title="PE[p] · PE[p + k]")
-    fig.update_layout(height=340, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.2))
-    return fig
+    fig.update_layout(height=340, legend=dict(orientation="h", y=-0.2))
+    return _fixed_margins(fig, left=70, top=30, bottom=56)
 
 
 def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int = 1) -> go.Figure:
