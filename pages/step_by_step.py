@@ -175,9 +175,10 @@ else:
     run_key = f"vit|{vit_name}|{vit_weights}|{image_key}|{device}"
 
 
-PARTS = {
-    "1–3: X → Q, K, V": range(1, 4),
-    "4–7: scores → softmax": range(4, 8),
+PARTS = {  # about four charts a view: a head change redraws each of them in the browser (~50-60 ms a chart)
+    "1–2: X and the head's weights": range(1, 3),
+    "3–4: Q, K, V → scores": range(3, 5),
+    "5–7: scale, mask, softmax": range(5, 8),
     "8–11: output and check": range(8, 12),
     "all eleven steps": range(1, 12),
 }

@@ -54,7 +54,7 @@ def test_step_by_step_head_layer_and_parts(page, server):
     check(page, "step_by_step_layer2")
     assert "layer 2" in page.inner_text("body")
     # the other steps
-    page.locator(".st-key-sbs_part button").filter(has_text="4–7").first.click()
+    page.locator(".st-key-sbs_part button").filter(has_text="5–7").first.click()
     wait_idle(page)
     check(page, "step_by_step_scores")
     assert "Softmax over the keys" in page.inner_text("body")
@@ -70,13 +70,13 @@ def test_step_by_step_vit(page, server):
     page.locator(".st-key-sbs_model label").filter(has_text="Vision Transformer").first.click()
     wait_idle(page)
     check(page, "step_by_step_vit")
-    before = _spec(page, "sbs_fig_3_0")  # Q of head 1
+    before = _spec(page, "sbs_fig_2_0")  # W_Q of head 1
     slider = _slider(page, "sbs_head")
     slider.focus()
     slider.press("ArrowRight")
     wait_idle(page)
     check(page, "step_by_step_vit_head2")
-    assert _spec(page, "sbs_fig_3_0") != before
+    assert _spec(page, "sbs_fig_2_0") != before
     page.locator(".st-key-sbs_part button").filter(has_text="all eleven").first.click()
     wait_idle(page)
     check(page, "step_by_step_vit_all", min_plots=15)

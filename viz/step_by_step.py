@@ -84,8 +84,12 @@ def _hover_names(labels: Sequence[str] | None, n: int, name: str) -> list[str]:
     return [f"{name} {i}: {t}" for i, t in enumerate(_labels(labels, n, name))]
 
 
-def _height(n_rows: int) -> int:
-    return int(max(340, min(760, 150 + 20 * n_rows)))
+def _height(n_rows: int, labelled: bool = True) -> int:
+    """20 px a row when rows carry token labels (12 px text needs the room); rows that are dimensions, named only
+    by their index, get 3 px each: a 128-row weight matrix needs no 760 px, and every pixel is rasterised again
+    in the browser when the head changes."""
+    per_row = 20 if labelled else 3
+    return int(max(340, min(760, 150 + per_row * n_rows)))
 
 
 def _text_px(text: str) -> float:
@@ -188,7 +192,8 @@ def matrix_heatmap(
                          text=["−∞"] * len(xs), textfont=dict(color="white", size=12), hoverinfo="skip",
                          showlegend=False))
     shapes = [_box(-0.5, n_c - 0.5, highlight - 0.5, highlight + 0.5)] if highlight is not None else []
-    layout = _layout(title, z.shape, height or _height(n_r), _axis(row_labels, n_r, row_name, False),
+    layout = _layout(title, z.shape, height or _height(n_r, row_labels is not None),
+                     _axis(row_labels, n_r, row_name, False),
                      _axis(col_labels, n_c, col_name, True), shapes=shapes,
                      plot_bgcolor=MASKED_COLOUR if neg_inf.any() else "white")
     fig = fast.figure(data, layout)
