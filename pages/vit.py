@@ -34,24 +34,13 @@ F_GRID, F_OVERVIEW, F_HEADS, F_QUERY, F_MATRIX, F_ROLLOUT = (
     "vit_f_grid", "vit_f_overview", "vit_f_heads", "vit_f_query", "vit_f_matrix", "vit_f_rollout")
 
 
-def _torch_module(loaded):
-    """The nn.Module behind what vision.load returned (the module itself, or a wrapper holding it), or None."""
-    if hasattr(loaded, "named_modules"):
-        return loaded
-    for name in ("model", "module", "net"):
-        inner = getattr(loaded, name, None)
-        if hasattr(inner, "named_modules"):
-            return inner
-    return None
-
-
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _attention_form(name: str, weights: str, device: str) -> dict:
     """What a block's attention computes beyond softmax(QKᵀ/√d_k)·V, read from the loaded model's modules:
     d_k and the scale, a relative position bias (BEiT's relative_position_bias_table, timm's RelPos*
     modules), rotary embeddings (EVA's `rope`), q/k normalisation. Empty when it cannot be read."""
     try:
-        model = _torch_module(uv.cached_model(name, weights, device))
+        model = uv.cached_model(name, weights, device).module
         attn = model.blocks[0].attn
     except Exception:
         return {}
