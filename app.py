@@ -1,4 +1,4 @@
-"""Attention Atlas: the entry point. Page config, the router over pages/, and the sidebar."""
+"""Attention Atlas: the entry point. Page config, language, the router over pages/, and the sidebar."""
 # Imported here, before any session thread starts: plotly.express looks pandas up in sys.modules and
 # may otherwise find it half-imported by another session thread ("partially initialized module 'pandas'").
 import pandas  # noqa: F401
@@ -6,21 +6,29 @@ import plotly.graph_objects  # noqa: F401
 import streamlit as st
 import torch  # noqa: F401
 
+from ui import present
 from ui.common import device_ui
+from ui.i18n import _
+from ui.sidebar import choose_language, choose_present, sidebar_ui
 
 # a local favicon: material ones are fetched from a font CDN
 st.set_page_config(page_title="Attention Atlas", page_icon="assets/icon.png", layout="wide")
+choose_language()  # before any text: every word below is in the session's language
+choose_present()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/encoder_decoder.py", title="Encoder–decoder", icon=":material/translate:"),
-    st.Page("pages/vit.py", title="Vision Transformer", icon=":material/image:"),
-    st.Page("pages/swin.py", title="Swin Transformer", icon=":material/grid_view:"),
-    st.Page("pages/positional.py", title="Positional encodings", icon=":material/waves:"),
-    st.Page("pages/step_by_step.py", title="One head, step by step", icon=":material/calculate:"),
+    st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
+    st.Page("pages/encoder_decoder.py", title=_("Encoder–decoder"), icon=":material/translate:"),
+    st.Page("pages/vit.py", title=_("Vision Transformer"), icon=":material/image:"),
+    st.Page("pages/swin.py", title=_("Swin Transformer"), icon=":material/grid_view:"),
+    st.Page("pages/positional.py", title=_("Positional encodings"), icon=":material/waves:"),
+    st.Page("pages/step_by_step.py", title=_("One head, step by step"), icon=":material/calculate:"),
+    st.Page("pages/glossary.py", title=_("Glossary"), icon=":material/menu_book:"),
 ]
 
 page = st.navigation(PAGES)
 st.sidebar.title("Attention Atlas")
+sidebar_ui()
 device_ui()
+present.apply_css()
 page.run()

@@ -11,6 +11,7 @@ import torch
 from models.runtime import device as devices
 from models.runtime import memory
 from models.runtime.model_cache import ModelCache
+from ui import i18n, present
 
 DEVICE_KEY = "device_choice"
 T = TypeVar("T")
@@ -119,5 +120,22 @@ def cached_figure(page: str, run_key: str, view: tuple, build):
     """What `build()` returns (a figure, or the data of one) for this page's run and this view, built once and
     shared read-only by every rerun and session: Streamlit only serialises it. `run_key` names the run as its
     own cache does, so a figure is exactly as fresh as the result it is drawn from. st.cache_resource, not
-    st.cache_data: that would unpickle a go.Figure through Plotly's validation on every rerun (~10 ms)."""
-    return _cached_figure(page, run_key, view, build)
+    st.cache_data: that would unpickle a go.Figure through Plotly's validation on every rerun (~10 ms).
+
+    The reader's language and presentation mode are part of the key: a figure's words are in its reader's
+    language, and in presentation mode a figure is restyled for a projector (ui.present.restyle)."""
+    projecting = present.on()
+
+    def built():
+        out = build()
+        if projecting and _is_figure(out):
+            out = present.restyle(out)
+        return out
+
+    return _cached_figure(page, run_key, (*view, "lang", i18n.lang(), "present", projecting), built)
+
+
+def _is_figure(out) -> bool:
+    import plotly.graph_objects as go
+
+    return isinstance(out, go.Figure) or (isinstance(out, dict) and "data" in out and "layout" in out)
