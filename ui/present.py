@@ -143,3 +143,9 @@ def restyle(fig):
 
         return figure(d["data"], d["layout"])
     return d
+
+
+def styled(fig):
+    """`fig` restyled for the projector in presentation mode, else `fig` itself: for the few figures that are
+    not drawn through ui.common.cached_figure (which does this already)."""
+    return restyle(fig) if on() else fig
