@@ -9,6 +9,9 @@ from streamlit.testing.v1 import AppTest
 
 from models.runtime.weights_dir import ENV, REFUSED, WeightsPathError, resolve_weights_path, weights_dir
 from tests.conftest import APP
+from ui.messages import english
+
+REFUSED_WORDS = english(REFUSED, {})
 
 
 @pytest.fixture
@@ -58,7 +61,9 @@ def test_everything_else_is_refused_with_one_message(layout, typed):
     folder, outside = layout
     with pytest.raises(WeightsPathError) as err:
         resolve_weights_path(folder, typed.format(outside=outside))
-    assert str(err.value) == REFUSED  # the same words for all: no hint whether a path exists or where it lies
+    # the same code and words for all: no hint whether a path exists or where it lies
+    assert err.value.code == REFUSED and err.value.params == {}
+    assert str(err.value) == REFUSED_WORDS
     assert str(folder) not in str(err.value) and "outside" not in str(err.value)
 
 
@@ -103,7 +108,7 @@ def test_the_page_refuses_paths_outside_and_loads_a_file_inside(monkeypatch, lay
     for typed in ("/etc/passwd", "../outside/secret.safetensors", "link_out.safetensors", "absent.safetensors"):
         at.text_input(key="vit_weights_path").set_value(typed).run()
         assert not at.exception, typed
-        assert [e.value for e in at.error] == [REFUSED], typed
+        assert [e.value for e in at.error] == [REFUSED_WORDS], typed
         assert not at.get("plotly_chart"), typed
     at.text_input(key="vit_weights_path").set_value("tiny.safetensors").run()
     assert not at.exception and not at.error

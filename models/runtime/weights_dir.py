@@ -16,15 +16,14 @@ import os
 import pathlib
 from typing import Mapping
 
+from models.messages import CodedError
+
 ENV = "ATLAS_WEIGHTS_DIR"
-REFUSED = (
-    "No .safetensors file of that name in the server's weights folder. Give a file name relative to that folder, "
-    "e.g. my_vit.safetensors or finetuned/vit.safetensors."
-)
+REFUSED = "weights.refused"  # the one code every refused path gets (ui/words/common.py words it)
 
 
-class WeightsPathError(ValueError):
-    """A typed path that is refused; str(error) is safe to show to anyone."""
+class WeightsPathError(CodedError):
+    """A typed path that is refused, always with the one code REFUSED: what it says is safe to show to anyone."""
 
 
 def weights_dir(environ: Mapping[str, str] | None = None) -> pathlib.Path | None:
@@ -46,7 +45,7 @@ def resolve_weights_path(folder: pathlib.Path | None, typed: str) -> pathlib.Pat
     .safetensors. Raises WeightsPathError with the one message REFUSED otherwise (also when `folder` is None)."""
     typed = (typed or "").strip()
     if folder is None or not typed or "\x00" in typed:
-        raise WeightsPathError(REFUSED)
+        raise WeightsPathError("weights.refused")
     try:
         root = pathlib.Path(folder).resolve(strict=True)
         candidate = pathlib.Path(typed)
@@ -57,10 +56,10 @@ def resolve_weights_path(folder: pathlib.Path | None, typed: str) -> pathlib.Pat
     except (OSError, RuntimeError, ValueError):  # absent, a symlink loop, a name too long, no permission
         real = None
     if real is None or real == root or not real.is_relative_to(root) or real.suffix.lower() != ".safetensors":
-        raise WeightsPathError(REFUSED)
+        raise WeightsPathError("weights.refused")
     try:
         if not real.is_file():
-            raise WeightsPathError(REFUSED)
+            raise WeightsPathError("weights.refused")
     except OSError:
-        raise WeightsPathError(REFUSED) from None
+        raise WeightsPathError("weights.refused") from None
     return real
