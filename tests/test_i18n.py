@@ -24,9 +24,9 @@ def test_a_term_is_translated_the_same_way_everywhere(term):
     for msgid, msgstr in _entries():
         ids = msgid if isinstance(msgid, tuple) else (msgid,)
         strings = msgstr if isinstance(msgstr, tuple) else (msgstr,)
-        if any(pattern.search(i) for i in ids) and not all(term.zh in s for s in strings if s):
+        if any(pattern.search(i) for i in ids) and not all(term.required in s for s in strings if s):
             wrong.append((ids[0][:80], strings[0][:80]))
-    assert not wrong, f"{term.en} should be {term.zh} in: {wrong[:10]}"
+    assert not wrong, f"{term.en} should be {term.required} in: {wrong[:10]}"
 
 
 def test_gettext_runs_through_babel_catalog():
@@ -55,6 +55,8 @@ def test_every_code_models_use_has_a_template_with_its_fields():
     table = templates()
     missing = []
     for path in root.rglob("*.py"):
+        if path.name == "messages.py":  # its docstring shows the call style
+            continue
         for code, args in call.findall(path.read_text()):
             if code not in table:
                 missing.append((path.name, code))

@@ -8,10 +8,12 @@ from typing import Callable, Hashable, TypeVar
 import streamlit as st
 import torch
 
+from models.messages import Notice
 from models.runtime import device as devices
 from models.runtime import memory
 from models.runtime.model_cache import ModelCache
-from ui import i18n, present
+from ui import i18n, messages, present
+from ui.i18n import _
 
 DEVICE_KEY = "device_choice"
 T = TypeVar("T")
@@ -38,7 +40,7 @@ MODEL_CACHE_SIZE = _model_cache_size()
 _MODELS = ModelCache(MODEL_CACHE_SIZE, on_evict=memory.release_freed_memory)  # a dropped model's memory goes back
 
 
-def shared_model(kind: str, key: tuple[Hashable, ...], load: Callable[[], T], spinner: str = "Loading the model…") -> T:
+def shared_model(kind: str, key: tuple[Hashable, ...], load: Callable[[], T], spinner: str | None = None) -> T:
     """`load()`'s model, kept in the one bounded model cache under (kind, *key) and shared read-only by every
     session (models.runtime.model_cache: least recently used dropped first, thread-safe, errors not cached).
 
@@ -48,7 +50,7 @@ def shared_model(kind: str, key: tuple[Hashable, ...], load: Callable[[], T], sp
     def load_with_spinner():
         if _in_cached_function():  # the outer cached call shows its own spinner (as st.cache_resource does)
             return load()
-        with st.spinner(spinner):
+        with st.spinner(spinner or _("Loading the model…")):
             return load()
 
     return _MODELS.get((kind, *key), load_with_spinner)
@@ -71,13 +73,14 @@ def device_ui() -> None:
     """Sidebar: the device in use, with an override. Called once by app.py."""
     options = ["auto"] + devices.available()
     choice = st.sidebar.selectbox(
-        "Device",
+        _("Device"),
         options,
         key=DEVICE_KEY,
-        format_func=lambda n: f"auto ({devices.describe(devices.default())})" if n == "auto" else devices.describe(n),
-        help="Models run on CUDA when there is a GPU, else on Apple MPS, else on the CPU.",
+        format_func=lambda n: _("auto ({device})").format(device=devices.describe(devices.default()))
+        if n == "auto" else devices.describe(n),
+        help=_("Models run on CUDA when there is a GPU, else on Apple MPS, else on the CPU."),
     )
-    st.sidebar.caption(f"Running on **{devices.describe(devices.resolve(choice))}**")
+    st.sidebar.caption(_("Running on **{device}**").format(device=devices.describe(devices.resolve(choice))))
 
 
 def current_device() -> str:
@@ -85,12 +88,15 @@ def current_device() -> str:
     return devices.resolve(st.session_state.get(DEVICE_KEY, "auto")).type
 
 
-def weights_badge(source: str) -> None:
-    """Says on screen which weights are in use: attention from random weights means nothing."""
-    if source.startswith("random"):
-        st.warning(f"Weights: **{source}**. Random weights attend arbitrarily; use them only to inspect the mechanics.")
+def weights_badge(source) -> None:
+    """Says on screen which weights are in use (a models.messages.Notice, worded here): attention from random
+    weights means nothing, so random weights get a warning. A Notice whose code ends in "random" is random."""
+    words = messages.word(source)
+    if str(getattr(source, "code", source)).split(".")[-1].startswith("random"):
+        st.warning(_("Weights: **{source}**. Random weights attend arbitrarily; use them only to inspect the "
+                     "mechanics.").format(source=words))
     else:
-        st.info(f"Weights: **{source}**")
+        st.info(_("Weights: **{source}**").format(source=words))
 
 
 def on_device_or_cpu(call, device: str):
@@ -105,9 +111,7 @@ def on_device_or_cpu(call, device: str):
             raise
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
-        st.warning(
-            f"The {device.upper()} device ran out of memory for this input, so it ran on the CPU instead (slower)."
-        )
+        st.warning(messages.word(Notice("common.out_of_memory", device=device.upper())))
         return call("cpu")
 
 

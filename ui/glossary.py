@@ -16,7 +16,12 @@ class Term:
     zh: str
     definition: str  # English, marked for the catalog; shown in the reader's language
     page: str  # where the app draws it
-    pattern: str | None = None  # an English regex (word boundaries) whose catalog entries must use `zh`
+    pattern: str | None = None  # an English regex (word boundaries) whose catalog entries must use `zh`...
+    must: str | None = None  # ...or this shorter form of it (头 for 注意力头: "第 3 个头")
+
+    @property
+    def required(self) -> str:
+        return self.must or self.zh
 
 
 TERMS = (
@@ -33,7 +38,7 @@ TERMS = (
     Term("attention head", "注意力头", N_(
         "One of the h attention functions a layer runs in parallel, each with its own W_Q, W_K, W_V of width "
         "d_k = d_model / h; their outputs are concatenated and mixed by W_O (Vaswani et al., 2017). Heads count "
-        "from 1 here."), "pages/encoder_decoder.py", r"\bheads?\b"),
+        "from 1 here."), "pages/encoder_decoder.py", r"\bheads?\b", must="头"),
     Term("layer", "层", N_(
         "One repetition of the stack. A Transformer encoder layer is self-attention and then a position-wise "
         "feed-forward network, each with a residual connection and layer normalisation. Layers count from 1 "
