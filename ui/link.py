@@ -19,6 +19,7 @@ copies the address bar, which always holds the view on screen.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from html import escape
 from typing import Any
 
 import streamlit as st
@@ -147,12 +148,24 @@ def forget(*names: str) -> None:
 
 
 COPY_BUTTON = """
-<button class="atlas-copy-link" type="button" style="padding:0.25rem 0.75rem;border-radius:0.5rem;
-border:1px solid rgba(49,51,63,0.2);background:white;cursor:pointer;font:inherit"
-onclick="const b=this;const url=window.location.href;
-const done=()=>{{b.textContent={done!r};}};
-if(navigator.clipboard&&window.isSecureContext){{navigator.clipboard.writeText(url).then(done,()=>{{window.prompt({prompt!r},url);}});}}
-else{{window.prompt({prompt!r},url);}}">{label}</button>
+<button class="atlas-copy-link" type="button" data-done="{done}" data-prompt="{prompt}"
+style="padding:0.25rem 0.75rem;border-radius:0.5rem;border:1px solid rgba(49,51,63,0.2);background:white;
+cursor:pointer;font:inherit">{label}</button>
+<script>
+for (const b of document.querySelectorAll("button.atlas-copy-link")) {{
+  if (b.dataset.bound) continue;
+  b.dataset.bound = "1";
+  b.addEventListener("click", () => {{
+    const url = window.location.href;
+    const ask = () => window.prompt(b.dataset.prompt, url);
+    if (navigator.clipboard && window.isSecureContext) {{
+      navigator.clipboard.writeText(url).then(() => {{ b.textContent = b.dataset.done; }}, ask);
+    }} else {{
+      ask();
+    }}
+  }});
+}}
+</script>
 """
 
 
@@ -161,7 +174,8 @@ def copy_link_ui() -> None:
     with st.sidebar:
         st.html(
             COPY_BUTTON.format(
-                label=_("Copy link to this view"), done=_("Link copied"), prompt=_("Copy this link:")
+                label=escape(_("Copy link to this view")), done=escape(_("Link copied")),
+                prompt=escape(_("Copy this link:")),
             ),
             unsafe_allow_javascript=True,
         )

@@ -11,7 +11,7 @@ from ui.i18n import _
 
 
 def choose_language() -> str:
-    """The session's language: the link's `?lang=` (the sidebar's selectbox is bound to it), else the choice
+    """The session's language: the link's `?lang=` (written by sidebar_ui on every run), else the choice
     made in the sidebar, else, on a first visit, the browser's preferred language, else English."""
     state = st.session_state
     raw = link.incoming(i18n.SESSION_KEY)  # a link just opened: its language, before any text is written
@@ -31,11 +31,12 @@ def choose_present() -> bool:
 def sidebar_ui() -> None:
     """Language, presentation mode, and the link; writes both settings into the URL."""
     st.sidebar.selectbox(
-        "Language / 语言", i18n.LANGS, key=i18n.SESSION_KEY, format_func=i18n.NAMES.get, bind="query-params",
+        "Language / 语言", i18n.LANGS, key=i18n.SESSION_KEY, format_func=i18n.NAMES.get,
     )
     st.sidebar.toggle(
         _("Presentation mode"), key=present.SESSION_KEY,
         help=_("For projecting in class: large text, one main figure per screen, explanations folded."),
     )
-    link.publish(present=1 if present.on() else None)
+    # Written by hand, not bound: a bound selectbox would write its label (中文), and the link would read ?lang=中文.
+    link.publish(lang=i18n.lang(), present=1 if present.on() else None)
     link.copy_link_ui()

@@ -1,0 +1,143 @@
+"""Two languages, links and presentation mode in a real browser (tests/browser.py).
+
+- A first visit follows the browser's preferred language (Chromium started with the zh-CN locale), and the
+  Chinese text is drawn with a CJK font: Chromium's DevTools say which platform fonts drew a node's glyphs
+  (CSS.getPlatformFontsForNode), so a missing font (tofu boxes) fails the test instead of passing unseen.
+- `?lang=zh` opens the app in Chinese; the sidebar's language box switches it, and the address bar follows.
+- "Copy link to this view" puts the address bar's URL on the clipboard.
+- Presentation mode (`?present=1`): body text ≥ 20 px, every figure's tick labels ≥ 16 px, no figure taller
+  than the window.
+Screenshots go to screenshots/ (i18n_*.png).
+"""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.browser import RUN_TIMEOUT_MS, SHOTS, check, wait_idle
+
+pytestmark = pytest.mark.browser
+
+CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK_FONTS = ("CJK", "WenQuanYi", "Droid Sans Fallback", "AR PL", "Source Han", "Noto Sans SC", "Noto Serif SC")
+
+
+def _context_page(browser, **kw):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800}, **kw)
+    pg = ctx.new_page()
+    pg.set_default_timeout(RUN_TIMEOUT_MS)
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(f"pageerror: {e}"))
+    return ctx, pg
+
+
+def platform_fonts(pg, selector: str) -> list[dict]:
+    """The fonts Chromium drew the first node matching `selector` with: [{familyName, glyphCount}, …]."""
+    cdp = pg.context.new_cdp_session(pg)
+    cdp.send("DOM.enable")
+    cdp.send("CSS.enable")
+    root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+    node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+    assert node, selector
+    out = []
+    # the text nodes under it: getPlatformFontsForNode reports a node's own text
+    desc = cdp.send("DOM.describeNode", {"nodeId": node, "depth": -1})["node"]
+
+    def walk(n):
+        for child in n.get("children", []):
+            if child.get("nodeType") == 3 and CJK.search(child.get("nodeValue", "")):
+                pushed = cdp.send("DOM.pushNodesByBackendIdsToFrontend", {"backendNodeIds": [child["backendNodeId"]]})
+                for nid in pushed["nodeIds"]:
+                    out.extend(cdp.send("CSS.getPlatformFontsForNode", {"nodeId": nid})["fonts"])
+            walk(child)
+
+    walk(desc)
+    if not out:
+        out = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    return out
+
+
+def test_a_first_visit_follows_the_browsers_language_and_chinese_is_drawn_with_a_cjk_font(browser, server):
+    ctx, pg = _context_page(browser, locale="zh-CN")
+    try:
+        pg.goto(server)
+        wait_idle(pg)
+        nav = pg.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "首页" in nav and "术语表" in nav, nav
+        body = pg.locator("[data-testid='stMain']").inner_text()
+        assert "注意力头" in body, body[:300]
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SHOTS / "i18n_home_zh.png"), full_page=True)
+        fonts = platform_fonts(pg, "[data-testid='stMain'] [data-testid='stMarkdownContainer'] p")
+        cjk = [f for f in fonts if any(name in f["familyName"] for name in CJK_FONTS)]
+        assert cjk and sum(f["glyphCount"] for f in cjk) > 10, fonts
+        assert not pg.errors, pg.errors
+    finally:
+        ctx.close()
+
+
+def test_lang_in_the_link_and_the_sidebar_switch(browser, server):
+    ctx, pg = _context_page(browser, locale="en-US")
+    try:
+        pg.goto(server + "/?lang=zh")
+        wait_idle(pg)
+        assert "术语表" in pg.locator("[data-testid='stSidebarNav']").inner_text()
+        box = pg.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").first
+        box.click()
+        pg.get_by_role("option", name="English").click()
+        wait_idle(pg)
+        assert "Glossary" in pg.locator("[data-testid='stSidebarNav']").inner_text()
+        pg.wait_for_function("() => window.location.search.includes('lang=en')")
+        box.click()
+        pg.get_by_role("option", name="中文").click()
+        wait_idle(pg)
+        assert "术语表" in pg.locator("[data-testid='stSidebarNav']").inner_text()
+        pg.wait_for_function("() => window.location.search.includes('lang=zh')")
+        assert not pg.errors, pg.errors
+    finally:
+        ctx.close()
+
+
+def test_copy_link_copies_the_address_bar(browser, server):
+    ctx, pg = _context_page(browser, permissions=["clipboard-read", "clipboard-write"])
+    try:
+        pg.goto(server + "/?lang=zh&present=1")
+        wait_idle(pg)
+        pg.locator("button.atlas-copy-link").click()
+        pg.wait_for_function("() => document.querySelector('button.atlas-copy-link').textContent.includes('已复制')")
+        copied = pg.evaluate("() => navigator.clipboard.readText()")
+        assert copied == pg.url and "lang=zh" in copied and "present=1" in copied, (copied, pg.url)
+    finally:
+        ctx.close()
+
+
+# Every figure's tick labels (their font size) and height, and the body text's font size.
+SIZES = """() => {
+  const ticks = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .xtick text, "
+                 + "[data-testid='stPlotlyChart'] .ytick text")].map(e => parseFloat(getComputedStyle(e).fontSize));
+  const heights = [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")]
+                  .map(e => e.getBoundingClientRect().height);
+  const paragraphs = [...document.querySelectorAll("[data-testid='stMain'] [data-testid='stMarkdownContainer'] p")]
+                  .filter(e => e.offsetParent !== null && e.textContent.trim())
+                  .map(e => parseFloat(getComputedStyle(e).fontSize));
+  return {ticks, heights, paragraphs, window: window.innerHeight};
+}"""
+
+
+@pytest.mark.parametrize("slug", ["encoder_decoder", "vit", "swin", "positional", "step_by_step"])
+def test_presentation_mode_sizes(browser, server, slug):
+    ctx, pg = _context_page(browser)
+    try:
+        pg.goto(server + "/?present=1")
+        wait_idle(pg)
+        pg.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first.click()
+        pg.wait_for_url(f"**/{slug}**")
+        check(pg, f"i18n_present_{slug}")
+        assert "present=1" in pg.url
+        sizes = pg.evaluate(SIZES)
+        assert sizes["ticks"] and min(sizes["ticks"]) >= 16, sizes["ticks"][:20]
+        assert max(sizes["heights"]) <= sizes["window"], (sizes["heights"], sizes["window"])
+        assert sizes["paragraphs"] and min(sizes["paragraphs"]) >= 20, sizes["paragraphs"][:20]
+    finally:
+        ctx.close()
