@@ -15,7 +15,7 @@ ALLOWED = {
     "cls", "sep", "dist", "reg", "eos", "bos", "pad", "unk", "mask",  # special tokens
     "vit", "swin", "swinv", "deit", "beit", "eva", "dino", "dinov", "timm", "transformer", "transformers",
     "imagenet", "cuda", "cpu", "gpu", "mps", "png", "npz", "json", "csv", "url", "mlp", "softmax", "layernorm",
-    "relu", "gelu", "fx", "sdpa", "fp", "float", "md", "kb", "mb", "gb", "px", "ms", "max", "min", "argmax",
+    "apple", "relu", "gelu", "fx", "sdpa", "fp", "float", "md", "kb", "mb", "gb", "px", "ms", "max", "min", "argmax",
     "log", "exp", "sin", "cos", "id", "ids", "qk", "qkv", "attentionextract", "pytorch", "torch", "streamlit",
     "plotly", "safetensors", "hugging", "face", "huggingface", "hub", "github", "zerin",
     "vaswani", "dosovitskiy", "liu", "abnar", "zuidema", "chefer", "clark", "darcet", "kobayashi", "et", "al",
@@ -24,12 +24,17 @@ ALLOWED = {
     "attention", "atlas",  # the app's name
     "wq", "wk", "wv", "wo", "xw", "dk", "dv", "dmodel", "sqrt", "pos", "pe", "rgb", "top", "tiny", "small",
     "base", "large", "demo", "patch", "cr",
+    "language", "english",  # the language picker is bilingual on purpose: "Language / 语言", English / 中文
+    "token", "tokens",  # kept in Latin letters by Chinese courses and papers (词元 is rare in class)
 }
 _TAG = re.compile(r"<[^>]{0,40}>")
 _PLOTLY = re.compile(r"%\{[^}]*\}|%[-+ #0]*\d*(\.\d+)?[a-z%]")
 _NAME = re.compile(r"[\w.\-/]*[_\d/][\w.\-/]*|\b\w+\.(png|jpg|jpeg|json|npz|safetensors|py|md|txt)\b")
 _WORD = re.compile(r"[A-Za-z]{2,}")
 _LATEX = re.compile(r"\$[^$]*\$|\\[a-zA-Z]+")
+_TITLE = re.compile(r"\*[A-Z][A-Za-z ,:'\-]+\*")  # a paper's title in italics: *Attention is Not Only a Weight*
+# a term's English in full-width brackets: 注意力展开（rollout）
+_GLOSS = re.compile(r"（[A-Za-z][A-Za-z \-]*(，[^）]*)?）")
 SKIP_FIELDS = {"id", "form_id", "value", "default", "spec", "key", "url", "type", "icon", "language", "data",
                "element_hash", "page_script_hash", "script_hash", "url_path", "page", "arrow_data", "styler",
                "format", "fragment_id", "theme", "selection_mode", "label_visibility", "file_type", "accept_file",
@@ -110,7 +115,7 @@ def english_words(at, extra: set[str] = frozenset()) -> list[tuple[str, str, str
     allowed = ALLOWED | {w.lower() for w in extra}
     found = []
     for kind, text in shown_text(at):
-        clean = _NAME.sub(" ", _LATEX.sub(" ", _PLOTLY.sub(" ", _TAG.sub(" ", text))))
+        clean = _NAME.sub(" ", _LATEX.sub(" ", _PLOTLY.sub(" ", _TAG.sub(" ", _GLOSS.sub(" ", _TITLE.sub(" ", text))))))
         clean = re.sub(r"`[^`]*`", " ", clean)  # inline code: names, tokens, formulas
         for word in _WORD.findall(clean):
             if word.lower() not in allowed:

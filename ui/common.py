@@ -76,8 +76,9 @@ def device_ui() -> None:
         _("Device"),
         options,
         key=DEVICE_KEY,
-        format_func=lambda n: _("auto ({device})").format(device=devices.describe(devices.default()))
-        if n == "auto" else devices.describe(n),
+        # labels made now, in this run's language: format_func may be called later, outside the run (AppTest)
+        format_func={n: _("auto ({device})").format(device=devices.describe(devices.default()))
+                     if n == "auto" else devices.describe(n) for n in options}.get,
         help=_("Models run on CUDA when there is a GPU, else on Apple MPS, else on the CPU."),
     )
     st.sidebar.caption(_("Running on **{device}**").format(device=devices.describe(devices.resolve(choice))))

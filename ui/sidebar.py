@@ -25,16 +25,28 @@ def choose_language() -> str:
 def choose_present() -> bool:
     state = st.session_state
     link.bind("present", present.SESSION_KEY, link.one_of(("0", "1")), to_state=lambda v: v == "1")
-    return bool(state.get(present.SESSION_KEY, False))
+    return bool(state.setdefault(present.SESSION_KEY, False))
+
+
+LANG_BOX = "lang_box"  # the widgets' own keys: the choices live in plain session state (i18n.SESSION_KEY,
+PRESENT_BOX = "present_box"  # present.SESSION_KEY), which a page switch or a run without the sidebar keeps
+
+
+def _copy(src: str, dst: str) -> None:
+    st.session_state[dst] = st.session_state[src]
 
 
 def sidebar_ui() -> None:
     """Language, presentation mode, and the link; writes both settings into the URL."""
+    state = st.session_state
+    state[LANG_BOX] = i18n.lang()
+    state[PRESENT_BOX] = present.on()
     st.sidebar.selectbox(
-        "Language / 语言", i18n.LANGS, key=i18n.SESSION_KEY, format_func=i18n.NAMES.get,
+        "Language / 语言", i18n.LANGS, key=LANG_BOX, format_func=i18n.NAMES.get,
+        on_change=_copy, args=(LANG_BOX, i18n.SESSION_KEY),
     )
     st.sidebar.toggle(
-        _("Presentation mode"), key=present.SESSION_KEY,
+        _("Presentation mode"), key=PRESENT_BOX, on_change=_copy, args=(PRESENT_BOX, present.SESSION_KEY),
         help=_("For projecting in class: large text, one main figure per screen, explanations folded."),
     )
     # Written by hand, not bound: a bound selectbox would write its label (中文), and the link would read ?lang=中文.
