@@ -263,7 +263,8 @@ def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -
         path = WEIGHTS_DIR / f"{task}.safetensors" if weights == "demo" else pathlib.Path(weights)
         meta_path = path.with_suffix(".json")
         if not path.exists() or not meta_path.exists():
-            raise MissingCheckpoint("text.missing_checkpoint", path=str(path), task=task)
+            raise MissingCheckpoint("text.missing_checkpoint", path=str(path),
+                                    command=f"python -m models.demo.train {task}")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("task") != task:
             raise ValueError(f"{meta_path.name} is a checkpoint for {meta.get('task')!r}, not {task!r}")
