@@ -72,7 +72,7 @@ TRAINED_ON = {
     ),
     "translate": N_(
         "sentences generated from one small grammar and the lexicon: subject, verb, object, prepositional "
-        "phrases and `that` clauses, a few made-up words as adjectives and nouns"
+        "phrases and 'that' clauses, a few made-up words as adjectives and nouns"
     ),
 }
 WEEKDAY_NAMES = {

@@ -292,9 +292,9 @@ def step_figure(
     trace = dict(
         type="heatmap", z=rows, x=token_categories(keys), y=head_labels,
         colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0, zmax=max(float(rows.max(initial=0.0)), 1e-6),
-        # replace, not format: the template's %{y}, %{x} and %{z} are Plotly's, not Python's fields
-        hovertemplate=_("query {position}: {token}<br>%{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>").replace(
-            "{position}", str(step)).replace("{token}", query),
+        # the query ("index: token") goes in as the trace's meta: data, not part of the translated template
+        meta=[f"{step}: {query}"],
+        hovertemplate=_("query %{meta[0]}<br>%{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"),
         colorbar=dict(title=dict(text=_("weight")), thickness=12), xgap=1, ygap=1,
     )
     layout = dict(
