@@ -25,6 +25,7 @@ from ui import text as ui
 from ui.words.text import TEMPLATES
 
 PAGE = "pages/encoder_decoder.py"
+DEFAULT_TITLE = {"en": "Encoder self-attention · layer 1, head 1", "zh": "编码器自注意力 · 第 1 层，注意力头 1"}
 SECTIONS = ["encoder", "masks", "decoder", "cross", "steps", "overview"]
 NAMES = {"ISO", "ASCII", "Python", "POSIX", "Jain", "Wallace"}  # names: standards, a language, authors
 
@@ -85,7 +86,7 @@ def test_default_view_in_both_languages():
         charts = _charts(at)
         assert len(charts) == 1
         title = charts[0]["layout"]["title"]["text"]
-        assert title == {"en": "Encoder self-attention · layer 1, head 1", "zh": "编码器自注意力 · 第 1 层，头 1"}[lang]
+        assert title == DEFAULT_TITLE[lang]
         if lang == "zh":
             assert _english_in_main(at, "reverse") == []
             assert at.radio(key=ui.TASK_KEY).options == [
@@ -147,7 +148,7 @@ def test_bad_link_values_fall_back_to_the_defaults_with_a_notice():
         assert at.radio(key=ui.TASK_KEY).value == "reverse"
         assert at.select_slider(key="ed_head").value == 1
         assert [c["layout"]["title"]["text"] for c in _charts(at)] == [
-            {"en": "Encoder self-attention · layer 1, head 1", "zh": "编码器自注意力 · 第 1 层，头 1"}[lang]]
+            DEFAULT_TITLE[lang]]
     at = _open({"ed_tab": "steps", "ed_step": "99"})
     assert "ed_step" in " ".join(w.value for w in at.warning) and at.slider(key="ed_step").value == 1
 

@@ -263,8 +263,8 @@ def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -
         path = WEIGHTS_DIR / f"{task}.safetensors" if weights == "demo" else pathlib.Path(weights)
         meta_path = path.with_suffix(".json")
         if not path.exists() or not meta_path.exists():
-            raise MissingCheckpoint("text.missing_checkpoint", path=str(path),
-                                    command=f"python -m models.demo.train {task}")
+            where, command = str(path), f"python -m models.demo.train {task}"
+            raise MissingCheckpoint("text.missing_checkpoint", path=where, command=command)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("task") != task:
             raise ValueError(f"{meta_path.name} is a checkpoint for {meta.get('task')!r}, not {task!r}")
@@ -348,9 +348,11 @@ def _encode(info: TaskInfo, index: dict[str, int], text: str):
             n = len(text) if len(head) < len(text) else len(tokens)
             messages.append(Notice("text.too_long_chars", n=n, limit=info.max_input_len))
         elif len(head) < len(text):
-            messages.append(Notice("text.too_long_paste", n=len(text), limit=info.max_input_len))
+            n = len(text)
+            messages.append(Notice("text.too_long_paste", n=n, limit=info.max_input_len))
         else:
-            messages.append(Notice("text.too_long_words", n=len(tokens), limit=info.max_input_len))
+            n = len(tokens)
+            messages.append(Notice("text.too_long_words", n=n, limit=info.max_input_len))
         tokens = tokens[: info.max_input_len]
     unknown = list(dict.fromkeys(_shown(t) for t in tokens if t not in index))
     if unknown:
@@ -462,15 +464,19 @@ def assess(task: "str | TextTask", text: str, output: list[str], ended: bool,
     normalized = task.normalize(text)
     tokens = task.tokenize(normalized)
     if task.longest_trained < len(tokens) <= task.max_input_len:
-        code = "text.longer_than_trained_chars" if task.tokenization == "char" else "text.longer_than_trained_words"
-        reasons.append(Notice(code, n=len(tokens), longest=task.longest_trained))
+        n, longest = len(tokens), task.longest_trained
+        if task.tokenization == "char":
+            reasons.append(Notice("text.longer_than_trained_chars", n=n, longest=longest))
+        else:
+            reasons.append(Notice("text.longer_than_trained_words", n=n, longest=longest))
     if task.check_format is not None and len(tokens) <= task.max_input_len:
         check = task.check_format(normalized, tokens)
         if check.outside:
             reasons.append(check.outside)
         note = check.note
     if not ended:
-        reasons.append(Notice("text.no_end", n=len(output)))
+        n = len(output)
+        reasons.append(Notice("text.no_end", n=n))
     elif task.check_output is not None:
         wrong = task.check_output(output)
         if wrong:
@@ -788,7 +794,8 @@ def _date_of(match: re.Match) -> tuple[dt.date | None, Notice | None]:
     if not FIRST_DATE <= date <= LAST_DATE:
         return None, Notice("text.date_year_range", text=match.string, year=year)
     if g.get("suffix") and g["suffix"] != _ordinal(day)[-2:]:
-        return None, Notice("text.date_ordinal", text=match.string, written=f"{day}{g['suffix']}",
+        written = f"{day}{g['suffix']}"
+        return None, Notice("text.date_ordinal", text=match.string, written=written,
                             right=_ordinal(day))
     weekday = None
     if g.get("wd"):
@@ -799,10 +806,14 @@ def _date_of(match: re.Match) -> tuple[dt.date | None, Notice | None]:
             return None, Notice("text.date_sunday", text=match.string)
         weekday = 6 if mark == "天" else CN_WEEKDAYS.index(mark)
     if weekday is not None and weekday != date.weekday():
-        return None, Notice("text.date_weekday", text=match.string, day=date.day, month=date.month,
-                            month_name=MONTHS[date.month - 1].capitalize(), year=date.year,
-                            actual=WEEKDAYS[date.weekday()].capitalize(), given=WEEKDAYS[weekday].capitalize())
+        actual, given = WEEKDAYS[date.weekday()].capitalize(), WEEKDAYS[weekday].capitalize()
+        return None, Notice("text.date_weekday", text=match.string, **_date_params(date), actual=actual, given=given)
     return date, None
+
+
+def _date_params(date: dt.date) -> dict:
+    """A date as the templates write it: day, month (number and English name) and year."""
+    return dict(day=date.day, month=date.month, month_name=MONTHS[date.month - 1].capitalize(), year=date.year)
 
 
 def _dates_format(text: str, tokens: list[str]) -> FormatCheck:
@@ -823,10 +834,12 @@ def _dates_format(text: str, tokens: list[str]) -> FormatCheck:
         g = match.groupdict()
         if (g.get("m") and g.get("d") and not g.get("mon")
                 and int(g["m"]) <= 12 and int(g["d"]) <= 12 and g["m"] != g["d"]):
-            code = "text.date_read_as_mdy" if "/" in text and not text[:4].isdigit() else (
-                "text.date_read_as_dmy" if "." in text else "text.date_read_as_ymd")
-            note = Notice(code, day=date.day, month=date.month, month_name=MONTHS[date.month - 1].capitalize(),
-                          year=date.year)
+            if "/" in text and not text[:4].isdigit():
+                note = Notice("text.date_read_as_mdy", **_date_params(date))
+            elif "." in text:
+                note = Notice("text.date_read_as_dmy", **_date_params(date))
+            else:
+                note = Notice("text.date_read_as_ymd", **_date_params(date))
         return FormatCheck(None, note)
     if reasons:
         return FormatCheck(reasons[0])
@@ -896,9 +909,11 @@ def _translate_format(text: str, tokens: list[str]) -> FormatCheck:
         return FormatCheck()
     far = reached[0]
     if 0 < far < n:
-        return FormatCheck(Notice("text.grammar_breaks", fits=" ".join(tokens[:far]), word=tokens[far]))
+        fits, word = " ".join(tokens[:far]), tokens[far]
+        return FormatCheck(Notice("text.grammar_breaks", fits=fits, word=word))
     if far == 0:
-        return FormatCheck(Notice("text.grammar_start", determiners=list(DETERMINERS)))
+        determiners = list(DETERMINERS)
+        return FormatCheck(Notice("text.grammar_start", determiners=determiners))
     return FormatCheck(Notice("text.grammar_incomplete"))
 
 
@@ -907,7 +922,8 @@ def _repeats(tokens: list[str]) -> Notice | None:
     for size in range(2, len(tokens) // 2 + 1):
         for i in range(len(tokens) - 2 * size + 1):
             if tokens[i : i + size] == tokens[i + size : i + 2 * size]:
-                return Notice("text.repeats", words=" ".join(tokens[i : i + size]))
+                words = " ".join(tokens[i : i + size])
+                return Notice("text.repeats", words=words)
     return None
 
 
