@@ -250,6 +250,8 @@ def views() -> None:
                     attention_section(kind, view, layer, head)
                     if kind == "cross":
                         present.explain(_(ui.RESPONSIBLY), label=_("Reading attention responsibly"))
+        if not (view == "lines" and opened in ("encoder", "decoder", "cross")):
+            link.forget(ui.HEADS_KEY)  # the head view is not shown: its heads go back to all
         if tabs["masks"].open:
             with tabs["masks"]:
                 masks_section(enc_layer, dec_layer, head)

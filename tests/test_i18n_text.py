@@ -137,6 +137,18 @@ def test_a_link_opens_a_decoding_step_and_keeps_the_tab_in_either_language():
     assert "Cross-attention at step 4 · layer 1" in titles
 
 
+def test_a_link_opens_the_head_view_with_its_heads():
+    link = {"ed_task": "dates", "ed_tab": "cross", "ed_view": "lines", "ed_hv_heads": "2,4"}
+    at = _open(link)
+    assert at.multiselect(key=ui.HEADS_KEY).value == [1, 3]
+    (chart,) = _charts(at)
+    assert chart["layout"]["title"]["text"] == "Head view: Cross-attention · layer 1"
+    assert {tr["name"] for tr in chart["data"] if tr.get("showlegend")} == {"head 2", "head 4"}
+    at = _open({**link, "ed_hv_heads": "2,9"})
+    assert "ed_hv_heads" in " ".join(w.value for w in at.warning)
+    assert at.multiselect(key=ui.HEADS_KEY).value == [0, 1, 2, 3]
+
+
 def test_bad_link_values_fall_back_to_the_defaults_with_a_notice():
     bad = {"ed_task": "nonsense", "ed_layer": "99", "ed_head": "-1", "ed_view": "sideways", "ed_tab": "nowhere",
            "ed_pad_to": "9999", "ed_step": "abc"}

@@ -20,7 +20,7 @@ import streamlit as st
 
 from models.demo import text
 from models.messages import Notice
-from ui import link
+from ui import link, present
 from ui import messages as ui_messages
 from ui.common import on_device_or_cpu
 from ui.i18n import N_, _
@@ -277,7 +277,7 @@ def input_ui() -> tuple[str, str, int | None]:
         help=_("Each task has its own small Transformer, trained from scratch on data generated for it."),
     )
     info = text.TASKS[task]
-    st.caption(task_description(task))
+    present.caption(task_description(task))
     key = text_key(task)
     link.check(key, link.text())
     if key not in st.session_state and key not in st.query_params:
@@ -368,11 +368,33 @@ KIND_TITLES = {
 }
 
 
+HEADS_KEY = "ed_hv_heads"
+
+
+def _head_list(n_heads: int):
+    """A parser of a link's heads, "1,3" (counted from 1, as shown) -> [0, 2]."""
+
+    def parse(raw: str) -> list[int]:
+        heads = sorted({link.whole(1, n_heads)(part) - 1 for part in raw.split(",")})
+        if not heads:
+            raise link.Invalid(raw)
+        return heads
+
+    return parse
+
+
 def heads_ui(n_heads: int) -> list[int]:
-    """Which heads the head view draws (all by default). Returns 0-based heads."""
-    heads = st.multiselect(_("Heads"), list(range(n_heads)), default=list(range(n_heads)), key="ed_hv_heads",
-                           format_func=lambda h: _("head {head}").format(head=h + 1))
-    return sorted(heads)
+    """Which heads the head view draws (all by default), kept in the URL as `ed_hv_heads=1,3` (counted from 1;
+    left out when all are drawn). Returns 0-based heads."""
+    options = list(range(n_heads))
+    link.bind(HEADS_KEY, HEADS_KEY, _head_list(n_heads))
+    chosen = st.session_state.get(HEADS_KEY)
+    if not isinstance(chosen, list) or not set(chosen) <= set(options):  # first time, or another model's heads
+        st.session_state[HEADS_KEY] = options
+    heads = sorted(st.multiselect(_("Heads"), options, key=HEADS_KEY,
+                                  format_func=lambda h: _("head {head}").format(head=h + 1)))
+    link.publish(**{HEADS_KEY: None if heads == options or not heads else ",".join(str(h + 1) for h in heads)})
+    return heads
 
 
 def step_ui(n_steps: int) -> int:
