@@ -292,7 +292,8 @@ def input_ui() -> tuple[str, str, int | None]:
     with col_text:
         label = (_("Input (up to {n} characters)") if info.tokenization == "char"
                  else _("Input (up to {n} words)")).format(n=info.max_input_len)
-        sentence = st.text_input(label, key=key, bind="query-params")
+        # At most link.MAX_TEXT characters: the text box is bound to the URL, and a link must stay a link.
+        sentence = st.text_input(label, key=key, bind="query-params", max_chars=link.MAX_TEXT)
     longest = int(info.config.get("max_len", info.max_input_len + 1))
     link.check(PAD_KEY, link.whole(0, longest))
     pad = st.slider(
