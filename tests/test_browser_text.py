@@ -81,8 +81,19 @@ def _warning_text(pg) -> str:
     return " ".join(alerts.nth(i).inner_text() for i in range(alerts.count()))
 
 
+def _tab(pg, name: str) -> None:
+    pg.get_by_role("tab", name=name).click()
+    wait_idle(pg)
+
+
+def _view(pg, name: str) -> None:
+    pg.locator(".st-key-ed_view label").filter(has_text=name).first.click()
+    wait_idle(pg)
+
+
 def test_layer_head_and_step_change_the_view(page, server):
     open_page(page, server, "encoder_decoder")
+    _tab(page, "5 · Cross-attention")
     check(page, "text_first")
     assert _title(page, "ed_one_cross") == "Cross-attention · layer 1, head 1"
     _press(page, "ed_head", "ArrowRight")
@@ -91,15 +102,16 @@ def test_layer_head_and_step_change_the_view(page, server):
     _press(page, "ed_layer", "ArrowRight")
     check(page, "text_layer2")
     assert _title(page, "ed_one_cross") == "Cross-attention · layer 2, head 2"
+    _tab(page, "2 · Encoder self-attention")
     assert _title(page, "ed_one_enc") == "Encoder self-attention · layer 2, head 2"
+    _tab(page, "5 · Cross-attention")
     _labels_readable(page)
     # No chart here has on_select: a real click on a heatmap selects nothing and changes nothing.
     click_chart(page, "ed_one_cross", 0.5, 0.5)
     check(page, "text_clicked")
     assert _title(page, "ed_one_cross") == "Cross-attention · layer 2, head 2"
 
-    page.get_by_role("tab", name="Step by step").click()
-    wait_idle(page)
+    _tab(page, "6 · Decoding step by step")
     page.locator(".st-key-ed_step").wait_for()
     assert "at step 1 " in _title(page, "ed_step_cross")
     _press(page, "ed_step", "ArrowRight")
@@ -108,8 +120,7 @@ def test_layer_head_and_step_change_the_view(page, server):
     assert "Step 2 of" in page.inner_text("body")
     _labels_readable(page)
     _shot(page, "ed_step_cross", "text_step2_cross")
-    page.get_by_role("tab", name="One head").click()
-    wait_idle(page)
+    _tab(page, "2 · Encoder self-attention")
 
 
 def test_padding_to_64_tokens_keeps_labels_apart(page, server):
@@ -122,14 +133,17 @@ def test_padding_to_64_tokens_keeps_labels_apart(page, server):
     _shot(page, "ed_one_enc", "text_padded_64_encoder")
     ticks = page.locator(".st-key-ed_one_enc .xtick text").all_text_contents()
     assert sum("<pad> ×" in t for t in ticks) == 1 and "<pad>" not in ticks, ticks
-    for tab in ("All heads of a layer", "Masks"):
-        page.get_by_role("tab", name=tab).click()
-        wait_idle(page)
+    for tab in ("All heads of a layer", "Masks"):  # a view of the encoder's tab, then the masks' tab
+        if tab == "Masks":
+            _tab(page, "3 · Masks")
+        else:
+            _view(page, tab)
         check(page, "text_padded_" + tab.split()[0].lower())
         _labels_readable(page)
         _shot(page, "ed_grid_enc" if tab.startswith("All") else "ed_mask_cross",
               "text_padded_" + tab.split()[0].lower() + "_chart")
-    page.get_by_role("tab", name="One head").click()
+    _tab(page, "2 · Encoder self-attention")
+    _view(page, "One head")
     _press(page, "ed_pad_to", "Home")
 
 
@@ -163,4 +177,5 @@ def test_inputs_like_the_training_data_show_no_warning(page, server):
         assert OUTSIDE not in _warning_text(page)
         assert iso in page.locator("[data-testid='stCode']").first.inner_text()
         _labels_readable(page)
+    _tab(page, "5 · Cross-attention")
     _shot(page, "ed_one_cross", "text_chinese_numerals_cross")

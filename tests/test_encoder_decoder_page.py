@@ -16,7 +16,11 @@ from tests.conftest import APP
 from ui.text import RESPONSIBLY, TASK_KEY, text_key
 from viz import text as vt
 
-TABS = ["One head", "All heads of a layer", "Layers × heads", "Head view", "Masks", "Step by step", "Download"]
+TABS = ["2 · Encoder self-attention", "3 · Masks", "4 · Decoder self-attention", "5 · Cross-attention",
+        "6 · Decoding step by step", "7 · Overview & download"]
+ENCODER, MASKS, DECODER, CROSS, STEPS, OVERVIEW = TABS
+ATTENTION_TABS = (ENCODER, DECODER, CROSS)
+VIEWS = ["head", "layer", "lines"]  # one head, all heads of a layer, the head view (the "ed_view" radio)
 TAB_KEY = "ed_tab"
 
 TYPED = {
@@ -67,14 +71,26 @@ def _open_tab(at, label: str) -> None:
     assert not at.exception, [e.value for e in at.exception]
 
 
+def _set_view(at, view: str) -> None:
+    at.radio(key="ed_view").set_value(view).run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
 def _every_tab(at) -> tuple[list[dict], dict[str, int]]:
-    """The charts of every tab, opened one after the other, and how many each tab drew; back to the first."""
+    """The charts of every tab (each view of the attention tabs), opened one after the other, and how many each
+    tab drew; back to the first tab and view."""
     charts, counts = [], {}
     for label in TABS:
         _open_tab(at, label)
-        found = _charts(at)
-        charts += found
-        counts[label] = len(found)
+        counts[label] = 0
+        for view in VIEWS if label in ATTENTION_TABS else [None]:
+            if view is not None:
+                _set_view(at, view)
+            found = _charts(at)
+            charts += found
+            counts[label] += len(found)
+        if label in ATTENTION_TABS:
+            _set_view(at, VIEWS[0])
     _open_tab(at, TABS[0])
     return charts, counts
 
@@ -103,10 +119,10 @@ def test_typed_text_gives_output_and_every_figure(at, task):
     assert any(expected.weights_source in i.value for i in [*at.info, *at.warning])
 
     assert len(at.get("tab")) == len(TABS) and [t.label for t in at.get("tab")] == TABS
-    first = _charts(at)  # only the open tab is drawn
-    assert len(first) == 3
+    first = _charts(at)  # only the open tab is drawn, in the chosen view
+    assert len(first) == 1
     charts, counts = _every_tab(at)
-    assert all(counts[label] for label in TABS if label != "Download"), counts
+    assert all(counts[label] for label in TABS), counts
     titles = [(c["layout"].get("title") or {}).get("text", "") for c in charts]
     # One head: the heatmaps hold exactly the trace's arrays, tokens on both axes.
     enc = charts[titles.index("Encoder self-attention · layer 1, head 1")]
@@ -129,7 +145,7 @@ def test_typed_text_gives_output_and_every_figure(at, task):
     causal = charts[titles.index("Causal mask (decoder self-attention)")]
     np.testing.assert_array_equal(_z(causal["data"][0]), expected.causal_mask.astype(float))
     assert "Step 1: the next token, top 5" in titles
-    _open_tab(at, "Download")
+    _open_tab(at, OVERVIEW)
     assert len(at.get("download_button")) == 2
     _open_tab(at, TABS[0])
 
@@ -142,18 +158,19 @@ def test_step_slider_head_view_and_padding(at):
     at.slider(key="ed_pad_to").set_value(n).run()
     assert not at.exception
     padded = text.run(_model(task), value, pad_to=n)
-    charts = _charts(at)  # "One head"
-    _open_tab(at, "Head view")
-    at.radio(key="ed_hv_kind").set_value("cross").run()
+    charts = _charts(at)  # the encoder, one head
+    _open_tab(at, CROSS)
+    _set_view(at, "lines")
     charts += _charts(at)
-    _open_tab(at, "Masks")
+    _set_view(at, "head")
+    _open_tab(at, MASKS)
     charts += _charts(at)
     if len(expected.output_tokens) > 1:
-        _open_tab(at, "Step by step")
+        _open_tab(at, STEPS)
         at.slider(key="ed_step").set_value(2).run()
         charts += _charts(at)
     markdown = [m.value for m in at.markdown]
-    _open_tab(at, "Masks")
+    _open_tab(at, MASKS)
     markdown += [m.value for m in at.markdown]
     _open_tab(at, TABS[0])
     titles = [(c["layout"].get("title") or {}).get("text", "") for c in charts]
@@ -169,7 +186,7 @@ def test_step_slider_head_view_and_padding(at):
         np.testing.assert_allclose(_z(step["data"][0]), padded.cross_attention[0][:, 1, :], atol=1e-6)
     hv = charts[titles.index("Head view: Cross-attention · layer 1")]
     assert any(tr.get("mode") == "lines" for tr in hv["data"])
-    assert any("5 <pad> tokens" in m for m in markdown)
+    assert any("5 `<pad>` tokens" in m for m in markdown)
 
 
 @pytest.mark.parametrize("value", ["", "   \t  "])
@@ -227,11 +244,12 @@ def test_layers_heads_and_steps_count_from_1_and_the_note_is_beside_cross_attent
     assert head.options == ["1", "2", "3", "4"] and head.value == 1
     head.set_value(3).run()
     assert not at.exception
+    assert any("indices from 0" in m.value for m in at.markdown)
+    _open_tab(at, CROSS)
     titles = [(c["layout"].get("title") or {}).get("text", "") for c in _charts(at)]
     assert "Cross-attention · layer 1, head 3" in titles
     assert any(RESPONSIBLY in m.value for m in at.markdown)
-    assert any("indices from 0" in m.value for m in at.markdown)
-    _open_tab(at, "Step by step")
+    _open_tab(at, STEPS)
     assert at.slider(key="ed_step").min == 1
     assert any("counted from 0" in m.value for m in at.markdown)
     at.select_slider(key="ed_head").set_value(1)

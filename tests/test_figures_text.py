@@ -175,7 +175,8 @@ def test_step_figures_hold_the_step_row_of_every_head():
     assert list(causal.layout.xaxis.ticktext) == Q[:3] and list(causal.data[0].y) == [f"head {h + 1}" for h in range(4)]
     cross = BUILDERS["step_cross"]()
     np.testing.assert_array_equal(np.asarray(cross.data[0].z), CROSS[1][:, 4, :])
-    assert cross.data[0].hovertemplate.startswith("query 4: ␣<br>%{y}<br>key %{x}")
+    assert cross.data[0].hovertemplate.startswith("query %{meta[0]}<br>%{y}<br>key %{x}")
+    assert cross.data[0].meta == ("4: ␣",) or list(cross.data[0].meta) == ["4: ␣"]
 
 
 def test_head_view_and_top_k_carry_their_numbers():

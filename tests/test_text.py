@@ -184,7 +184,7 @@ def test_bad_inputs_never_raise(models, task, typed):
 
 def test_over_long_input_is_truncated_with_a_message(models):
     trace = text.run(models["reverse"], "ab" * 1000)
-    assert trace.truncated and any("too long" in m for m in trace.outside)
+    assert trace.truncated and any("too long" in str(m) for m in trace.outside)
     assert len(trace.source_tokens) == text.TASKS["reverse"].max_input_len + 1
     words = " ".join(["the dog sleeps"] * 20)
     assert text.run(models["translate"], words).truncated
@@ -194,7 +194,7 @@ def test_unknown_characters_are_listed(models):
     trace = text.run(models["reverse"], "ab😀c\x00中")
     assert trace.unknown == ["😀", "\\x00", "中"]
     assert trace.source_tokens[:6] == ["a", "b", "<unk>", "c", "<unk>", "<unk>"]
-    assert any("<unk>" in m and "'😀'" in m for m in trace.outside)
+    assert any("<unk>" in str(m) and "'😀'" in str(m) for m in trace.outside)
     assert trace.output == "\ufffd\ufffdc\ufffdba"
     trace = text.run(models["translate"], "the zebra sleeps")
     assert trace.unknown == ["zebra"] and trace.output.split()[0] == "<unk>"
@@ -244,25 +244,26 @@ def test_format_check_accepts_everything_the_sampler_writes(task):
 )
 def test_dates_outside_the_training_forms_are_said(models, typed, why):
     trace = text.run(models["dates"], typed)
-    assert any(why in reason for reason in trace.outside), trace.outside
+    assert any(why in str(reason) for reason in trace.outside), trace.outside
 
 
 def test_the_three_inputs_of_the_issue(models):
     wrong = text.run(models["dates"], "21/11/2026")
     assert wrong.output == "2026-12-11", "the model's answer is what it computed, right or wrong"
-    assert any("day/month/year" in r and "21.11.2026" in r for r in wrong.outside)
+    assert any("day/month/year" in str(r) and "21.11.2026" in str(r) for r in wrong.outside)
     assert wrong.confidence > 0.9, "confident and wrong: confidence is no substitute for the check"
 
     guess = text.run(models["dates"], "tomorrow")
-    reasons = " ".join(guess.outside)
+    reasons = " ".join(map(str, guess.outside))
     assert "not a date written in any of the styles" in reasons
     assert "is not a real date written as YYYY-MM-DD" in reasons
     assert guess.confidence < text.LOW_CONFIDENCE and "confidence is low" in reasons
     assert f"step {guess.confidence_step + 1}" in reasons
 
     loop = text.run(models["translate"], "the teacher reads a red book")
-    reasons = " ".join(loop.outside)
-    assert "'reads'" in reasons and "not from 'reads' on" in reasons
+    reasons = " ".join(map(str, loop.outside))
+    assert "not from reads on" in reasons  # the words are the reason's `word` field, shown as code on the page
+    assert any(r.code == "text.grammar_breaks" and r.params["word"] == "reads" for r in loop.outside)
     assert "repeats itself" in reasons
 
 
@@ -286,10 +287,10 @@ def test_confidence_is_the_lowest_probability_of_the_tokens_written(models):
 
 def test_decoding_that_never_ends_is_said():
     reasons, _ = text.assess("translate", "the dog sleeps", ["wubo"] * 39, ended=False)
-    assert any("without ever writing the end token" in r for r in reasons)
+    assert any("without ever writing the end token" in str(r) for r in reasons)
 
 
 def test_ambiguous_day_and_month_are_read_as_in_training(models):
     trace = text.run(models["dates"], "03/04/2026")
     assert trace.output == "2026-03-04" and not trace.outside
-    assert any("4 March 2026" in m for m in trace.messages)
+    assert any("4 March 2026" in str(m) for m in trace.messages)

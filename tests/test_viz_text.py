@@ -160,7 +160,7 @@ def test_step_figure_shows_one_row_per_head_and_only_the_past_when_causal():
     cross = softmax_rows((2, 5, 7))
     fig = vt.step_figure(cross, 4, list("<abcd"), list("1234567"))
     np.testing.assert_array_equal(np.asarray(fig.data[0].z), cross[:, 4, :])
-    assert "query 4: d" in fig.data[0].hovertemplate
+    assert "query %{meta[0]}" in fig.data[0].hovertemplate and list(fig.data[0].meta) == ["4: d"]
     with pytest.raises(ValueError):
         vt.step_figure(cross, 5, list("<abcd"), list("1234567"))
 

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.i18n import N_, _
 from viz import fast
 
 ATTENTION_SCALE = "Blues"
-HOVER = "query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>weight %{z:.4f}<extra></extra>"
+HOVER = N_("query %{y}: %{customdata[0]}<br>key %{x}: %{customdata[1]}<br>weight %{z:.4f}<extra></extra>")
 
 
 colorscale_of = fast.colorscale  # the explicit list validation would send (Plotly.js draws its own "Blues")
@@ -92,8 +93,8 @@ def attention_heatmap(
         colorscale=colorscale_of(colorscale),
         zmin=0.0,
         zmax=zmax if zmax is not None else max(float(weights.max(initial=0.0)), 1e-6),
-        hovertemplate=HOVER,
-        colorbar=dict(title=dict(text="weight"), thickness=12),
+        hovertemplate=_(HOVER),
+        colorbar=dict(title=dict(text=_("weight")), thickness=12),
     )
     height = height or max(260, min(900, 60 + 22 * n_q))
     top = 100 if title else 60  # room for the title above the top "key" axis
@@ -101,9 +102,9 @@ def attention_heatmap(
     yvals, ytext = tick_labels(query_labels, height - top - 10, along="y")
     layout = dict(
         xaxis=dict(tickmode="array", tickvals=xvals, ticktext=xtext, side="top",
-                   title=dict(text="key"), tickangle=0, tickfont=dict(size=TICK_FONT)),
+                   title=dict(text=_("key")), tickangle=0, tickfont=dict(size=TICK_FONT)),
         yaxis=dict(tickmode="array", tickvals=yvals, ticktext=ytext, autorange="reversed",
-                   title=dict(text="query"), tickfont=dict(size=TICK_FONT)),
+                   title=dict(text=_("query")), tickfont=dict(size=TICK_FONT)),
         height=height,
         margin=dict(l=10, r=10, t=top, b=10),
     )

@@ -13,6 +13,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 
+from ui.i18n import _
 from viz import fast
 
 HEAD_COLOURS = qualitative.Plotly + qualitative.D3[10:] + qualitative.Dark24  # distinct colours, many heads
@@ -43,8 +44,8 @@ def head_view(
     heads: Sequence[int] | None = None,
     min_weight: float = 0.02,
     title: str | None = None,
-    query_title: str = "query",
-    key_title: str = "key",
+    query_title: str | None = None,
+    key_title: str | None = None,
     n_bins: int = N_BINS,
     max_width: float = MAX_WIDTH,
 ) -> go.Figure:
@@ -64,6 +65,9 @@ def head_view(
     if len(query_labels) != n_q or len(key_labels) != n_k:
         raise ValueError(f"{len(query_labels)} query / {len(key_labels)} key labels for weights {weights.shape}")
     heads = list(range(n_heads)) if heads is None else [int(h) for h in heads]
+    query_title = _("query") if query_title is None else query_title
+    key_title = _("key") if key_title is None else key_title
+    head_names = {h: _("head {head}").format(head=h + 1) for h in heads}
     y_q, y_k = -np.arange(n_q, dtype=float), -np.arange(n_k, dtype=float)  # first token at the top
     edges = np.linspace(min_weight, 1.0, n_bins + 1)
 
@@ -75,7 +79,7 @@ def head_view(
         bins = np.clip(np.digitize(w[q_idx, k_idx], edges) - 1, 0, n_bins - 1)
         # One legend entry per head, in the head's full colour; clicking it hides every line of the head.
         data.append(dict(
-            type="scatter", x=[None], y=[None], mode="lines", line=dict(color=colour, width=3), name=f"head {h + 1}",
+            type="scatter", x=[None], y=[None], mode="lines", line=dict(color=colour, width=3), name=head_names[h],
             legendgroup=f"head {h + 1}", showlegend=True, hoverinfo="skip", meta=dict(head=h, lines=0),
         ))
         for b in range(n_bins):
@@ -94,7 +98,7 @@ def head_view(
                 mode="lines",
                 line=dict(color=_rgba(colour, opacity), width=width),
                 hoverinfo="skip",
-                name=f"head {h + 1}",
+                name=head_names[h],
                 legendgroup=f"head {h + 1}",
                 showlegend=False,
                 meta=dict(head=h, weight_range=[float(edges[b]), float(edges[b + 1])], lines=n),
@@ -107,7 +111,7 @@ def head_view(
             top = np.argsort(-m, axis=1, kind="stable")[:, :3]
             best = np.take_along_axis(m, top, axis=1).tolist()
             per_head[h] = [
-                f"head {h + 1}: " + (", ".join(f"{j}:{other[j]} {v:.3f}" for j, v in zip(js, vs) if v > 0) or "—")
+                head_names[h] + ": " + (", ".join(f"{j}:{other[j]} {v:.3f}" for j, v in zip(js, vs) if v > 0) or "—")
                 for js, vs in zip(top.tolist(), best)
             ]
         return ["<br>".join([f"<b>{role} {i}: {tok}</b>"] + [per_head[h][i] for h in heads])
@@ -115,13 +119,13 @@ def head_view(
 
     data.append(dict(
         type="scatter", x=np.zeros(n_q, dtype=np.float32), y=fast.array(y_q), mode="markers+text",
-        text=query_labels, textposition="middle left", marker=dict(size=8, color="#444"), name="query tokens",
+        text=query_labels, textposition="middle left", marker=dict(size=8, color="#444"), name=_("query tokens"),
         showlegend=False, hovertext=_hover(query_labels, query_title, key_labels, lambda h: weights[h]),
         hoverinfo="text", meta=dict(role="query"),
     ))
     data.append(dict(
         type="scatter", x=np.ones(n_k, dtype=np.float32), y=fast.array(y_k), mode="markers+text",
-        text=key_labels, textposition="middle right", marker=dict(size=8, color="#444"), name="key tokens",
+        text=key_labels, textposition="middle right", marker=dict(size=8, color="#444"), name=_("key tokens"),
         showlegend=False, hovertext=_hover(key_labels, key_title, query_labels, lambda h: weights[h].T),
         hoverinfo="text", meta=dict(role="key"),
     ))
@@ -131,7 +135,7 @@ def head_view(
         yaxis=dict(visible=False, range=[-max(n_q, n_k) + 0.4, 0.8]),
         height=max(300, min(1400, 90 + 24 * max(n_q, n_k))),
         margin=dict(l=10, r=10, t=70 if title else 40, b=10),
-        legend=dict(title=dict(text="heads (click to hide)"), orientation="v"),
+        legend=dict(title=dict(text=_("heads (click to hide)")), orientation="v"),
         plot_bgcolor="white",
         hovermode="closest",
     )

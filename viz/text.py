@@ -16,13 +16,14 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.i18n import N_, _
 from viz import fast
 from viz.heatmaps import ATTENTION_SCALE, TICK_FONT, colorscale_of, tick_labels
 
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 MASK_SCALE = [[0.0, "#d9d9d9"], [0.5, "#d9d9d9"], [0.5, "#2b6cb0"], [1.0, "#2b6cb0"]]  # masked grey, allowed blue
-CELL_HOVER = "query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"
-MAY_ATTEND, MASKED = "may attend", "masked: score set to −∞, weight 0"
+CELL_HOVER = N_("query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>")  # translated where used
+MAY_ATTEND, MASKED = N_("may attend"), N_("masked: score set to −∞, weight 0")
 SUBPLOT_TITLE_FONT = 16  # make_subplots' size for subplot, row and column titles
 
 
@@ -59,6 +60,11 @@ def _token_axis(labels: Sequence[str], room_px: float, along: str = "x", **props
     return dict(type="category", tickmode="array", tickvals=tickvals, ticktext=ticktext, **props)
 
 
+def _head(h: int) -> str:
+    """A head's name as figures write it, counted from 1 (h is 0-based)."""
+    return _("head {head}").format(head=h + 1)
+
+
 def _domains(n: int, spacing: float, end: float = 1.0) -> list[tuple[float, float]]:
     """make_subplots' domains of n cells along [0, end] with `spacing` between them, first cell first."""
     size = (end - spacing * (n - 1)) / n
@@ -77,7 +83,7 @@ def _cell_trace(weights: np.ndarray, x: list[str], y: list[str], prefix: str, ce
     """One heatmap of a grid (cell 1, 2, ...), on the figure's shared colour axis; hover prefixed by `prefix`."""
     suffix = "" if cell == 1 else str(cell)
     return dict(type="heatmap", z=fast.array(weights), x=x, y=y, coloraxis="coloraxis", xaxis="x" + suffix,
-                yaxis="y" + suffix, hovertemplate=prefix + "<br>" + CELL_HOVER)
+                yaxis="y" + suffix, hovertemplate=prefix + "<br>" + _(CELL_HOVER))
 
 
 def _grid(
@@ -115,7 +121,7 @@ def _grid(
 
 def _colour_axis(cmax: float) -> dict:
     return dict(colorscale=colorscale_of(ATTENTION_SCALE), cmin=0.0, cmax=max(cmax, 1e-6),
-                colorbar=dict(title=dict(text="weight"), thickness=12))
+                colorbar=dict(title=dict(text=_("weight")), thickness=12))
 
 
 def head_grid(
@@ -137,11 +143,11 @@ def head_grid(
     hspace, vspace = (0.06, 0.12) if show_ticks else (0.02, 0.04)
     height = rows * max(220, min(520, 80 + 16 * n_q)) + 60
     top = 90 if title else 60
-    data, layout = _grid([(weights[h], f"head {h + 1}") for h in range(n_heads)], rows, cols,
+    data, layout = _grid([(weights[h], _head(h)) for h in range(n_heads)], rows, cols,
                          query_labels, key_labels, show_ticks, hspace, vspace, height_px=height - top - 10)
     xdom, ydom = _domains(cols, hspace), _domains(rows, vspace)[::-1]
     layout["annotations"] = [
-        _title_annotation(f"head {h + 1}", sum(xdom[h % cols]) / 2, ydom[h // cols][1]) for h in range(n_heads)
+        _title_annotation(_head(h), sum(xdom[h % cols]) / 2, ydom[h // cols][1]) for h in range(n_heads)
     ]
     layout.update(
         coloraxis=_colour_axis(float(weights.max(initial=0.0))),
@@ -168,14 +174,15 @@ def overview_grid(
     n_layers, n_heads = len(layers), layers[0].shape[0]
     n_q = layers[0].shape[1]
     hspace, vspace, end = 0.015, 0.03, 0.98  # make_subplots keeps the right 2 % for the row titles
-    cells = [(w[h], f"layer {layer + 1}, head {h + 1}") for layer, w in enumerate(layers) for h in range(n_heads)]
+    cells = [(w[h], _("layer {layer}, head {head}").format(layer=layer + 1, head=h + 1))
+             for layer, w in enumerate(layers) for h in range(n_heads)]
     data, layout = _grid(cells, n_layers, n_heads, query_labels, key_labels, False, hspace, vspace, end)
     xdom, ydom = _domains(n_heads, hspace, end), _domains(n_layers, vspace)[::-1]
     layout["annotations"] = [
-        _title_annotation(f"head {h + 1}", sum(xdom[h]) / 2, 1.0) for h in range(n_heads)
+        _title_annotation(_head(h), sum(xdom[h]) / 2, 1.0) for h in range(n_heads)
     ] + [
-        _title_annotation(f"layer {layer + 1}", end, sum(ydom[layer]) / 2, textangle=90, xanchor="left",
-                          yanchor="middle")
+        _title_annotation(_("layer {layer}").format(layer=layer + 1), end, sum(ydom[layer]) / 2, textangle=90,
+                          xanchor="left", yanchor="middle")
         for layer in range(n_layers)
     ]
     layout.update(
@@ -195,8 +202,9 @@ def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequenc
     top = 100 if title else 60
     height = max(260, min(1200, top + 10 + 17 * len(query_labels)))  # 17 px a row: a 12 px label on every row
     layout = dict(
-        xaxis=_token_axis(key_labels, HALF_PLOT_PX, side="top", title=dict(text="key"), tickangle=0),
-        yaxis=_token_axis(query_labels, height - top - 10, along="y", autorange="reversed", title=dict(text="query")),
+        xaxis=_token_axis(key_labels, HALF_PLOT_PX, side="top", title=dict(text=_("key")), tickangle=0),
+        yaxis=_token_axis(query_labels, height - top - 10, along="y", autorange="reversed",
+                          title=dict(text=_("query"))),
         height=height,
         margin=dict(l=10, r=10, t=top, b=10),
     )
@@ -212,8 +220,8 @@ def head_matrix(
     hover text), on categorical token axes: no per-cell customdata, so about a third of the cost to send."""
     weights = fast.array(weights)
     trace = dict(type="heatmap", z=weights, colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0,
-                 zmax=max(float(weights.max(initial=0.0)), 1e-6), hovertemplate=CELL_HOVER,
-                 colorbar=dict(title=dict(text="weight"), thickness=12))
+                 zmax=max(float(weights.max(initial=0.0)), 1e-6), hovertemplate=_(CELL_HOVER),
+                 colorbar=dict(title=dict(text=_("weight")), thickness=12))
     return _matrix_figure(trace, query_labels, key_labels, title)
 
 
@@ -232,15 +240,17 @@ def mask_heatmap(
     allowed = np.asarray(allowed, dtype=bool)
     rows: dict[bytes, list[str]] = {}
     text = []
+    may_attend, masked = _(MAY_ATTEND), _(MASKED)
     for row in allowed:
         key = row.tobytes()
         if key not in rows:
-            rows[key] = [MAY_ATTEND if a else MASKED for a in row.tolist()]
+            rows[key] = [may_attend if a else masked for a in row.tolist()]
         text.append(rows[key])
     trace = dict(
         type="heatmap", z=fast.array(allowed), text=text, colorscale=colorscale_of(MASK_SCALE), zmin=0.0, zmax=1.0,
-        xgap=1, ygap=1, hovertemplate="query %{y}<br>key %{x}<br>%{text}<extra></extra>",
-        colorbar=dict(title=dict(text="mask"), tickvals=[0.25, 0.75], ticktext=["masked", "may attend"], thickness=12),
+        xgap=1, ygap=1, hovertemplate=_("query %{y}<br>key %{x}<br>%{text}<extra></extra>"),
+        colorbar=dict(title=dict(text=_("mask")), tickvals=[0.25, 0.75], ticktext=[_("masked"), may_attend],
+                      thickness=12),
     )
     return _matrix_figure(trace, query_labels, key_labels, title)
 
@@ -276,17 +286,19 @@ def step_figure(
         raise ValueError(f"step {step} outside 0..{n_q - 1}")
     n_keys = step + 1 if causal else n_k
     rows = fast.array(weights[:, step, :n_keys])  # (heads, keys)
-    head_labels = [f"head {h + 1}" for h in range(n_heads)]
+    head_labels = [_head(h) for h in range(n_heads)]
     keys = [str(t) for t in key_labels[:n_keys]]
     query = str(query_labels[step])
     trace = dict(
         type="heatmap", z=rows, x=token_categories(keys), y=head_labels,
         colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0, zmax=max(float(rows.max(initial=0.0)), 1e-6),
-        hovertemplate=f"query {step}: {query}<br>" + "%{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
-        colorbar=dict(title=dict(text="weight"), thickness=12), xgap=1, ygap=1,
+        # the query ("index: token") goes in as the trace's meta: data, not part of the translated template
+        meta=[f"{step}: {query}"],
+        hovertemplate=_("query %{meta[0]}<br>%{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>"),
+        colorbar=dict(title=dict(text=_("weight")), thickness=12), xgap=1, ygap=1,
     )
     layout = dict(
-        xaxis=_token_axis(keys, TWO_THIRDS_PLOT_PX, side="top", tickangle=0, title=dict(text="key")),
+        xaxis=_token_axis(keys, TWO_THIRDS_PLOT_PX, side="top", tickangle=0, title=dict(text=_("key"))),
         yaxis=_token_axis(head_labels, 34 * n_heads, along="y", autorange="reversed"),
         height=max(200, 90 + 34 * n_heads),
         margin=dict(l=10, r=10, t=80 if title else 40, b=10),
@@ -307,11 +319,11 @@ def top_k_figure(top_k: Sequence[tuple[str, float]], title: str | None = None) -
     trace = dict(
         type="bar", x=probs, y=list(range(len(probs))), orientation="h", text=[f"{p:.3f}" for p in probs],
         textposition="auto", customdata=tokens,
-        hovertemplate="token %{customdata}<br>probability %{x:.4f}<extra></extra>",
+        hovertemplate=_("token %{customdata}<br>probability %{x:.4f}<extra></extra>"),
         marker=dict(color=["#2b6cb0"] + ["#90b4dc"] * (len(probs) - 1)),
     )
     layout = dict(
-        xaxis=dict(range=[0, 1], title=dict(text="probability")),
+        xaxis=dict(range=[0, 1], title=dict(text=_("probability"))),
         # Numeric positions with tick text: a token such as "2" must not turn the axis numeric.
         yaxis=dict(tickmode="array", tickvals=list(range(len(probs))), ticktext=labels, autorange="reversed"),
         height=80 + 34 * max(1, len(probs)),

@@ -27,6 +27,7 @@ from safetensors.torch import load_file
 
 from models.capture.hooks import running
 from models.demo import WEIGHTS_DIR
+from models.messages import CodedError, Notice
 from models.network.transformer import Transformer, TransformerConfig, make_model
 from models.runtime import device as devices
 
@@ -55,7 +56,7 @@ class TextTask:
     longest_trained: int  # the longest input (in tokens) its sampler can produce
     lowercase: bool = True  # normalisation: lower-cased and spaces collapsed, or only stripped
     check_format: Callable[[str, list[str]], "FormatCheck"] | None = None  # is the input a form it was trained on?
-    check_output: Callable[[list[str]], str | None] | None = None  # is the output of the form it learned to write?
+    check_output: Callable[[list[str]], Notice | None] | None = None  # is the output of the form it learned to write?
     lexicon: tuple[tuple[str, str, str], ...] = ()  # translate: (English, target word, part of speech)
     config: dict = field(default_factory=dict)  # the Transformer's size for this task (TransformerConfig fields)
 
@@ -111,10 +112,10 @@ def task_of(task: "str | TextTask") -> TextTask:
 @dataclass(frozen=True)
 class FormatCheck:
     """Whether an input is of a form the task's data sampler generates: `outside` is the reason when it is not
-    (plain words, for the page); `note` an aside worth saying either way (e.g. how an ambiguous date is read)."""
+    (a Notice the page words); `note` an aside worth saying either way (e.g. how an ambiguous date is read)."""
 
-    outside: str | None = None
-    note: str | None = None
+    outside: Notice | None = None
+    note: Notice | None = None
 
 
 # The toy translation: English → "Zerin", a made-up verb-final language. Word for word, with its own order.
@@ -188,12 +189,12 @@ _TRANSLATE_TARGET = sorted(
 ) + ["."]
 
 # ----------------------------------------------------------------------------------------------- the model
-class EmptyInput(ValueError):
-    """The input has nothing to read; str(error) is a message for the user."""
+class EmptyInput(CodedError):
+    """The input has nothing to read (code text.empty_input; ui.messages.word words it for the reader)."""
 
 
-class MissingCheckpoint(FileNotFoundError):
-    """No bundled checkpoint for the task; str(error) says how to train one."""
+class MissingCheckpoint(CodedError, FileNotFoundError):
+    """No bundled checkpoint for the task (code text.missing_checkpoint, with the path and how to train one)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -232,12 +233,12 @@ class TextTrace:
     step_top_k: list[list[tuple[str, float]]]  # per decoder position, the 5 most probable tokens
     truncated: bool
     unknown: list[str]  # characters or words outside the vocabulary, first appearance first (escaped, cut at 40)
-    messages: list[str]  # notes for the user (padding, how an ambiguous input is read)
+    messages: list[Notice]  # notes for the user (padding, how an ambiguous input is read), worded by the app
     weights_source: str
     token_probs: list[float] = field(default_factory=list)  # the probability of each output token, as written
     confidence: float = 1.0  # the lowest of token_probs: how sure the model was of its least sure token
     confidence_step: int = 0  # where that was: an index into output_tokens (step confidence_step + 1)
-    outside: list[str] = field(default_factory=list)  # why the input or output is outside what it was trained on
+    outside: list[Notice] = field(default_factory=list)  # why the input or output is outside its training data
 
 
 LOW_CONFIDENCE = 0.5  # below even odds for its least sure token; on held-out data 99 % of inputs stay above 0.9
@@ -262,9 +263,8 @@ def load(task: str, device: str | torch.device = "cpu", weights: str = "demo") -
         path = WEIGHTS_DIR / f"{task}.safetensors" if weights == "demo" else pathlib.Path(weights)
         meta_path = path.with_suffix(".json")
         if not path.exists() or not meta_path.exists():
-            raise MissingCheckpoint(
-                f"No checkpoint at {path} (with its .json); train it with `python -m models.demo.train {task}`."
-            )
+            where, command = str(path), f"python -m models.demo.train {task}"
+            raise MissingCheckpoint("text.missing_checkpoint", path=where, command=command)
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         if meta.get("task") != task:
             raise ValueError(f"{meta_path.name} is a checkpoint for {meta.get('task')!r}, not {task!r}")
@@ -336,25 +336,28 @@ def _encode(info: TaskInfo, index: dict[str, int], text: str):
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
-        raise EmptyInput("The input is empty: type some text.")
+        raise EmptyInput("text.empty_input")
     messages = []
-    unit = info.unit
     # Read at most a generous prefix first, so that a huge paste costs nothing.
     limit = info.max_input_len * (1 if info.tokenization == "char" else 64) + 1
     head = text if len(text) <= 4 * limit else text[: 4 * limit]
     tokens = tokenize(info.name, normalize(info.name, head))
     truncated = len(tokens) > info.max_input_len or len(head) < len(text)
     if truncated:
-        total = f"{len(text):,} characters" if len(head) < len(text) else f"{len(tokens)} {unit}"
-        messages.append(
-            f"The input is too long ({total}); the model reads at most {info.max_input_len} {unit}, the most it "
-            f"was trained on, so only the first {info.max_input_len} were used."
-        )
+        if info.tokenization == "char":
+            n = len(text) if len(head) < len(text) else len(tokens)
+            messages.append(Notice("text.too_long_chars", n=n, limit=info.max_input_len))
+        elif len(head) < len(text):
+            n = len(text)
+            messages.append(Notice("text.too_long_paste", n=n, limit=info.max_input_len))
+        else:
+            n = len(tokens)
+            messages.append(Notice("text.too_long_words", n=n, limit=info.max_input_len))
         tokens = tokens[: info.max_input_len]
     unknown = list(dict.fromkeys(_shown(t) for t in tokens if t not in index))
     if unknown:
         listed = ", ".join(f"'{t}'" for t in unknown[:20]) + (" ..." if len(unknown) > 20 else "")
-        messages.append(f"Not in its vocabulary, so read as <unk> (the model cannot see what they are): {listed}.")
+        messages.append(Notice("text.unknown", tokens=listed))
     ids = [index.get(t, UNK) for t in tokens] + [EOS]
     labels = [t if t in index else "<unk>" for t in tokens] + ["</s>"]
     return ids, labels, truncated, unknown, messages
@@ -393,7 +396,7 @@ def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
     tf, cfg = model.transformer, model.transformer.cfg
     if pad_to is not None and pad_to > len(ids):
         if pad_to > cfg.max_len:
-            messages.append(f"Padding is limited to the model's maximum length of {cfg.max_len} tokens.")
+            messages.append(Notice("text.padding_limited", max_len=cfg.max_len))
             pad_to = cfg.max_len
         labels += ["<pad>"] * (pad_to - len(ids))
         ids += [PAD] * (pad_to - len(ids))
@@ -416,8 +419,8 @@ def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
     t = len(ys) - 1
     weakest = min(range(len(token_probs)), key=token_probs.__getitem__)
     # The notes on length and vocabulary said by encode are reasons too: they go with the others.
-    messages, said = [m for m in messages if not m.startswith(_REASON_PREFIXES)], [
-        m for m in messages if m.startswith(_REASON_PREFIXES)]
+    messages, said = [m for m in messages if m.code not in _REASON_CODES], [
+        m for m in messages if m.code in _REASON_CODES]
     outside, note = assess(model.info, text, words, ended=bool(out_ids) and out_ids[-1] == EOS,
                            confidence=(token_probs[weakest], weakest, output_tokens[weakest]))
     if note:
@@ -446,12 +449,12 @@ def run(model: TextModel, text: str, pad_to: int | None = None) -> TextTrace:
     )
 
 
-_REASON_PREFIXES = ("The input is too long", "Not in its vocabulary")
+_REASON_CODES = {"text.too_long_chars", "text.too_long_words", "text.too_long_paste", "text.unknown"}
 
 
 def assess(task: "str | TextTask", text: str, output: list[str], ended: bool,
-           confidence: tuple[float, int, str] | None = None) -> tuple[list[str], str | None]:
-    """Why this input or the model's output lies outside what the task was trained on, in plain words, and a
+           confidence: tuple[float, int, str] | None = None) -> tuple[list[Notice], Notice | None]:
+    """Why this input or the model's output lies outside what the task was trained on, as Notices, and a
     note worth saying either way. output: the written tokens without </s>; ended: whether it wrote </s>;
     confidence: (lowest token probability, its 0-based step, the token). Length and vocabulary are said by
     `encode`; this adds the form of the input, the length, the end token, the form of the output and the
@@ -461,24 +464,26 @@ def assess(task: "str | TextTask", text: str, output: list[str], ended: bool,
     normalized = task.normalize(text)
     tokens = task.tokenize(normalized)
     if task.longest_trained < len(tokens) <= task.max_input_len:
-        reasons.append(f"It is longer ({len(tokens)} {task.unit}) than any input it was trained on "
-                       f"(at most {task.longest_trained}).")
+        n, longest = len(tokens), task.longest_trained
+        if task.tokenization == "char":
+            reasons.append(Notice("text.longer_than_trained_chars", n=n, longest=longest))
+        else:
+            reasons.append(Notice("text.longer_than_trained_words", n=n, longest=longest))
     if task.check_format is not None and len(tokens) <= task.max_input_len:
         check = task.check_format(normalized, tokens)
         if check.outside:
             reasons.append(check.outside)
         note = check.note
     if not ended:
-        reasons.append(f"It wrote {len(output)} tokens, the most it may, without ever writing the end token "
-                       "</s>: it went round in a loop or did not know where to stop.")
+        n = len(output)
+        reasons.append(Notice("text.no_end", n=n))
     elif task.check_output is not None:
         wrong = task.check_output(output)
         if wrong:
             reasons.append(wrong)
     if confidence is not None and confidence[0] < LOW_CONFIDENCE:
         p, step, token = confidence
-        reasons.append(f"Its confidence is low: it gave the token '{token}' it wrote at step {step + 1} a "
-                       f"probability of only {p:.2f}.")
+        reasons.append(Notice("text.low_confidence", token=token, step=step + 1, p=p))
     return reasons, note
 
 
@@ -763,8 +768,6 @@ _DATE_FORMS = [re.compile(f"^{p}$") for p in (
     rf"(?P<cy>[〇一二三四五六七八九]{{4}})年(?P<cm>{_CN}{{1,3}})月(?P<cd>{_CN}{{1,3}})日{_WEEK}",
 )]
 _SLASHES_YEAR_LAST = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4}|\d\d)$")
-_DATE_STYLES = ("21 Nov 2026, November 21st, 2026, the 21st of November 2026, Saturday, 21 November 2026, "
-                "11/21/26, 21.11.2026, 2026/11/21, 2026-11-21, 2026年11月21日, ...")
 
 
 def _two_digit_year(yy: str) -> int:
@@ -772,15 +775,14 @@ def _two_digit_year(yy: str) -> int:
     return 2000 + n if n <= 68 else 1900 + n
 
 
-def _date_of(match: re.Match) -> tuple[dt.date | None, str | None]:
+def _date_of(match: re.Match) -> tuple[dt.date | None, Notice | None]:
     """The date a matched form writes, or None and why it is not one the sampler would write."""
     g = match.groupdict()
     if g.get("cy"):
         year = int("".join(str(CN_DIGITS.index(c)) for c in g["cy"]))
         month, day = _CN_VALUE.get(g["cm"]), _CN_VALUE.get(g["cd"])
         if month is None or day is None:
-            return None, ("its Chinese numerals for the month or day are not written as in its training data "
-                          "(十一, 二十一, ...)")
+            return None, Notice("text.date_cn_numerals", text=match.string)
     else:
         year = int(g["y"]) if g.get("y") else _two_digit_year(g["yy"])
         month = _MONTH_NUMBER[g["mon"].rstrip(".")] if g.get("mon") else int(g["m"])
@@ -788,37 +790,37 @@ def _date_of(match: re.Match) -> tuple[dt.date | None, str | None]:
     try:
         date = dt.date(year, month, day)
     except ValueError:
-        return None, (f"it is not a real calendar day (month {month}, day {day}), "
-                      "and every date it was trained on was one")
+        return None, Notice("text.date_not_real", text=match.string, month=month, day=day)
     if not FIRST_DATE <= date <= LAST_DATE:
-        return None, f"the year {year} is outside 1900–2099, the years it was trained on"
+        return None, Notice("text.date_year_range", text=match.string, year=year)
     if g.get("suffix") and g["suffix"] != _ordinal(day)[-2:]:
-        return None, f"'{day}{g['suffix']}' is not how its training data write the ordinal ({_ordinal(day)})"
+        written = f"{day}{g['suffix']}"
+        return None, Notice("text.date_ordinal", text=match.string, written=written,
+                            right=_ordinal(day))
     weekday = None
     if g.get("wd"):
         weekday = _WEEKDAY_NUMBER[g["wd"]]
     elif g.get("week"):
         mark = g["week"][-1]
         if mark == "天" and date.weekday() != 6:
-            return None, "星期天 (Sunday) does not match the date"
+            return None, Notice("text.date_sunday", text=match.string)
         weekday = 6 if mark == "天" else CN_WEEKDAYS.index(mark)
     if weekday is not None and weekday != date.weekday():
-        return None, (f"{date.day} {MONTHS[date.month - 1].capitalize()} {date.year} is a "
-                      f"{WEEKDAYS[date.weekday()].capitalize()}, not a {WEEKDAYS[weekday].capitalize()}: its training "
-                      "data always gave the right weekday")
+        actual, given = WEEKDAYS[date.weekday()].capitalize(), WEEKDAYS[weekday].capitalize()
+        return None, Notice("text.date_weekday", text=match.string, **_date_params(date), actual=actual, given=given)
     return date, None
+
+
+def _date_params(date: dt.date) -> dict:
+    """A date as the templates write it: day, month (number and English name) and year."""
+    return dict(day=date.day, month=date.month, month_name=MONTHS[date.month - 1].capitalize(), year=date.year)
 
 
 def _dates_format(text: str, tokens: list[str]) -> FormatCheck:
     slashes = _SLASHES_YEAR_LAST.match(text)
     if slashes and 12 < int(slashes[1]) <= 31 and 1 <= int(slashes[2]) <= 12:
         a, b, y = slashes.groups()
-        return FormatCheck(
-            f"In its training data, a date with slashes and the year last is always month/day/year (US style, "
-            f"11/21/2026), never day/month/year. '{text}' puts {a} in the month place, a form it never saw, so it "
-            f"may swap or garble day and month. Write it as {a}.{b}.{y} (day.month.year, with dots) or with the "
-            "month's name."
-        )
+        return FormatCheck(Notice("text.date_day_first_slashes", text=text, a=a, b=b, y=y))
     reasons = []
     for form in _DATE_FORMS:
         match = form.match(text)
@@ -832,30 +834,29 @@ def _dates_format(text: str, tokens: list[str]) -> FormatCheck:
         g = match.groupdict()
         if (g.get("m") and g.get("d") and not g.get("mon")
                 and int(g["m"]) <= 12 and int(g["d"]) <= 12 and g["m"] != g["d"]):
-            order = "month/day/year (US style)" if "/" in text and not text[:4].isdigit() else (
-                "day.month.year" if "." in text else "year, month, day")
-            note = (f"Day and month could be read either way here. In its training data this form is always "
-                    f"{order}, so the model reads it as {date.day} {MONTHS[date.month - 1].capitalize()} {date.year}.")
+            if "/" in text and not text[:4].isdigit():
+                note = Notice("text.date_read_as_mdy", **_date_params(date))
+            elif "." in text:
+                note = Notice("text.date_read_as_dmy", **_date_params(date))
+            else:
+                note = Notice("text.date_read_as_ymd", **_date_params(date))
         return FormatCheck(None, note)
     if reasons:
-        return FormatCheck(f"'{text}' looks like a date, but {reasons[0]}.")
-    return FormatCheck(f"'{text}' is not a date written in any of the styles it was trained on ({_DATE_STYLES}).")
+        return FormatCheck(reasons[0])
+    return FormatCheck(Notice("text.date_unknown_form", text=text))
 
 
-def _dates_output(tokens: list[str]) -> str | None:
+def _dates_output(tokens: list[str]) -> Notice | None:
     out = "".join(tokens)
     try:
         ok = re.fullmatch(r"\d{4}-\d\d-\d\d", out) and FIRST_DATE <= dt.date.fromisoformat(out) <= LAST_DATE
     except ValueError:
         ok = False
-    return None if ok else (f"Its output '{out}' is not a real date written as YYYY-MM-DD, "
-                            "the only form it learned to write.")
+    return None if ok else Notice("text.date_output", output=out)
 
 
 _VERBS_T = {form for forms in TRANSITIVE for form in forms}
 _VERBS_I = {form for forms in INTRANSITIVE for form in forms}
-_GRAMMAR = ("subject, then a verb from its lexicon, an object if the verb takes one, maybe a phrase with a "
-            "preposition or a 'that' clause, maybe a full stop")
 
 
 def _translate_format(text: str, tokens: list[str]) -> FormatCheck:
@@ -907,19 +908,22 @@ def _translate_format(text: str, tokens: list[str]) -> FormatCheck:
     if any(f == n or (f == n - 1 and tokens[f] == ".") for f in finals):
         return FormatCheck()
     far = reached[0]
-    where = (f"it fits up to '{' '.join(tokens[:far])}' but not from '{tokens[far]}' on" if 0 < far < n
-             else f"it does not start as its sentences do (a determiner: {', '.join(DETERMINERS)})" if far == 0
-             else "it stops before the sentence is complete")
-    return FormatCheck(f"Its training sentences all follow one small grammar ({_GRAMMAR}); this one does not: {where}.")
+    if 0 < far < n:
+        fits, word = " ".join(tokens[:far]), tokens[far]
+        return FormatCheck(Notice("text.grammar_breaks", fits=fits, word=word))
+    if far == 0:
+        determiners = list(DETERMINERS)
+        return FormatCheck(Notice("text.grammar_start", determiners=determiners))
+    return FormatCheck(Notice("text.grammar_incomplete"))
 
 
-def _repeats(tokens: list[str]) -> str | None:
+def _repeats(tokens: list[str]) -> Notice | None:
     """A run of two or more words written twice in a row: valid Zerin never does this; a looping decoder does."""
     for size in range(2, len(tokens) // 2 + 1):
         for i in range(len(tokens) - 2 * size + 1):
             if tokens[i : i + size] == tokens[i + size : i + 2 * size]:
-                return (f"Its output repeats itself ('{' '.join(tokens[i : i + size])}' twice in a row), which no "
-                        "sentence of its training data does: the decoder is going round in a loop.")
+                words = " ".join(tokens[i : i + size])
+                return Notice("text.repeats", words=words)
     return None
 
 
