@@ -530,9 +530,9 @@ def attention_distance_figure(
             d = np.asarray(d, dtype=np.float64).reshape(-1)
             xs += [b + 1] * len(d)
             ys.append(d)
-            which = (_("{block} (shifted), head {head}") if sh
-                     else _("{block} (regular), head {head}"))
-            text += [which.format(block=name, head=head + 1) for head in range(len(d))]
+            which = (_("{name} (shifted), head {head}") if sh
+                     else _("{name} (regular), head {head}"))
+            text += [which.format(name=name, head=head + 1) for head in range(len(d))]
             symbols += ["circle-open" if sh else "circle"] * len(d)
         data.append(dict(
             type="scatter", x=array(xs, np.int64), y=array(np.concatenate(ys) if ys else [], np.float64),

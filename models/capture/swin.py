@@ -498,7 +498,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
                           implementation="SwinTransformerV2Cr" if cr else type(model).__name__)
     for (name, stage, blk), (table, bias) in zip(entries, tables):
         if len(weights[name]) != 1 or name not in shapes:
-            raise SwinCaptureError("swin.capture_failed", block=name, calls=len(weights[name]))
+            raise SwinCaptureError("swin.capture_failed", module=name, calls=len(weights[name]))
         m = _square(blk.window_size, "windows")
         shift = _square(blk.shift_size, "shifts")
         info = BlockInfo(
@@ -513,7 +513,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
         att = weights[name][0].numpy().astype(np.float32, copy=False)  # (nW, heads, N, N)
         expected = window_count(info)
         if att.shape != (expected[0] * expected[1], info.num_heads, m * m, m * m):
-            raise SwinCaptureError("swin.unexpected_shape", block=name, shape=str(tuple(att.shape)))
+            raise SwinCaptureError("swin.unexpected_shape", module=name, shape=str(tuple(att.shape)))
         attention.append(att)
         blocks.append(info)
         details.attn_mask.append(masks[name][0] if masks[name] else None)

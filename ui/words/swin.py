@@ -6,10 +6,10 @@ TEMPLATES = {
     "swin.non_square_windows": N_("This Swin has non-square windows ({size}), which this page cannot draw."),
     "swin.non_square_shifts": N_("This Swin has non-square window shifts ({size}), which this page cannot draw."),
     "swin.capture_failed": N_(
-        "The attention of {block} could not be captured: {calls} softmax calls were seen where exactly one was "
+        "The attention of {module} could not be captured: {calls} softmax calls were seen where exactly one was "
         "expected (this timm version may no longer call attn.softmax)."
     ),
-    "swin.unexpected_shape": N_("The attention of {block} has an unexpected shape, {shape}."),
+    "swin.unexpected_shape": N_("The attention of {module} has an unexpected shape, {shape}."),
     "swin.no_blocks": N_("No attention was captured: the model has no Swin blocks."),
     "swin.export_conventions": N_(
         "Stages, blocks and heads count from 1 in names; windows, tokens, rows and columns are indices from 0. "
