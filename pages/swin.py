@@ -167,28 +167,11 @@ def _pick(key: str, options: list, default=None):
     return value
 
 
-def _linked(key: str, options: list, default=None, from_link=None, to_link=str):
+def _linked(key: str, options: list, default=None, parse=None, to_state=None):
     """`_pick` for a control whose value the URL keeps under its key: a link's new value is taken first
-    (`from_link` parses it as the page counts, raising for a value this model has not; a notice says so and the
-    default stays), then kept valid. `to_link` writes a value as the page counts it (publish after the widget)."""
-    parse = from_link or link.one_of(to_link(o) for o in options)
-
-    def to_state(raw_value):
-        for o in options:
-            if to_link(o) == str(raw_value):
-                return o
-        raise link.Invalid(raw_value)
-
-    raw = link.incoming(key)
-    if raw is not None:
-        try:
-            value = to_state(parse(raw))
-        except (link.Invalid, ValueError, TypeError):
-            link.notice(key, raw)
-            link.publish(**{key: None})
-        else:
-            st.session_state[key] = value
-            link.publish(**{key: to_link(value)})
+    (ui.link.bind: `parse` reads it as the page counts, and rejects a value this model has not, with a notice; the
+    default stays), then kept valid. After the widget, `_publish` writes the value shown back to the URL."""
+    link.bind(key, key, parse or link.one_of(options), to_state)
     return _pick(key, options, default)
 
 
@@ -301,7 +284,7 @@ def windows_and_shift(trace, run_key: str) -> None:
     by_stage = {s_.stage: s_ for s_ in stages}
     ctl, fig = present.layout()
     with ctl:
-        _linked(f"{KEY}_stage", stage_ids, from_link=link.whole(1, len(stage_ids)), to_link=_from_one)
+        _linked(f"{KEY}_stage", stage_ids, parse=link.whole(1, len(stage_ids)), to_state=lambda v: stage_ids[v - 1])
         stage = st.selectbox(_("Stage"), stage_ids, key=f"{KEY}_stage", format_func=lambda i: stage_label(by_stage[i]))
         _publish(f"{KEY}_stage", stage, _from_one)
     reg_i, shf_i = swin.stage_pair(blocks, stage)
@@ -369,7 +352,7 @@ def shift_masks(trace, run_key: str, shf_i: int) -> None:
     ).format(name=block_name(shf)))
     ctl, fig = present.layout()
     with ctl:
-        _linked(f"{KEY}_mask_window", window_ids, default=n_windows - 1, from_link=link.whole(0, n_windows - 1))
+        _linked(f"{KEY}_mask_window", window_ids, default=n_windows - 1, parse=link.whole(0, n_windows - 1))
         win = st.selectbox(_("Window of the shifted block (index from 0; or click one in the mosaic)"), window_ids,
                            key=f"{KEY}_mask_window")
         _publish(f"{KEY}_mask_window", win)
@@ -428,13 +411,13 @@ def window_and_heads(trace, run_key: str) -> None:
     block_ids = list(range(len(blocks)))
     ctl, fig = present.layout()
     with ctl:
-        _linked(f"{KEY}_block", block_ids, default=0, from_link=link.whole(1, len(blocks)), to_link=_from_one)
+        _linked(f"{KEY}_block", block_ids, default=0, parse=link.whole(1, len(blocks)), to_state=lambda v: v - 1)
         b = st.selectbox(_("Block"), block_ids, format_func=lambda i: block_label(blocks[i]), key=f"{KEY}_block")
         _publish(f"{KEY}_block", b, _from_one)
         blk = blocks[b]
         att = trace.attention[b]
         window_ids = list(range(att.shape[0]))
-        _linked(f"{KEY}_window", window_ids, default=0, from_link=link.whole(0, len(window_ids) - 1))
+        _linked(f"{KEY}_window", window_ids, default=0, parse=link.whole(0, len(window_ids) - 1))
         win = st.selectbox(_("Window (index from 0; or click one on the image)"), window_ids, key=f"{KEY}_window")
         _publish(f"{KEY}_window", win)
         _chart(fixed(trace, run_key, "_picker_fig", b, win), f"{KEY}_window_pick",
@@ -461,7 +444,8 @@ def one_patch(trace, run_key: str) -> None:
     by_stage = {s_.stage: s_ for s_ in stages}
     ctl, fig = present.layout()
     with ctl:
-        _linked(f"{KEY}_patch_stage", stage_ids, from_link=link.whole(1, len(stage_ids)), to_link=_from_one)
+        _linked(f"{KEY}_patch_stage", stage_ids, parse=link.whole(1, len(stage_ids)),
+                to_state=lambda v: stage_ids[v - 1])
         stage = st.selectbox(_("Stage"), stage_ids, key=f"{KEY}_patch_stage",
                              format_func=lambda i: stage_label(by_stage[i]))
         _publish(f"{KEY}_patch_stage", stage, _from_one)
@@ -469,8 +453,8 @@ def one_patch(trace, run_key: str) -> None:
         blk = blocks[reg_i]
         gh, gw = blk.grid
         row_key, col_key = f"{KEY}_row", f"{KEY}_col"
-        _linked(row_key, list(range(gh)), default=gh // 2, from_link=link.whole(0, gh - 1))
-        _linked(col_key, list(range(gw)), default=gw // 2, from_link=link.whole(0, gw - 1))
+        _linked(row_key, list(range(gh)), default=gh // 2, parse=link.whole(0, gh - 1))
+        _linked(col_key, list(range(gw)), default=gw // 2, parse=link.whole(0, gw - 1))
         row = st.slider(_("Patch row (index from 0)"), 0, gh - 1, key=row_key)
         col = st.slider(_("Patch column (index from 0)"), 0, gw - 1, key=col_key)
         _publish(row_key, row)
@@ -535,7 +519,8 @@ def position_bias(trace, run_key: str) -> None:
     block_ids = list(range(len(blocks)))
     ctl, fig = present.layout()
     with ctl:
-        _linked(f"{KEY}_bias_block", block_ids, default=0, from_link=link.whole(1, len(blocks)), to_link=_from_one)
+        _linked(f"{KEY}_bias_block", block_ids, default=0, parse=link.whole(1, len(blocks)),
+                to_state=lambda v: v - 1)
         bb = st.selectbox(_("Block"), block_ids, format_func=lambda i: block_label(blocks[i]),
                           key=f"{KEY}_bias_block")
         _publish(f"{KEY}_bias_block", bb, _from_one)
