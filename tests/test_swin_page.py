@@ -53,8 +53,8 @@ def test_default_is_demo_weights_on_a_sample_photo(page):
     assert at.radio(key="swin_image_source").value == "sample photo"
     assert any("Weights: **demo (swin_demo" in i.value for i in at.info)  # the source is on screen
     headers = " ".join(h.value for h in at.header)
-    for topic in ("Stages", "shifted windows", "cyclic shift", "Inside one window", "Relative position bias",
-                  "Mean attention distance"):
+    for topic in ("Regular windows", "Shifted windows", "cyclic shift", "Masks", "Inside one window",
+                  "Relative position bias", "Stages", "Mean attention distance"):
         assert topic in headers
     # the demo is 64 px, 4 px patches, windows of 4: 16 windows, then a shift of 2 and its masks
     assert any("⌊M/2⌋ = 2 tokens" in m.value for m in at.markdown)
@@ -162,8 +162,9 @@ def test_swin_v2_with_random_weights_runs_and_says_what_differs():
     assert "1/τ = **" in text and "temperature:" not in text  # the number shown is timm's logit scale, 1/τ
     assert "deformable" not in (text + info).lower()
     # every selector now reads the V2 model's geometry (it read the demo's before the switch)
-    assert at.selectbox(key="swin_stage").value == "stage 1 (64×64 tokens, M = 8)"
-    assert at.selectbox(key="swin_stage").options[-1] == "stage 4 (8×8 tokens, M = 8)"
+    stage = at.selectbox(key="swin_stage")
+    assert stage.format_func(stage.value) == "stage 1 (64×64 tokens, M = 8)"
+    assert stage.options[-1] == "stage 4 (8×8 tokens, M = 8)"
     assert at.selectbox(key="swin_block").format_func(1) == "stage 1 · block 2 · shifted windows (s = 4)"
 
 
@@ -177,4 +178,5 @@ def test_swin_v2_cr_runs_and_says_which_implementation():
     info = " ".join(i.value for i in at.info)
     assert "SwinTransformerV2Cr" in info and "cos(q, k)/τ + B" in info and "uses the MLP's output as is" in info
     assert "16·sigmoid" not in info
-    assert at.selectbox(key="swin_stage").value == "stage 1 (56×56 tokens, M = 7)"
+    stage = at.selectbox(key="swin_stage")
+    assert stage.format_func(stage.value) == "stage 1 (56×56 tokens, M = 7)"

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.i18n import _
 from viz import fast
 from viz.fast import array
 
@@ -129,8 +130,8 @@ def _token_axes(categories: list[str], labels: list[str], side_px: int, **x_more
     step = max(1, int(np.ceil(n * TICK_STEP_PX / max(side_px, 1))))
     ticks = dict(type="category", tickmode="array", tickfont=dict(size=TICK_PX),
                  tickvals=categories[::step], ticktext=labels[::step])
-    xaxis = dict(title=dict(text="key", standoff=6), side="top", tickangle=-90, **ticks, **x_more)
-    yaxis = dict(title=dict(text="query", standoff=6), autorange="reversed", **ticks)
+    xaxis = dict(title=dict(text=_("key"), standoff=6), side="top", tickangle=-90, **ticks, **x_more)
+    yaxis = dict(title=dict(text=_("query"), standoff=6), autorange="reversed", **ticks)
     return xaxis, yaxis
 
 
@@ -181,9 +182,11 @@ def stage_grids_figure(image: np.ndarray, stages: Sequence[dict], height: int = 
         x0 = i * (width + spacing)
         layout["xaxis" + suffix] = dict(xaxis, anchor="y" + suffix, domain=[x0, x0 + width])
         layout["yaxis" + suffix] = dict(yaxis, anchor=x_ref, domain=[0.0, 1.0])
+        fields = dict(stage=s["stage"] + 1, rows=s["grid"][0], cols=s["grid"][1], px=f"{s['patch_px']:g}")
+        text = (_("stage {stage}: {rows}×{cols} tokens<br>of {px} px, C = {dim}").format(dim=s["dim"], **fields)
+                if s.get("dim") else _("stage {stage}: {rows}×{cols} tokens<br>of {px} px").format(**fields))
         annotations.append(dict(
-            text=f"stage {s['stage'] + 1}: {s['grid'][0]}×{s['grid'][1]} tokens<br>of {s['patch_px']:g} px"
-            + (f", C = {s['dim']}" if s.get("dim") else ""),
+            text=text,
             x=x0 + width / 2, y=1.0, xref="paper", yref="paper", xanchor="center", yanchor="bottom",
             showarrow=False, font=dict(size=12),
         ))
@@ -239,7 +242,7 @@ def window_partition_figure(
         px, py, pid = cx, cy, ids
     data.append(dict(
         type="scatter", x=array(px), y=array(py), mode="markers", customdata=array(pid, np.int64),
-        marker=dict(size=8, opacity=0), hovertemplate="window %{customdata}<extra></extra>",
+        marker=dict(size=8, opacity=0), hovertemplate=_("window %{customdata}") + "<extra></extra>",
     ))
     xaxis, yaxis = _image_axes(h, w)
     return figure(data, _layout(title, height, xaxis=xaxis, yaxis=yaxis, hovermode="closest", hoverdistance=-1))
@@ -265,7 +268,7 @@ def shift_figure(
     data = [_image_trace(image), dict(
         type="heatmap", z=array(labels, np.float64), x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px,
         zmin=0, zmax=8, colorscale=scale, opacity=0.45, showscale=False,
-        hovertemplate="region %{z:.0f}<extra></extra>",
+        hovertemplate=_("region %{z:.0f}") + "<extra></extra>",
     )]
     # one label per region, at its centre (every token would be unreadable on a 56 x 56 grid)
     tx, ty, tt = [], [], []
@@ -315,8 +318,8 @@ def mask_figure(
     cats = _categories(labels)
     data = [dict(
         type="heatmap", z=mask, x=cats, y=cats, zmin=-100, zmax=0, colorscale=MASK_SCALE,
-        colorbar=dict(title=dict(text="added"), tickvals=[-100, 0], thickness=12),
-        hovertemplate="query %{y}<br>key %{x}<br>mask %{z:.0f}<extra></extra>",
+        colorbar=dict(title=dict(text=_("added")), tickvals=[-100, 0], thickness=12),
+        hovertemplate=_("query %{y}<br>key %{x}<br>mask %{z:.0f}") + "<extra></extra>",
     )]
     return figure(data, _matrix_layout(cats, labels, title, n))
 
@@ -380,7 +383,8 @@ def _window_picker(masks: np.ndarray, per_row: int, n: int, side: int) -> dict:
     return dict(type="scatter", x=array(cols * side + (n - 1) / 2), y=array(rows * side + (n - 1) / 2),
                 mode="markers", marker=dict(size=max(4, min(30, 600 // max(per_row, 1))), symbol="square", opacity=0.0),
                 customdata=array(np.stack([k, masked], axis=-1), dtype=np.int64), showlegend=False,
-                hovertemplate="window %{customdata[0]}<br>%{customdata[1]} masked query-key pairs<extra></extra>")
+                hovertemplate=_("window %{customdata[0]}<br>%{customdata[1]} masked query-key pairs")
+                + "<extra></extra>")
 
 
 # ---------------------------------------------------------------------------------------------- attention
@@ -413,8 +417,8 @@ def window_attention_figure(
     top = zmax if zmax is not None else max(float(np.nanmax(z)) if np.isfinite(z).any() else 0.0, 1e-6)
     data = [_image_trace(image), dict(
         type="heatmap", z=z, x0=patch_px / 2, dx=patch_px, y0=patch_px / 2, dy=patch_px, zmin=0, zmax=top,
-        opacity=0.7, colorscale=_scale(ATTENTION_SCALE), colorbar=dict(title=dict(text="weight"), thickness=12),
-        hoverongaps=False, hovertemplate="key (%{y:.0f}, %{x:.0f}) px<br>weight %{z:.4f}<extra></extra>",
+        opacity=0.7, colorscale=_scale(ATTENTION_SCALE), colorbar=dict(title=dict(text=_("weight")), thickness=12),
+        hoverongaps=False, hovertemplate=_("key (%{y:.0f}, %{x:.0f}) px<br>weight %{z:.4f}") + "<extra></extra>",
     )]
     xs, ys = _outline(boxes)
     data.append(dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(color="white", width=2.5), hoverinfo="skip"))
@@ -430,7 +434,7 @@ def window_attention_figure(
         y=array((rr.ravel() + 0.5) * patch_px), mode="markers",
         customdata=array(np.stack([rr.ravel(), cc.ravel()], axis=-1), np.int64),
         marker=dict(size=max(6, min(30, patch_px * 480 / max(h, w))), opacity=0, symbol="square"),
-        hovertemplate="token (row %{customdata[0]}, col %{customdata[1]})<extra></extra>",
+        hovertemplate=_("token (row %{customdata[0]}, col %{customdata[1]})") + "<extra></extra>",
     ))
     xaxis, yaxis = _image_axes(h, w)
     # no hover cut-off: a click anywhere picks the nearest token centre, i.e. the token under the mouse
@@ -447,8 +451,8 @@ def window_heatmap(weights: np.ndarray, token_labels: Sequence[str], title: str 
     data = [dict(
         type="heatmap", z=weights, x=cats, y=cats,
         colorscale=_scale(WINDOW_HEATMAP_SCALE), zmin=0.0, zmax=max(float(weights.max(initial=0.0)), 1e-6),
-        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
-        colorbar=dict(title=dict(text="weight"), thickness=12),
+        hovertemplate=_("query %{y}<br>key %{x}<br>weight %{z:.4f}") + "<extra></extra>",
+        colorbar=dict(title=dict(text=_("weight")), thickness=12),
     )]
     return figure(data, _matrix_layout(cats, labels, title, len(labels)))
 
@@ -465,13 +469,13 @@ def bias_table_figure(
     lim = float(np.abs(table).max()) or 1.0
     trace = dict(type="heatmap", z=table, x=offsets, y=offsets,
                  colorscale=_scale(BIAS_SCALE if diverging else "Viridis"),
-                 colorbar=dict(title=dict(text="bias"), thickness=12),
-                 hovertemplate="Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}<extra></extra>")
+                 colorbar=dict(title=dict(text=_("bias")), thickness=12),
+                 hovertemplate=_("Δrow %{y}, Δcol %{x}<br>bias %{z:.3f}") + "<extra></extra>")
     if diverging:
         trace.update(zmid=0, zmin=-lim, zmax=lim)
     font = dict(size=TICK_PX)
-    xaxis = dict(title=dict(text="Δcol (query − key)"), side="top", constrain="domain", tickfont=font)
-    yaxis = dict(title=dict(text="Δrow (query − key)"), autorange="reversed", scaleanchor="x", constrain="domain",
+    xaxis = dict(title=dict(text=_("Δcol (query − key)")), side="top", constrain="domain", tickfont=font)
+    yaxis = dict(title=dict(text=_("Δrow (query − key)")), autorange="reversed", scaleanchor="x", constrain="domain",
                  tickfont=font)
     if k <= 8:
         xaxis["dtick"] = yaxis["dtick"] = 1
@@ -496,8 +500,9 @@ def bias_matrix_figure(
     lim = float(np.abs(bias).max()) or 1.0
     trace = dict(
         type="heatmap", z=bias, x=cats, y=cats,
-        colorscale=_scale(BIAS_SCALE if diverging else "Viridis"), colorbar=dict(title=dict(text="bias"), thickness=12),
-        hovertemplate="query %{y}<br>key %{x}<br>bias %{z:.3f}<extra></extra>",
+        colorscale=_scale(BIAS_SCALE if diverging else "Viridis"),
+        colorbar=dict(title=dict(text=_("bias")), thickness=12),
+        hovertemplate=_("query %{y}<br>key %{x}<br>bias %{z:.3f}") + "<extra></extra>",
     )
     if diverging:
         trace.update(zmid=0, zmin=-lim, zmax=lim)
@@ -525,12 +530,14 @@ def attention_distance_figure(
             d = np.asarray(d, dtype=np.float64).reshape(-1)
             xs += [b + 1] * len(d)
             ys.append(d)
-            text += [f"{name} ({'shifted' if sh else 'regular'}), head {head + 1}" for head in range(len(d))]
+            which = (_("{name} (shifted), head {head}") if sh
+                     else _("{name} (regular), head {head}"))
+            text += [which.format(name=name, head=head + 1) for head in range(len(d))]
             symbols += ["circle-open" if sh else "circle"] * len(d)
         data.append(dict(
             type="scatter", x=array(xs, np.int64), y=array(np.concatenate(ys) if ys else [], np.float64),
             mode="markers",
-            name=f"stage {stage + 1}", text=text,
+            name=_("stage {stage}").format(stage=stage + 1), text=text,
             marker=dict(color=WINDOW_COLOURS[stage % len(WINDOW_COLOURS)], size=9, symbol=symbols,
                         line=dict(width=2)),
             hovertemplate="%{text}<br>%{y:.1f} px<extra></extra>",
@@ -539,10 +546,10 @@ def attention_distance_figure(
     step = max(1, int(np.ceil(n / 30)))  # 12 px numbers need about 24 px each
     layout = dict(
         height=height, margin=dict(l=10, r=10, t=50 if title else 10, b=10), legend=dict(orientation="h", y=-0.2),
-        xaxis=dict(title=dict(text="block (depth, counted from 1)"), tickmode="array",
+        xaxis=dict(title=dict(text=_("block (depth, counted from 1)")), tickmode="array",
                    tickvals=list(range(1, n + 1, step)), ticktext=[str(i) for i in range(1, n + 1, step)],
                    tickfont=dict(size=TICK_PX)),
-        yaxis=dict(title=dict(text="mean attention distance (input pixels)"), rangemode="tozero",
+        yaxis=dict(title=dict(text=_("mean attention distance (input pixels)")), rangemode="tozero",
                    tickfont=dict(size=TICK_PX)),
     )
     if title is not None:

@@ -22,6 +22,7 @@ import torch
 
 from models.capture.hooks import hooks, unfused
 from models.capture.trace import BlockInfo, SwinDetails, SwinStage
+from models.messages import CodedError, Notice
 
 # Swin families timm builds; the page offers these (any other timm Swin / Swin V2 name works too).
 MODEL_NAMES = (
@@ -38,6 +39,14 @@ MODEL_NAMES = (
 )
 
 MASK_VALUE = -100.0  # what Liu et al. (and timm) add to the logits of pairs from different regions
+
+
+class SwinUnsupported(CodedError):
+    """A Swin the page cannot draw (non-square patches, windows or shifts): a code, worded by ui/words/swin.py."""
+
+
+class SwinCaptureError(CodedError, RuntimeError):
+    """The attention of a Swin could not be captured (an unexpected timm version or architecture): a code."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,9 +292,15 @@ def swin_blocks(model: torch.nn.Module) -> list[tuple[str, int, torch.nn.Module]
 
 
 def _square(size, what: str) -> int:
+    """The side of a square patch, window or shift (`what`: "patches", "windows" or "shifts")."""
     size = tuple(int(v) for v in (size if isinstance(size, (tuple, list)) else (size, size)))
     if size[0] != size[1]:
-        raise ValueError(f"non-square {what} {size} are not supported on this page")
+        shown = f"{size[0]}×{size[1]}"
+        if what == "patches":
+            raise SwinUnsupported("swin.non_square_patches", size=shown)
+        if what == "windows":
+            raise SwinUnsupported("swin.non_square_windows", size=shown)
+        raise SwinUnsupported("swin.non_square_shifts", size=shown)
     return size[0]
 
 
@@ -483,10 +498,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
                           implementation="SwinTransformerV2Cr" if cr else type(model).__name__)
     for (name, stage, blk), (table, bias) in zip(entries, tables):
         if len(weights[name]) != 1 or name not in shapes:
-            raise RuntimeError(
-                f"attention capture failed for {name}: {len(weights[name])} softmax calls seen "
-                "(expected exactly one; does this timm version still call attn.softmax?)"
-            )
+            raise SwinCaptureError("swin.capture_failed", module=name, calls=len(weights[name]))
         m = _square(blk.window_size, "windows")
         shift = _square(blk.shift_size, "shifts")
         info = BlockInfo(
@@ -501,7 +513,7 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
         att = weights[name][0].numpy().astype(np.float32, copy=False)  # (nW, heads, N, N)
         expected = window_count(info)
         if att.shape != (expected[0] * expected[1], info.num_heads, m * m, m * m):
-            raise RuntimeError(f"unexpected attention shape {att.shape} in {name}")
+            raise SwinCaptureError("swin.unexpected_shape", module=name, shape=str(tuple(att.shape)))
         attention.append(att)
         blocks.append(info)
         details.attn_mask.append(masks[name][0] if masks[name] else None)
@@ -523,18 +535,23 @@ def capture(model: torch.nn.Module, x: torch.Tensor, traced: tuple | None = None
         if len(layer.blocks)
     )
     if not attention:
-        raise RuntimeError("no attention was captured: the model has no Swin blocks")
+        raise SwinCaptureError("swin.no_blocks")
     return SwinCapture(attention, blocks, details, logits)
 
 
 # ---------------------------------------------------------------------------------------------
 # Views the page asks for (plain numpy in, plain numpy out)
 # ---------------------------------------------------------------------------------------------
-def block_name(block: BlockInfo) -> str:
-    """'stage 1 · block 2': how every page names a Swin block (stages and blocks counted from 1, as the paper)."""
+def block_number(block: BlockInfo) -> int | str:
+    """The block's number inside its stage, counted from 1 (its module name when that has no number)."""
     last = block.name.rsplit(".", 1)[-1]
-    j = int(last) + 1 if last.isdigit() else block.name
-    return f"stage {block.stage + 1} · block {j}"
+    return int(last) + 1 if last.isdigit() else block.name
+
+
+def block_name(block: BlockInfo) -> str:
+    """'stage 1 · block 2': the block's name in the downloads and logs (stages and blocks counted from 1, as the
+    paper). The page words it in the reader's language itself."""
+    return f"stage {block.stage + 1} · block {block_number(block)}"
 
 
 def block_label(block: BlockInfo) -> str:
@@ -617,8 +634,23 @@ def _block_prefix(block: BlockInfo) -> str:
     return block_name(block).replace(" · ", "_").replace(" ", "")
 
 
-def export_meta(trace) -> dict:
-    """What the files say about the run: model, weights, version, conventions and each block's geometry."""
+# What each array of the downloads holds: codes, worded in the reader's language by the page (ui/words/swin.py)
+EXPORT_FIELDS = {
+    "attention": Notice("swin.field_attention"),
+    "mask": Notice("swin.field_mask"),
+    "bias": Notice("swin.field_bias"),
+    "bias_table": Notice("swin.field_bias_table"),
+    "relative_position_index": Notice("swin.field_relative_position_index"),
+    "logit_scale": Notice("swin.field_logit_scale"),
+    "token_positions": Notice("swin.field_token_positions"),
+}
+EXPORT_CONVENTIONS = Notice("swin.export_conventions")
+
+
+def export_meta(trace, word=str) -> dict:
+    """What the files say about the run: model, weights, version, conventions, what each array holds and each
+    block's geometry. `word` words a Notice (the page passes ui.messages.word, for the reader's language; the
+    default, str, gives the English)."""
     d = trace.swin
     return {
         "model": trace.model_name,
@@ -626,10 +658,9 @@ def export_meta(trace) -> dict:
         "family": f"Swin V{d.version}" if d is not None else "Swin",
         "input_crop_px": list(trace.image.shape[:2]),
         "patch_size_px": trace.patch_size,
-        "conventions": "stages, blocks and heads count from 1 in names; windows, tokens, rows and columns are "
-        "indices from 0. Windows are numbered row by row on the rolled (cyclically shifted), padded token grid; "
-        "tokens row by row inside a window.",
+        "conventions": word(EXPORT_CONVENTIONS),
         "axes": EXPORT_AXES,
+        "fields": {name: word(notice) for name, notice in EXPORT_FIELDS.items()},
         "stages": [dict(vars(s), stage=s.stage + 1, grid=list(s.grid)) for s in (d.stages if d else [])],
         "blocks": [
             {
@@ -669,21 +700,22 @@ def export_arrays(trace) -> dict[str, np.ndarray]:
     return out
 
 
-def export_npz(trace) -> bytes:
+def export_npz(trace, word=str) -> bytes:
     """One .npz: the arrays of export_arrays, and "meta", the JSON text of export_meta."""
     import io
     import json
 
     buf = io.BytesIO()
-    np.savez_compressed(buf, meta=np.array(json.dumps(export_meta(trace), ensure_ascii=False)), **export_arrays(trace))
+    meta = json.dumps(export_meta(trace, word), ensure_ascii=False)
+    np.savez_compressed(buf, meta=np.array(meta), **export_arrays(trace))
     return buf.getvalue()
 
 
-def export_json(trace) -> str:
+def export_json(trace, word=str) -> str:
     """export_meta, with each block's arrays as nested lists under its entry in "blocks" (the crop left out)."""
     import json
 
-    doc = export_meta(trace)
+    doc = export_meta(trace, word)
     arrays = export_arrays(trace)
     for entry in doc["blocks"]:
         p = entry["key"]
