@@ -25,7 +25,6 @@ ALLOWED = {
     "wq", "wk", "wv", "wo", "xw", "dk", "dv", "dmodel", "sqrt", "pos", "pe", "rgb", "top", "tiny", "small",
     "base", "large", "demo", "patch", "cr",
     "language", "english",  # the language picker is bilingual on purpose: "Language / 语言", English / 中文
-    "token", "tokens",  # kept in Latin letters by Chinese courses and papers (词元 is rare in class)
 }
 _TAG = re.compile(r"<[^>]{0,40}>")
 _PLOTLY = re.compile(r"%\{[^}]*\}|%[-+ #0]*\d*(\.\d+)?[a-z%]")

@@ -87,7 +87,10 @@ TERMS = (
         "ViT cuts the image into P × P squares (16 × 16 pixels in ViT-B/16); each is flattened and linearly "
         "projected into one token. Patch rows and columns are indices from 0 here."), "pages/vit.py",
         r"\bpatch(es)?\b"),
-    Term("[CLS] token", "[CLS] 标记", N_(
+    Term("token", "词元", N_(
+        "One unit of what the model reads: a character or word piece of a text, or a patch of an image; each becomes "
+        "one vector. Token positions are indices from 0 here."), "pages/encoder_decoder.py", r"\btokens?\b"),
+    Term("[CLS] token", "[CLS] 词元", N_(
         "A learned token put before the patches; ViT classifies from its output after the last block."),
         "pages/vit.py", None),
     Term("stage", "阶段", N_(

@@ -56,6 +56,8 @@ def translations(lang: str) -> gettext.NullTranslations:
         else:
             for message in part:
                 if message.id and message.string and not message.fuzzy:
+                    if message.id in catalog:  # Babel's setitem would keep the older (perhaps empty) string
+                        catalog.delete(message.id)
                     catalog[message.id] = message
     if catalog is None:
         return gettext.NullTranslations()
