@@ -255,3 +255,47 @@ def test_positional_in_presentation_mode(lang):
     _projector_ready(at)
     if lang == "zh":
         assert _english(at) == []
+
+
+# ------------------------------------------------------------------------------------------------ codes
+
+
+def test_every_code_of_this_area_has_a_template_with_its_fields_in_both_languages():
+    """Refusals and notes of models/capture/step_by_step.py and models/analysis/positional.py: each code raised or
+    returned (NotReproducible's too, which tests/test_i18n.py's pattern does not see) has an English template
+    with exactly its parameters, and a Chinese one with the same fields."""
+    import pathlib
+    import re
+    import string
+
+    from ui.words.steps import TEMPLATES
+
+    root = pathlib.Path(__file__).resolve().parent.parent / "models"
+    call = re.compile(r"(?:NotReproducible|CodedError|Notice)\(\s*\"([a-z_]+\.[a-z0-9_]+)\"((?:[^()]|\([^()]*\))*)\)")
+    used = {}
+    for path in (root / "capture" / "step_by_step.py", root / "analysis" / "positional.py"):
+        for code, args in call.findall(path.read_text()):
+            used.setdefault(code, set()).add(frozenset(re.findall(r"(\w+)\s*=", args)))
+    assert set(used) == set(TEMPLATES), set(used) ^ set(TEMPLATES)
+
+    def fields(template: str) -> set[str]:
+        return {f for _, f, _, _ in string.Formatter().parse(template) if f}
+
+    for code, calls in used.items():
+        for given in calls:
+            assert fields(TEMPLATES[code]) == set(given), code
+        with i18n.use("zh"):
+            chinese = i18n._(TEMPLATES[code])
+        assert chinese != TEMPLATES[code] and fields(chinese) == fields(TEMPLATES[code]), code
+
+
+def test_refusals_are_worded_in_the_readers_language():
+    from models.capture import step_by_step as sbs
+    from ui.messages import word
+
+    refusal = sbs.NotReproducible("steps.tolerance", diff=3e-3, tol=1e-4, rel=1e-4)
+    assert "differs from the model's own by 3.0e-03" in str(refusal)  # logs and tracebacks: English
+    with i18n.use("zh"):
+        assert "相差 3.0e-03" in word(refusal) and "容差 1.0e-04" in word(refusal)
+    with i18n.use("en"):
+        assert word(refusal) == str(refusal)

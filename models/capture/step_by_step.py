@@ -9,8 +9,9 @@ input and the module's weights we redo the arithmetic of Vaswani et al. 2017, eq
     head = A V,  MultiHead = Concat(head_1..head_h) W_O
 
 and check that Concat(...) W_O + b_O equals what the module itself returned (`max_abs_diff`), within
-`tolerance(...)`. A recomputation that does not reproduce the model is refused (NotReproducible, with a reason a
-reader can follow), never returned: the page must not show numbers the model did not compute.
+`tolerance(...)`. A recomputation that does not reproduce the model is refused (NotReproducible, with a code
+that says why, worded for the reader by ui/words/steps.py), never returned: the page must not show numbers the model
+did not compute.
 
 For a timm ViT block (Dosovitskiy et al. 2021) X is the block's LayerNorm'd input (pre-norm, eq. 2:
 z'_l = MSA(LN(z_{l-1})) + z_{l-1}), Q, K, V come from one fused `qkv` projection (with BEiT/EVA-style separate
