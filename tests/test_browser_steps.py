@@ -49,7 +49,7 @@ def test_step_by_step_head_layer_and_parts(page, server):
     assert "Head 2 of" in page.inner_text("body")
     # the layer, by its selectbox
     page.locator(".st-key-sbs_layer_reverse_encoder [role=combobox]").first.click()
-    page.get_by_role("option", name="layer 2").click()
+    page.get_by_role("option", name="2", exact=True).click()  # layers are numbers counted from 1
     wait_idle(page)
     check(page, "step_by_step_layer2")
     assert "layer 2" in page.inner_text("body")

@@ -179,7 +179,7 @@ def test_positional_encoding_page_runs_headlessly():
     assert not at.exception
     at.slider(key="pe_len").set_value(12).run()  # fewer positions than the chosen start positions
     assert not at.exception and not at.error
-    at.radio(key="pe_vit_which").set_value("timm model").run()
+    at.radio(key="pe_vit_which").set_value("timm").run()  # "timm model"
     at.text_input(key="pe_vit_name").set_value("not_a_model_at_all").run()
     assert not at.exception
     assert any("not a timm model" in e.value for e in at.error)

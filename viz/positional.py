@@ -1,4 +1,8 @@
-"""Figures for the positional-encoding page. Pure builders: numpy arrays in, Plotly figures out."""
+"""Figures for the positional-encoding page. Pure builders: numpy arrays in, Plotly figures out.
+
+Every word of a figure is in the reader's language (ui.i18n `_()`); figures are cached per language by the page
+(ui.common.cached_figure). Plotly's %{...} fields stay inside the translated hover templates.
+"""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,6 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.i18n import _
 from viz.lines import head_colour
 
 DIVERGING = "RdBu_r"
@@ -30,12 +35,12 @@ def encoding_heatmap(pe: np.ndarray, title: str | None = None) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=pe, x=np.arange(d_model), y=np.arange(length), colorscale=DIVERGING, zmin=-1, zmax=1,
-            hovertemplate="position %{y}<br>dimension %{x}<br>PE %{z:.4f}<extra></extra>",
+            hovertemplate=_("position %{y}<br>dimension %{x}<br>PE %{z:.4f}") + "<extra></extra>",
             colorbar=dict(title="PE", thickness=12),
         )
     )
-    fig.update_xaxes(title="dimension i", side="top")
-    fig.update_yaxes(title="position", autorange="reversed")
+    fig.update_xaxes(title=_("dimension i"), side="top")
+    fig.update_yaxes(title=_("position"), autorange="reversed")
     fig.update_layout(title=title, height=max(320, min(640, 120 + 4 * length)))
     return _fixed_margins(fig, left=64, top=84, bottom=10)
 
@@ -50,12 +55,14 @@ def encoding_curves(pe: np.ndarray, dims: Sequence[int], wavelengths: np.ndarray
         fig.add_trace(
             go.Scatter(
                 x=positions, y=pe[:, d], mode="lines", line=dict(color=head_colour(n), width=2),
-                name=f"dim {d} ({fn}, λ = {wavelengths[d]:,.1f})",
-                hovertemplate=f"dim {d}<br>position %{{x}}<br>PE %{{y:.4f}}<extra></extra>",
+                name=_("dim {dim} ({fn}, λ = {wavelength})").format(dim=d, fn=fn,
+                                                                    wavelength=f"{wavelengths[d]:,.1f}"),
+                hovertemplate=_("dim {dim}<br>position %{x}<br>PE %{y:.4f}").replace("{dim}", str(d))
+                + "<extra></extra>",
             )
         )
-    fig.update_xaxes(title="position")
-    fig.update_yaxes(title="PE(position, dim)", range=[-1.1, 1.1])
+    fig.update_xaxes(title=_("position"))
+    fig.update_yaxes(title=_("PE(position, dim)"), range=[-1.1, 1.1])
     fig.update_layout(height=340, legend=dict(orientation="h", y=-0.2))
     return _fixed_margins(fig, left=70, top=30, bottom=56)
 
@@ -66,7 +73,7 @@ def wavelength_plot(wavelengths: np.ndarray) -> go.Figure:
     fig = go.Figure(
         go.Scatter(
             x=np.arange(len(wl)), y=wl, mode="markers+lines", marker=dict(size=4), line=dict(width=1),
-            hovertemplate="dimension %{x}<br>wavelength %{y:,.2f} positions<extra></extra>", showlegend=False,
+            hovertemplate=_("dimension %{x}<br>wavelength %{y:,.2f} positions") + "<extra></extra>", showlegend=False,
         )
     )
     for value, label in ((2 * np.pi, "2π"), (10000 * 2 * np.pi, "10000·2π")):  # the paper's two bounds
@@ -77,8 +84,8 @@ def wavelength_plot(wavelengths: np.ndarray) -> go.Figure:
                 showlegend=False,
             )
         )
-    fig.update_xaxes(title="dimension i")
-    fig.update_yaxes(title="wavelength (positions)", type="log")
+    fig.update_xaxes(title=_("dimension i"))
+    fig.update_yaxes(title=_("wavelength (positions)"), type="log")
     fig.update_layout(height=300, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
@@ -90,12 +97,12 @@ def similarity_heatmap(sim: np.ndarray, title: str | None = None) -> go.Figure:
     fig = go.Figure(
         go.Heatmap(
             z=sim, x=np.arange(n), y=np.arange(n), colorscale=GRID_SCALE,
-            hovertemplate="position %{y} · position %{x}<br>%{z:.3f}<extra></extra>",
-            colorbar=dict(title="dot", thickness=12),
+            hovertemplate=_("position %{y} · position %{x}<br>%{z:.3f}") + "<extra></extra>",
+            colorbar=dict(title=_("dot product"), thickness=12),
         )
     )
-    fig.update_xaxes(title="position", side="top", scaleanchor="y", constrain="domain")
-    fig.update_yaxes(title="position", autorange="reversed", constrain="domain")
+    fig.update_xaxes(title=_("position"), side="top", scaleanchor="y", constrain="domain")
+    fig.update_yaxes(title=_("position"), autorange="reversed", constrain="domain")
     fig.update_layout(title=title, height=460)
     return _fixed_margins(fig, left=64, top=84, bottom=10)
 
@@ -108,10 +115,11 @@ def offset_curves(offsets: np.ndarray, curves: dict[int, np.ndarray]) -> go.Figu
             go.Scatter(
                 x=offsets, y=values, mode="lines", name=f"p = {p}",
                 line=dict(color=head_colour(n), width=max(1.5, 4 - 1.0 * n), dash=DASHES[n % len(DASHES)]),
-                hovertemplate=f"p = {p}<br>offset k %{{x}}<br>PE[p]·PE[p+k] %{{y:.4f}}<extra></extra>",
+                hovertemplate=_("p = {p}<br>offset k %{x}<br>PE[p]·PE[p+k] %{y:.4f}").replace("{p}", str(p))
+                + "<extra></extra>",
             )
         )
-    fig.update_xaxes(title="offset k (positions)", zeroline=True)
+    fig.update_xaxes(title=_("offset k (positions)"), zeroline=True)
     fig.update_yaxes(title="PE[p] · PE[p + k]")
     fig.update_layout(height=340, legend=dict(orientation="h", y=-0.2))
     return _fixed_margins(fig, left=70, top=30, bottom=56)
@@ -147,7 +155,7 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
         go.Heatmap(
             z=tiled, x=x, y=y, colorscale=GRID_SCALE, zmin=-1, zmax=1, hoverongaps=False,
             hoverinfo="skip",  # hover and clicks go to the small maps' markers; the enlarged map hovers per cell
-            colorbar=dict(title="cosine<br>similarity", thickness=12),
+            colorbar=dict(title=_("cosine<br>similarity"), thickness=12),
         )
     )
     mid_c, mid_r = (cols - 1) // 2, (rows - 1) // 2
@@ -157,19 +165,19 @@ def position_similarity_grid(sim: np.ndarray, title: str | None = None, gap: int
     fig.add_trace(go.Scatter(
         x=[x[c * step_c + mid_c] for c in cc], y=[y[r * step_r + mid_r] for r in rr], mode="markers",
         marker=dict(size=max(8, min(56, 520 / max(rows, cols))), symbol="square", opacity=0.0),
-        customdata=np.stack([rr, cc], axis=1), showlegend=False, name="small maps",
-        hovertemplate="small map of the patch at row %{customdata[0]}, column %{customdata[1]}<br>"
-                      "click to enlarge it below<extra></extra>",
+        customdata=np.stack([rr, cc], axis=1), showlegend=False, name=_("small maps"),
+        hovertemplate=_("small map of the patch at row %{customdata[0]}, column %{customdata[1]}<br>"
+                        "click to enlarge it below") + "<extra></extra>",
     ))
     tick_step = 1 if max(rows, cols) <= 16 else 2  # 12-px labels need room: every other one on large grids
     fig.update_xaxes(
-        title="patch column (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
+        title=_("patch column (index from 0)"), type="category", tickmode="array", tickfont=dict(size=12),
         tickvals=[x[c * step_c + mid_c] for c in range(cols)][::tick_step],
         ticktext=[str(c) for c in range(cols)][::tick_step],
         showgrid=False, zeroline=False, scaleanchor="y", constrain="domain", range=[-0.5, len(x) - 0.5],
     )
     fig.update_yaxes(
-        title="patch row (index from 0)", type="category", tickmode="array", tickfont=dict(size=12),
+        title=_("patch row (index from 0)"), type="category", tickmode="array", tickfont=dict(size=12),
         tickvals=[y[r * step_r + mid_r] for r in range(rows)][::tick_step],
         ticktext=[str(r) for r in range(rows)][::tick_step],
         range=[len(y) - 0.5, -0.5], showgrid=False, zeroline=False, constrain="domain",  # reversed, fixed: the
@@ -186,14 +194,16 @@ def patch_similarity_map(sim: np.ndarray, row: int, col: int, title: str | None 
     fig = go.Figure(
         go.Heatmap(
             z=m, x=np.arange(cols), y=np.arange(rows), colorscale=GRID_SCALE, zmin=-1, zmax=1,
-            hovertemplate="patch row %{y}, column %{x}<br>cosine %{z:.3f}<extra></extra>",
-            colorbar=dict(title="cosine", thickness=12),
+            hovertemplate=_("patch row %{y}, column %{x}<br>cosine similarity %{z:.3f}") + "<extra></extra>",
+            colorbar=dict(title=_("cosine<br>similarity"), thickness=12),
         )
     )
     fig.add_shape(type="rect", x0=col - 0.5, x1=col + 0.5, y0=row - 0.5, y1=row + 0.5, line=dict(color="red", width=3))
-    fig.update_xaxes(title="patch column (index from 0)", scaleanchor="y", constrain="domain", tickfont=dict(size=12),
+    fig.update_xaxes(title=_("patch column (index from 0)"), scaleanchor="y", constrain="domain",
+                     tickfont=dict(size=12),
                      dtick=1 if cols <= 16 else 2)
-    fig.update_yaxes(title="patch row (index from 0)", autorange="reversed", constrain="domain", tickfont=dict(size=12),
+    fig.update_yaxes(title=_("patch row (index from 0)"), autorange="reversed", constrain="domain",
+                     tickfont=dict(size=12),
                      dtick=1 if rows <= 16 else 2)
     fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig
@@ -209,12 +219,13 @@ def bias_table_heatmap(table: np.ndarray, title: str | None = None) -> go.Figure
     fig = go.Figure(
         go.Heatmap(
             z=table, x=dx, y=dy, colorscale=DIVERGING, zmid=0, zmin=-bound, zmax=bound,
-            hovertemplate="Δy %{y}, Δx %{x}<br>bias %{z:.4f}<extra></extra>", colorbar=dict(title="bias", thickness=12),
+            hovertemplate=_("Δy %{y}, Δx %{x}<br>bias %{z:.4f}") + "<extra></extra>",
+            colorbar=dict(title=_("bias"), thickness=12),
         )
     )
-    fig.update_xaxes(title="Δx = query column − key column", scaleanchor="y", constrain="domain",
+    fig.update_xaxes(title=_("Δx = query column − key column"), scaleanchor="y", constrain="domain",
                      dtick=1 if n_x <= 15 else None)
-    fig.update_yaxes(title="Δy = query row − key row", autorange="reversed", constrain="domain",
+    fig.update_yaxes(title=_("Δy = query row − key row"), autorange="reversed", constrain="domain",
                      dtick=1 if n_y <= 15 else None)
     fig.update_layout(title=title, height=460, margin=dict(l=10, r=10, t=60 if title else 30, b=10))
     return fig

@@ -5,6 +5,9 @@ validation at build time; the tests validate every builder's output). Token × t
 other intermediate (X, W_Q, Q, Q Kᵀ, ...) go through `matrix_heatmap`, which centres a diverging colour scale on
 0 and shows masked (−∞) cells as dark grey cells marked "−∞". Rows and columns are indices from 0 (token
 positions, dimensions); hover names the token where there is one.
+
+Every word of a figure is in the reader's language (ui.i18n): callers pass translated titles and axis names, and
+the words added here go through `_()`. Figures are cached per language (ui.common.cached_figure).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from ui.i18n import _
 from viz import fast
 
 VALUE_SCALE = "RdBu_r"  # negative blue, positive red, 0 white
@@ -68,7 +72,8 @@ def _axis(labels, n: int, name: str, is_x: bool) -> dict:
     """Numeric axis, cells centred on integers, filling the plot exactly; tick text "i: token" when labels are
     given and few enough to read, else the plain index (hover names the token)."""
     named = labels is not None and n <= MAX_TICKS
-    axis = dict(showgrid=False, zeroline=False, tickfont=TICK, title=dict(text=f"{name} (index from 0)", standoff=4),
+    axis = dict(showgrid=False, zeroline=False, tickfont=TICK,
+                title=dict(text=_("{name} (index from 0)").format(name=name), standoff=4),
                 range=[-0.5, n - 0.5] if is_x else [n - 0.5, -0.5], automargin=False)
     if named:
         axis.update(tickmode="array", tickvals=list(range(n)), ticktext=_labels(labels, n, name))
@@ -182,9 +187,11 @@ def matrix_heatmap(
             else:
                 names.append(f"{name} %{{{ax}}}")
         value = f"%{{customdata[{i}]}}" if marks is not None else "%{z:.5g}"
-        trace["hovertemplate"] = f"{names[0]}<br>{names[1]}<br>value {value}<extra></extra>"
+        trace["hovertemplate"] = _("{row}<br>{col}<br>value {value}").format(row=names[0], col=names[1],
+                                                                             value=value) + "<extra></extra>"
     else:
-        trace["hovertemplate"] = f"{row_name} %{{y}}<br>{col_name} %{{x}}<br>value %{{z:.5g}}<extra></extra>"
+        trace["hovertemplate"] = _("{row}<br>{col}<br>value {value}").format(
+            row=f"{row_name} %{{y}}", col=f"{col_name} %{{x}}", value="%{z:.5g}") + "<extra></extra>"
     data = [trace]
     if neg_inf.any() and neg_inf.sum() <= MAX_MARKED:
         ys, xs = np.nonzero(neg_inf)
@@ -208,8 +215,9 @@ def mask_heatmap(
     """The additive mask: 0 where a query may attend to a key (light), −∞ where it may not (dark, marked)."""
     mask = np.asarray(mask, dtype=bool)
     n_q, n_k = mask.shape
-    ql, kl = _hover_names(query_labels, n_q, "query"), _hover_names(key_labels, n_k, "key")
-    what = np.where(mask, "0 (may attend)", "−∞ (masked)").tolist()
+    query, key = _("query"), _("key")
+    ql, kl = _hover_names(query_labels, n_q, query), _hover_names(key_labels, n_k, key)
+    what = np.where(mask, _("0 (may attend)"), _("−∞ (masked)")).tolist()
     trace = dict(type="heatmap", z=fast.array(mask), x=np.arange(n_k, dtype=np.int32),
                  y=np.arange(n_q, dtype=np.int32), colorscale=fast.colorscale(MASK_SCALE), zmin=0, zmax=1,
                  showscale=False, xgap=1, ygap=1,
@@ -221,8 +229,8 @@ def mask_heatmap(
                          text=["−∞"] * len(xs), textfont=dict(color="white", size=12), hoverinfo="skip",
                          showlegend=False))
     shapes = [_box(-0.5, n_k - 0.5, highlight - 0.5, highlight + 0.5)] if highlight is not None else []
-    layout = _layout(title, mask.shape, _height(n_q), _axis(query_labels, n_q, "query", False),
-                     _axis(key_labels, n_k, "key", True), shapes=shapes)
+    layout = _layout(title, mask.shape, _height(n_q), _axis(query_labels, n_q, query, False),
+                     _axis(key_labels, n_k, key, True), shapes=shapes)
     fig = fast.figure(data, layout)
     fig.data[0].customdata = [[(q, k, w) for k, w in zip(kl, row)] for q, row in zip(ql, what)]
     return fig
@@ -233,7 +241,7 @@ def weights_heatmap(
     highlight: int | None = None,
 ) -> go.Figure:
     """The softmax output: weights from 0 (white) to the largest (dark blue), the query row boxed."""
-    return matrix_heatmap(weights, title, query_labels, key_labels, "query", "key", highlight=highlight,
+    return matrix_heatmap(weights, title, query_labels, key_labels, _("query"), _("key"), highlight=highlight,
                           colorscale=WEIGHT_SCALE, zmin=0.0)
 
 
@@ -242,15 +250,16 @@ def query_row_bars(
 ) -> go.Figure:
     """One query's row (scores or weights) as bars over the keys; −∞ entries drawn as absent and named."""
     values = np.asarray(values, dtype=np.float64)
-    labels = _labels(key_labels, values.shape[0], "key")
+    labels = _labels(key_labels, values.shape[0], _("key"))
     masked = np.isneginf(values)
     shown = fast.array(np.where(masked, np.nan, values), np.float64)
     few = len(values) <= MAX_TICKS
     trace = dict(type="bar", x=np.arange(len(values), dtype=np.int32), y=shown,
                  text=["−∞" if m else "" for m in masked], textposition="outside", textfont=dict(size=12),
                  marker=dict(color="#2b6cb0"), customdata=labels,
-                 hovertemplate="key %{x}: %{customdata}<br>" + value_name + " %{y:.5g}<extra></extra>")
-    xaxis = dict(title=dict(text="key (index from 0)"), tickfont=TICK, automargin=True,
+                 hovertemplate=_("key %{x}: %{customdata}<br>{value_name} %{y:.5g}").replace(
+                     "{value_name}", value_name) + "<extra></extra>")
+    xaxis = dict(title=dict(text=_("{name} (index from 0)").format(name=_("key"))), tickfont=TICK, automargin=True,
                  tickangle=0 if len(values) <= 16 else -90)
     if few:
         xaxis.update(tickmode="array", tickvals=list(range(len(values))), ticktext=labels)

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from models.messages import CodedError
 from models.network.transformer import sinusoidal_encoding
 
 BASE = 10000.0  # the paper's constant: wavelengths form a geometric progression from 2π to 10000·2π
@@ -79,13 +80,13 @@ def vit_position_embeddings(model: nn.Module) -> PositionEmbeddings:
     """
     pos = getattr(model, "pos_embed", None)
     if not isinstance(pos, (torch.Tensor, nn.Parameter)):
-        raise ValueError("this model has no learned absolute position embeddings (pos_embed)")
+        raise CodedError("positional.no_pos_embed", model=type(model).__name__)
     grid = tuple(int(g) for g in model.patch_embed.grid_size)
     table = pos.detach().float().cpu().numpy()[0]  # (tokens, D)
     n_patch = grid[0] * grid[1]
     n_prefix_in_table = table.shape[0] - n_patch
     if n_prefix_in_table < 0:
-        raise ValueError(f"pos_embed has {table.shape[0]} entries for a {grid[0]}×{grid[1]} patch grid")
+        raise CodedError("positional.pos_embed_size", entries=table.shape[0], rows=grid[0], cols=grid[1])
     labels = _prefix_labels(model, grid)[:n_prefix_in_table]
     return PositionEmbeddings(table[n_prefix_in_table:], grid, table[:n_prefix_in_table], labels)
 
@@ -107,7 +108,7 @@ def cosine_similarity_grid(patch: np.ndarray, grid: tuple[int, int]) -> np.ndarr
     rows, cols = grid
     patch = np.asarray(patch, dtype=np.float64)
     if patch.shape[0] != rows * cols:
-        raise ValueError(f"{patch.shape[0]} embeddings do not fill a {rows}×{cols} grid")
+        raise CodedError("positional.grid_size", entries=patch.shape[0], rows=rows, cols=cols)
     norms = np.linalg.norm(patch, axis=1, keepdims=True)
     unit = patch / np.maximum(norms, 1e-12)
     sim = np.clip(unit @ unit.T, -1.0, 1.0)
@@ -166,5 +167,5 @@ def swin_bias_tables(model: nn.Module) -> list[BiasTable]:
                 )
             )
     if not tables:
-        raise ValueError("this model has no Swin relative position bias tables")
+        raise CodedError("positional.no_bias_tables", model=type(model).__name__)
     return tables

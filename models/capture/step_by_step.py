@@ -9,8 +9,9 @@ input and the module's weights we redo the arithmetic of Vaswani et al. 2017, eq
     head = A V,  MultiHead = Concat(head_1..head_h) W_O
 
 and check that Concat(...) W_O + b_O equals what the module itself returned (`max_abs_diff`), within
-`tolerance(...)`. A recomputation that does not reproduce the model is refused (NotReproducible, with a reason a
-reader can follow), never returned: the page must not show numbers the model did not compute.
+`tolerance(...)`. A recomputation that does not reproduce the model is refused (NotReproducible, with a code
+that says why, worded for the reader by ui/words/steps.py), never returned: the page must not show numbers the model
+did not compute.
 
 For a timm ViT block (Dosovitskiy et al. 2021) X is the block's LayerNorm'd input (pre-norm, eq. 2:
 z'_l = MSA(LN(z_{l-1})) + z_{l-1}), Q, K, V come from one fused `qkv` projection (with BEiT/EVA-style separate
@@ -29,14 +30,16 @@ import torch
 import torch.nn as nn
 
 from models.capture.hooks import hooks, running
+from models.messages import CodedError, Notice
 from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
 RELATIVE_TOLERANCE = 1e-4  # float32: |recomputed − model| ≤ 1e-4 × max(1, largest |model output|)
 
 
-class NotReproducible(ValueError):
-    """This head cannot be recomputed so that it reproduces the model; the message says why, in plain words."""
+class NotReproducible(CodedError):
+    """This head cannot be recomputed so that it reproduces the model: a code and its parameters say why
+    (ui/words/steps.py words them for the reader). A ValueError, as CodedError is."""
 
 
 def tolerance(model_output: np.ndarray) -> float:
@@ -46,8 +49,11 @@ def tolerance(model_output: np.ndarray) -> float:
 
 
 def tolerance_text() -> str:
+    """The rule, for logs and the command line (the page words it from RELATIVE_TOLERANCE)."""
     return f"{RELATIVE_TOLERANCE:.0e} × max(1, largest |model output|)"
-KIND_NAMES = {
+
+
+KIND_NAMES = {  # English, for logs and the command line; the page has its own words for these
     "encoder": "encoder self-attention",
     "decoder": "decoder masked self-attention",
     "cross": "decoder cross-attention (encoder–decoder attention)",
@@ -91,7 +97,7 @@ class HeadSteps:
     model_output: np.ndarray  # (Tq, d_model): what the model's module returned in its own forward pass
     max_abs_diff: float  # max |output − model_output|
     weights_diff: float | None = None  # max |weights − the model's own weights| where the module returns them
-    notes: list[str] = field(default_factory=list)  # model-specific facts worth saying on screen
+    notes: list[Notice] = field(default_factory=list)  # model-specific facts worth saying on screen (codes)
     layer_scale: np.ndarray | None = None  # (d_model,) LayerScale γ where the block has one (ls1 / gamma_1)
     scaled_output: np.ndarray | None = None  # (Tq, d_model) γ ⊙ output: what is added to the residual stream
     model_scaled_output: np.ndarray | None = None  # (Tq, d_model) the block's own γ ⊙ (its module's output)
@@ -111,11 +117,7 @@ def _checked(steps: HeadSteps) -> HeadSteps:
     """steps, with its tolerance set, if it reproduces the model; otherwise NotReproducible says by how much."""
     steps.tol = tolerance(steps.model_output)
     if not steps.max_abs_diff <= steps.tol:  # also refuses NaN
-        raise NotReproducible(
-            f"Recomputing this head from the model's weights gives an output that differs from the model's own by "
-            f"{steps.max_abs_diff:.1e}, more than the tolerance of {steps.tol:.1e} ({tolerance_text()}): the model "
-            "does something this walk-through does not redo, so its steps are not shown."
-        )
+        raise NotReproducible("steps.tolerance", diff=steps.max_abs_diff, tol=steps.tol, rel=RELATIVE_TOLERANCE)
     return steps
 
 
@@ -216,7 +218,7 @@ def transformer_steps(
         output = concat @ module.w_o.weight.T + module.w_o.bias  # (Tq, d_model)
         notes = []
         if kind == "cross":
-            notes.append("Queries come from the decoder; keys and values from the encoder's output (the memory).")
+            notes.append(Notice("steps.cross_memory"))
         diff = float((output - model_out).abs().max())
 
         def one(head: int) -> HeadSteps:
@@ -301,8 +303,8 @@ def _head_dim(attn: nn.Module) -> int:
     return int(d) if d else int(attn.qkv.out_features) // (3 * int(attn.num_heads))
 
 
-def refusal(model) -> str | None:
-    """Why this ViT's attention cannot be redone step by step, in plain words; None when it can.
+def refusal(model) -> NotReproducible | None:
+    """Why this ViT's attention cannot be redone step by step (a coded error, not raised); None when it can.
 
     softmax(QKᵀ/√d_k)·V is the whole story only when nothing else enters the logits: these models add something.
     """
@@ -311,16 +313,12 @@ def refusal(model) -> str | None:
     attn = getattr(blocks[0], "attn", None) if blocks is not None and len(blocks) else None
     name = type(module).__name__
     if getattr(module, "rope", None) is not None or getattr(attn, "rope", None) is not None:
-        return (f"This model (timm {name}) rotates q and k with rotary position embeddings (RoPE, as EVA-02 does) "
-                "before Q Kᵀ; this walk-through does not recompute that rotation, so its steps would not match "
-                "the model, and none are shown.")
+        return NotReproducible("steps.rotary", model=name)
     if getattr(module, "rel_pos_bias", None) is not None or getattr(attn, "relative_position_bias_table", None) \
             is not None or getattr(attn, "rel_pos", None) is not None:
-        return (f"This model (timm {name}) adds a learned relative position bias to Q Kᵀ / √d_k before the softmax "
-                "(as BEiT does); this walk-through does not recompute that bias, so its steps would not match the "
-                "model, and none are shown.")
+        return NotReproducible("steps.relative_bias", model=name)
     if attn is not None and getattr(attn, "gate", None) is not None:
-        return "This model gates each head's output (gated attention), which this walk-through does not recompute."
+        return NotReproducible("steps.gated", model=name)
     return None
 
 
@@ -331,15 +329,15 @@ def vit_blocks(model) -> nn.Sequential:
     module = _module(model)
     blocks = getattr(module, "blocks", None)
     if blocks is None or not len(blocks):
-        raise ValueError("not a timm VisionTransformer: it has no `blocks`")
+        raise CodedError("steps.not_vit", model=type(module).__name__)
     reason = refusal(module)
-    if reason:
-        raise NotReproducible(reason)
+    if reason is not None:
+        raise reason
     attn = blocks[0].attn
+    attention = type(attn).__name__
     for name in ("qkv", "proj", "num_heads"):
         if getattr(attn, name, None) is None:
-            raise ValueError(f"this model's attention ({type(attn).__name__}) has no `{name}`; step-by-step "
-                             "needs timm's standard Attention (fused qkv projection)")
+            raise CodedError("steps.not_standard_attention", attention=attention, attribute=name)
     return blocks
 
 
@@ -358,7 +356,7 @@ def _layer_scale(block: nn.Module) -> tuple[torch.Tensor | None, object]:
     if ls1 is not None and not isinstance(ls1, nn.Identity):
         gamma = getattr(ls1, "gamma", None)
         if gamma is None:
-            raise ValueError(f"this block's ls1 ({type(ls1).__name__}) has no γ")
+            raise CodedError("steps.layer_scale_without_gamma", module=type(ls1).__name__)
         return gamma, ls1
     gamma = getattr(block, "gamma_1", None)
     if isinstance(gamma, torch.Tensor):
@@ -391,14 +389,11 @@ def vit_steps(
     args, kwargs, out = _capture(module, lambda: model(pixels), model)
     x = (args[0] if args else kwargs["x"])[0]  # (N, C)
     if kwargs.get("rope") is not None:
-        raise NotReproducible(refusal(model) or "This model passes rotary position embeddings to its attention, "
-                              "which this walk-through does not recompute.")
+        raise refusal(model) or NotReproducible("steps.rotary", model=type(model).__name__)
     if kwargs.get("shared_rel_pos_bias") is not None:
-        raise NotReproducible("This model adds a shared relative position bias to Q Kᵀ / √d_k before the softmax, "
-                              "which this walk-through does not recompute.")
+        raise NotReproducible("steps.shared_relative_bias", model=type(model).__name__)
     if kwargs.get("attn_mask") is not None or kwargs.get("is_causal"):
-        raise NotReproducible("This model passes an attention mask to its blocks, which this walk-through does not "
-                              "recompute.")
+        raise NotReproducible("steps.attention_mask", model=type(model).__name__)
     model_out = out[0]  # (N, C)
 
     with running(), torch.inference_mode():  # the recomputation calls the modules too (capture/hooks.py)
@@ -421,11 +416,11 @@ def vit_steps(
 
         notes = []
         if not isinstance(module.q_norm, nn.Identity):
-            notes.append(f"This model normalises Q and K per head ({type(module.q_norm).__name__}) before Q Kᵀ.")
+            notes.append(Notice("steps.qk_norm", norm=type(module.q_norm).__name__))
         if norm is not None and not isinstance(norm, nn.Identity):
-            notes.append(f"This model normalises the concatenated heads ({type(norm).__name__}) before W_O.")
+            notes.append(Notice("steps.concat_norm", norm=type(norm).__name__))
         if q_bias is not None:
-            notes.append("This model has biases on Q and V only (BEiT-style: K's bias is fixed at 0).")
+            notes.append(Notice("steps.qv_bias_only"))
         gamma, apply_gamma = _layer_scale(blocks[block])
         scaled_output = model_scaled = None
         diff = float((output - model_out).abs().max())
@@ -433,8 +428,7 @@ def vit_steps(
             scaled_output = gamma * output  # what the block adds to the residual stream
             model_scaled = apply_gamma(model_out)  # the block's own LayerScale applied to its module's output
             diff = max(diff, float((scaled_output - model_scaled).abs().max()))
-            notes.append("This block has LayerScale (CaiT, Touvron et al. 2021; also in DINOv2): it adds "
-                         "γ ⊙ MSA(LN(z)) to the residual stream, a learned per-dimension γ, not MSA(LN(z)) itself.")
+            notes.append(Notice("steps.layer_scale"))
         shared = dict(x=_np(x), concat=_np(concat), w_o=_np(module.proj.weight.T), b_o=_np(module.proj.bias),
                       output=_np(output), model_output=_np(model_out), layer_scale=_np(gamma),
                       scaled_output=_np(scaled_output), model_scaled_output=_np(model_scaled))
