@@ -283,7 +283,7 @@ with c1:
 with c2:
     present.explain(
         _("The exact {w}×{h} crop the model receives, from timm's data config: shorter side resized to {short} px "
-          "({interpolation}), centre crop {w}×{h}, then normalised with mean {mean} and std {std}.").format(
+          "(`{interpolation}`), centre crop {w}×{h}, then normalised with mean {mean} and std {std}.").format(
             w=w, h=h, short=int(h / crop_pct), interpolation=cfg.get("interpolation", "?"),
             mean=tuple(round(m, 3) for m in cfg.get("mean", ())), std=tuple(round(s, 3) for s in cfg.get("std", ())))
         + " "
@@ -529,7 +529,7 @@ present.explain(_(
     "averaged, the identity is added for the residual connection (0.5·A + 0.5·I, rows renormalised) and the "
     "layers are multiplied, first to last. *Max* and *min* head fusion and the *discard ratio* (which first "
     "zeroes that fraction of each layer's weakest fused weights) are not in the paper: they come from Jacob "
-    "Gildenblat's vit-explain."
+    "Gildenblat's `vit-explain`."
 ))
 rollout_view()
 present.explain(_(
@@ -572,7 +572,7 @@ if trace.top_k:
         key="vit_topk")
     present.caption(_("Softmax probabilities of the model's own classifier output."))
 else:
-    st.info(_("This model has no classification head (num_classes = 0): there are no predictions to show."))
+    st.info(_("This model has no classifier (num_classes = 0): there are no predictions to show."))
 
 values = vi.export_size(trace)
 c1, c2 = st.columns(2)

@@ -449,8 +449,9 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
         if side is not None:
             side_arch = side.get("arch")
             if side_arch and str(side_arch).split(".", 1)[0] != arch:
-                raise WeightsMismatch("vision.other_arch", file=path.name, side_arch=str(side_arch),
-                                      sidecar=path.with_suffix(".json").name, arch=arch)
+                sidecar, side_arch = path.with_suffix(".json").name, str(side_arch)
+                raise WeightsMismatch("vision.other_arch", file=path.name, side_arch=side_arch, sidecar=sidecar,
+                                      arch=arch)
             meta = side
     kwargs = {**(_meta_kwargs(meta, f"{name}.json" if path is None else path.with_suffix(".json").name)
                  if meta else {}),
@@ -633,7 +634,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             if not attention_t:
                 raise CaptureError("vision.capture_empty", name=meta.name)
             if len(attention_t) != n_blocks:
-                raise CaptureError("vision.capture_count", maps=len(attention_t), name=meta.name, blocks=n_blocks)
+                maps = len(attention_t)
+                raise CaptureError("vision.capture_count", maps=maps, name=meta.name, blocks=n_blocks)
             ph, pw = _patch_size(model)
             grid = (x.shape[-2] // ph, x.shape[-1] // pw)
             labels, n_prefix = token_labels(model, grid)
@@ -641,7 +643,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             n = len(labels)
             for i, a in enumerate(attention_np):
                 if a.ndim != 3 or a.shape[1:] != (n, n):
-                    raise CaptureError("vision.capture_shape", block=i, shape=str(tuple(a.shape)), n=n)
+                    shape = str(tuple(a.shape))
+                    raise CaptureError("vision.capture_shape", block=i, shape=shape, n=n)
             heads = attention_np[0].shape[0]
             blocks = [
                 BlockInfo(name=f"blocks.{i}", stage=0, grid=grid, patch_px=float(ph), num_heads=heads)
