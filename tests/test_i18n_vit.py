@@ -17,9 +17,9 @@ from ui.messages import templates, word
 
 PAGE = "pages/vit.py"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-# Names the page shows in Latin letters: papers' authors, the sample photos' subjects and credits.
+# Names the page shows in Latin letters: papers' authors, the sample photos' subjects and credits, image formats.
 NAMES = {"touvron", "jacob", "gildenblat", "eileen", "collins", "chelsea", "dscovr", "nasa", "spacex", "st", "fan",
-         "van", "der", "walt", "rachel", "michetti", "pikolo", "espresso", "bar"}
+         "van", "der", "walt", "rachel", "michetti", "pikolo", "espresso", "bar", "jpeg", "webp", "bmp", "gif", "tiff"}
 # A view other than the default one, as the link writes it: a generated ring, layer 2, head 3, patch (1, 5),
 # max fusion with half the weights discarded, rollout from the query patch.
 OTHER_VIEW = {"vit_image": "shape", "vit_shape": "ring", "vit_seed": "7", "vit_layer": "2", "vit_head": "3",
@@ -92,6 +92,25 @@ def test_another_view_in_both_languages(lang):
         assert "从图像块 (1, 5) 出发的注意力展开，4 层" in titles
     else:
         assert "Layer 2, head 3: CLS → patches" in titles and "Rollout from patch (1, 5), 4 layers" in titles
+
+
+def test_a_named_model_with_random_weights_in_chinese():
+    """A timm model of the link (random weights: no download), with two prefix tokens (CLS, DIST)."""
+    at = open_page("zh", vit_weights="random", vit_model="deit_small_distilled_patch16_224")
+    assert not at.exception
+    assert english_left(at) == []
+    assert "随机（未训练的 deit_small_distilled_patch16_224，随机种子 0）" in texts(at.warning)
+    assert "2 个前缀标记（CLS, DIST）" in texts(at.markdown)
+    assert at.query_params["vit_model"] == "deit_small_distilled_patch16_224"
+
+
+def test_a_bad_upload_is_told_in_chinese():
+    at = open_page("zh", vit_image="upload")
+    with i18n.use("zh"):  # AppTest calls the widgets' format_func (translated labels) outside the session
+        at.file_uploader(key="vit_image").set_value(("empty.png", b"", "image/png")).run()
+    assert not at.exception
+    assert "无法使用这张图像：文件是空的（0 字节）。" in texts(at.error)
+    assert english_left(at) == []
 
 
 def test_a_link_opens_the_view_the_widgets_made():

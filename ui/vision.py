@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pathlib
+import re
 import tempfile
 
 import numpy as np
@@ -37,7 +38,8 @@ WEIGHT_LABELS = {
     "random": N_("random (untrained: the mechanics only)"),
     "file": N_("local .safetensors file"),
 }
-OTHER = "other timm model…"
+OTHER = "other timm model…"  # the model picker's option for a name typed in (in the reader's language: OTHER_LABEL)
+OTHER_LABEL = N_("other timm model…")
 IMAGE_SOURCES = ("sample photo", "generated shape", "upload")
 IMAGE_SOURCE_LABELS = {"sample photo": N_("sample photo"), "generated shape": N_("generated shape"),
                        "upload": N_("upload")}
@@ -62,9 +64,14 @@ UPLOAD_DIR = pathlib.Path(tempfile.gettempdir()) / "attention_atlas_weights"
 
 
 def class_label(name: str) -> str:
-    """A class name as the reader reads it: the demo models' shape classes translated, others (ImageNet's) as
-    they are."""
-    return _(SHAPE_LABELS[name]) if name in SHAPE_LABELS else name
+    """A class name as the reader reads it: the demo models' shape classes translated, a model's unnamed classes
+    ("class 7") too, others (ImageNet's) as they are."""
+    if name in SHAPE_LABELS:
+        return _(SHAPE_LABELS[name])
+    unnamed = re.fullmatch(r"class (\d+)", name)
+    if unnamed:
+        return _("class {index}").format(index=unnamed.group(1))
+    return name
 
 
 def sample_files() -> dict[str, pathlib.Path]:
@@ -132,7 +139,7 @@ def model_ui(curated_names: list[str], key_prefix: str, demo_name: str | None = 
                          "instead.").format(name=raw[:60], default=curated_names[0]))
             st.session_state[m_key] = curated_names[0]
         link.publish(**{m_key: raw})  # seen: written back below as the model in use
-    picked = st.selectbox(_("Model"), options, key=m_key, format_func=lambda n: _(OTHER) if n == OTHER else n)
+    picked = st.selectbox(_("Model"), options, key=m_key, format_func=lambda n: _(OTHER_LABEL) if n == OTHER else n)
     name = picked
     if picked == OTHER:
         name = st.text_input(
