@@ -195,12 +195,13 @@ FROM_F_STRINGS = {  # the codes an f-string code stands for
 
 
 def test_every_vision_code_has_a_template_with_its_fields():
-    """Every code models/capture/vision.py and models/runtime/images.py raise or return, with its fields
+    """Every code the vision models, the image reader, attention_math and shapes raise or return, with its fields
     (tests/test_i18n.py's pattern does not see `UnknownModel(`, `WeightsUnavailable(`… nor f-string codes)."""
     table = templates()
     call = re.compile(r"(?:Notice|Error|Model|Unavailable|Mismatch|Tag)\(\s*f?\"([a-z_]+\.[a-z0-9_{}]+)\"([^)]*)\)")
     found = 0
-    for path in ("models/capture/vision.py", "models/runtime/images.py"):
+    for path in ("models/capture/vision.py", "models/runtime/images.py", "models/analysis/attention_math.py",
+                 "models/demo/shapes.py"):
         for code, args in call.findall((ROOT / path).read_text()):
             codes = FROM_F_STRINGS.get(code, [code])
             for c in codes:

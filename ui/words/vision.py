@@ -45,6 +45,8 @@ TEMPLATES = {
     "vision.capture_empty": N_("No attention weights were captured from {name}: the capture came back empty."),
     "vision.capture_count": N_("Captured {maps} attention maps from {name}, which has {blocks} blocks."),
     "vision.capture_shape": N_("Block {block} gave attention of shape {shape}, expected (heads, {n}, {n})."),
+    "vision.unknown_fusion": N_("Head fusion must be one of {known}, not '{fusion}'."),
+    "vision.unknown_shape": N_("Unknown shape '{shape}'; known: {known}."),
     # ------------------------------------------------------------------ models/capture/vision.py: weights in use
     "vision.source_cache": N_("pretrained (timm {full}, from the local Hugging Face cache)"),
     "vision.source_hub": N_("pretrained (timm {full}, from the Hugging Face Hub)"),
