@@ -179,12 +179,28 @@ def test_presentation_mode(lang):
     if lang == "zh":
         assert english_left(at) == []
     assert len(at.expander) >= 3  # explanations folded
+    # one head, one patch, rollout: each section's controls in a narrow column beside its figure (1 : 3)
+    assert [round(c.weight, 2) for c in at.columns].count(0.25) == 3
+    assert _column_of(at.main, "vit_layer") == 0.25 and _column_of(at.main, "vit_fusion") == 0.25
     for fig in charts(at):
         layout = fig["layout"]
         assert layout["height"] <= 560
         for name, axis in layout.items():
             if name.startswith(("xaxis", "yaxis")) and axis.get("showticklabels", True):
                 assert axis["tickfont"]["size"] >= 16
+
+
+def _column_of(node, key: str, column: float | None = None) -> float | None:
+    """The weight of the column that holds the widget `key` (None when no column does)."""
+    children = getattr(node, "children", None) or {}
+    for child in children.values() if isinstance(children, dict) else children:
+        if getattr(child, "key", None) == key:
+            return column
+        inner = round(child.weight, 2) if getattr(child, "type", None) == "column" else column
+        found = _column_of(child, key, inner)
+        if found is not None:
+            return found
+    return None
 
 
 FROM_F_STRINGS = {  # the codes an f-string code stands for
