@@ -248,17 +248,19 @@ def _pretrained(name: str, create_kwargs: dict) -> tuple[torch.nn.Module, str, N
     return model, f"pretrained (timm {full}, from the Hugging Face Hub)", Notice("vision.source_hub", full=full)
 
 
-def _describe_mismatch(model: torch.nn.Module, state: dict) -> list[str]:
+def _describe_mismatch(model: torch.nn.Module, state: dict) -> dict[str, str]:
+    """What does not fit, by kind ("missing", "unexpected", "wrong"), each as "(count): the first five…";
+    empty when everything fits."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     given = {k: tuple(v.shape) for k, v in state.items()}
-    problems = []
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
-    shapes = [f"{k}: file {given[k]}, model {expected[k]}" for k in expected if k in given and given[k] != expected[k]]
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+    shapes = [f"{k}: {given[k]} ≠ {expected[k]}" for k in expected if k in given and given[k] != expected[k]]
+    problems = {}
+    for kind, items in (("missing", missing), ("unexpected", unexpected), ("wrong", shapes)):
         if items:
-            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
-            problems.append(f"{label} ({len(items)}): {', '.join(items[:5])}{more}")
+            more = f", … (+{len(items) - 5})" if len(items) > 5 else ""
+            problems[kind] = f"({len(items)}): {', '.join(items[:5])}{more}"
     return problems
 
 
@@ -293,11 +295,13 @@ def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.M
             try:
                 filtered = filter_fn(dict(state), model)
                 if not _describe_mismatch(model, filtered):
-                    state, problems = filtered, []
+                    state, problems = filtered, {}
             except Exception:
                 pass
     if problems:
-        raise WeightsMismatch("vision.does_not_fit", file=path.name, arch=arch, problems="; ".join(problems))
+        missing, unexpected, wrong = (problems.get(kind, "(0)") for kind in ("missing", "unexpected", "wrong"))
+        raise WeightsMismatch("vision.does_not_fit", file=path.name, arch=arch, missing=missing,
+                              unexpected=unexpected, wrong=wrong)
     model.load_state_dict(state, strict=True)
     return model
 

@@ -33,7 +33,8 @@ TEMPLATES = {
     "vision.no_weights_file": N_("No weights file at {path}."),
     "vision.unreadable_safetensors": N_("{file} is not a readable .safetensors file ({detail})."),
     "vision.cannot_build": N_("{arch} cannot be built with {file}'s settings ({detail})."),
-    "vision.does_not_fit": N_("{file} does not fit {arch}: {problems}."),
+    "vision.does_not_fit": N_("{file} does not fit {arch}: tensors missing {missing}; unexpected {unexpected}; of the "
+                              "wrong shape (file ≠ model) {wrong}."),
     "vision.sidecar_unreadable": N_("{sidecar}, the settings beside {file}, is not readable JSON ({detail})."),
     "vision.sidecar_not_object": N_("{sidecar}, the settings beside {file}, is not a JSON object."),
     "vision.sidecar_fields": N_("{where}: \"kwargs\" and \"pretrained_cfg_overlay\" must be JSON objects."),
