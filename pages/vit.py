@@ -3,6 +3,13 @@
 Numbering, as in the papers: layers and heads count from 1; token positions and patch rows and columns
 are indices from 0. The head control is `st.select_slider(key="vit_head")` (heads 1…H): the bench times it.
 
+Laid out for a lesson: the image and its patches, one head's attention, every head (of a layer, then of the
+model), where one patch looks, rollout, mean attention distance, then the predictions and the downloads.
+Every word is in the reader's language (ui.i18n). The view is in the URL (ui.link): the model and weights and
+the image (ui.vision), then vit_layer, vit_head (from 1), vit_q_row, vit_q_col (the query patch, from 0),
+vit_fusion, vit_discard and vit_rollout_from; a link's value that does not fit says so and the default is shown.
+In presentation mode (ui.present) each section's controls stand beside its main figure.
+
 Every figure is built once per run and view and kept (ui.common.cached_figure, keyed by the run key and the
 view). The parts that change with a view are fragments with keys; a widget's or a chart click's callback
 reruns only the fragments that show what it changed (st.rerun([...]) from a callback): a head change reruns
@@ -14,8 +21,9 @@ import numpy as np
 import streamlit as st
 
 from models.analysis import attention_math as am
-from ui import clicks, common
+from ui import clicks, common, link, present
 from ui import vision as uv
+from ui.i18n import N_, _, ngettext
 from viz import vit as vi
 
 CURATED = [
@@ -30,8 +38,12 @@ MAX_MATRIX_TOKENS = 256  # token × token matrices larger than this are mean-poo
 GRID_KEY = "vit_patch_grid"
 OVERVIEW_KEY = "vit_overview"
 # fragments, by key: what each one shows
-F_GRID, F_OVERVIEW, F_HEADS, F_QUERY, F_MATRIX, F_ROLLOUT = (
-    "vit_f_grid", "vit_f_overview", "vit_f_heads", "vit_f_query", "vit_f_matrix", "vit_f_rollout")
+F_GRID, F_OVERVIEW, F_HEADS, F_LAYER, F_QUERY, F_MATRIX, F_ROLLOUT = (
+    "vit_f_grid", "vit_f_overview", "vit_f_heads", "vit_f_layer", "vit_f_query", "vit_f_matrix", "vit_f_rollout")
+FUSION_LABELS = {"mean": N_("mean"), "max": N_("max"), "min": N_("min")}
+ROLLOUT_FROM = ("cls", "patch")
+ROLLOUT_FROM_LABELS = {"cls": N_("CLS"), "patch": N_("the query patch")}
+DISCARDS = tuple(round(0.05 * i, 2) for i in range(20))  # the discard ratio's steps, 0 … 0.95
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
@@ -61,28 +73,39 @@ def _attention_form(name: str, weights: str, device: str) -> dict:
     }
 
 
-def _formula_sentence(form: dict) -> str:
-    """The attention formula of the loaded model, in words: the plain one plus what this model adds."""
+def _formula_sentences(form: dict) -> list[str]:
+    """The attention formula of the loaded model, in words: the plain one, then one sentence for each thing
+    this model adds."""
     dk = form.get("head_dim")
     scale = form.get("scale")
-    dk_text = f"d_k = {dk} being each head's own dimension" if dk else "d_k being each head's own dimension"
     if dk and scale and abs(scale - dk ** -0.5) > 1e-6:
-        dk_text += f" (this model scales by {scale:.4g}, not 1/√d_k)"
-    extras = []
+        first = _("In every block each head computes softmax(QKᵀ/√d_k)·V, d_k = {dk} being each head's own "
+                  "dimension (this model scales by {scale}, not 1/√d_k).").format(dk=dk, scale=f"{scale:.4g}")
+    elif dk:
+        first = _("In every block each head computes softmax(QKᵀ/√d_k)·V, d_k = {dk} being each head's own "
+                  "dimension.").format(dk=dk)
+    else:
+        first = _("In every block each head computes softmax(QKᵀ/√d_k)·V, d_k being each head's own dimension.")
+    out = [first]
     if form.get("qk_norm"):
-        extras.append("normalises q and k (a LayerNorm per head) before their product")
+        out.append(_("This model also normalises q and k (a LayerNorm per head) before their product."))
     if form.get("rope"):
-        extras.append("rotates q and k by each patch's 2-D position before their product (rotary position "
-                      "embedding, RoPE, as in EVA-02; prefix tokens are not rotated)")
+        out.append(_("This model also rotates q and k by each patch's 2-D position before their product (rotary "
+                     "position embedding, RoPE, as in EVA-02; prefix tokens are not rotated)."))
     if form.get("rel_bias"):
-        extras.append("adds a learned relative position bias B to the logits: softmax(QKᵀ/√d_k + B)·V (as BEiT does)")
-    text = f"In every block each head computes softmax(QKᵀ/√d_k)·V, {dk_text}"
-    if extras:
-        text += ". This model also " + "; it also ".join(extras)
-    return text
+        out.append(_("This model also adds a learned relative position bias B to the logits: "
+                     "softmax(QKᵀ/√d_k + B)·V (as BEiT does)."))
+    return out
 
 
-st.title("Vision Transformer")
+st.title(_("Vision Transformer"))
+st.markdown(_(
+    "A ViT (Dosovitskiy et al., 2021) cuts the image into square patches, embeds each as a token, prepends a "
+    "learned **CLS** token (distilled DeiT models, Touvron et al. 2021, also a distillation token **DIST**; models "
+    "with registers, Darcet et al. 2023, register tokens **REG**), adds position embeddings and runs a Transformer "
+    "encoder. This page shows its softmax weights, as the model computed them on your image, in the order of a "
+    "lesson: the patches, one head, every head, one patch, rollout through all layers, distances, predictions."
+))
 
 c_model, c_image = st.columns(2)
 with c_model:
@@ -101,6 +124,7 @@ def _cached(key: str, view: tuple, build):
 
 P = trace.num_prefix_tokens
 prefix = list(trace.token_labels[:P])
+prefix_names = ", ".join(prefix)
 rows, cols = trace.grid
 patch_px = float(trace.patch_size)
 n_tokens = len(trace.token_labels)
@@ -110,35 +134,49 @@ has_cls = "CLS" in prefix
 cfg = trace.extras.get("data_config", {})
 form = _attention_form(name, weights, device)
 
-prefix_text = (
-    f"This model's sequence starts with {P} prefix token{'s' if P != 1 else ''} ({', '.join(prefix)}), then the "
-    f"{rows * cols} patches row by row"
-    if P
-    else f"This model has no prefix token: its {rows * cols} tokens are the patches, row by row"
-)
-st.markdown(
-    "A ViT (Dosovitskiy et al., 2021) cuts the image into square patches, embeds each as a token, prepends a "
-    "learned **CLS** token (distilled DeiT models, Touvron et al. 2021, also a distillation token **DIST**; models "
-    "with registers, Darcet et al. 2023, register tokens **REG**), adds position embeddings and runs a Transformer "
-    f"encoder. {prefix_text}. {_formula_sentence(form)}. Below are those softmax weights, as the model computed "
-    "them on your image. Layers and heads count from 1; token positions and patch rows and columns are indices "
-    "from 0."
-)
-
-common.weights_badge(trace.weights_source)
+uv.weights_badge(trace)
 if weights == "demo":
     st.info(
-        "The demo ViT was trained only on synthetic shapes ("
-        + ", ".join(uv.cached_model(name, weights, device).class_names)
-        + "). On a photo its predictions are shape classes and its attention seeks shape-like blobs; pick "
-        "*generated shape* as the image to see it on what it knows."
+        _("The demo ViT was trained only on synthetic shapes ({classes}). On a photo its predictions are shape "
+          "classes and its attention seeks shape-like blobs; pick *generated shape* as the image to see it on what "
+          "it knows.").format(classes=", ".join(uv.class_label(c) for c in uv.cached_model(name, weights,
+                                                                                              device).class_names))
     )
 notes = uv.image_notes(image)
 if notes:
-    st.caption("Image converted: " + "; ".join(notes) + ".")
+    st.caption(_("Image converted: {notes}.").format(notes=_("; ").join(notes)))
+
+if P:
+    prefix_text = ngettext(
+        "This model's sequence starts with {n} prefix token ({names}), then the {patches} patches row by row.",
+        "This model's sequence starts with {n} prefix tokens ({names}), then the {patches} patches row by row.",
+        P,
+    ).format(n=P, names=prefix_names, patches=rows * cols)
+else:
+    prefix_text = _("This model has no prefix token: its {patches} tokens are the patches, row by row.").format(
+        patches=rows * cols)
+present.explain(" ".join([prefix_text, *_formula_sentences(form), _(
+    "Layers and heads count from 1; token positions and patch rows and columns are indices from 0.")]),
+    label=_("This model's tokens and attention formula"))
+
+def _discard(raw: str) -> float:
+    """A link's discard ratio: one of the slider's steps."""
+    value = round(float(raw), 2)
+    if value not in DISCARDS:
+        raise link.Invalid(raw)
+    return value
+
 
 # ------------------------------------------------------------------------------------- view state
-# A new model or image may have fewer layers, heads or patches: bring every view back into range first.
+# A link's layer, head, query patch and rollout settings first (ui.link: a value that does not fit says so);
+# then a new model or image may have fewer layers, heads or patches: bring every view back into range.
+link.bind("vit_layer", "vit_layer", link.whole(1, n_layers))
+link.bind("vit_head", "vit_head", link.whole(1, n_heads))
+link.bind("vit_q_row", "vit_q_row", link.whole(0, rows - 1))
+link.bind("vit_q_col", "vit_q_col", link.whole(0, cols - 1))
+link.bind("vit_fusion", "vit_fusion", link.one_of(am.HEAD_FUSIONS))
+link.bind("vit_discard", "vit_discard", _discard)
+link.bind("vit_rollout_from", "vit_rollout_from", link.one_of(ROLLOUT_FROM if has_cls else ("patch",)))
 if st.session_state.get("vit_q_row", rows) >= rows or st.session_state.get("vit_q_col", cols) >= cols:
     st.session_state["vit_q_row"], st.session_state["vit_q_col"] = rows // 2, cols // 2
 if st.session_state.get("vit_layer") not in range(1, n_layers + 1):  # a new model: its last layer
@@ -149,6 +187,8 @@ for _key in ("vit_q_row", "vit_q_col", "vit_layer", "vit_head"):
     # Written back as state on every full run: a widget whose range changed (another model) is a new widget to
     # Streamlit, which would otherwise start it again at its first value instead of keeping the view.
     st.session_state[_key] = int(st.session_state[_key])
+if st.session_state.get("vit_rollout_from") not in (ROLLOUT_FROM if has_cls else ("patch",)):
+    st.session_state["vit_rollout_from"] = "cls" if has_cls else "patch"
 
 
 def _layer() -> int:
@@ -188,11 +228,12 @@ def _on_overview_click() -> None:
     if pick is not None:
         st.session_state["vit_layer"] = min(max(pick[0], 1), n_layers)
         st.session_state["vit_head"] = min(max(pick[1], 1), n_heads)
-    st.rerun([F_HEADS, F_MATRIX] + ([F_QUERY] if _layer() != before else []))  # the query view shows one layer
+    # the query view and the layer's heads show one layer
+    st.rerun([F_HEADS, F_MATRIX] + ([F_LAYER, F_QUERY] if _layer() != before else []))
 
 
 def _on_layer() -> None:
-    st.rerun([F_HEADS, F_QUERY, F_MATRIX])
+    st.rerun([F_HEADS, F_LAYER, F_QUERY, F_MATRIX])
 
 
 def _on_head() -> None:
@@ -203,7 +244,23 @@ def _on_query() -> None:
     st.rerun([F_GRID, F_QUERY, F_ROLLOUT])
 
 
-# -------------------------------------------------------------------------------- what the model sees
+def _controls(n: int):
+    """n columns for a section's controls side by side; stacked in the narrow controls column when projecting."""
+    if present.on():
+        box = st.container()
+        return [box] * n
+    return st.columns(n)
+
+
+def _maps(layer: int) -> tuple[np.ndarray, str]:
+    """Every head's map over the patches in `layer`: CLS → patches, or (no CLS) the mean attention received."""
+    att = trace.attention[layer - 1]
+    if has_cls:
+        return _cached(run_key, ("cls_maps", layer), lambda: am.query_maps(att, 0, trace.grid, P)), "cls"
+    return _cached(run_key, ("mean_maps", layer), lambda: am.mean_query_maps(att, trace.grid, P)), "mean"
+
+
+# ---------------------------------------------------------------------------- 1. the image and its patches
 @st.fragment(key=F_GRID)
 def grid_view() -> None:
     with st.container(key="vit_box_grid"):  # .st-key-vit_box_grid: what the browser tests read
@@ -213,131 +270,73 @@ def grid_view() -> None:
                     lambda: vi.patch_grid(trace.image, trace.grid, patch_px, P, selected=(q_row, q_col))),
             on_select=_on_grid_click, selection_mode="points", key=GRID_KEY,
         )
-        st.caption(f"Chosen query: patch (row {q_row}, column {q_col}), token {P + q_row * cols + q_col} (outlined).")
+        st.caption(_("Chosen query: patch (row {row}, column {col}), token {token} (outlined).").format(
+            row=q_row, col=q_col, token=P + q_row * cols + q_col))
 
 
-st.subheader("What the model sees")
+st.subheader(_("1. The image and its patches"))
+h, w = trace.image.shape[:2]
+crop_pct = cfg.get("crop_pct", 1.0) or 1.0
 c1, c2 = st.columns([3, 2])
 with c1:
     grid_view()
-    h, w = trace.image.shape[:2]
-    crop_pct = cfg.get("crop_pct", 1.0) or 1.0
-    st.caption(
-        f"The exact {w}×{h} crop the model receives, from timm's data config: shorter side resized to "
-        f"{int(h / crop_pct)} px ({cfg.get('interpolation', '?')}), centre crop {w}×{h}, then normalised with mean "
-        f"{tuple(round(m, 3) for m in cfg.get('mean', ()))} and std {tuple(round(s, 3) for s in cfg.get('std', ()))}. "
-        f"{rows}×{cols} = {rows * cols} patch tokens of {trace.patch_size}×{trace.patch_size} px"
-        + (f", after {P} prefix token{'s' if P > 1 else ''} ({', '.join(prefix)})" if P else "")
-        + f": {n_tokens} tokens, indexed from 0. Patch (row, column) counts from 0 at the top left; hover a patch "
-        "for its token index, click one to make it the query below."
-    )
 with c2:
-    if trace.top_k:
-        st.plotly_chart(_cached(run_key, ("top_k",), lambda: vi.top_k_bars(trace.top_k, title="Top-5 predictions")),
-                        key="vit_topk")
-        st.caption("Softmax probabilities of the model's own classifier output.")
-    else:
-        st.info("This model has no classification head (num_classes = 0): there are no predictions to show.")
+    present.explain(
+        _("The exact {w}×{h} crop the model receives, from timm's data config: shorter side resized to {short} px "
+          "(`{interpolation}`), centre crop {w}×{h}, then normalised with mean {mean} and std {std}.").format(
+            w=w, h=h, short=int(h / crop_pct), interpolation=cfg.get("interpolation", "?"),
+            mean=tuple(round(m, 3) for m in cfg.get("mean", ())), std=tuple(round(s, 3) for s in cfg.get("std", ())))
+        + " "
+        + (ngettext(
+            "{rows}×{cols} = {patches} patch tokens of {size}×{size} px, after {n} prefix token ({names}): {tokens} "
+            "tokens, indexed from 0.",
+            "{rows}×{cols} = {patches} patch tokens of {size}×{size} px, after {n} prefix tokens ({names}): {tokens} "
+            "tokens, indexed from 0.", P) if P else
+           _("{rows}×{cols} = {patches} patch tokens of {size}×{size} px: {tokens} tokens, indexed from 0.")).format(
+            rows=rows, cols=cols, patches=rows * cols, size=trace.patch_size, n=P, names=prefix_names,
+            tokens=n_tokens)
+        + " "
+        + _("Patch (row, column) counts from 0 at the top left; hover a patch for its token index, click one to "
+            "make it the query of section 4."),
+        label=_("What the model receives"),
+    )
 
 
-# ------------------------------------------------------------------------------------ layer × head overview
-@st.cache_resource(max_entries=8, show_spinner=False)
-def _overview(key: str, _attention) -> dict:
-    """The tiled overview image of a run, shared read-only: every overview figure refers to one string."""
-    return vi.overview_tiles(_attention)
-
-
-@st.fragment(key=F_OVERVIEW)
-def overview_view() -> None:
-    with st.container(key="vit_box_overview"):  # .st-key-vit_box_overview: what the browser tests read
-        tiles = _overview(run_key, trace.attention)
-        st.plotly_chart(  # no outline of the layer and head shown below: it would resend the image on every change
-            _cached(run_key, ("overview",), lambda: vi.layer_head_overview(
-                tiles, selected=None,
-                title=f"Every layer × head: {n_layers} × {n_heads} maps of {n_tokens}×{n_tokens} weights",
-            )),
-            on_select=_on_overview_click, selection_mode="points", key=OVERVIEW_KEY,
-        )
-        shown = f", each shown as {tiles['tile']}×{tiles['tile']} averages" if tiles["tile"] < n_tokens else ""
-        st.caption(
-            "Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token matrix "
-            f"(queries down, keys across{shown}), on its own colour scale from 0 to its largest weight, so every "
-            "head's pattern shows. Sent as one image; hover a tile for its largest weight and click it to show that "
-            "layer and head in the sections below, where its weights are drawn exactly."
-        )
-
-
-st.subheader("Every layer and head at a glance")
-overview_view()
-
-
-# ------------------------------------------------------------------------------------ layer and head
+# ---------------------------------------------------------------------------- 2. one head
 @st.fragment(key=F_HEADS)
 def heads_view() -> None:
     with st.container(key="vit_box_heads"):  # .st-key-vit_box_heads: what the browser tests read
-        c1, c2 = st.columns(2)
-        layer = c1.select_slider("Layer", list(range(1, n_layers + 1)), key="vit_layer", on_change=_on_layer)
-        head = c2.select_slider("Head (shown large)", list(range(1, n_heads + 1)), key="vit_head", on_change=_on_head)
-        att = trace.attention[layer - 1]
-        if has_cls:
-            maps = _cached(run_key, ("cls_maps", layer), lambda: am.query_maps(att, 0, trace.grid, P))
-            what = "CLS → patches"
-            st.markdown(
-                f"Where the **CLS** token (token 0) looks in layer {layer}: its attention weights over the "
-                f"{rows * cols} patches, one panel per head, each on its own colour scale (hover for the weights). The "
-                f"weights a head gives the prefix tokens ({', '.join(prefix)}) are not drawn, so a panel's sum can be "
-                "below 1."
+        controls, figure = present.layout()
+        with controls:
+            c1, c2 = _controls(2)
+            layer = c1.select_slider(_("Layer"), list(range(1, n_layers + 1)), key="vit_layer", on_change=_on_layer)
+            head = c2.select_slider(_("Head"), list(range(1, n_heads + 1)), key="vit_head", on_change=_on_head)
+            link.publish(vit_layer=layer, vit_head=head)
+        maps, what = _maps(layer)
+        with figure:
+            if what == "cls":
+                title = _("Layer {layer}, head {head}: CLS → patches").format(layer=layer, head=head)
+                text = _("Where the **CLS** token (token 0) looks in layer {layer}, head {head}: its attention weights "
+                         "over the {patches} patches (hover for the weights). The weights it gives the prefix tokens "
+                         "({names}) are not drawn, so the map's sum can be below 1.").format(
+                    layer=layer, head=head, patches=rows * cols, names=prefix_names)
+            else:
+                title = _("Layer {layer}, head {head}: mean attention received").format(layer=layer, head=head)
+                text = _("This model has no CLS token (it pools the patch tokens), so the map shows the attention each "
+                         "patch receives from head {head}, averaged over all patch queries, in layer {layer}.").format(
+                    layer=layer, head=head)
+            st.plotly_chart(
+                _cached(run_key, ("head", layer, head), lambda: vi.attention_overlay(
+                    trace.image, maps[head - 1], patch_px, P, title=title)),
+                key="vit_head_large",
             )
-        else:
-            maps = _cached(run_key, ("mean_maps", layer), lambda: am.mean_query_maps(att, trace.grid, P))
-            what = "mean attention received"
-            st.markdown(
-                f"This model has no CLS token (it pools the patch tokens), so each panel shows the attention each "
-                f"patch receives, averaged over all patch queries, in layer {layer}."
-            )
-        st.plotly_chart(
-            _cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P, label="weight")),
-            key="vit_head_grid",
-        )
-        st.plotly_chart(
-            _cached(run_key, ("head", layer, head), lambda: vi.attention_overlay(
-                trace.image, maps[head - 1], patch_px, P, title=f"Layer {layer}, head {head}: {what}")),
-            key="vit_head_large",
-        )
+            present.caption(text)
 
 
-st.subheader("Every head of one layer")
+st.subheader(_("2. One head's attention"))
 heads_view()
 
 
-# ------------------------------------------------------------------------------------ patch queries
-@st.fragment(key=F_QUERY)
-def query_view() -> None:
-    with st.container(key="vit_box_query"):  # .st-key-vit_box_query: what the browser tests read
-        layer = _layer()
-        c1, c2 = st.columns(2)
-        q_row = c1.slider("Query patch row (from 0)", 0, max(rows - 1, 1), key="vit_q_row", on_change=_on_query,
-                          disabled=rows == 1)
-        q_col = c2.slider("Query patch column (from 0)", 0, max(cols - 1, 1), key="vit_q_col", on_change=_on_query,
-                          disabled=cols == 1)
-        q_token = P + q_row * cols + q_col
-        st.markdown(
-            f"Patch (row {q_row}, column {q_col}), token {q_token}, as the query in layer {layer}: its weights over "
-            "every patch, per head (outlined: the patch itself). Click a patch in the grid above, or use the sliders."
-        )
-        st.plotly_chart(
-            _cached(run_key, ("query", layer, q_row, q_col), lambda: vi.head_grid(
-                trace.image, am.query_maps(trace.attention[layer - 1], q_token, trace.grid, P), patch_px, P,
-                mark=(q_row, q_col))),
-            key="vit_query_grid",
-        )
-
-
-st.subheader("Where one patch looks")
-query_view()
-
-
-# ------------------------------------------------------------------------------------ token matrix
 @st.fragment(key=F_MATRIX)
 def matrix_view() -> None:
     with st.container(key="vit_box_matrix"):  # .st-key-vit_box_matrix: what the browser tests read
@@ -357,32 +356,127 @@ def matrix_view() -> None:
             for n, g in ((rows, -(-rows // factor)), (cols, -(-cols // factor))):
                 runs |= set(np.diff(am.pool_edges(n, g)).tolist())
             side = f"{min(runs)}" if len(runs) == 1 else f"{min(runs)}–{max(runs)}"
-            st.warning(
-                f"{n_tokens} tokens make a {n_tokens}×{n_tokens} matrix, too large to send to the browser: shown "
-                f"pooled to {len(labels)}×{len(labels)}. The {rows}×{cols} patches are grouped into squares of {side} "
-                f"× {side} patches (rows and columns cut into runs of near-equal length, none thinner at the edge); "
-                "each cell is the mean of the weights from the queries of one square to the keys of another, so a cell "
-                "reads like one weight and attention spread evenly stays even. Prefix tokens are kept as they are. "
-                "Rows no longer sum to 1: a cell times the number of patches in its key square is the share that "
-                "square receives. Labels r a-b, c c-d give the patch rows and columns of a square (from 0)."
-            )
+            st.warning(_(
+                "{n} tokens make a {n}×{n} matrix, too large to send to the browser: shown pooled to {m}×{m}. The "
+                "{rows}×{cols} patches are grouped into squares of {side} × {side} patches (rows and columns cut into "
+                "runs of near-equal length, none thinner at the edge); each cell is the mean of the weights from the "
+                "queries of one square to the keys of another, so a cell reads like one weight and attention spread "
+                "evenly stays even. Prefix tokens are kept as they are. Rows no longer sum to 1: a cell times the "
+                "number of patches in its key square is the share that square receives. Labels r a-b, c c-d give "
+                "the patch rows and columns of a square (from 0)."
+            ).format(n=n_tokens, m=len(labels), rows=rows, cols=cols, side=side))
         st.plotly_chart(
             _cached(run_key, ("matrix", layer, head), lambda: vi.token_matrix(
-                matrix, labels, title=f"Layer {layer}, head {head}: queries (rows) × keys (columns)")),
+                matrix, labels, title=_("Layer {layer}, head {head}: queries (rows) × keys (columns)").format(
+                    layer=layer, head=head))),
             key="vit_matrix",
         )
-        st.caption(
-            "Rows are queries, columns keys, in sequence order and indexed from 0: "
-            + (f"the prefix tokens ({', '.join(prefix)}) first, then " if P else "")
-            + "the patches row by row, each labelled (row, column) from 0."
+        present.caption(
+            _("Rows are queries, columns keys, in sequence order and indexed from 0: the prefix tokens ({names}) "
+              "first, then the patches row by row, each labelled (row, column) from 0.").format(names=prefix_names)
+            if P else
+            _("Rows are queries, columns keys, in sequence order and indexed from 0: the patches row by row, each "
+              "labelled (row, column) from 0.")
         )
 
 
-st.subheader("The full token × token matrix")
-matrix_view()
+with st.expander(_("The full token × token matrix of this head"), expanded=not present.on()):
+    matrix_view()
 
 
-# ------------------------------------------------------------------------------------ rollout
+# ---------------------------------------------------------------------------- 3. every head
+@st.fragment(key=F_LAYER)
+def layer_view() -> None:
+    with st.container(key="vit_box_layer"):
+        layer = _layer()
+        maps, what = _maps(layer)
+        if what == "cls":
+            present.caption(_(
+                "Where the **CLS** token looks in layer {layer}, one panel per head, each on its own colour scale "
+                "(hover for the weights)."
+            ).format(layer=layer))
+        else:
+            present.caption(_(
+                "The attention each patch receives, averaged over all patch queries, in layer {layer}: one panel "
+                "per head, each on its own colour scale."
+            ).format(layer=layer))
+        st.plotly_chart(
+            _cached(run_key, ("heads", layer), lambda: vi.head_grid(trace.image, maps, patch_px, P)),
+            key="vit_head_grid",
+        )
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _overview(key: str, _attention) -> dict:
+    """The tiled overview image of a run, shared read-only: every overview figure refers to one string."""
+    return vi.overview_tiles(_attention)
+
+
+@st.fragment(key=F_OVERVIEW)
+def overview_view() -> None:
+    with st.container(key="vit_box_overview"):  # .st-key-vit_box_overview: what the browser tests read
+        tiles = _overview(run_key, trace.attention)
+        st.plotly_chart(  # no outline of the layer and head shown: it would resend the image on every change
+            _cached(run_key, ("overview",), lambda: vi.layer_head_overview(
+                tiles, selected=None,
+                title=_("Every layer × head: {layers} × {heads} maps of {n}×{n} weights").format(
+                    layers=n_layers, heads=n_heads, n=n_tokens),
+            )),
+            on_select=_on_overview_click, selection_mode="points", key=OVERVIEW_KEY,
+        )
+        present.caption(
+            (_("Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token "
+               "matrix (queries down, keys across, each shown as {tile}×{tile} averages), on its own colour scale "
+               "from 0 to its largest weight, so every head's pattern shows.") if tiles["tile"] < n_tokens else
+             _("Rows are layers, columns heads, both counted from 1; each tile is that head's whole token × token "
+               "matrix (queries down, keys across), on its own colour scale from 0 to its largest weight, so every "
+               "head's pattern shows.")).format(tile=tiles["tile"])
+            + " "
+            + _("Sent as one image; hover a tile for its largest weight and click it to show that layer and head in "
+                "section 2, where its weights are drawn exactly.")
+        )
+
+
+st.subheader(_("3. Every head"))
+st.markdown(_("Each head of a layer attends in its own way: the heads of the layer chosen above side by side, then "
+              "every head of every layer at a glance."))
+layer_view()
+overview_view()
+
+
+# ---------------------------------------------------------------------------- 4. one patch
+@st.fragment(key=F_QUERY)
+def query_view() -> None:
+    with st.container(key="vit_box_query"):  # .st-key-vit_box_query: what the browser tests read
+        layer = _layer()
+        controls, figure = present.layout()
+        with controls:
+            c1, c2 = _controls(2)
+            q_row = c1.slider(_("Query patch row (from 0)"), 0, max(rows - 1, 1), key="vit_q_row",
+                              on_change=_on_query, disabled=rows == 1)
+            q_col = c2.slider(_("Query patch column (from 0)"), 0, max(cols - 1, 1), key="vit_q_col",
+                              on_change=_on_query, disabled=cols == 1)
+            link.publish(vit_q_row=q_row, vit_q_col=q_col)
+        q_token = P + q_row * cols + q_col
+        with figure:
+            st.markdown(_(
+                "Patch (row {row}, column {col}), token {token}, as the query in layer {layer}: its weights over "
+                "every patch, per head (outlined: the patch itself). Click a patch in the grid of section 1, or use "
+                "the sliders."
+            ).format(row=q_row, col=q_col, token=q_token, layer=layer))
+            st.plotly_chart(
+                _cached(run_key, ("query", layer, q_row, q_col), lambda: vi.head_grid(
+                    trace.image, am.query_maps(trace.attention[layer - 1], q_token, trace.grid, P), patch_px, P,
+                    mark=(q_row, q_col))),
+                key="vit_query_grid",
+            )
+
+
+st.subheader(_("4. Where one patch looks"))
+query_view()
+
+
+# ---------------------------------------------------------------------------- 5. rollout
 @st.cache_data(max_entries=16, show_spinner=False)
 def _rollout(key: str, fusion: str, discard: float, row: int, _attention) -> np.ndarray:
     return am.rollout(_attention, fusion, discard, rows=[row])[0]
@@ -393,50 +487,61 @@ def rollout_view() -> None:
     with st.container(key="vit_box_rollout"):  # .st-key-vit_box_rollout: what the browser tests read
         q_row, q_col = _query()
         q_token = P + q_row * cols + q_col
-        c1, c2, c3 = st.columns(3)
-        fusion = c1.radio("Head fusion", am.HEAD_FUSIONS, horizontal=True, key="vit_fusion")
-        discard = c2.slider("Discard ratio", 0.0, 0.95, 0.0, 0.05, key="vit_discard")
-        query_options = (["CLS"] if has_cls else []) + ["the query patch"]
-        rollout_from = c3.radio("From", query_options, horizontal=True, key="vit_rollout_from")
-        rollout_query = "CLS" if rollout_from == "CLS" else f"patch ({q_row}, {q_col})"
-        row = 0 if rollout_from == "CLS" else q_token
+        controls, figure = present.layout()
+        with controls:
+            c1, c2, c3 = _controls(3)
+            fusion = c1.radio(_("Head fusion"), am.HEAD_FUSIONS, horizontal=True, key="vit_fusion",
+                              format_func=lambda f: _(FUSION_LABELS[f]))
+            discard = c2.slider(_("Discard ratio"), 0.0, 0.95, step=0.05, key="vit_discard")
+            origins = ROLLOUT_FROM if has_cls else ("patch",)
+            origin = c3.radio(_("From"), origins, horizontal=True, key="vit_rollout_from",
+                              format_func=lambda o: _(ROLLOUT_FROM_LABELS[o]))
+            link.publish(vit_fusion=fusion, vit_discard=f"{discard:g}", vit_rollout_from=origin)
+        if origin == "cls":
+            row, mark = 0, None
+            title = ngettext("Rollout from CLS, {n} layer", "Rollout from CLS, {n} layers", n_layers)
+        else:
+            row, mark = q_token, (q_row, q_col)
+            title = ngettext("Rollout from patch ({row}, {col}), {n} layer", "Rollout from patch ({row}, {col}), {n} "
+                             "layers", n_layers)
+        title = title.format(n=n_layers, row=q_row, col=q_col)
         rolled = _rollout(run_key, fusion, float(discard), row, trace.attention)
-        c_fig, c_note = st.columns([3, 2])
-        with c_fig:
+        with figure:
             st.plotly_chart(
-                _cached(run_key, ("rollout", fusion, float(discard), rollout_query), lambda: vi.attention_overlay(
-                    trace.image, rolled[P:].reshape(trace.grid), patch_px, P, label="rollout",
-                    title=f"Rollout from {rollout_query}, {n_layers} layers",  # short: the column is narrow
-                    mark=None if rollout_query == "CLS" else (q_row, q_col),
+                _cached(run_key, ("rollout", fusion, float(discard), origin, mark), lambda: vi.attention_overlay(
+                    trace.image, rolled[P:].reshape(trace.grid), patch_px, P, label=_("rollout"),
+                    title=title,  # short: the column is narrow
+                    mark=mark,
                 )),
                 key="vit_rollout",
             )
-            st.caption(
-                f"Rollout from {rollout_query} through all {n_layers} layers, {fusion} head fusion, discard ratio "
-                f"{discard:.2f}." + (f" Share of the rolled-out attention on the prefix tokens (not drawn): "
-                                     f"{float(rolled[:P].sum()):.1%}." if P else ""))
-        with c_note:
-            st.markdown(
-                "**Reading attention responsibly.** Attention weights show where a token's new value is mixed "
-                "from, not why the model decided what it did. They leave out the size of the value vectors each "
-                "weight multiplies, the output projection W_O and the MLPs. Rollout's equal split between attention "
-                "and the residual path (0.5·A + 0.5·I) is an assumption, not something the model computes; "
-                "gradient-weighted methods (Chefer et al., 2021) exist because of these limits."
-            )
+            said = _("{title}: {fusion} head fusion, discard ratio {discard}.").format(
+                title=title, fusion=_(FUSION_LABELS[fusion]), discard=f"{discard:.2f}")
+            if P:
+                said += " " + _("Share of the rolled-out attention on the prefix tokens (not drawn): {share}.").format(
+                    share=f"{float(rolled[:P].sum()):.1%}")
+            present.caption(said)
 
 
-st.subheader("Attention rollout")
-st.markdown(
+st.subheader(_("5. Attention rollout"))
+present.explain(_(
     "Attention rollout (Abnar & Zuidema, 2020) follows attention through all layers: each layer's heads are "
     "averaged, the identity is added for the residual connection (0.5·A + 0.5·I, rows renormalised) and the "
     "layers are multiplied, first to last. *Max* and *min* head fusion and the *discard ratio* (which first "
     "zeroes that fraction of each layer's weakest fused weights) are not in the paper: they come from Jacob "
-    "Gildenblat's vit-explain."
-)
+    "Gildenblat's `vit-explain`."
+))
 rollout_view()
+present.explain(_(
+    "**Reading attention responsibly.** Attention weights show where a token's new value is mixed from, not why "
+    "the model decided what it did. They leave out the size of the value vectors each weight multiplies, the "
+    "output projection W_O and the MLPs. Rollout's equal split between attention and the residual path "
+    "(0.5·A + 0.5·I) is an assumption, not something the model computes; gradient-weighted methods (Chefer et al., "
+    "2021) exist because of these limits."
+), label=_("Reading attention responsibly"))
 
 
-# ------------------------------------------------------------------------------------ mean distance
+# ---------------------------------------------------------------------------- 6. mean distance
 @st.cache_data(max_entries=8, show_spinner=False)
 def _distances(key: str, _trace) -> np.ndarray:
     return np.stack(
@@ -445,42 +550,51 @@ def _distances(key: str, _trace) -> np.ndarray:
     )
 
 
-st.subheader("Mean attention distance")
+st.subheader(_("6. Mean attention distance"))
 dist = _distances(run_key, trace)
 st.plotly_chart(
     _cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
     key="vit_distance",
 )
-st.caption(
+present.caption(_(
     "For every head (layers and heads from 1): the pixel distance between each patch query and the patches it "
     "attends to, weighted by the attention weights (renormalised over the patches) and averaged over the queries. "
     "Dosovitskiy et al. (2021, Fig. 7 right) plot this over 128 images; here it is this image alone. In trained "
     "ViTs some heads look far even in the first layers while others stay local, and distances grow with depth."
-)
+))
 
-# ------------------------------------------------------------------------------------ downloads
-st.subheader("Download the attention")
+# ---------------------------------------------------------------------------- 7. predictions and downloads
+st.subheader(_("7. Predictions and downloads"))
+if trace.top_k:
+    st.plotly_chart(
+        _cached(run_key, ("top_k",), lambda: vi.top_k_bars([(uv.class_label(c), p) for c, p in trace.top_k],
+                                                           title=_("Top-5 predictions"))),
+        key="vit_topk")
+    present.caption(_("Softmax probabilities of the model's own classifier output."))
+else:
+    st.info(_("This model has no classifier (num_classes = 0): there are no predictions to show."))
+
 values = vi.export_size(trace)
 c1, c2 = st.columns(2)
 with c1:
     st.download_button(
-        f"Download attention (.npz, {values * 4 / 1e6:.1f} MB before compression)", lambda: vi.export_npz(trace),
-        file_name=f"attention_{trace.model_name}.npz", mime="application/octet-stream", key="vit_dl_npz",
-        on_click="ignore",
+        _("Download attention (.npz, {size} MB before compression)").format(size=f"{values * 4 / 1e6:.1f}"),
+        lambda: vi.export_npz(trace), file_name=f"attention_{trace.model_name}.npz",
+        mime="application/octet-stream", key="vit_dl_npz", on_click="ignore",
     )
 with c2:
     if values <= vi.JSON_MAX_VALUES:
         st.download_button(
-            "Download attention (.json)", lambda: vi.export_json(trace), file_name=f"attention_{trace.model_name}.json",
-            mime="application/json", key="vit_dl_json", on_click="ignore",
+            _("Download attention (.json)"), lambda: vi.export_json(trace),
+            file_name=f"attention_{trace.model_name}.json", mime="application/json", key="vit_dl_json",
+            on_click="ignore",
         )
     else:
-        st.caption(
-            f"JSON is offered up to {vi.JSON_MAX_VALUES:,} weights; this model has {values:,}: use the NPZ file."
-        )
-st.caption(
-    f"Every layer's weights as the model computed them (float32): attention_layer1 … attention_layer{n_layers} in the "
-    "NPZ, layer1 … in the JSON, each (heads, queries, keys), with the token labels in sequence order, the model name, "
+        st.caption(_("JSON is offered up to {limit} weights; this model has {n}: use the NPZ file.").format(
+            limit=f"{vi.JSON_MAX_VALUES:,}", n=f"{values:,}"))
+present.caption(_(
+    "Every layer's weights as the model computed them (float32): attention_layer1 … attention_layer{n} in the NPZ, "
+    "layer1 … in the JSON, each (heads, queries, keys), with the token labels in sequence order, the model name, "
     "the weights source, the patch grid, the patch size and the number of prefix tokens (the NPZ also holds the "
     "input crop)."
-)
+).format(n=n_layers))

@@ -1,5 +1,5 @@
 """The ViT page in a real Chromium, used as a user uses it: real mouse clicks on every chart that answers a
-click (the patch grid of "What the model sees" and the tiles of "Every layer and head at a glance"), each at
+click (the patch grid of "1. The image and its patches" and the tiles of the overview in "3. Every head"), each at
 the screen position of a cell, read from the chart's own axes; after each one the view shows the pick, and no
 exception box or console error appeared. Then an image change after an overview click, and the projector
 check: no text on the page's charts under 12 px, no tick label over another or over a title.

@@ -5,6 +5,9 @@ Coordinates are the pixels of the model's input crop: pixel (row i, col j) is dr
 (x=j, y=i), so patch (r, c) of side p spans x ∈ [c·p − ½, (c+1)·p − ½). Images travel as PNG data
 URIs (a few kB) rather than as numbers, so a grid of twelve heads stays light in the browser.
 
+Every word a figure shows (titles, axis titles, hover labels) is in the reader's language (ui.i18n); the
+pages cache figures per language (ui.common.cached_figure).
+
 Every figure is written as plain dicts and wrapped with `viz.fast.figure` (no per-property
 validation; `tests/test_figures_vit.py` validates each one in full). The PNG data URIs depend only
 on the image, not on the layer, head or query shown, so they are memoised by the image's content
@@ -25,6 +28,7 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
+from ui.i18n import _
 from viz import fast
 
 # Low weights dim the image, high weights let it through with a warm tint: the picture stays readable.
@@ -141,9 +145,8 @@ def _overlay_trace(
         opacity=OVERLAY_OPACITY,
         showscale=showscale,
         colorbar=dict(title=dict(text=label), thickness=10, len=0.8),
-        hovertemplate="patch (%{customdata[0]}, %{customdata[1]}), token %{customdata[2]}<br>"
-        + label
-        + " %{z:.4f}<extra></extra>",
+        hovertemplate=_("patch (%{customdata[0]}, %{customdata[1]}), token %{customdata[2]}<br>{label} %{z:.4f}")
+        .replace("{label}", label) + "<extra></extra>",
     )
 
 
@@ -197,8 +200,8 @@ def patch_grid(
             mode="markers",
             marker=dict(size=max(4, min(28, 480 / max(rows, cols))), opacity=0.0, symbol="square"),
             customdata=custom,
-            hovertemplate=f"patch %{{customdata[0]}}, %{{customdata[1]}} (row, col)<br>token %{{customdata[2]}}<br>"
-            f"{p}×{p} px<extra></extra>",
+            hovertemplate=_("patch %{customdata[0]}, %{customdata[1]} (row, column)<br>token %{customdata[2]}<br>"
+                            "{size}×{size} px").replace("{size}", str(p)) + "<extra></extra>",
             showlegend=False,
             name="patches",
         ),
@@ -207,7 +210,8 @@ def patch_grid(
         shapes=shapes,
         height=480,
         margin=dict(l=0, r=0, t=30, b=0),
-        title=dict(text=f"{rows}×{cols} patches of {p}×{p} px", font=dict(size=13)),
+        title=dict(text=_("{rows}×{cols} patches of {size}×{size} px").format(rows=rows, cols=cols, size=p),
+                   font=dict(size=13)),
         clickmode="event+select",
         dragmode=False,
         **_image_axes(w, h),
@@ -221,12 +225,13 @@ def attention_overlay(
     patch_px: float,
     num_prefix: int,
     title: str | None = None,
-    label: str = "weight",
+    label: str | None = None,
     mark: tuple[int, int] | None = None,
     height: int = 460,
 ) -> go.Figure:
     """One (rows, cols) map over the patches, drawn translucent over the image; `mark` outlines one patch."""
     h, w = image.shape[:2]
+    label = label or _("weight")
     data = [_image_trace(image, max_side=640), _overlay_trace(patch_map, patch_px, num_prefix, None, True, label)]
     layout = dict(
         **_title(title), height=height, margin=dict(l=0, r=0, t=40 if title else 10, b=0),
@@ -245,7 +250,7 @@ def head_grid(
     titles: Sequence[str] | None = None,
     columns: int = 4,
     shared_scale: bool = False,
-    label: str = "weight",
+    label: str | None = None,
     mark: tuple[int, int] | None = None,
 ) -> go.Figure:
     """Every head's (rows, cols) map over a thumbnail of the image, `columns` per row.
@@ -260,7 +265,10 @@ def head_grid(
     heads = maps.shape[0]
     columns = max(1, min(columns, heads))
     n_rows = math.ceil(heads / columns)
-    titles = list(titles) if titles is not None else [f"head {i + 1}" for i in range(heads)]  # heads count from 1
+    label = label or _("weight")
+    titles = list(titles) if titles is not None else [  # heads count from 1
+        _("head {head}").format(head=i + 1) for i in range(heads)]
+    hover = _("{title}<br>patch (%{customdata[0]}, %{customdata[1]}), token %{customdata[2]}<br>{label} %{z:.4f}")
     h, w = image.shape[:2]
     gap_x, gap_y = 0.04 * w, 0.14 * h  # room between panels and for each panel's title
     canvas_w = columns * w + (columns - 1) * gap_x
@@ -280,8 +288,7 @@ def head_grid(
             type="heatmap", z=fast.array(maps[i]), x0=ox + patch_px / 2 - 0.5, dx=patch_px,
             y0=oy + patch_px / 2 - 0.5, dy=patch_px, customdata=custom, colorscale=OVERLAY_SCALE, zmin=0.0,
             zmax=top, opacity=OVERLAY_OPACITY, showscale=False, name=titles[i],
-            hovertemplate=f"{titles[i]}<br>patch (%{{customdata[0]}}, %{{customdata[1]}}), token %{{customdata[2]}}"
-            f"<br>{label} %{{z:.4f}}<extra></extra>",
+            hovertemplate=hover.replace("{title}", titles[i]).replace("{label}", label) + "<extra></extra>",
         ))
         annotations.append(dict(x=ox + w / 2, y=oy - 0.5, text=titles[i], showarrow=False, yanchor="bottom",
                                 font=dict(size=12)))
@@ -403,9 +410,11 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
              y=fast.array((ll * step + centre).reshape(-1)), mode="markers",
              marker=dict(size=max(6, min(40, 720 / max(layers, heads))), symbol="square", opacity=0.0),
              customdata=fast.array(custom, np.float64), showlegend=False, name="tiles",
-             hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>"
-             "largest weight %{customdata[2]:.4f}"
-             f"<br>{n}×{n} queries × keys" + (f", shown as {side}×{side} averages" if side < n else "")
+             hovertemplate=(
+                 _("layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}<br>"
+                   "{n}×{n} queries × keys, shown as {side}×{side} averages") if side < n else
+                 _("layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}<br>"
+                   "{n}×{n} queries × keys")).replace("{n}", str(n)).replace("{side}", str(side))
              + "<extra></extra>"),
     ]
     shapes = []
@@ -421,11 +430,13 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
         margin=dict(l=60, r=10, t=70 if title else 40, b=10),
         xaxis=dict(range=[-pad, width - 1 + pad], side="top", tickmode="array",
                    tickvals=[h * step + centre for h in range(heads)],
-                   ticktext=[f"head {h + 1}" for h in range(heads)], showgrid=False, zeroline=False,
+                   ticktext=[_("head {head}").format(head=h + 1) for h in range(heads)], showgrid=False,
+                   zeroline=False,
                    constrain="domain"),
         yaxis=dict(range=[height - 1 + pad, -pad], tickmode="array",
                    tickvals=[layer * step + centre for layer in range(layers)],
-                   ticktext=[f"layer {layer + 1}" for layer in range(layers)], showgrid=False, zeroline=False,
+                   ticktext=[_("layer {layer}").format(layer=layer + 1) for layer in range(layers)], showgrid=False,
+                   zeroline=False,
                    scaleanchor="x", scaleratio=1),
         shapes=shapes, clickmode="event+select", dragmode=False,
     )
@@ -445,17 +456,20 @@ def distance_scatter(distances: np.ndarray, image_px: float, title: str | None =
             x=fast.array(layer + offsets[h], np.float64),
             y=fast.array(distances[:, h], np.float64),
             mode="markers",
-            name=f"head {h + 1}",
+            name=_("head {head}").format(head=h + 1),
             marker=dict(size=8),
             customdata=custom,
-            hovertemplate=f"layer %{{customdata}}, head {h + 1}<br>mean distance %{{y:.1f}} px<extra></extra>",
+            hovertemplate=_("layer %{customdata}, head {head}<br>mean distance %{y:.1f} px").replace(
+                "{head}", str(h + 1)) + "<extra></extra>",
         )
         for h in range(heads)
     ]
     layout = dict(
         **_title(title), height=380, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        xaxis=dict(title=dict(text="network depth (layer)"), tickmode="array", tickvals=list(range(1, layers + 1))),
-        yaxis=dict(title=dict(text="mean attention distance (pixels)"), range=[0, image_px * 0.75]),
+        xaxis=dict(title=dict(text=_("network depth (layer)")), tickmode="array",
+                   tickvals=list(range(1, layers + 1))),
+        yaxis=dict(title=dict(text=_("mean attention distance (pixels)")), range=[0, image_px * 0.75]),
+        legend=dict(title=dict(text=_("head"))),
     )
     return _figure(data, layout)
 
@@ -488,18 +502,18 @@ def token_matrix(matrix: np.ndarray, labels: Sequence[str], title: str | None = 
     data = [dict(
         type="heatmap", z=z, x=names[:n_k], y=names[:n_q], colorscale=MATRIX_SCALE, zmin=0.0,
         zmax=max(float(z.max(initial=0.0)), 1e-6),
-        hovertemplate="query %{y}<br>key %{x}<br>weight %{z:.4f}<extra></extra>",
-        colorbar=dict(title=dict(text="weight"), thickness=12),
+        hovertemplate=_("query %{y}<br>key %{x}<br>weight %{z:.4f}") + "<extra></extra>",
+        colorbar=dict(title=dict(text=_("weight")), thickness=12),
     )]
     layout = dict(
         **_title(title, y=1.0, yanchor="top", pad=dict(t=8)),
         height=top + plot + 10,
         margin=dict(l=10, r=10, t=top, b=10),
         xaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_k],
-                   ticktext=[labels[i] for i in ticks if i < n_k], side="top", title=dict(text="key"),
+                   ticktext=[labels[i] for i in ticks if i < n_k], side="top", title=dict(text=_("key")),
                    tickangle=-90 if upright else 0, tickfont=dict(size=12)),
         yaxis=dict(type="category", tickmode="array", tickvals=[names[i] for i in ticks if i < n_q],
-                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text="query"),
+                   ticktext=[labels[i] for i in ticks if i < n_q], autorange="reversed", title=dict(text=_("query")),
                    tickfont=dict(size=12)),
     )
     return _figure(data, layout)
@@ -521,7 +535,7 @@ def top_k_bars(top_k: Sequence[tuple[str, float]], title: str | None = None) -> 
     )]
     layout = dict(
         **_title(title), height=60 + 36 * max(1, len(top_k)), margin=dict(l=10, r=10, t=40 if title else 10, b=10),
-        xaxis=dict(range=[0, 1], title=dict(text="probability"), tickformat=".0%"),
+        xaxis=dict(range=[0, 1], title=dict(text=_("probability")), tickformat=".0%"),
         yaxis=dict(tickmode="array", tickvals=positions, ticktext=names, autorange="reversed"),
         uniformtext=dict(minsize=12, mode="show"),  # Plotly would shrink the text of a short bar below 12 px
     )

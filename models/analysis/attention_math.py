@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from models.messages import CodedError  # a ValueError: a choice a link could bring
+
 HEAD_FUSIONS = ("mean", "max", "min")
 
 
@@ -27,7 +29,7 @@ def fuse_heads(attention: np.ndarray, fusion: str = "mean") -> np.ndarray:
         return attention.max(axis=0)
     if fusion == "min":
         return attention.min(axis=0)
-    raise ValueError(f"head fusion must be one of {HEAD_FUSIONS}, not {fusion!r}")
+    raise CodedError("vision.unknown_fusion", fusion=fusion, known=list(HEAD_FUSIONS))
 
 
 def _rollout_factor(attention: np.ndarray, fusion: str, discard_ratio: float) -> np.ndarray:

@@ -52,7 +52,7 @@ class VisionTrace:
     """Everything a page needs from one image through one vision model, as numpy data."""
 
     model_name: str
-    weights_source: str  # said on screen: "pretrained (timm: ...)", "demo", "random", "file: ..."
+    weights_source: str  # in English (downloads, logs): "pretrained (timm ...)", "demo (...)", "file: ..."
     kind: str  # "vit" or "swin"
     image: np.ndarray  # (H, W, 3) uint8: the exact crop the model sees, after timm's resize/crop
     attention: list[np.ndarray]  # ViT: (heads, N, N); Swin: (windows, heads, M*M, M*M); float32
@@ -62,5 +62,7 @@ class VisionTrace:
     patch_size: int
     grid: tuple[int, int]  # the first patch grid (rows, cols)
     top_k: list[tuple[str, float]]  # (class name, probability), best first
-    extras: dict = field(default_factory=dict)  # run notes (data config, image notes, has_cls)
+    # run notes: data_config, image_notes (models.messages.Notice each), source_notice (the weights source as a
+    # Notice, for the page to word in the reader's language), has_cls
+    extras: dict = field(default_factory=dict)
     swin: SwinDetails | None = None  # Swin runs: masks, position bias, stages

@@ -32,6 +32,7 @@ from PIL import Image
 from models.capture.hooks import hooks, running, tracing, unfused
 from models.capture.trace import BlockInfo, VisionTrace
 from models.demo import WEIGHTS_DIR
+from models.messages import CodedError, Notice
 from models.runtime import device as devices
 from models.runtime import memory
 
@@ -44,8 +45,9 @@ EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut t
 
 
 
-class VisionError(Exception):
-    """A problem the page shows as a message; str(error) is written for the person using the app."""
+class VisionError(CodedError):
+    """A problem the page shows as a message: a code and its parameters (models.messages), worded by
+    ui.messages.word in the reader's language (ui/words/vision.py); str(error) is the English wording."""
 
 
 class UnknownModel(VisionError):
@@ -86,7 +88,8 @@ class VisionModel:
     name: str  # what was asked for: a timm name (possibly with .tag) or a demo name such as "vit_demo"
     arch: str  # the timm architecture
     weights: str  # "pretrained", "demo", "random" or the file path
-    weights_source: str  # said on screen
+    weights_source: str  # in English: logs, downloads, the benchmark
+    source_notice: Notice | None  # the same, as a code the page words in the reader's language
     class_names: tuple[str, ...]
     kind: str  # "vit", "swin" or "other"
     device: str
@@ -107,8 +110,7 @@ def demo_names() -> list[str]:
 def _demo_meta(name: str) -> dict:
     path = WEIGHTS_DIR / f"{name}.json"
     if not path.exists() or not path.with_suffix(".safetensors").exists():
-        known = ", ".join(demo_names()) or "none"
-        raise WeightsUnavailable(f"There is no bundled demo checkpoint called '{name}' (bundled: {known}).")
+        raise WeightsUnavailable("vision.no_demo", name=name, known=demo_names() or ["-"])
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -139,12 +141,9 @@ def require_family(name: str, wanted: str) -> None:
     found = family(name)
     if found == wanted:
         return
-    what = {"vit": "ViT-family (vit_*, deit_*, eva*, beit*…)", "swin": "Swin-family (swin_*, swinv2_*)"}
-    if found is not None:
-        raise UnsupportedModel(f"'{name}' is a {what[found].split(' (')[0]} model, not a {what[wanted]} one: "
-                               "use its own page.")
-    raise UnsupportedModel(f"'{name}' is a timm model, but not a {what[wanted]} one: "
-                           "its attention cannot be shown here.")
+    if found is not None:  # the other family: vision.swin_not_vit, vision.vit_not_swin
+        raise UnsupportedModel(f"vision.{found}_not_{wanted}", name=name)
+    raise UnsupportedModel(f"vision.not_{wanted}", name=name)  # vision.not_vit, vision.not_swin
 
 
 def _check_name(name: str) -> str:
@@ -154,14 +153,17 @@ def _check_name(name: str) -> str:
     arch, tag = timm.models.split_model_name_tag(name)
     if not name or not timm.models.is_model(arch):
         close = difflib.get_close_matches(arch, timm.list_models(), n=3, cutoff=0.6)
-        hint = f" Did you mean {', '.join(close)}?" if close else ""
-        raise UnknownModel(f"'{name}' is not a timm model name.{hint}")
+        if close:
+            raise UnknownModel("vision.unknown_model_close", name=name, close=close)
+        raise UnknownModel("vision.unknown_model", name=name)
     if tag and f"{arch}.{tag}" not in pretrained_tags(arch):
         tags = pretrained_tags(arch)
-        known = f"Its tags: {', '.join(tags)}." if tags else f"timm has no pretrained weights for {arch} at all."
+        if not tags:
+            raise UnknownTag("vision.unknown_tag_none", tag=tag, arch=arch)
         close = difflib.get_close_matches(f"{arch}.{tag}", tags, n=1, cutoff=0.8)
-        hint = f" Did you mean {close[0]}?" if close else ""
-        raise UnknownTag(f"timm has no pretrained weights tagged '{tag}' for {arch}. {known}{hint}")
+        if close:
+            raise UnknownTag("vision.unknown_tag_close", tag=tag, arch=arch, tags=tags, close=close[0])
+        raise UnknownTag("vision.unknown_tag", tag=tag, arch=arch, tags=tags)
     return arch
 
 
@@ -217,52 +219,48 @@ def _create(arch_or_name: str, **kwargs) -> torch.nn.Module:
         return timm.create_model(arch_or_name, **kwargs)
 
 
-def _pretrained(name: str, create_kwargs: dict) -> tuple[torch.nn.Module, str]:
+def _pretrained(name: str, create_kwargs: dict) -> tuple[torch.nn.Module, str, Notice]:
     import timm
 
     arch = _check_name(name)
     if not timm.models.is_model_pretrained(arch):
-        raise WeightsUnavailable(f"timm has no pretrained weights for '{name}'.")
+        raise WeightsUnavailable("vision.no_pretrained", name=name)
     try:
         cfg = timm.models.get_pretrained_cfg(name if "." in name else arch)
     except Exception:
         cfg = None
     if cfg is None:  # _check_name has seen the tag in timm's list: only a broken registry gets here
-        raise UnknownTag(f"timm has no pretrained weights tagged '{name}'. "
-                         f"Its tags: {', '.join(pretrained_tags(arch))}.")
+        raise UnknownTag("vision.unknown_tag", tag=name, arch=arch, tags=pretrained_tags(arch))
     full = f"{arch}.{cfg.tag}" if getattr(cfg, "tag", None) else arch
     cached = _cached_hub_file(cfg)
     if cached:
         model = _create(full, pretrained=True, pretrained_cfg_overlay=dict(file=cached), **create_kwargs)
-        return model, f"pretrained (timm {full}, from the local Hugging Face cache)"
+        return model, f"pretrained (timm {full}, from the local Hugging Face cache)", Notice("vision.source_cache",
+                                                                                              full=full)
     host = None if cfg.hf_hub_id else cfg.url
     if not _hub_reachable(host):
-        raise WeightsUnavailable(
-            f"The pretrained weights of {full} could not be downloaded: the Hugging Face Hub is unreachable from "
-            "this machine and they are not in the local cache. Use the demo weights, random weights, or a local "
-            ".safetensors file instead."
-        )
+        raise WeightsUnavailable("vision.hub_unreachable", full=full)
     try:
         model = _create(full, pretrained=True, **create_kwargs)
     except Exception as e:
-        raise WeightsUnavailable(
-            f"The pretrained weights of {full} could not be downloaded ({type(e).__name__}: {str(e)[:200]}). "
-            "Use the demo weights, random weights, or a local .safetensors file instead."
-        ) from e
-    return model, f"pretrained (timm {full}, from the Hugging Face Hub)"
+        raise WeightsUnavailable("vision.download_failed", full=full,
+                                 detail=f"{type(e).__name__}: {str(e)[:200]}") from e
+    return model, f"pretrained (timm {full}, from the Hugging Face Hub)", Notice("vision.source_hub", full=full)
 
 
-def _describe_mismatch(model: torch.nn.Module, state: dict) -> list[str]:
+def _describe_mismatch(model: torch.nn.Module, state: dict) -> dict[str, str]:
+    """What does not fit, by kind ("missing", "unexpected", "wrong"), each as "(count): the first five…";
+    empty when everything fits."""
     expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     given = {k: tuple(v.shape) for k, v in state.items()}
-    problems = []
     missing = [k for k in expected if k not in given]
     unexpected = [k for k in given if k not in expected]
-    shapes = [f"{k}: file {given[k]}, model {expected[k]}" for k in expected if k in given and given[k] != expected[k]]
-    for label, items in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+    shapes = [f"{k}: {given[k]} ≠ {expected[k]}" for k in expected if k in given and given[k] != expected[k]]
+    problems = {}
+    for kind, items in (("missing", missing), ("unexpected", unexpected), ("wrong", shapes)):
         if items:
-            more = f" and {len(items) - 5} more" if len(items) > 5 else ""
-            problems.append(f"{label} ({len(items)}): {', '.join(items[:5])}{more}")
+            more = f", … (+{len(items) - 5})" if len(items) > 5 else ""
+            problems[kind] = f"({len(items)}): {', '.join(items[:5])}{more}"
     return problems
 
 
@@ -274,15 +272,13 @@ def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.M
     from safetensors.torch import load_file
 
     if path.suffix.lower() != ".safetensors":
-        raise WeightsUnavailable(
-            f"{path.name}: only .safetensors files are loaded (a pickled .pth/.bin file can run code when opened)."
-        )
+        raise WeightsUnavailable("vision.not_safetensors", file=path.name)
     if not path.is_file():
-        raise WeightsUnavailable(f"No weights file at {path}.")
+        raise WeightsUnavailable("vision.no_weights_file", path=str(path))
     try:
         state = load_file(str(path))
     except (SafetensorError, OSError, ValueError) as e:
-        raise WeightsUnavailable(f"{path.name} is not a readable .safetensors file ({e}).") from None
+        raise WeightsUnavailable("vision.unreadable_safetensors", file=path.name, detail=str(e)) from None
     kwargs = dict(create_kwargs)
     head = state.get("head.weight", state.get("head.fc.weight"))
     if "num_classes" not in kwargs and head is not None and head.ndim == 2:
@@ -290,9 +286,8 @@ def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.M
     try:
         model = _create(arch, pretrained=False, **kwargs)
     except (TypeError, ValueError, AssertionError, RuntimeError) as e:  # e.g. a sidecar's kwargs timm refuses
-        raise WeightsMismatch(
-            f"{arch} cannot be built with {path.name}'s settings ({type(e).__name__}: {e})."
-        ) from None
+        raise WeightsMismatch("vision.cannot_build", arch=arch, file=path.name,
+                              detail=f"{type(e).__name__}: {e}") from None
     problems = _describe_mismatch(model, state)
     if problems:  # timm's own converter for this family may map older layouts (and resize position embeddings)
         filter_fn = getattr(sys.modules.get(type(model).__module__), "checkpoint_filter_fn", None)
@@ -300,11 +295,13 @@ def _from_file(arch: str, path: pathlib.Path, create_kwargs: dict) -> torch.nn.M
             try:
                 filtered = filter_fn(dict(state), model)
                 if not _describe_mismatch(model, filtered):
-                    state, problems = filtered, []
+                    state, problems = filtered, {}
             except Exception:
                 pass
     if problems:
-        raise WeightsMismatch(f"{path.name} does not fit {arch}: " + "; ".join(problems) + ".")
+        missing, unexpected, wrong = (problems.get(kind, "(0)") for kind in ("missing", "unexpected", "wrong"))
+        raise WeightsMismatch("vision.does_not_fit", file=path.name, arch=arch, missing=missing,
+                              unexpected=unexpected, wrong=wrong)
     model.load_state_dict(state, strict=True)
     return model
 
@@ -334,9 +331,10 @@ def _sidecar(path: pathlib.Path) -> dict | None:
     try:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise WeightsUnavailable(f"{side.name}, the settings beside {path.name}, is not readable JSON ({e}).") from None
+        raise WeightsUnavailable("vision.sidecar_unreadable", sidecar=side.name, file=path.name,
+                                 detail=str(e)) from None
     if not isinstance(meta, dict):
-        raise WeightsUnavailable(f"{side.name}, the settings beside {path.name}, is not a JSON object.")
+        raise WeightsUnavailable("vision.sidecar_not_object", sidecar=side.name, file=path.name)
     return meta
 
 
@@ -345,7 +343,7 @@ def _meta_kwargs(meta: dict, where: str) -> dict:
     and its "pretrained_cfg_overlay" (input_size, crop_pct, interpolation, mean, std: the data config)."""
     kwargs, overlay = meta.get("kwargs") or {}, meta.get("pretrained_cfg_overlay") or {}
     if not isinstance(kwargs, dict) or not isinstance(overlay, dict):
-        raise WeightsUnavailable(f"{where}: \"kwargs\" and \"pretrained_cfg_overlay\" must be JSON objects.")
+        raise WeightsUnavailable("vision.sidecar_fields", where=where)
     kwargs = dict(kwargs)
     if overlay:
         overlay = dict(overlay)
@@ -455,31 +453,34 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
         if side is not None:
             side_arch = side.get("arch")
             if side_arch and str(side_arch).split(".", 1)[0] != arch:
-                raise WeightsMismatch(
-                    f"{path.name} is a {side_arch} checkpoint ({path.with_suffix('.json').name} says so), not {arch}: "
-                    f"choose {side_arch}."
-                )
+                sidecar, side_arch = path.with_suffix(".json").name, str(side_arch)
+                raise WeightsMismatch("vision.other_arch", file=path.name, side_arch=side_arch, sidecar=sidecar,
+                                      arch=arch)
             meta = side
     kwargs = {**(_meta_kwargs(meta, f"{name}.json" if path is None else path.with_suffix(".json").name)
                  if meta else {}),
               **create_kwargs}
     if weights == "pretrained":
         if meta is not None:
-            raise WeightsUnavailable(f"'{name}' is a bundled demo model: it has demo weights, not pretrained ones.")
-        module, source = _pretrained(name, kwargs)
+            raise WeightsUnavailable("vision.demo_not_pretrained", name=name)
+        module, source, notice = _pretrained(name, kwargs)
     elif weights == "demo":
         module = _from_file(arch, WEIGHTS_DIR / f"{name}.safetensors", kwargs)
         acc = meta.get("metrics", {}).get("accuracy")
         score = f", {acc:.1%} accuracy on fresh images" if isinstance(acc, (int, float)) else ""
         source = f"demo ({name}: timm {arch} trained here on synthetic shapes{score})"
+        notice = (Notice("vision.source_demo_scored", name=name, arch=arch, accuracy=f"{acc:.1%}") if score
+                  else Notice("vision.source_demo", name=name, arch=arch))
     elif weights == "random":
         # a tag (checked by _check_name) picks its own settings: classes, input size, mean/std
         module = _create(arch if meta is not None else name, pretrained=False, **kwargs)
         source = f"random (untrained {name}, seed 0)"
+        notice = Notice("vision.source_random", name=name)
     else:
         module = _from_file(arch, path, kwargs)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         source = f"file: {path.name} (sha256 {digest}…)"
+        notice = Notice("vision.source_file", file=path.name, digest=digest)
     dev = str(devices.resolve(device))
     module = module.to(dev).eval()
     from timm.data import resolve_data_config
@@ -501,6 +502,7 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
         arch=arch,
         weights=weights,
         weights_source=source,
+        source_notice=notice,
         class_names=_class_names(module, meta),
         kind=kind,
         device=dev,
@@ -603,7 +605,7 @@ def _capture_with_hooks(module: torch.nn.Module, x: torch.Tensor) -> tuple[list[
     """
     drops = [getattr(b.attn, "attn_drop", None) for b in module.blocks]
     if any(d is None for d in drops):
-        raise CaptureError(f"{type(module).__name__}: no attention dropout module to read the weights from.")
+        raise CaptureError("vision.no_attn_drop", module=type(module).__name__)
     captured: list[torch.Tensor] = []
     with unfused(module), hooks() as h:
         for d in drops:
@@ -616,12 +618,10 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
     """One image through one model: every block's attention, token labels, the crop, the top-k classes."""
     meta, model = model, model.module  # below: `meta` the VisionModel, `model` timm's module
     if meta.kind not in ("vit", "swin"):
-        raise UnsupportedModel(
-            f"'{meta.name}' ({type(model).__name__}) is not a ViT- or Swin-family model: "
-            "its attention cannot be shown here."
-        )
+        raise UnsupportedModel("vision.not_vit_or_swin", name=meta.name, module=type(model).__name__)
     x, crop = preprocess(meta, image)
-    extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", []))}
+    extras: dict = {"data_config": dict(meta.data_config), "image_notes": list(image.info.get("notes", [])),
+                    "source_notice": meta.source_notice}
     swin_details = None
     with running(), torch.inference_mode():  # a model being traced meanwhile waits (models/capture/hooks.py)
         if meta.kind == "swin":
@@ -636,10 +636,10 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             attention_t, logits = _capture_vit(meta, x)
             n_blocks = len(model.blocks)
             if not attention_t:
-                raise CaptureError(f"No attention weights were captured from {meta.name}: the capture came back empty.")
+                raise CaptureError("vision.capture_empty", name=meta.name)
             if len(attention_t) != n_blocks:
-                raise CaptureError(f"Captured {len(attention_t)} attention maps from {meta.name}, "
-                                   f"which has {n_blocks} blocks.")
+                maps = len(attention_t)
+                raise CaptureError("vision.capture_count", maps=maps, name=meta.name, blocks=n_blocks)
             ph, pw = _patch_size(model)
             grid = (x.shape[-2] // ph, x.shape[-1] // pw)
             labels, n_prefix = token_labels(model, grid)
@@ -647,7 +647,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             n = len(labels)
             for i, a in enumerate(attention_np):
                 if a.ndim != 3 or a.shape[1:] != (n, n):
-                    raise CaptureError(f"Block {i} gave attention of shape {a.shape}, expected (heads, {n}, {n}).")
+                    shape = str(tuple(a.shape))
+                    raise CaptureError("vision.capture_shape", block=i, shape=shape, n=n)
             heads = attention_np[0].shape[0]
             blocks = [
                 BlockInfo(name=f"blocks.{i}", stage=0, grid=grid, patch_px=float(ph), num_heads=heads)

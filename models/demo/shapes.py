@@ -15,6 +15,8 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw
 
+from models.messages import CodedError  # a ValueError: a shape a link could name
+
 CLASSES = ["circle", "square", "triangle", "cross", "ring", "diamond"]
 
 SUPERSAMPLE = 4  # shapes are drawn at 4x and box-filtered down, so their edges are anti-aliased
@@ -46,7 +48,7 @@ def _shape_mask(shape: str, size: int, box: tuple[int, int, int, int]) -> np.nda
     elif shape == "diamond":
         draw.polygon([(cx, y0), (x1 - 1, cy), (cx, y1 - 1), (x0, cy)], fill=255)
     else:
-        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(CLASSES)}")
+        raise CodedError("vision.unknown_shape", shape=shape, known=CLASSES)
     small = big.resize((size, size), Image.Resampling.BOX)
     return np.asarray(small, dtype=np.float32) / 255.0
 
@@ -99,7 +101,7 @@ def render(
     """
     shape = CLASSES[label] if isinstance(label, (int, np.integer)) else str(label)
     if shape not in CLASSES:
-        raise ValueError(f"unknown shape {shape!r}; known: {', '.join(CLASSES)}")
+        raise CodedError("vision.unknown_shape", shape=shape, known=CLASSES)
     rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
     img = _background(rng, size)
     side = int(rng.integers(round(0.30 * size), round(0.50 * size) + 1))

@@ -4,6 +4,9 @@ Uploads come from strangers, so nothing here trusts the file: the pixel count is
 header before any pixel is decoded (decompression bombs), decoding errors become messages a person can
 act on, and the exotic modes (CMYK, 16-bit, alpha, palette, bilevel, animation, EXIF rotation) are
 converted the way a viewer would show them. What was converted is listed in `image.info["notes"]`.
+
+Messages are codes with parameters (models.messages): ImageError carries one, each note is a Notice; the app
+words them in the reader's language (ui/words/vision.py).
 """
 from __future__ import annotations
 
@@ -15,6 +18,8 @@ import re
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from models.messages import CodedError, Notice
+
 MAX_PIXELS = 50_000_000  # refused above this, before decoding: 150 MB of RGB, far past any model input
 DOWNSCALE_PIXELS = 16_000_000  # larger images are shrunk (area-averaged) before preprocessing, with a note
 MAX_BYTES = 20 * 1024 * 1024  # the upload limit in .streamlit/config.toml; files given by path obey it too
@@ -23,8 +28,9 @@ SAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "assets" / "samples"
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "bmp", "gif", "tif", "tiff"]
 
 
-class ImageError(ValueError):
-    """An image that cannot be used; str(error) is a message for the person who gave it."""
+class ImageError(CodedError):
+    """An image that cannot be used: a code and its parameters (ui/words/vision.py); str(error) is the English
+    wording."""
 
 
 def _read_bytes(data) -> bytes:
@@ -33,16 +39,16 @@ def _read_bytes(data) -> bytes:
     if isinstance(data, (str, os.PathLike)):
         path = pathlib.Path(data)
         if not path.is_file():
-            raise ImageError(f"No image file at {path}.")
+            raise ImageError("image.no_file", path=str(path))
         if path.stat().st_size > MAX_BYTES:
             size_mb = path.stat().st_size / 2**20
-            raise ImageError(f"{path.name} is {size_mb:.1f} MB; the limit is {MAX_BYTES // 2**20} MB.")
+            raise ImageError("image.too_large_file", file=path.name, size=f"{size_mb:.1f}", limit=MAX_BYTES // 2**20)
         return path.read_bytes()
     if hasattr(data, "getvalue"):  # Streamlit's UploadedFile, io.BytesIO
         return bytes(data.getvalue())
     if hasattr(data, "read"):
         return bytes(data.read())
-    raise ImageError(f"Cannot read an image from a {type(data).__name__}.")
+    raise ImageError("image.unreadable_type", type=type(data).__name__)
 
 
 def _to_uint8(array: np.ndarray) -> np.ndarray:
@@ -71,24 +77,24 @@ def _to_uint8(array: np.ndarray) -> np.ndarray:
     return np.clip(np.nan_to_num(np.rint(scaled), nan=0.0), 0, 255).astype(np.uint8)
 
 
-def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
+def _to_rgb(im: Image.Image, notes: list[Notice]) -> Image.Image:
     """Any PIL mode to RGB: alpha composited on white, 16-bit and float scaled, palettes expanded."""
     mode = im.mode
     if mode == "RGB":
         return im
     if mode.startswith("I;16") or mode in ("I", "F"):
-        depth = "16-bit" if mode.startswith("I;16") else "32-bit " + ("float" if mode == "F" else "integer")
-        notes.append(f"{depth} greyscale scaled to 8 bits")
+        depth = "16" if mode.startswith("I;16") else "32f" if mode == "F" else "32i"
+        notes.append(Notice(f"image.grey_{depth}"))  # image.grey_16, image.grey_32f, image.grey_32i
         grey = _to_uint8(np.array(im))
         return Image.fromarray(grey, "L").convert("RGB")
     if mode == "P":
         has_alpha = "transparency" in im.info or (im.palette is not None and im.palette.mode == "RGBA")
         im = im.convert("RGBA" if has_alpha else "RGB")
-        notes.append("palette expanded to RGB")
+        notes.append(Notice("image.palette"))
         mode = im.mode
     if mode == "PA":
         im, mode = im.convert("RGBA"), "RGBA"
-        notes.append("palette expanded to RGB")
+        notes.append(Notice("image.palette"))
     if mode in ("RGBa", "La"):  # premultiplied alpha
         im = im.convert("RGBA")
         mode = "RGBA"
@@ -96,15 +102,15 @@ def _to_rgb(im: Image.Image, notes: list[str]) -> Image.Image:
         rgba = im.convert("RGBA")
         alpha = np.asarray(rgba.getchannel("A"))
         if alpha.min() < 255:
-            notes.append("transparent pixels composited on white")
+            notes.append(Notice("image.alpha"))
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(white, rgba).convert("RGB")
     if mode == "CMYK":
-        notes.append("CMYK converted to RGB")
+        notes.append(Notice("image.cmyk"))
     elif mode == "1":
-        notes.append("black-and-white (1-bit) converted to RGB")
+        notes.append(Notice("image.bilevel"))
     elif mode not in ("L",):
-        notes.append(f"{mode} converted to RGB")
+        notes.append(Notice("image.mode", mode=mode))
     return im.convert("RGB")
 
 
@@ -116,45 +122,38 @@ def load_image(data) -> Image.Image:
     """
     raw = _read_bytes(data)
     if len(raw) == 0:
-        raise ImageError("The file is empty (0 bytes).")
-    notes: list[str] = []
+        raise ImageError("image.empty")
+    notes: list[Notice] = []
     try:
         im = Image.open(io.BytesIO(raw))
     except Image.DecompressionBombError as e:
-        raise ImageError(f"Refused: the image declares too many pixels (a possible decompression bomb). {e}") from None
+        raise ImageError("image.bomb_declared", detail=str(e)) from None
     except UnidentifiedImageError:
-        raise ImageError(
-            "This file is not an image that can be read (PNG, JPEG, WebP, BMP, GIF and TIFF are supported)."
-        ) from None
+        raise ImageError("image.not_an_image") from None
     except Exception as e:  # a header so broken that PIL cannot even identify it
-        raise ImageError(f"This image's header could not be read ({type(e).__name__}: {e}).") from None
+        raise ImageError("image.bad_header", detail=f"{type(e).__name__}: {e}") from None
     with im:
         width, height = im.size
         if width < 1 or height < 1:
-            raise ImageError(f"The image has no pixels ({width}×{height}).")
+            raise ImageError("image.no_pixels", width=width, height=height)
         if width * height > MAX_PIXELS:
-            raise ImageError(
-                f"Refused: the image declares {width}×{height} = {width * height / 1e6:.0f} million pixels, over the "
-                f"{MAX_PIXELS / 1e6:.0f} million limit (a decompression bomb, or simply too large). "
-                "Nothing was decoded."
-            )
+            raise ImageError("image.too_many_pixels", width=width, height=height,
+                             millions=f"{width * height / 1e6:.0f}", limit=f"{MAX_PIXELS / 1e6:.0f}")
         frames = getattr(im, "n_frames", 1) or 1
         try:
             im.seek(0)
             im.load()
         except Image.DecompressionBombError as e:
-            raise ImageError(f"Refused: a possible decompression bomb. {e}") from None
+            raise ImageError("image.bomb", detail=str(e)) from None
         except (OSError, SyntaxError, ValueError, EOFError) as e:
             message = str(e)
             if "truncated" in message.lower() or isinstance(e, EOFError):
-                raise ImageError("The image file is truncated: it ends before all its pixels.") from None
-            raise ImageError(
-                f"The image could not be decoded: it is corrupt or in an unsupported variant ({message})."
-            ) from None
+                raise ImageError("image.truncated") from None
+            raise ImageError("image.corrupt", detail=message) from None
         except Exception as e:
-            raise ImageError(f"The image could not be decoded ({type(e).__name__}: {e}).") from None
+            raise ImageError("image.undecodable", detail=f"{type(e).__name__}: {e}") from None
         if frames > 1:
-            notes.append(f"first of {frames} frames/pages used")
+            notes.append(Notice("image.first_frame", frames=frames))
         try:
             orientation = im.getexif().get(0x0112, 1)
         except Exception:  # an unreadable EXIF block is ignored, not fatal
@@ -164,11 +163,11 @@ def load_image(data) -> Image.Image:
         except Exception:  # a broken orientation tag: keep the pixels as stored
             upright, orientation = im, 1
         if orientation not in (None, 1):
-            notes.append(f"rotated upright per its EXIF orientation ({orientation})")
+            notes.append(Notice("image.exif_rotated", orientation=orientation))
         try:
             rgb = _to_rgb(upright, notes)
         except Exception as e:
-            raise ImageError(f"The image could not be converted to RGB ({type(e).__name__}: {e}).") from None
+            raise ImageError("image.no_rgb", detail=f"{type(e).__name__}: {e}") from None
         if rgb is im:  # detach from the file, which closes with this block
             rgb = im.copy()
     w, h = rgb.size
@@ -176,9 +175,9 @@ def load_image(data) -> Image.Image:
         f = (DOWNSCALE_PIXELS / (w * h)) ** 0.5
         size = (max(1, int(w * f)), max(1, int(h * f)))
         rgb = rgb.resize(size, Image.Resampling.BOX)
-        notes.append(f"downscaled from {w}×{h} to {size[0]}×{size[1]} before preprocessing")
+        notes.append(Notice("image.downscaled", width=w, height=h, new_width=size[0], new_height=size[1]))
     if min(w, h) == 1 or max(w, h) / min(w, h) > 10:
-        notes.append(f"unusual shape {w}×{h}: the model sees it resized and centre-cropped")
+        notes.append(Notice("image.unusual_shape", width=w, height=h))
     rgb.info = {"notes": notes, "source_size": (width, height)}
     return rgb
 
