@@ -34,7 +34,7 @@ def test_home_in_english_and_chinese():
     en = _run(lang="en")
     zh = _run(lang="zh")
     assert any("Reading attention responsibly" in s.value for s in en.subheader)
-    assert any("如何正确解读注意力" in s.value for s in zh.subheader)
+    assert any("审慎解读注意力" in s.value for s in zh.subheader)
     assert zh.sidebar.selectbox[0].value == "zh" and en.sidebar.selectbox[0].value == "en"
 
 
@@ -63,4 +63,4 @@ def test_the_sidebar_switch_changes_the_language():
     at = _run(lang="en")
     at.sidebar.selectbox[0].set_value("zh").run()
     assert not at.exception
-    assert any("如何正确解读注意力" in s.value for s in at.subheader)
+    assert any("审慎解读注意力" in s.value for s in at.subheader)

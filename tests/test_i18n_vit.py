@@ -73,7 +73,7 @@ def test_default_view_in_both_languages(lang):
     if lang == "zh":
         assert english_left(at) == []
         assert "注意力头" in texts(at.subheader) and "图像块" in texts(at.subheader)
-        assert "宇航员 Eileen Collins" in at.selectbox(key="vit_sample").options
+        assert "宇航员艾琳·柯林斯" in at.selectbox(key="vit_sample").options
         assert at.selectbox(key="vit_sample").value == "astronaut.png"
     else:
         assert "Vision Transformer" in texts(at.title)
