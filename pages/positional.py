@@ -16,10 +16,10 @@ import streamlit as st
 from models.analysis import positional
 from models.capture import vision
 from ui import clicks, link, present
-from ui.common import cached_figure, current_device, weights_badge
+from ui.common import cached_figure, current_device
 from ui.i18n import N_, _
 from ui.messages import word
-from ui.vision import cached_model
+from ui.vision import cached_model, weights_badge
 from viz import positional as figs
 
 PAGE = "positional"
@@ -129,7 +129,7 @@ def model_ui(family: str, key: str):
         return None, name, weights
     if note:
         st.warning(note)
-    weights_badge(model.weights_source)
+    weights_badge(model)
     return model, name, weights
 
 

@@ -22,7 +22,7 @@ from models.runtime import images
 from ui import link, present
 from ui import text as ui_text
 from ui import vision as ui_vision
-from ui.common import cached_figure, current_device, weights_badge
+from ui.common import cached_figure, current_device
 from ui.i18n import N_, _
 from ui.messages import word
 from viz import step_by_step as figs
@@ -42,11 +42,6 @@ KIND_NAMES = {
 VIT_WHICH = {"demo": N_("demo"), "timm": N_("timm model")}
 WEIGHTS = {"pretrained": N_("pretrained"), "random": N_("random")}
 IMAGE_SOURCES = {"shape": N_("generated shape"), "sample": N_("sample photo"), "upload": N_("upload")}
-SHAPE_NAMES = {"circle": N_("circle"), "square": N_("square"), "triangle": N_("triangle"), "cross": N_("cross"),
-               "ring": N_("ring"), "diamond": N_("diamond")}
-SAMPLE_NAMES = {"astronaut Eileen Collins": N_("astronaut Eileen Collins"), "Chelsea the cat": N_("Chelsea the cat"),
-                "a cup of coffee": N_("a cup of coffee"),
-                "Falcon 9 launch carrying DSCOVR": N_("Falcon 9 launch carrying DSCOVR")}
 
 
 def shown_name(names: dict[str, str]):
@@ -155,7 +150,7 @@ def image_ui():
     if source == "shape":
         c1, c2 = st.columns(2)
         with c1:
-            fmt = shown_name(SHAPE_NAMES)
+            fmt = ui_vision.class_label  # the shape classes' names, as the vision pages show them
             check("sbs_shape", shapes.CLASSES, fmt)
             shape = st.selectbox(_("Shape"), shapes.CLASSES, index=2, key="sbs_shape", format_func=fmt,
                                  bind="query-params")
@@ -164,7 +159,9 @@ def image_ui():
             seed = st.number_input(_("Seed"), 0, 10_000, 0, key="sbs_seed", bind="query-params")
         return shapes.sample_image(shape, seed=int(seed)), f"shape:{shape}:{int(seed)}"
     if source == "sample":
-        fmt = shown_name(SAMPLE_NAMES)
+        def fmt(title):  # noqa: E306 - the sample's title in the reader's language, as the vision pages show it
+            return ui_vision.sample_title(images.SAMPLES[title].name)
+
         check("sbs_sample", images.SAMPLES, fmt)
         sample = st.selectbox(_("Sample photo"), list(images.SAMPLES), key="sbs_sample", format_func=fmt,
                               bind="query-params")
@@ -353,7 +350,7 @@ def walkthrough() -> None:
                 return
             for message in trace.messages:
                 st.warning(word(message))
-            weights_badge(trace.weights_source)
+            ui_text.weights_badge(ui_text.load_model(model_choice, device, text_weights), text_weights)
             st.markdown(_("**Output:** {output}").format(output=f"`{trace.output}`"))
         else:
             try:
@@ -365,7 +362,7 @@ def walkthrough() -> None:
             except (ValueError, RuntimeError) as e:
                 st.error(_("This model cannot be shown step by step: {reason}").format(reason=word(e)))
                 return
-            weights_badge(vit.weights_source)
+            ui_vision.weights_badge(vit)
             kind = "vit"
     steps = all_heads[head]
     q_labels, k_labels = token_labels(steps.query_labels), token_labels(steps.key_labels)

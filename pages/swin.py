@@ -227,14 +227,14 @@ if trace.kind != "swin" or trace.swin is None:
         model=trace.model_name))
     st.stop()
 
-common.weights_badge(trace.weights_source)
+uv.weights_badge(trace)
 RUN_KEY = uv.run_key(image, name, weights, device)
 if weights == "demo":
     st.info(_(
         "The demo Swin was trained only on synthetic shapes ({classes}): on a photo its prediction means nothing, "
         "but its windows, masks and attention are real. Choose a generated shape as the image to see it on what "
         "it knows."
-    ).format(classes=", ".join(uv.cached_model(name, weights, device).class_names)))
+    ).format(classes=_(", ").join(uv.class_label(c) for c in uv.cached_model(name, weights, device).class_names)))
 for note in trace.extras.get("image_notes", []):
     st.caption(_("Image: {note}.").format(note=word(note)))
 details = trace.swin

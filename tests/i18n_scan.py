@@ -24,6 +24,10 @@ ALLOWED = {
     "attention", "atlas",  # the app's name
     "wq", "wk", "wv", "wo", "xw", "dk", "dv", "dmodel", "sqrt", "pos", "pe", "rgb", "top", "tiny", "small",
     "base", "large", "demo", "patch", "cr",
+    # the sample photos' credits (people, agencies, licences) and image formats
+    "nasa", "spacex", "dscovr", "walt", "van", "der", "rachel", "michetti", "pikolo", "espresso", "bar", "cc", "st",
+    "fan", "eileen", "collins", "chelsea", "jpeg", "webp", "bmp", "gif", "tiff", "numpy", "touvron", "jacob",
+    "gildenblat",
     "language", "english",  # the language picker is bilingual on purpose: "Language / 语言", English / 中文
 }
 _TAG = re.compile(r"<[^>]{0,40}>")

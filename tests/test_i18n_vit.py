@@ -100,7 +100,7 @@ def test_a_named_model_with_random_weights_in_chinese():
     assert not at.exception
     assert english_left(at) == []
     assert "随机（未训练的 deit_small_distilled_patch16_224，随机种子 0）" in texts(at.warning)
-    assert "2 个前缀标记（CLS, DIST）" in texts(at.markdown)
+    assert "2 个前缀词元（CLS, DIST）" in texts(at.markdown)
     assert at.query_params["vit_model"] == "deit_small_distilled_patch16_224"
 
 

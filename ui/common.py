@@ -89,17 +89,6 @@ def current_device() -> str:
     return devices.resolve(st.session_state.get(DEVICE_KEY, "auto")).type
 
 
-def weights_badge(source) -> None:
-    """Says on screen which weights are in use (a models.messages.Notice, worded here): attention from random
-    weights means nothing, so random weights get a warning. A Notice whose code ends in "random" is random."""
-    words = messages.word(source)
-    if str(getattr(source, "code", source)).split(".")[-1].startswith("random"):
-        st.warning(_("Weights: **{source}**. Random weights attend arbitrarily; use them only to inspect the "
-                     "mechanics.").format(source=words))
-    else:
-        st.info(_("Weights: **{source}**").format(source=words))
-
-
 def on_device_or_cpu(call, device: str):
     """`call(device)`; when the GPU runs out of memory, frees its cache and runs `call("cpu")`, with a notice.
 
