@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import socket
 import statistics
@@ -182,7 +183,7 @@ def _open(page, url: str, slug: str) -> None:
     page.goto(url)
     _wait_idle(page)
     page.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first.click()
-    page.wait_for_url(f"**/{slug}")
+    page.wait_for_url(re.compile(rf"/{slug}(\?|$)"))  # the page keeps its view in the query
     page.wait_for_selector(FIGURE)  # every page draws a chart: its first run got that far
     _wait_idle(page)
     page.evaluate(OBSERVER_JS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import pathlib
+import re
 import shutil
 import socket
 import subprocess
@@ -132,7 +133,7 @@ def open_page(pg, server: str, slug: str) -> None:
     pg.goto(server)
     wait_idle(pg)
     pg.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first.click()
-    pg.wait_for_url(f"**/{slug}")
+    pg.wait_for_url(re.compile(rf"/{slug}(\?|$)"))  # the page keeps its view in the query
 
 
 def type_text(pg, value: str) -> None:
