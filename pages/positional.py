@@ -343,7 +343,7 @@ def swin_section() -> None:
         c1, c2 = st.columns(2) if not present.on() else (st.container(),) * 2
         with c1:
             ids = [block_id(t) for t in tables]
-            linked("pe_swin_block", ids, parse=link.one_of(ids), to_state=ids.index)
+            linked("pe_swin_block", ids, to_state=ids.index)
             if st.session_state.get("pe_swin_block") not in range(len(tables)):
                 st.session_state["pe_swin_block"] = 0  # another model with fewer blocks
             index = st.selectbox(_("Block"), range(len(tables)), key="pe_swin_block", format_func=block_label(tables))
