@@ -6,8 +6,10 @@ each tab is an st.fragment, so a change in one reruns that tab only, and figures
 from 1.
 
 The view is in the URL (ui.link): the section, pe_len, d_model, the chosen dimensions and start positions, each
-section's model and the small map clicked on the ViT grid (`pe_vit_patch=row,column`, indices from 0). A link's
-value that does not fit is reported once, when the link is opened, and the default is shown.
+section's model and the small map clicked on the ViT grid (`pe_vit_patch=row,column`, indices from 0). Choices the
+page shows in the reader's language are kept by internal name, never by label (`pe_tab=vit`, `pe_vit_which=timm`,
+`pe_swin_block=1.2` for stage 1 · block 2), so that a link opens the same view in either language. A link's value
+that does not fit is reported once, when the link is opened, and the default is shown.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import streamlit as st
 
 from models.analysis import positional
 from models.capture import vision
-from ui import clicks, link, present
+from ui import clicks, i18n, link, present
 from ui.common import cached_figure, current_device
 from ui.i18n import N_, _
 from ui.messages import word
@@ -34,6 +36,7 @@ SECTIONS = {  # the lesson's order: sinusoids and their distance-only similarity
     "vit": N_("Learned (ViT)"),
     "swin": N_("Relative bias (Swin)"),
 }
+TAB_KEY = "pe_tab"  # the open section, by internal name in the URL
 VIT_CELL = "pe_vit_cell"  # session state: the small map chosen on the ViT grid, (row, column)
 
 
@@ -49,9 +52,38 @@ def checked(param: str, parse):
     return link.check(param, parse)
 
 
-def check(param: str, options, format_func=str):
-    """checked() for a widget whose URL value is one of its options as the widget shows it."""
-    return checked(param, link.one_of([format_func(o) for o in options]))
+def check(param: str, options):
+    """checked() for a bound widget whose URL value is one of its options as they are (numbers)."""
+    return checked(param, link.one_of(options))
+
+
+def linked(param: str, options, parse=None, to_state=None) -> None:
+    """Before a widget whose options are shown in the reader's language (it is not bound: Streamlit would write
+    the label into the URL): a link's new value of `param` (the widget's key) sets it. The URL keeps the option's
+    internal name, `?pe_vit_which=timm`, never its label, so that a link opens the same view in either language;
+    the page publishes the value in use after the widget. A value that does not fit gives a notice and the widget
+    keeps its default (ui.link.bind)."""
+    link.bind(param, param, parse or link.one_of(options), to_state)
+
+
+def block_id(table) -> str:
+    """A Swin block as the link names it: `stage.block`, both counted from 1 (`pe_swin_block=1.2`)."""
+    return f"{table.stage + 1}.{table.block + 1}"
+
+
+def open_section(labels: dict[str, str]) -> str:
+    """Before the tabs: the internal name of the section to open. A link's `pe_tab` (`sin`, `vit`, `swin`) opens
+    its section, a name the page does not have gives a notice and the first section; otherwise the section open
+    in this session stays open, also when its label is of the other language (the reader switched language).
+    Session state holds the open tab's label (st.tabs with a key and on_change="rerun"); the tabs' identity
+    includes their labels and `default`, so the tabs open `default`, the section's label in this language."""
+    name = link.check(TAB_KEY, link.one_of(labels)) if link.incoming(TAB_KEY) is not None else None
+    if name is None:
+        shown = st.session_state.get(TAB_KEY)
+        names = {i18n.translations(lang).gettext(label): n for lang in i18n.LANGS for n, label in SECTIONS.items()}
+        name = names.get(shown, "sin") if shown is not None else st.query_params.get(TAB_KEY, "sin")
+        name = name if name in labels else "sin"
+    return name
 
 
 def cell(raw: str) -> tuple[int, int]:
@@ -103,22 +135,24 @@ def model_ui(family: str, key: str):
     demo, example = DEMO[family]
     c1, c2, c3 = st.columns([2, 3, 2]) if not present.on() else (st.container(),) * 3
     with c1:
-        fmt = shown_name(WHICH)
-        check(f"{key}_which", WHICH, fmt)
-        which = st.radio(_("Model"), list(WHICH), horizontal=True, key=f"{key}_which", format_func=fmt,
-                         bind="query-params",
+        which_key, weights_key = f"{key}_which", f"{key}_weights"
+        linked(which_key, WHICH)
+        which = st.radio(_("Model"), list(WHICH), horizontal=True, key=which_key, format_func=shown_name(WHICH),
                          help=_("The bundled {demo} (trained here on synthetic shapes), or any timm model by "
                                 "name.").format(demo=demo))
+        link.publish(**{which_key: which})
     name, weights = demo, "demo"
     if which == "timm":
         with c2:
             name = st.text_input(_("timm name"), example, key=f"{key}_name", bind="query-params").strip()
         with c3:
-            fmt = shown_name(WEIGHTS)
-            check(f"{key}_weights", WEIGHTS, fmt)
-            weights = st.radio(_("Weights"), list(WEIGHTS), horizontal=True, key=f"{key}_weights", format_func=fmt,
-                               bind="query-params",
+            linked(weights_key, WEIGHTS)
+            weights = st.radio(_("Weights"), list(WEIGHTS), horizontal=True, key=weights_key,
+                               format_func=shown_name(WEIGHTS),
                                help=_("Pretrained weights come from the Hugging Face Hub (or its local cache)."))
+            link.publish(**{weights_key: weights})
+    else:
+        link.forget(weights_key)
     if not name:
         st.warning(_("Type a timm model name, for example {example}.").format(example=example))
         return None, name, weights
@@ -308,10 +342,12 @@ def swin_section() -> None:
     with controls:
         c1, c2 = st.columns(2) if not present.on() else (st.container(),) * 2
         with c1:
-            fmt = block_label(tables)
-            check("pe_swin_block", range(len(tables)), fmt)
-            index = st.selectbox(_("Block"), range(len(tables)), key="pe_swin_block", format_func=fmt,
-                                 bind="query-params")
+            ids = [block_id(t) for t in tables]
+            linked("pe_swin_block", ids, to_state=ids.index)
+            if st.session_state.get("pe_swin_block") not in range(len(tables)):
+                st.session_state["pe_swin_block"] = 0  # another model with fewer blocks
+            index = st.selectbox(_("Block"), range(len(tables)), key="pe_swin_block", format_func=block_label(tables))
+            link.publish(pe_swin_block=ids[index])
         table = tables[index]
         n_heads = table.table.shape[0]
         with c2:
@@ -334,9 +370,10 @@ st.markdown(_(
     "Attention itself is blind to order: permute the tokens and each token's output is permuted the same way. "
     "Position has to be given. Three ways models do it, with their real numbers."
 ))
-section_labels = [_(label) for label in SECTIONS.values()]
-checked("pe_tab", link.one_of(section_labels))
-tab_sin, tab_vit, tab_swin = st.tabs(section_labels, key="pe_tab", bind="query-params")
+labels = {name: _(label) for name, label in SECTIONS.items()}
+tab_sin, tab_vit, tab_swin = st.tabs(list(labels.values()), key=TAB_KEY, on_change="rerun",
+                                     default=labels[open_section(labels)])
+link.publish(**{TAB_KEY: next(name for name, tab in zip(labels, (tab_sin, tab_vit, tab_swin)) if tab.open)})
 with tab_sin:
     sinusoidal_section()
 with tab_vit:

@@ -5,9 +5,12 @@ ui.text.load_model); the recomputation is cached per (model, input, layer) for e
 per view (ui.common.cached_figure), so that a change of head, layer or query token reruns only the walk-through
 fragment and mostly re-sends figures already built.
 
-The view is in the URL: every widget is bound to a query parameter named by its key (ui.link); a link's value
-that does not fit (an unknown model, layer 99, a negative head) is reported once, when the link is opened, and
-the default is shown. Layers, blocks and heads count from 1 there as on screen.
+The view is in the URL, each widget under a query parameter named by its key (ui.link). Numbers and free text are
+bound by Streamlit (`bind="query-params"`); a choice shown in the reader's language is kept by internal name,
+never by its label (`sbs_model=reverse` or `vit`, `sbs_kind=decoder`, `sbs_part=5-7`, `sbs_image_source=shape`,
+`sbs_sample=astronaut.png`), so that a link opens the same view in either language. A link's value that does not
+fit (an unknown model, layer 99, a negative head) is reported once, when the link is opened, and the default is
+shown. Layers, blocks and heads count from 1 there as on screen; the query token is its position, from 0.
 """
 from __future__ import annotations
 
@@ -49,20 +52,21 @@ def shown_name(names: dict[str, str]):
     return lambda o: _(names[o]) if o in names else str(o)
 
 
-def check(param: str, options, format_func=str):
-    """When this session opens a link: a notice for a value of `param` that is none of the options as shown
-    (a bound widget's URL value is its option as the widget shows it). Later runs: nothing to check, the widgets
-    hold what they show."""
-    if st.session_state.get(LINK_CHECKED):
-        return None
-    return checked(param, link.one_of([format_func(o) for o in options]))
-
-
 def checked(param: str, parse):
-    """check() with a parser of the link's value (ui.link.whole, ui.link.text)."""
+    """Before a bound widget, when this session opens a link: a notice for a value of `param` that does not fit
+    (`parse`: ui.link.whole, ui.link.text). Later runs: nothing to check, the widgets hold what they show."""
     if st.session_state.get(LINK_CHECKED):
         return None
     return link.check(param, parse)
+
+
+def linked(param: str, options, parse=None, to_state=None) -> None:
+    """Before a widget whose options are shown in the reader's language (it is not bound: Streamlit would write
+    the label into the URL): a link's new value of `param` (the widget's key) sets it. The URL keeps the option's
+    internal name, never its label, so that a link opens the same view in either language; the page publishes
+    the value in use after the widget (ui.link.publish). A value that does not fit gives a notice and the widget
+    keeps its default (ui.link.bind)."""
+    link.bind(param, param, parse or link.one_of(options), to_state)
 
 
 def text_model(task: str, device: str):
@@ -142,30 +146,34 @@ def text_input_ui(task: str, device: str):
 
 def image_ui():
     """The input image: a generated shape, a sample photo or an upload; (image, key), or st.stop() with a message."""
-    fmt = shown_name(IMAGE_SOURCES)
-    check("sbs_image_source", IMAGE_SOURCES, fmt)
-    source = st.radio(_("Image"), list(IMAGE_SOURCES), horizontal=True, key="sbs_image_source", format_func=fmt,
-                      bind="query-params",
+    linked("sbs_image_source", IMAGE_SOURCES)
+    source = st.radio(_("Image"), list(IMAGE_SOURCES), horizontal=True, key="sbs_image_source",
+                      format_func=shown_name(IMAGE_SOURCES),
                       help=_("The demo ViT was trained on generated shapes; photos work, but mean little to it."))
+    link.publish(sbs_image_source=source)
+    if source != "shape":
+        link.forget("sbs_shape")
+    if source != "sample":
+        link.forget("sbs_sample")
     if source == "shape":
         c1, c2 = st.columns(2)
         with c1:
-            fmt = ui_vision.class_label  # the shape classes' names, as the vision pages show them
-            check("sbs_shape", shapes.CLASSES, fmt)
-            shape = st.selectbox(_("Shape"), shapes.CLASSES, index=2, key="sbs_shape", format_func=fmt,
-                                 bind="query-params")
+            linked("sbs_shape", shapes.CLASSES)
+            st.session_state.setdefault("sbs_shape", shapes.CLASSES[2])
+            shape = st.selectbox(_("Shape"), shapes.CLASSES, key="sbs_shape",
+                                 format_func=ui_vision.class_label)  # the classes' names, as the vision pages show them
+            link.publish(sbs_shape=shape)
         with c2:
             checked("sbs_seed", link.whole(0, 10_000))
             seed = st.number_input(_("Seed"), 0, 10_000, 0, key="sbs_seed", bind="query-params")
         return shapes.sample_image(shape, seed=int(seed)), f"shape:{shape}:{int(seed)}"
     if source == "sample":
-        def fmt(title):  # noqa: E306 - the sample's title in the reader's language, as the vision pages show it
-            return ui_vision.sample_title(images.SAMPLES[title].name)
-
-        check("sbs_sample", images.SAMPLES, fmt)
-        sample = st.selectbox(_("Sample photo"), list(images.SAMPLES), key="sbs_sample", format_func=fmt,
-                              bind="query-params")
-        return images.load_image(images.SAMPLES[sample]), f"sample:{sample}"
+        files = ui_vision.sample_files()  # by file name, as the vision pages keep a sample in their links
+        linked("sbs_sample", files)
+        sample = st.selectbox(_("Sample photo"), list(files), key="sbs_sample",
+                              format_func=ui_vision.sample_title)  # the title in the reader's language
+        link.publish(sbs_sample=sample)
+        return images.load_image(files[sample]), f"sample:{sample}"
     upload = st.file_uploader(_("Image file"), type=images.UPLOAD_TYPES, key="sbs_upload")
     if upload is None:
         st.info(_("Upload an image to continue. Uploaded images are not kept in links: a link to a view of an "
@@ -183,22 +191,22 @@ def vit_input_ui(device: str):
     """Model and image, outside the walk-through fragment. Returns (model, name, weights, image, image key)."""
     c1, c2, c3 = st.columns([2, 3, 2])
     with c1:
-        fmt = shown_name(VIT_WHICH)
-        check("sbs_vit_which", VIT_WHICH, fmt)
-        which = st.radio("ViT", list(VIT_WHICH), horizontal=True, key="sbs_vit_which", format_func=fmt,
-                         bind="query-params",
+        linked("sbs_vit_which", VIT_WHICH)
+        which = st.radio("ViT", list(VIT_WHICH), horizontal=True, key="sbs_vit_which",
+                         format_func=shown_name(VIT_WHICH),
                          help=_("The bundled demo ViT (trained here on shapes), or any timm ViT by name."))
+        link.publish(sbs_vit_which=which)
     name, weights = "vit_demo", "demo"
     if which == "timm":
         with c2:
             name = st.text_input(_("timm name"), "vit_base_patch16_224", key="sbs_vit_name",
                                  bind="query-params").strip()
         with c3:
-            fmt = shown_name(WEIGHTS)
-            check("sbs_vit_weights", WEIGHTS, fmt)
-            weights = st.radio(_("Weights"), list(WEIGHTS), horizontal=True, key="sbs_vit_weights", format_func=fmt,
-                               bind="query-params",
+            linked("sbs_vit_weights", WEIGHTS)
+            weights = st.radio(_("Weights"), list(WEIGHTS), horizontal=True, key="sbs_vit_weights",
+                               format_func=shown_name(WEIGHTS),
                                help=_("Pretrained weights come from the Hugging Face Hub (or its local cache)."))
+            link.publish(sbs_vit_weights=weights)
         if not name:
             st.warning(_("Type a timm ViT name, for example {example}.").format(example="vit_base_patch16_224"))
             st.stop()
@@ -238,13 +246,16 @@ present.explain(_(
 ), label=_("What this page shows"))
 device = current_device()
 MODELS = list(text.TASKS) + [VIT]
-check("sbs_model", MODELS, model_label)
+MODEL_NAMES = {**{task: task for task in text.TASKS}, "vit": VIT}  # the link's name -> the option
+linked("sbs_model", MODEL_NAMES, to_state=MODEL_NAMES.get)
 model_choice = st.radio(
-    _("Model"), MODELS, horizontal=True, key="sbs_model", format_func=model_label, bind="query-params",
+    _("Model"), MODELS, horizontal=True, key="sbs_model", format_func=model_label,
     help=_("The encoder–decoder demo tasks (trained from scratch) or a Vision Transformer from timm."),
 )
 family = "text" if model_choice in text.TASKS else "vit"
+link.publish(sbs_model=model_choice if family == "text" else "vit")
 if family == "text":
+    link.forget("sbs_vit_which", "sbs_vit_weights", "sbs_image_source", "sbs_shape", "sbs_sample")
     cfg, text_weights, sentence, pad_to = text_input_ui(model_choice, device)
     run_key = f"text|{model_choice}|{text_weights}|{sentence!r}|{pad_to}|{device}"
 else:
@@ -303,20 +314,21 @@ def walkthrough() -> None:
     the controls sit beside the steps (ui.present.layout)."""
     controls, main = present.layout()
     with controls:
-        check("sbs_part", PARTS, part_label)
+        linked("sbs_part", PARTS)
+        st.session_state.setdefault("sbs_part", "1-2")
         part = st.segmented_control(
-            _("Steps to show"), list(PARTS), default="1-2", key="sbs_part", format_func=part_label,
-            bind="query-params",
+            _("Steps to show"), list(PARTS), key="sbs_part", format_func=part_label,
             help=_("A few steps at a time keep a change of head or token quick; every step is recomputed either "
                    "way."),
         ) or "1-2"
+        link.publish(sbs_part=part)
         if family == "text":
             c1, c2, c3 = st.columns(3) if not present.on() else (st.container(),) * 3
             with c1:
-                fmt = shown_name(KIND_NAMES)
-                check("sbs_kind", sbs.TEXT_KINDS, fmt)
-                kind = st.selectbox(_("Attention"), sbs.TEXT_KINDS, key="sbs_kind", format_func=fmt,
-                                    bind="query-params")
+                linked("sbs_kind", sbs.TEXT_KINDS)
+                kind = st.selectbox(_("Attention"), sbs.TEXT_KINDS, key="sbs_kind",
+                                    format_func=shown_name(KIND_NAMES))
+                link.publish(sbs_kind=kind)
             n_layers = cfg.n_encoder_layers if kind == "encoder" else cfg.n_decoder_layers
             with c2:
                 key = f"sbs_layer_{model_choice}_{kind}"
@@ -326,6 +338,7 @@ def walkthrough() -> None:
             with c3:
                 head = head_slider(cfg.n_heads)
         else:
+            link.forget("sbs_kind")
             blocks = sbs.vit_blocks(vit)
             c1, c2 = st.columns(2) if not present.on() else (st.container(),) * 2
             with c1:
@@ -370,13 +383,15 @@ def walkthrough() -> None:
         def query_label(i: int) -> str:
             return f"{i}: {q_labels[i]}"
 
-        key = f"sbs_query_{model_choice}"
-        check(key, range(len(q_labels)), query_label)
+        key = f"sbs_query_{model_choice}"  # the link keeps the token's position (from 0), not its label
+        linked(key, range(len(q_labels)), parse=link.whole(0, len(q_labels) - 1))
+        if st.session_state.get(key) not in range(len(q_labels)):  # none yet, or beyond a shorter input
+            st.session_state[key] = min(3, len(q_labels) - 1) if family == "text" else 0
         query = st.selectbox(
             _("Query token (highlighted throughout; positions are indices from 0)"), range(len(q_labels)),
-            index=min(3, len(q_labels) - 1) if family == "text" else 0, key=key, format_func=query_label,
-            bind="query-params", help=_("Its row is boxed in every matrix whose rows are queries."),
+            key=key, format_func=query_label, help=_("Its row is boxed in every matrix whose rows are queries."),
         )
+        link.publish(**{key: query})
     query = min(int(query if query is not None else 0), len(q_labels) - 1)
     with main:
         render(steps, kind, layer, head, query, q_labels, k_labels, PARTS[part][1])

@@ -2,8 +2,9 @@
 
 Each page runs in English and Chinese in its default view and in another one (no exception, and in Chinese no
 English word left, tests/i18n_scan.py); a view opened from a link draws the same numbers as the same view reached
-with the widgets; a link with bad values gives a notice and the defaults; `?present=1` runs and sizes the figures
-for a projector.
+with the widgets; a link names choices by internal name, never by a label of the reader's language, so the same
+link opens the same view in either language and the URL after a run holds no Chinese but typed text; a link with
+bad values gives a notice and the defaults; `?present=1` runs and sizes the figures for a projector.
 """
 import json
 
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import APP
 from tests.i18n_scan import english_words
 from ui import i18n, present
+from ui import vision as ui_vision
 
 # Names a Chinese page keeps: the demo tasks' names, a model family and an author the page cites.
 NAMES = {"reverse", "dates", "translate", "cait", "touvron"}
@@ -70,7 +72,7 @@ def test_step_by_step_runs_in_both_languages(lang):
 
 
 def test_step_by_step_in_chinese_every_step_of_the_decoder_with_its_mask():
-    at = _open(STEPS, "zh", sbs_kind="解码器带掩码的自注意力", sbs_part="全部十一步", sbs_head=2)
+    at = _open(STEPS, "zh", sbs_kind="decoder", sbs_part="all", sbs_head=2)
     _ok(at)
     assert not at.warning, [w.value for w in at.warning]
     assert at.selectbox(key="sbs_kind").value == "decoder" and at.select_slider(key="sbs_head").value == 2
@@ -81,7 +83,7 @@ def test_step_by_step_in_chinese_every_step_of_the_decoder_with_its_mask():
 
 
 def test_step_by_step_in_chinese_for_the_demo_vit():
-    at = _open(STEPS, "zh", sbs_model=VIT, sbs_part="全部十一步", sbs_block=2)
+    at = _open(STEPS, "zh", sbs_model="vit", sbs_part="all", sbs_block=2)
     _ok(at)
     assert at.selectbox(key="sbs_block").value == 2
     assert any("没有掩码" in m.value for m in at.markdown)
@@ -90,10 +92,8 @@ def test_step_by_step_in_chinese_for_the_demo_vit():
 
 def test_a_step_by_step_link_draws_what_the_widgets_draw():
     """The same view, once from a link and once chosen with the widgets: the same numbers in every figure."""
-    token = _open(STEPS, sbs_text_reverse="Hello, world").selectbox(key="sbs_query_reverse").options[5]
-    assert token.startswith("5: ")  # the option as the widget shows it, which is what it writes into the URL
-    linked = _open(STEPS, sbs_layer_reverse_encoder=2, sbs_head=3, sbs_part="3–4: Q, K, V → scores",
-                   sbs_query_reverse=token, sbs_pad_reverse=30, sbs_text_reverse="Hello, world")
+    linked = _open(STEPS, sbs_layer_reverse_encoder=2, sbs_head=3, sbs_part="3-4", sbs_query_reverse=5,
+                   sbs_pad_reverse=30, sbs_text_reverse="Hello, world")
     _ok(linked)
     assert not linked.warning, [w.value for w in linked.warning]
 
@@ -113,17 +113,102 @@ def test_a_step_by_step_link_draws_what_the_widgets_draw():
     assert linked.metric[0].value == clicked.metric[0].value
 
 
-def test_a_step_by_step_link_in_chinese_opens_the_same_view():
-    """Option labels are the link's words: a Chinese link names the Chinese options, and shows the same view."""
-    en = _open(STEPS, sbs_kind="decoder masked self-attention", sbs_part="5–7: scale, mask, softmax")
-    zh = _open(STEPS, "zh", sbs_kind="解码器带掩码的自注意力", sbs_part="5–7：缩放、掩码、softmax")
-    _ok(en)
-    _ok(zh)
-    assert en.selectbox(key="sbs_kind").value == zh.selectbox(key="sbs_kind").value == "decoder"
+def _cjk(value: str) -> bool:
+    return any("\u2e80" <= c <= "\u9fff" or "\uf900" <= c <= "\ufaff" or "\uff00" <= c <= "\uffef" for c in value)
+
+
+TYPED = ("sbs_text_", "sbs_vit_name", "pe_vit_name", "pe_swin_name")  # free text: kept as the reader typed it
+
+
+def _published(at: AppTest) -> dict[str, str]:
+    """The URL after the run (what ui.link.publish and the bound widgets wrote), checked to be language-neutral:
+    no Chinese character in any value but the free text the reader typed."""
+    params = {name: at.query_params[name] for name in at.query_params}
+    params = {name: ",".join(v) if isinstance(v, list) else v for name, v in params.items()}
+    for name, value in params.items():
+        assert name.startswith(TYPED) or not _cjk(value), (name, value)
+    return params
+
+
+STEPS_VIEWS = {  # views as links name them: internal names, positions and counts, never an option's label
+    "decoder": dict(sbs_model="reverse", sbs_kind="decoder", sbs_part="5-7", sbs_layer_reverse_decoder=2,
+                    sbs_head=2, sbs_query_reverse=2),
+    "vit photo": dict(sbs_model="vit", sbs_vit_which="demo", sbs_image_source="sample", sbs_sample="astronaut.png",
+                      sbs_part="3-4", sbs_block=2, sbs_head=2),
+    "vit shape": dict(sbs_model="vit", sbs_image_source="shape", sbs_shape="circle", sbs_seed=3, sbs_part="1-2"),
+}
+
+
+@pytest.mark.parametrize("view", list(STEPS_VIEWS))
+def test_a_step_by_step_link_opens_the_same_view_in_either_language(view):
+    """A link keeps choices by internal name: the same link opens the same view with ?lang=en and ?lang=zh (the
+    same numbers in every figure), and the URL after the run still names them so, never by a Chinese label."""
+    params = STEPS_VIEWS[view]
+    en, zh = _open(STEPS, "en", **params), _open(STEPS, "zh", **params)
+    for at in (en, zh):
+        _ok(at)
+        assert not at.warning, [w.value for w in at.warning]
+        published = _published(at)
+        assert {name: published.get(name) for name in params} == {name: str(v) for name, v in params.items()}
     a, b = _specs(en), _specs(zh)
-    assert sorted(a) == sorted(b) and len(a) >= 4
+    assert sorted(a) == sorted(b) and a
     for key in a:
         assert _data(a[key]) == _data(b[key]), key
+    assert en.metric[0].value == zh.metric[0].value
+
+
+def test_a_step_by_step_view_chosen_in_chinese_is_linked_by_internal_names():
+    """Choices made with the widgets of the Chinese page go into the URL by internal name. The link opens the
+    same view in English, and the reader switching language keeps it."""
+    at = _open(STEPS, "zh")
+    with i18n.use("zh"):  # AppTest words the options (format_func) outside the session: in its language
+        at.selectbox(key="sbs_kind").set_value("cross").run()
+        at.get("button_group")[0].set_value("8-11").run()
+        at.selectbox(key="sbs_query_reverse").set_value(1).run()
+    _ok(at)
+    published = _published(at)
+    assert (published["sbs_model"], published["sbs_kind"], published["sbs_part"], published["sbs_query_reverse"]) \
+        == ("reverse", "cross", "8-11", "1")
+    en = _open(STEPS, "en", **{k: v for k, v in published.items() if k != "lang"})
+    _ok(en)
+    assert not en.warning, [w.value for w in en.warning]
+    assert en.selectbox(key="sbs_kind").value == "cross" and en.selectbox(key="sbs_query_reverse").value == 1
+    a, b = _specs(at), _specs(en)
+    assert sorted(a) == sorted(b) and a
+    for key in a:
+        assert _data(a[key]) == _data(b[key]), key
+
+    with i18n.use("zh"):
+        at.radio(key="sbs_model").set_value(VIT).run()
+        at.radio(key="sbs_image_source").set_value("sample").run()
+    _ok(at)
+    published = _published(at)
+    assert (published["sbs_model"], published["sbs_image_source"], published["sbs_sample"]) == \
+        ("vit", "sample", next(iter(ui_vision.sample_files())))
+    assert "sbs_kind" not in published  # the ViT has one kind of attention: nothing to keep
+    before = _specs(at)
+    at.session_state["lang"] = "en"  # the reader switches language: the same view, in English
+    at.query_params["lang"] = "en"
+    with i18n.use("zh"):  # the widgets' state is read as the Chinese page showed them
+        at.run()
+    _ok(at)
+    assert not at.warning, [w.value for w in at.warning]
+    assert _published(at)["sbs_sample"] == published["sbs_sample"] and at.radio(key="sbs_model").value == VIT
+    after = _specs(at)
+    assert sorted(after) == sorted(before)
+    for key in after:
+        assert _data(after[key]) == _data(before[key]), key
+
+
+def test_a_label_in_a_step_by_step_link_is_no_name():
+    """A value a link must name (an option's internal name) given as a label, in either language, gets a notice and
+    the default; the view's URL then names the default."""
+    at = _open(STEPS, "zh", sbs_kind="解码器带掩码的自注意力", sbs_part="全部十一步")
+    _ok(at)
+    notices = [w.value for w in at.warning]
+    assert any("sbs_kind" in n for n in notices) and any("sbs_part" in n for n in notices), notices
+    assert at.selectbox(key="sbs_kind").value == "encoder"
+    assert _published(at)["sbs_kind"] == "encoder" and _published(at)["sbs_part"] == "1-2"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -145,14 +230,14 @@ def test_bad_step_by_step_links_fall_back_to_defaults_with_a_notice(lang):
 
 
 def test_a_link_to_an_uploaded_image_asks_for_it_again():
-    at = _open(STEPS, "zh", sbs_model=VIT, sbs_image_source="上传")
+    at = _open(STEPS, "zh", sbs_model="vit", sbs_image_source="upload")
     assert not at.exception
     assert any("重新上传" in i.value for i in at.info)
     assert not at.get("plotly_chart")
 
 
 def test_step_by_step_refusal_is_worded_in_chinese():
-    at = _open(STEPS, "zh", sbs_model=VIT, sbs_vit_which="timm 模型", sbs_vit_weights="随机",
+    at = _open(STEPS, "zh", sbs_model="vit", sbs_vit_which="timm", sbs_vit_weights="random",
                sbs_vit_name="eva02_tiny_patch14_224")
     assert not at.exception
     assert any("旋转位置嵌入" in e.value for e in at.error), [e.value for e in at.error]
@@ -173,8 +258,8 @@ def test_positional_runs_in_both_languages(lang):
 
 
 def test_positional_in_chinese_another_view():
-    at = _open(POSITIONAL, "zh", pe_d=64, pe_len=40, pe_tab="可学习（ViT）", pe_vit_patch="1,2",
-               pe_swin_block="阶段 1 · 块 2（移位窗口）", pe_swin_head=2)
+    at = _open(POSITIONAL, "zh", pe_d=64, pe_len=40, pe_tab="vit", pe_vit_patch="1,2", pe_swin_block="1.2",
+               pe_swin_head=2)
     _ok(at)
     assert not at.warning, [w.value for w in at.warning]
     specs = _specs(at)
@@ -185,7 +270,7 @@ def test_positional_in_chinese_another_view():
 
 def test_a_positional_link_draws_what_the_widgets_draw():
     linked = _open(POSITIONAL, pe_d=64, pe_len=40, pe_dims=[0, 5, 9], pe_positions=[3, 7], pe_vit_patch="2,3",
-                   pe_swin_block="stage 1 · block 2 (shifted windows)", pe_swin_head=2)
+                   pe_swin_block="1.2", pe_swin_head=2)
     _ok(linked)
     assert not linked.warning, [w.value for w in linked.warning]
 
@@ -204,6 +289,51 @@ def test_a_positional_link_draws_what_the_widgets_draw():
         assert _data(a[key]) == _data(b[key]), key
         assert a[key]["layout"].get("title") == b[key]["layout"].get("title"), key
     assert "row 2, column 3" in a["pe_vit_patch"]["layout"]["title"]["text"]
+
+
+def test_a_positional_link_opens_the_same_view_in_either_language():
+    """The section, each model's choice and the Swin block are named in the link, not worded: the same link opens
+    the same section and draws the same numbers with ?lang=en and ?lang=zh, and the URL keeps the names."""
+    params = dict(pe_tab="swin", pe_d=64, pe_vit_which="demo", pe_vit_patch="1,2", pe_swin_which="demo",
+                  pe_swin_block="1.2", pe_swin_head=2)
+    en, zh = _open(POSITIONAL, "en", **params), _open(POSITIONAL, "zh", **params)
+    for at, lang in ((en, "en"), (zh, "zh")):
+        _ok(at)
+        assert not at.warning, [w.value for w in at.warning]
+        assert at.session_state["pe_tab"] == i18n.translations(lang).gettext("Relative bias (Swin)")  # open
+        assert at.selectbox(key="pe_swin_block").value == 1
+        published = _published(at)
+        assert {name: published.get(name) for name in params} == {name: str(v) for name, v in params.items()}
+    a, b = _specs(en), _specs(zh)
+    assert sorted(a) == sorted(b) and len(a) == 8
+    for key in a:
+        assert _data(a[key]) == _data(b[key]), key
+
+
+def test_a_positional_view_chosen_in_chinese_is_linked_by_internal_names():
+    """The tab opened and the block chosen on the Chinese page go into the URL by name; the reader switching
+    language keeps the section open."""
+    zh_tab = i18n.translations("zh").gettext("Learned (ViT)")
+    at = _open(POSITIONAL, "zh")
+    assert _published(at)["pe_tab"] == "sin"
+    with i18n.use("zh"):
+        at.session_state["pe_tab"] = zh_tab  # what a click on the tab sets (on_change="rerun")
+        at.run()
+        at.selectbox(key="pe_swin_block").set_value(3).run()
+        at.radio(key="pe_vit_which").set_value("timm").run()
+        at.radio(key="pe_vit_weights").set_value("random").run()  # no download: the test machine is offline
+    _ok(at)
+    published = _published(at)
+    assert (published["pe_tab"], published["pe_swin_block"], published["pe_vit_which"],
+            published["pe_vit_weights"]) == ("vit", "2.2", "timm", "random")
+    assert at.session_state["pe_tab"] == zh_tab
+    at.session_state["lang"] = "en"  # the reader switches language: the same section stays open
+    at.query_params["lang"] = "en"
+    with i18n.use("zh"):
+        at.run()
+    _ok(at)
+    assert at.session_state["pe_tab"] == "Learned (ViT)" and _published(at)["pe_tab"] == "vit"
+    assert at.selectbox(key="pe_swin_block").value == 3 and _published(at)["pe_swin_block"] == "2.2"
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
@@ -237,7 +367,7 @@ def _projector_ready(at: AppTest) -> None:
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_step_by_step_in_presentation_mode(lang):
-    at = _open(STEPS, lang, present=1, sbs_part="all eleven steps" if lang == "en" else "全部十一步")
+    at = _open(STEPS, lang, present=1, sbs_part="all")
     _ok(at)
     assert len(at.get("plotly_chart")) >= 15
     assert len(at.expander) >= 5  # the explanations are folded
