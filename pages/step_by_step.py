@@ -383,7 +383,8 @@ def walkthrough() -> None:
         def query_label(i: int) -> str:
             return f"{i}: {q_labels[i]}"
 
-        key = f"sbs_query_{'vit' if model_choice == VIT else model_choice}"  # the link keeps the token's position (from 0), not its label
+        # the link keeps the token's position (from 0), not its label
+        key = f"sbs_query_{'vit' if model_choice == VIT else model_choice}"
         linked(key, range(len(q_labels)), parse=link.whole(0, len(q_labels) - 1))
         if st.session_state.get(key) not in range(len(q_labels)):  # none yet, or beyond a shorter input
             st.session_state[key] = min(3, len(q_labels) - 1) if family == "text" else 0
