@@ -21,12 +21,13 @@ def test_home(page, server):
 def test_encoder_decoder_page(page, server):
     open_page(page, server, "encoder_decoder")
     check(page, "encoder_decoder")
-    assert page.locator("[data-testid='stPlotlyChart']").count() == 3  # lazy tabs: only "One head" is drawn
-    page.get_by_role("tab", name="Layers × heads").click()  # a tab's content runs when it is opened
+    # lazy tabs: only the open one ("2 · Encoder self-attention", one head) is drawn
+    assert page.locator("[data-testid='stPlotlyChart']").count() == 1
+    page.get_by_role("tab", name="7 · Overview & download").click()  # a tab's content runs when it is opened
     wait_idle(page)
     page.get_by_text("Every layer (rows) and head (columns)").wait_for()
     check(page, "encoder_decoder_overview", min_plots=3)
-    page.get_by_role("tab", name="One head").click()
+    page.get_by_role("tab", name="2 · Encoder self-attention").click()
     wait_idle(page)
     type_text(page, "Attention is all you need")
     check(page, "encoder_decoder_typed")

@@ -26,7 +26,9 @@ FIGURE_WIDTH = 3
 CSS = f"""
 <style>
 .stApp, .stMarkdown p, .stMarkdown li, .stCaption p, [data-testid="stCaptionContainer"] p,
-[data-testid="stWidgetLabel"] p, .stAlert p, label p, .stExpander summary p, button p {{
+[data-testid="stWidgetLabel"] p, .stAlert p, label p, .stExpander summary p, button p,
+[data-testid="stTab"] p, [data-testid="stSliderThumbValue"] p, [data-testid="stSliderTickBar"] p,
+[data-testid="stMarkdownContainer"] p {{
   font-size: {BODY_PX}px !important; line-height: 1.45 !important;
 }}
 .stMarkdown h1, h1 {{ font-size: 40px !important; }}
