@@ -194,7 +194,10 @@ def main(argv: list[str]) -> None:
     overrides = {"d_model": args.d_model} if args.d_model else {}
     if args.layers:
         overrides.update(n_encoder_layers=args.layers, n_decoder_layers=args.layers)
-    command = shlex.join(["python", "-m", "models.demo.train", *argv])  # as run, options included
+    # As run, options included, less --out: where the files went changes nothing in them.
+    kept = [a for i, a in enumerate(argv) if a != "--out" and not (i and argv[i - 1] == "--out")
+            and not a.startswith("--out=")]
+    command = shlex.join(["python", "-m", "models.demo.train", *kept])
     meta = train(args.task, seed=args.seed, out_dir=args.out, overrides=overrides, probe=args.probe,
                  command=command, **schedule)
     print(f"wrote {args.out / args.task}.safetensors and .json in {meta['training_seconds']:.0f}s of training")
