@@ -27,7 +27,7 @@ EVAL_EXAMPLES = 1000
 
 # Per task: steps and batch size, sized to train in a few minutes on one CPU thread.
 SCHEDULES = {
-    "reverse": dict(steps=7000, batch_size=64, lr=1e-3, warmup=400),  # 3,600 symbols: more steps than ASCII alone
+    "reverse": dict(steps=10000, batch_size=64, lr=1e-3, warmup=400),  # 3,600 symbols: more steps than ASCII
     "dates": dict(steps=2000, batch_size=64, lr=1e-3, warmup=200),
     "translate": dict(steps=2000, batch_size=64, lr=1e-3, warmup=200),
 }
