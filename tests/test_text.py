@@ -191,8 +191,8 @@ def test_over_long_input_is_truncated_with_a_message(models):
 
 
 def test_unknown_characters_are_listed(models):
-    trace = text.run(models["reverse"], "ab😀c\x00中")
-    assert trace.unknown == ["😀", "\\x00", "中"]
+    trace = text.run(models["reverse"], "ab😀c\x00乂")  # 乂: level 2 of the Chinese table, outside the 3,500
+    assert trace.unknown == ["😀", "\\x00", "乂"]
     assert trace.source_tokens[:6] == ["a", "b", "<unk>", "c", "<unk>", "<unk>"]
     assert any("<unk>" in str(m) and "'😀'" in str(m) for m in trace.outside)
     assert trace.output == "\ufffd\ufffdc\ufffdba"

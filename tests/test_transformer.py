@@ -159,3 +159,34 @@ def test_greedy_decode_stops_and_pads():
 def test_config_rejects_indivisible_heads():
     with pytest.raises(ValueError):
         TransformerConfig(src_vocab=10, tgt_vocab=10, d_model=30, n_heads=4)
+
+
+def test_tied_embeddings_share_one_matrix_and_round_trip():
+    """tie_embeddings (Vaswani et al. 2017, section 3.4): source embedding, target embedding and the pre-softmax
+    projection are one parameter; a checkpoint may hold it once; untied configs are as before."""
+    cfg = TransformerConfig(src_vocab=40, tgt_vocab=40, d_model=32, n_heads=4, d_ff=64, dropout=0.0,
+                            tie_embeddings=True)
+    model = make_model(cfg).eval()
+    assert model.src_embed.weight is model.tgt_embed.weight is model.generator.weight
+    untied = make_model(TransformerConfig(src_vocab=40, tgt_vocab=40, d_model=32, n_heads=4, d_ff=64))
+    n_tied, n_untied = (sum(p.numel() for p in m.parameters()) for m in (model, untied))
+    assert n_untied - n_tied == 2 * 40 * 32
+    assert torch.all(model.src_embed.weight[cfg.pad_id] == 0)
+    # A gradient step moves the one matrix through all three uses.
+    src, tgt = torch.randint(3, 40, (2, 6)), torch.randint(3, 40, (2, 5))
+    logits, _ = model(src, tgt)
+    logits.sum().backward()
+    assert model.generator.weight.grad is model.src_embed.weight.grad
+    # Saved once (safetensors refuses shared memory), loaded back strictly into a fresh model.
+    state = model.unique_state_dict()
+    assert "src_embed.weight" in state and not {"tgt_embed.weight", "generator.weight"} & set(state)
+    fresh = make_model(TransformerConfig(**cfg.to_dict())).eval()
+    fresh.load_state_dict(state, strict=True)
+    assert fresh.generator.weight is fresh.src_embed.weight
+    torch.testing.assert_close(fresh(src, tgt)[0], model(src, tgt)[0])
+    # A config saved before the field existed (no tie_embeddings key) builds an untied model.
+    old = cfg.to_dict()
+    del old["tie_embeddings"]
+    assert TransformerConfig(**old).tie_embeddings is False
+    with pytest.raises(ValueError, match="one vocabulary"):
+        TransformerConfig(src_vocab=40, tgt_vocab=41, tie_embeddings=True)

@@ -512,9 +512,89 @@ def examples(task: str, n: int, seed: int, split: str = TRAIN) -> list[tuple[str
 
 
 # reverse ------------------------------------------------------------------------------------------------
-_OUTSIDE = ["é", "ü", "ñ", "ß", "€", "中", "文", "日", "😀", "—", "«", "Ω", "\t"]
+# Chinese: the 3,500 characters of level 1 of the Table of General Standard Chinese Characters (2013), in the
+# table's order, and the full-width punctuation Chinese text is written with (typed "你好，世界!" has a "，").
+_GSCC_PATH = pathlib.Path(__file__).resolve().parent / "data" / "gscc_level1.txt"
+GSCC_LEVEL1 = [line.strip() for line in _GSCC_PATH.read_text(encoding="utf-8").splitlines()
+               if line.strip() and not line.startswith("#")]
+_CN_PUNCTUATION = list("，。、；：？！“”‘’（）《》【】…—·")
+_REVERSE_CN = GSCC_LEVEL1 + _CN_PUNCTUATION
+# Outside the vocabulary, for the <unk> path: level-2 and traditional characters, kana, accented Latin, emoji.
+_OUTSIDE = ["é", "ü", "ñ", "ß", "€", "乂", "亍", "們", "這", "學", "の", "😀", "«", "Ω", "\t"]
 _SYLLABLES = ["th", "e", "an", "re", "on", "at", "en", "nd", "ti", "es", "or", "te", "of", "ed", "is", "it", "al",
               "ar", "st", "to", "nt", "ng", "se", "ha", "a", "i", "o", "u", "y", "ck", "ll", "ee", "oo", "ss"]
+REVERSE_KINDS = ("ascii", "chinese", "mixed")
+
+
+def _ascii_word(rng: random.Random) -> str:
+    """A word-like run of printable ASCII: syllables (maybe capitalised), a number or punctuation."""
+    kind = rng.random()
+    if kind < 0.75:
+        w = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4)))
+        return w.capitalize() if rng.random() < 0.2 else w.upper() if rng.random() < 0.05 else w
+    if kind < 0.9:
+        return str(rng.randint(0, 10 ** rng.randint(1, 5)))
+    return rng.choice(string.punctuation) * rng.randint(1, 2)
+
+
+def _chinese_run(rng: random.Random, length: int) -> str:
+    """Text-like Chinese: words of 1 to 4 characters drawn uniformly from the 3,500 (so that every character is
+    seen about as often), now and then a full-width punctuation mark."""
+    out = ""
+    while len(out) < length:
+        out += "".join(rng.choice(GSCC_LEVEL1) for _ in range(rng.choice((1, 2, 2, 2, 3, 4))))
+        if rng.random() < 0.15:
+            out += rng.choice(_CN_PUNCTUATION)
+    return out[:length]
+
+
+def _reverse_ascii(rng: random.Random, length: int) -> list[str]:
+    style = rng.random()
+    if style < 0.45:  # any printable ASCII character, uniformly
+        return [rng.choice(_REVERSE_CHARS) for _ in range(length)]
+    if style < 0.85:  # text-like: words, capitals, digits, punctuation
+        words = []
+        while sum(len(w) + 1 for w in words) < length:
+            words.append(_ascii_word(rng) + (rng.choice(",.;:!?") if rng.random() < 0.1 else ""))
+        return list(" ".join(words)[:length])
+    # few distinct characters, many repeats: position, not content, must decide
+    alphabet = rng.sample(_REVERSE_CHARS, rng.randint(1, 3))
+    return [rng.choice(alphabet) for _ in range(length)]
+
+
+def _reverse_chinese(rng: random.Random, length: int) -> list[str]:
+    style = rng.random()
+    if style < 0.4:  # any of the 3,500 characters and the punctuation, uniformly
+        return [rng.choice(_REVERSE_CN) for _ in range(length)]
+    if style < 0.85:  # text-like runs
+        return list(_chinese_run(rng, length))
+    alphabet = rng.sample(GSCC_LEVEL1, rng.randint(1, 3))  # few distinct characters, many repeats
+    return [rng.choice(alphabet) for _ in range(length)]
+
+
+def _reverse_mixed(rng: random.Random, length: int) -> list[str]:
+    """Chinese with ASCII words, digits and punctuation, as students type: "注意力 is all you need 2017"."""
+    while True:
+        parts, chinese = [], rng.random() < 0.5
+        while sum(map(len, parts)) < length:
+            if chinese:
+                parts.append(_chinese_run(rng, rng.randint(1, 8)))
+            else:
+                parts.append(" ".join(_ascii_word(rng) for _ in range(rng.choice((1, 1, 1, 2, 3)))))
+            chinese = not chinese
+            if rng.random() < 0.5:
+                parts.append(rng.choice((" ", " ", " ", ", ", ": ", "：", "，", "-")))
+        chars = list("".join(parts)[:length])
+        if length < 2 or (any(c in _REVERSE_CN_SET for c in chars) and any(c in _REVERSE_SET for c in chars)):
+            return chars
+
+
+def reverse_kind(text: str) -> str:
+    """"ascii", "chinese" or "mixed": which of the reverse task's two alphabets `text` uses (a string of
+    neither, only characters outside the vocabulary, counts as ascii)."""
+    has_cn = any(c in _REVERSE_CN_SET for c in text)
+    has_ascii = any(c in _REVERSE_SET for c in text)
+    return "mixed" if has_cn and has_ascii else "chinese" if has_cn else "ascii"
 
 
 def _reverse_sample(rng: random.Random) -> tuple[str, str, None]:
@@ -522,34 +602,21 @@ def _reverse_sample(rng: random.Random) -> tuple[str, str, None]:
     while True:
         # P(length) ∝ length: every (length, position) pair is seen about equally often, long inputs included.
         length = rng.choices(range(1, limit + 1), weights=range(1, limit + 1))[0]
-        style = rng.random()
-        if style < 0.45:  # any printable ASCII character, uniformly
-            chars = [rng.choice(_REVERSE_CHARS) for _ in range(length)]
-        elif style < 0.85:  # text-like: words, capitals, digits, punctuation
-            words = []
-            while sum(len(w) + 1 for w in words) < length:
-                kind = rng.random()
-                if kind < 0.75:
-                    w = "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 4)))
-                    w = w.capitalize() if rng.random() < 0.2 else w.upper() if rng.random() < 0.05 else w
-                elif kind < 0.9:
-                    w = str(rng.randint(0, 10 ** rng.randint(1, 5)))
-                else:
-                    w = rng.choice(string.punctuation) * rng.randint(1, 2)
-                words.append(w + (rng.choice(",.;:!?") if rng.random() < 0.1 else ""))
-            chars = list(" ".join(words)[:length])
-        else:  # few distinct characters, many repeats: position, not content, must decide
-            alphabet = rng.sample(_REVERSE_CHARS, rng.randint(1, 3))
-            chars = [rng.choice(alphabet) for _ in range(length)]
+        kind = rng.random()  # a third each: ASCII, Chinese, the two mixed
+        sampler = _reverse_ascii if kind < 1 / 3 else _reverse_chinese if kind < 2 / 3 else _reverse_mixed
+        chars = sampler(rng, length)
         if rng.random() < 0.15:  # a few characters outside the vocabulary
             for _ in range(rng.randint(1, 2)):
                 chars[rng.randrange(len(chars))] = rng.choice(_OUTSIDE)
         text = "".join(chars).strip()
         if text:
-            return text, "".join(c if c in _REVERSE_SET else REPLACEMENT for c in reversed(text)), None
+            return text, "".join(c if c in _REVERSE_VOCAB_SET else REPLACEMENT for c in reversed(text)), None
 
 
 _REVERSE_SET = set(_REVERSE_CHARS)
+_REVERSE_CN_SET = set(_REVERSE_CN)
+_REVERSE_VOCAB_SET = _REVERSE_SET | _REVERSE_CN_SET
+assert len(GSCC_LEVEL1) == 3500 and not _REVERSE_SET & _REVERSE_CN_SET and not _REVERSE_VOCAB_SET & set(_OUTSIDE)
 
 
 # dates --------------------------------------------------------------------------------------------------
@@ -937,22 +1004,28 @@ register(TextTask(
     title="Reverse the text",
     description=(
         "Writes the typed text backwards, character by character. Any printable ASCII character works "
-        "(letters, digits, punctuation, space); other characters are read as <unk> and come out as "
-        f"{REPLACEMENT}. Cross-attention should run along the anti-diagonal: output character t looks "
-        "at input character n − t."
+        "(letters, digits, punctuation, space), and so do Chinese: the 3,500 characters of the first level of "
+        "the Table of General Standard Chinese Characters and full-width punctuation, alone or mixed with "
+        f"ASCII; other characters are read as <unk> and come out as {REPLACEMENT}. Cross-attention should run "
+        "along the anti-diagonal: output character t looks at input character n − t."
     ),
-    examples=("Attention is all you need!", "Hello, world", "stressed desserts", "12345 abcde", "A man, a plan."),
+    examples=("Attention is all you need!", "注意力机制", "你好，世界!", "Transformer 模型 2017", "Hello, world",
+              "注意力 is all you need 2017", "stressed desserts", "12345 abcde", "A man, a plan."),
     max_input_len=32,
     max_output_len=33,
     tokenization="char",
-    trained_on=("text of 1 to 32 printable ASCII characters: random characters, word-like text and repeats, a few "
-                "with one or two other characters, which it learned to write as \ufffd"),
-    source_symbols=tuple(_REVERSE_CHARS),
-    target_symbols=tuple(_REVERSE_CHARS),
+    trained_on=("text of 1 to 32 characters, a third printable ASCII, a third Chinese (the 3,500 characters of "
+                "level 1 of the Table of General Standard Chinese Characters, full-width punctuation), a third "
+                "the two mixed: random characters, word-like text and repeats, a few with one or two other "
+                "characters, which it learned to write as \ufffd"),
+    source_symbols=tuple(_REVERSE_CHARS + _REVERSE_CN),
+    target_symbols=tuple(_REVERSE_CHARS + _REVERSE_CN),
     sampler=_reverse_sample,
     longest_trained=32,
     lowercase=False,
-    config=dict(_SMALL),
+    # One vocabulary of 3,600 symbols read and written: tied embeddings (Vaswani et al. 2017, section 3.4)
+    # make copying a character one vector, whichever character it is.
+    config=dict(_SMALL, tie_embeddings=True),
 ))
 
 register(TextTask(

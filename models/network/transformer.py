@@ -25,10 +25,16 @@ class TransformerConfig:
     dropout: float = 0.1  # on sub-layer outputs, embeddings and attention weights (training only)
     max_len: int = 128  # longest sequence the positional encoding table covers
     pad_id: int = 0  # the padding token, masked out of every attention
+    # One matrix for the source embedding, the target embedding and the pre-softmax projection (section 3.4);
+    # needs src_vocab == tgt_vocab. Off by default, so that checkpoints saved without the field load as before.
+    tie_embeddings: bool = False
 
     def __post_init__(self):
         if self.d_model % self.n_heads:
             raise ValueError(f"d_model={self.d_model} is not divisible by n_heads={self.n_heads}")
+        if self.tie_embeddings and self.src_vocab != self.tgt_vocab:
+            raise ValueError(f"tied embeddings need one vocabulary; src_vocab={self.src_vocab}, "
+                             f"tgt_vocab={self.tgt_vocab}")
 
     @property
     def d_k(self) -> int:
@@ -182,16 +188,39 @@ class Attention:
 
 
 class Transformer(nn.Module):
+    # With cfg.tie_embeddings these are one parameter with src_embed.weight: a checkpoint may leave them out.
+    TIED_KEYS = ("tgt_embed.weight", "generator.weight")
+
     def __init__(self, cfg: TransformerConfig):
         super().__init__()
         self.cfg = cfg
         self.src_embed = nn.Embedding(cfg.src_vocab, cfg.d_model, padding_idx=cfg.pad_id)
-        self.tgt_embed = nn.Embedding(cfg.tgt_vocab, cfg.d_model, padding_idx=cfg.pad_id)
+        self.tgt_embed = (self.src_embed if cfg.tie_embeddings
+                          else nn.Embedding(cfg.tgt_vocab, cfg.d_model, padding_idx=cfg.pad_id))
         self.register_buffer("pe", sinusoidal_encoding(cfg.max_len, cfg.d_model), persistent=False)
         self.encoder_layers = nn.ModuleList(EncoderLayer(cfg) for _ in range(cfg.n_encoder_layers))
         self.decoder_layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg.n_decoder_layers))
         self.generator = nn.Linear(cfg.d_model, cfg.tgt_vocab)  # output projection to logits over the target vocabulary
+        if cfg.tie_embeddings:
+            self.generator.weight = self.src_embed.weight  # logits = x Eᵀ + b, E the embedding matrix
         self.dropout = nn.Dropout(cfg.dropout)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As nn.Module's; with tied embeddings the shared matrix may be given once, as src_embed.weight."""
+        if self.cfg.tie_embeddings and "src_embed.weight" in state_dict:
+            state_dict = dict(state_dict)
+            for key in self.TIED_KEYS:
+                state_dict.setdefault(key, state_dict["src_embed.weight"])
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def unique_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict with each tensor once (tied embeddings: src_embed.weight only), for safetensors,
+        which refuses tensors that share memory."""
+        state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
+        if self.cfg.tie_embeddings:
+            for key in self.TIED_KEYS:
+                state.pop(key)
+        return state
 
     def embed(self, ids: torch.Tensor, table: nn.Embedding) -> torch.Tensor:
         """Token embedding × √d_model plus the sinusoidal positional encoding (section 3.4–3.5)."""
@@ -256,5 +285,5 @@ def make_model(cfg: TransformerConfig) -> Transformer:
             nn.init.xavier_uniform_(p)
     with torch.no_grad():
         model.src_embed.weight[cfg.pad_id].zero_()
-        model.tgt_embed.weight[cfg.pad_id].zero_()
+        model.tgt_embed.weight[cfg.pad_id].zero_()  # the same row when the embeddings are tied
     return model
