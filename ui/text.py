@@ -40,9 +40,10 @@ TASK_TITLES = {
 TASK_DESCRIPTIONS = {
     "reverse": N_(
         "Writes the typed text backwards, character by character. Any printable ASCII character works "
-        "(letters, digits, punctuation, space); other characters are read as `<unk>` and come out as "
-        "`\ufffd`. Cross-attention should run along the anti-diagonal: output character t looks "
-        "at input character n − t."
+        "(letters, digits, punctuation, space), and so do Chinese: the 3,500 characters of the first level of "
+        "the Table of General Standard Chinese Characters and full-width punctuation, alone or mixed with "
+        "ASCII; other characters are read as `<unk>` and come out as `\ufffd`. Cross-attention should run "
+        "along the anti-diagonal: output character t looks at input character n − t."
     ),
     "dates": N_(
         "Reads a date written by a person, in English or Chinese, in many styles (`21 Nov 2026`, "
@@ -63,8 +64,10 @@ TASK_DESCRIPTIONS = {
 }
 TRAINED_ON = {
     "reverse": N_(
-        "text of 1 to 32 printable ASCII characters: random characters, word-like text and repeats, a few "
-        "with one or two other characters, which it learned to write as `\ufffd`"
+        "text of 1 to 32 characters, a third printable ASCII, a third Chinese (the 3,500 characters of level 1 "
+        "of the Table of General Standard Chinese Characters, full-width punctuation), a third the two mixed: "
+        "random characters, word-like text and repeats, a few with one or two other characters, which it "
+        "learned to write as `\ufffd`"
     ),
     "dates": N_(
         "real calendar days from 1900 to 2099 written in twelve English and Chinese styles, always with the "
