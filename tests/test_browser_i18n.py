@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from tests.browser import RUN_TIMEOUT_MS, SHOTS, wait_idle
+from tests.browser import RUN_TIMEOUT_MS, SHOTS, type_text, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -149,5 +149,27 @@ def test_presentation_mode_sizes(browser, server, slug):
         assert sizes["ticks"] and min(sizes["ticks"]) >= 16, sizes["ticks"][:20]
         assert max(sizes["heights"]) <= sizes["window"], (sizes["heights"], sizes["window"])
         assert sizes["paragraphs"] and min(sizes["paragraphs"]) >= 20, sizes["paragraphs"][:20]
+    finally:
+        ctx.close()
+
+
+def test_a_student_types_chinese_into_the_reverse_demo(browser, server):
+    """Chinese typed into the reverse demo comes out reversed, and the output is drawn with a CJK font too."""
+    ctx, pg = _context_page(browser)
+    try:
+        pg.goto(server + "/?lang=zh")
+        wait_idle(pg)
+        pg.locator("[data-testid='stSidebarNav'] a[href$='/encoder_decoder']").first.click()
+        pg.wait_for_url(re.compile(r"/encoder_decoder\?"))
+        wait_idle(pg)
+        type_text(pg, "注意力 is all you need")
+        wait_idle(pg)
+        pg.get_by_text("deen uoy lla si 力意注").first.wait_for()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SHOTS / "i18n_reverse_chinese.png"))
+        fonts = platform_fonts(pg, "[data-testid='stMain'] [data-testid='stCode'] code")
+        assert any(any(name in f["familyName"] for name in CJK_FONTS) for f in fonts), fonts
+        assert pg.locator("[data-testid='stException']").count() == 0
+        assert not pg.errors, pg.errors
     finally:
         ctx.close()
