@@ -112,7 +112,7 @@ def test_copy_link_copies_the_address_bar(browser, server):
         ctx.close()
 
 
-VISIBLE_PLOT = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")]
+VISIBLE = VISIBLE_PLOT = """() => [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")]
   .some(e => e.offsetParent !== null && e.querySelector('.xtick text, .ytick text'))"""
 
 # Every figure's tick labels (their font size) and height, and the body text's font size.
@@ -173,3 +173,57 @@ def test_a_student_types_chinese_into_the_reverse_demo(browser, server):
         assert not pg.errors, pg.errors
     finally:
         ctx.close()
+
+
+# What a view shows: the input, every chart's title and the sum of the numbers of its first trace.
+VIEW = """() => {
+  const flat = v => (v !== null && typeof v === 'object' && v.length !== undefined) ? Array.from(v).flatMap(flat) : [v];
+  return {
+  input: (document.querySelector("[data-testid='stTextInput'] input, [data-testid='stTextArea'] textarea") || {}).value,
+  charts: [...document.querySelectorAll("[data-testid='stPlotlyChart'] .js-plotly-plot")].map(gd => ({
+    title: (gd.querySelector('.gtitle') || {}).textContent || '',
+    sum: flat((gd._fullData && gd._fullData[0] && gd._fullData[0].z) || []).reduce((a, b) => a + (+b || 0), 0),
+  })),
+  };
+}"""
+
+
+def test_a_copied_link_opens_the_same_view_in_a_fresh_browser(browser, server):
+    """A user changes the view (tab, input, head), copies the link; a fresh browser (another context, no
+    session) opened on it shows the same input, the same charts and the same numbers, in the same language."""
+    ctx, pg = _context_page(browser, permissions=["clipboard-read", "clipboard-write"])
+    fresh = None
+    try:
+        pg.goto(server + "/?lang=zh")
+        wait_idle(pg)
+        pg.locator("[data-testid='stSidebarNav'] a[href$='/encoder_decoder']").first.click()
+        pg.wait_for_url(re.compile(r"/encoder_decoder\?"))
+        wait_idle(pg)
+        type_text(pg, "你好 world")
+        wait_idle(pg)
+        pg.get_by_role("tab", name=re.compile("^5 ")).click()
+        wait_idle(pg)
+        pg.locator(".st-key-ed_head input[type='range']").first.focus()
+        pg.keyboard.press("ArrowRight")
+        wait_idle(pg)
+        pg.wait_for_function("() => window.location.search.includes('ed_head=2')")
+        shown = pg.evaluate(VIEW)
+        pg.locator("button.atlas-copy-link").click()
+        pg.wait_for_function("() => document.querySelector('button.atlas-copy-link').textContent.includes('已复制')")
+        link = pg.evaluate("() => navigator.clipboard.readText()")
+        fresh, other = _context_page(browser)
+        other.goto(link)
+        wait_idle(other)
+        other.wait_for_function(VISIBLE)
+        again = other.evaluate(VIEW)
+        other.screenshot(path=str(SHOTS / "i18n_link_reopened.png"))
+        assert again["input"] == shown["input"] == "你好 world"
+        assert [c["title"] for c in again["charts"]] == [c["title"] for c in shown["charts"]]
+        assert any("注意力头 2" in c["title"] or "头 2" in c["title"] for c in again["charts"]), again
+        assert any(c["sum"] > 0 for c in shown["charts"]), shown  # the numbers compared are the weights drawn
+        for a, b in zip(again["charts"], shown["charts"]):
+            assert abs(a["sum"] - b["sum"]) < 1e-6, (a, b)
+    finally:
+        ctx.close()
+        if fresh is not None:
+            fresh.close()
