@@ -270,7 +270,7 @@ with st.expander(_("The input crop and the model's prediction"), expanded=not pr
     with right:
         st.markdown(_("**Top-5 predictions**"))
         if trace.top_k:
-            _chart(present.styled(top_k_bars(trace.top_k)), f"{KEY}_top5")
+            _chart(present.styled(top_k_bars([(uv.class_label(c), p) for c, p in trace.top_k])), f"{KEY}_top5")
         else:
             st.caption(_("This model has no classifier head."))
 

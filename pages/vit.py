@@ -139,7 +139,7 @@ if weights == "demo":
     st.info(
         _("The demo ViT was trained only on synthetic shapes ({classes}). On a photo its predictions are shape "
           "classes and its attention seeks shape-like blobs; pick *generated shape* as the image to see it on what "
-          "it knows.").format(classes=", ".join(uv.class_label(c) for c in uv.cached_model(name, weights,
+          "it knows.").format(classes=_(", ").join(uv.class_label(c) for c in uv.cached_model(name, weights,
                                                                                               device).class_names))
     )
 notes = uv.image_notes(image)

@@ -64,3 +64,31 @@ def test_the_sidebar_switch_changes_the_language():
     at.sidebar.selectbox[0].set_value("zh").run()
     assert not at.exception
     assert any("审慎解读注意力" in s.value for s in at.subheader)
+
+
+@pytest.mark.parametrize("page", ["pages/vit.py", "pages/swin.py"])
+def test_the_demo_models_predictions_name_their_classes_in_chinese(page):
+    """Class names are data the scan leaves out (tick labels), so they are checked here: the demo models'
+    top-5 bars name the shapes in Chinese."""
+    import json
+
+    from models.demo import shapes
+    from ui import i18n
+    from ui.vision import class_label
+
+    at = _run(page, lang="zh")
+    labels = []
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        for name, axis in spec.get("layout", {}).items():
+            if name.startswith(("xaxis", "yaxis")) and isinstance(axis.get("ticktext"), list):
+                labels += [str(v) for v in axis["ticktext"]]
+        for trace in spec.get("data", []):
+            if trace.get("type") == "bar":
+                for axis in ("x", "y", "text"):
+                    if isinstance(trace.get(axis), list):  # numbers may come as a typed array (a dict)
+                        labels += [str(v) for v in trace[axis]]
+    with i18n.use("zh"):
+        chinese = {class_label(c) for c in shapes.CLASSES}
+    assert chinese & set(labels), labels
+    assert not set(shapes.CLASSES) & set(labels), labels
