@@ -1,8 +1,10 @@
 """A link that opens a view: each page keeps what it shows in the URL's query parameters.
 
-Widgets do it with Streamlit's own binding, `bind="query-params"`: the widget's key is the parameter's name,
-changing the widget updates the address bar, and opening a link sets the widget. Layers, heads and steps are
-written as the widgets show them, counting from 1; positions, patch rows and columns as indices from 0.
+The widget's key is the parameter's name. Widgets whose value reads the same in both languages (numbers, typed
+text) use Streamlit's own binding, `bind="query-params"`: changing the widget updates the address bar, and opening
+a link sets the widget. Choices shown through translated labels must not be bound (Streamlit would write the label,
+so a link would depend on the language): they go by internal name through `bind`/`publish` below. Layers, heads and
+steps are written counting from 1; positions, patch rows and columns as indices from 0.
 
 Streamlit drops a bound parameter whose value the widget cannot take without a word; `check` says so on the
 page, before the widget is drawn:
