@@ -40,16 +40,12 @@ TAB_KEY = "pe_tab"  # the open section, by internal name in the URL
 VIT_CELL = "pe_vit_cell"  # session state: the small map chosen on the ViT grid, (row, column)
 
 
-def shown_name(names: dict[str, str]):
-    return lambda o: _(names[o]) if o in names else str(o)
+shown_name = i18n.labels
 
 
 def checked(param: str, parse):
-    """When this session opens a link: a notice for a value of `param` that does not fit (ui.link.check). Later
-    runs have nothing to check: the widgets hold what they show."""
-    if st.session_state.get(LINK_CHECKED):
-        return None
-    return link.check(param, parse)
+    """ui.link.check on the run that opens a link; later runs have nothing to check."""
+    return link.check_once(param, parse, LINK_CHECKED)
 
 
 def check(param: str, options):
@@ -57,13 +53,7 @@ def check(param: str, options):
     return checked(param, link.one_of(options))
 
 
-def linked(param: str, options, parse=None, to_state=None) -> None:
-    """Before a widget whose options are shown in the reader's language (it is not bound: Streamlit would write
-    the label into the URL): a link's new value of `param` (the widget's key) sets it. The URL keeps the option's
-    internal name, `?pe_vit_which=timm`, never its label, so that a link opens the same view in either language;
-    the page publishes the value in use after the widget. A value that does not fit gives a notice and the widget
-    keeps its default (ui.link.bind)."""
-    link.bind(param, param, parse or link.one_of(options), to_state)
+linked = link.linked
 
 
 def block_id(table) -> str:

@@ -22,7 +22,7 @@ from models.capture import step_by_step as sbs
 from models.capture import vision
 from models.demo import shapes, text
 from models.runtime import images
-from ui import link, present
+from ui import i18n, link, present
 from ui import text as ui_text
 from ui import vision as ui_vision
 from ui.common import cached_figure, current_device
@@ -47,26 +47,15 @@ WEIGHTS = {"pretrained": N_("pretrained"), "random": N_("random")}
 IMAGE_SOURCES = {"shape": N_("generated shape"), "sample": N_("sample photo"), "upload": N_("upload")}
 
 
-def shown_name(names: dict[str, str]):
-    """format_func for options whose words are in `names` (anything else is shown as it is, a name)."""
-    return lambda o: _(names[o]) if o in names else str(o)
+shown_name = i18n.labels
 
 
 def checked(param: str, parse):
-    """Before a bound widget, when this session opens a link: a notice for a value of `param` that does not fit
-    (`parse`: ui.link.whole, ui.link.text). Later runs: nothing to check, the widgets hold what they show."""
-    if st.session_state.get(LINK_CHECKED):
-        return None
-    return link.check(param, parse)
+    """ui.link.check on the run that opens a link; later runs have nothing to check."""
+    return link.check_once(param, parse, LINK_CHECKED)
 
 
-def linked(param: str, options, parse=None, to_state=None) -> None:
-    """Before a widget whose options are shown in the reader's language (it is not bound: Streamlit would write
-    the label into the URL): a link's new value of `param` (the widget's key) sets it. The URL keeps the option's
-    internal name, never its label, so that a link opens the same view in either language; the page publishes
-    the value in use after the widget (ui.link.publish). A value that does not fit gives a notice and the widget
-    keeps its default (ui.link.bind)."""
-    link.bind(param, param, parse or link.one_of(options), to_state)
+linked = link.linked
 
 
 def text_model(task: str, device: str):

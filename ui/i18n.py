@@ -117,6 +117,12 @@ def N_(message: str) -> str:
     return message
 
 
+def labels(names: dict[str, str]):
+    """A format_func for options whose English words are in `names` (marked with N_): the word in the reader's
+    language; any other option is shown as it is (a name)."""
+    return lambda option: _(names[option]) if option in names else str(option)
+
+
 def browser_lang(locale: str | None) -> str:
     """The app's language for a browser's preferred language ("zh-CN", "zh-Hans-TW", "en-GB"…)."""
     if locale and locale.strip().lower().startswith("zh"):

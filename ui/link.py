@@ -88,6 +88,23 @@ def check(param: str, parse: Callable[[str], Any]) -> Any:
         return None
 
 
+def check_once(param: str, parse: Callable[[str], Any], done_key: str) -> Any:
+    """`check`, on the run that opens a link only: once session state holds `done_key` (the page sets it after
+    its first run), the widgets hold what they show and there is nothing left to check."""
+    if st.session_state.get(done_key):
+        return None
+    return check(param, parse)
+
+
+def linked(param: str, options: Iterable[Any], parse: Callable[[str], Any] | None = None,
+           to_state: Callable[[Any], Any] | None = None) -> None:
+    """Before a widget whose options are shown in the reader's language (not bound: Streamlit would write the
+    label into the URL): a link's new value of `param` (the widget's key) sets it, by internal name, so that a link
+    opens the same view in either language; the page publishes the value in use after the widget. A value that
+    does not fit gives a notice and the widget keeps its default (`bind`)."""
+    bind(param, param, parse or one_of(options), to_state)
+
+
 def _published() -> dict[str, str]:
     return st.session_state.setdefault(PUBLISHED, {})
 
