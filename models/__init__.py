@@ -9,14 +9,15 @@ The package holds five kinds of thing, each in its folder:
     runtime/   plumbing: device choice, memory, safe image loading
 
 The notebook API stays where users look for it: ``from models import vision`` (load, run, the trace) and
-``from models import text`` (the demo text tasks). They are imported on first use, so importing ``models``
+``from models import text`` (the demo text tasks) and ``from models import language`` (transformers language
+models and the demo, one API). They are imported on first use, so importing ``models``
 costs nothing.
 """
 from __future__ import annotations
 
 import importlib
 
-_PUBLIC = {"vision": "models.capture.vision", "text": "models.demo.text"}
+_PUBLIC = {"vision": "models.capture.vision", "text": "models.demo.text", "language": "models.language"}
 
 __all__ = list(_PUBLIC)
 
