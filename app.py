@@ -19,6 +19,7 @@ choose_present()
 PAGES = [
     st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
     st.Page("pages/encoder_decoder.py", title=_("Encoder–decoder"), icon=":material/translate:"),
+    st.Page("pages/language.py", title=_("Language models"), icon=":material/chat:"),
     st.Page("pages/vit.py", title=_("Vision Transformer"), icon=":material/image:"),
     st.Page("pages/swin.py", title=_("Swin Transformer"), icon=":material/grid_view:"),
     st.Page("pages/positional.py", title=_("Positional encodings"), icon=":material/waves:"),

@@ -15,6 +15,10 @@ ROWS = [
         "The Transformer of *Attention Is All You Need* (Vaswani et al., 2017), written from scratch and trained "
         "on small demo tasks: encoder self-attention, decoder masked self-attention and cross-attention for every "
         "layer and head, the padding and causal masks, and decoding step by step.")),
+    ("pages/language.py", _("Language models"), _(
+        "Real language models from Hugging Face transformers — BERT, GPT-2, T5, BART, Marian, Llama, Qwen… — on "
+        "your text, up to thousands of tokens: every layer and head, the masks, the head view, masked-word and "
+        "next-token predictions, and generation step by step.")),
     ("pages/vit.py", _("Vision Transformer"), _(
         "A ViT (Dosovitskiy et al., 2021) from timm on your image: the patch grid, every head's attention over the "
         "image, attention rollout, full token matrices, top-5 predictions and the paper's mean attention "

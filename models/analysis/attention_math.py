@@ -139,6 +139,31 @@ def pool_edges(n: int, groups: int) -> np.ndarray:
     return (np.arange(groups + 1) * n) // groups
 
 
+def block_edges(n: int, max_blocks: int) -> np.ndarray:
+    """Edges of at most `max_blocks` near-equal runs of consecutive positions covering range(n) (pool_edges);
+    one run per position when n <= max_blocks."""
+    return pool_edges(n, max(1, min(n, max_blocks)))
+
+
+def block_means(matrix: np.ndarray, q_edges: np.ndarray, k_edges: np.ndarray) -> np.ndarray:
+    """The plain mean of `matrix` (..., Q, K) over each block of rows q_edges[i]:q_edges[i+1] and columns
+    k_edges[j]:k_edges[j+1]: every cell on the scale of one weight, whatever its block's size, so no stripe
+    appears that the model did not compute. Exactly the matrix when every block is one position."""
+    m = np.asarray(matrix, dtype=np.float64)
+    q_edges, k_edges = np.asarray(q_edges, dtype=int), np.asarray(k_edges, dtype=int)
+    summed = np.add.reduceat(np.add.reduceat(m, q_edges[:-1], axis=-2), k_edges[:-1], axis=-1)
+    return (summed / np.outer(np.diff(q_edges), np.diff(k_edges))).astype(np.float32)
+
+
+def without_positions(weights: np.ndarray, keep_queries: np.ndarray, keep_keys: np.ndarray) -> np.ndarray:
+    """Attention (..., Q, K) with some queries and keys left out (special tokens such as [CLS] and [SEP], which
+    absorb much of the attention; Clark et al., 2019) and every remaining row renormalised to sum to 1 over the
+    keys kept. A row whose kept keys received nothing stays 0."""
+    w = np.asarray(weights, dtype=np.float64)[..., keep_queries, :][..., keep_keys]
+    total = w.sum(axis=-1, keepdims=True)
+    return np.divide(w, total, out=np.zeros_like(w), where=total > 0).astype(np.float32)
+
+
 def pool_tokens(
     matrix: np.ndarray, grid: tuple[int, int], num_prefix: int, factor: int
 ) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
