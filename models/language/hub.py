@@ -291,11 +291,12 @@ def _as_folder(typed: str, folders: str) -> pathlib.Path | None:
         from models.runtime.weights_dir import ENV, weights_dir
 
         root = weights_dir()
-        candidate = None
+        candidate, named = None, False  # named: `typed` names an entry of the weights folder (perhaps a symlink)
         if root is not None and "\x00" not in typed:
             try:
                 path = pathlib.Path(typed)
                 if not path.is_absolute() or typed.startswith(str(root) + os.sep):
+                    named = os.path.lexists(root / path)
                     candidate = (root / path).resolve(strict=True)  # follows every symlink and `..`
             except (OSError, RuntimeError, ValueError):
                 candidate = None
@@ -303,7 +304,7 @@ def _as_folder(typed: str, folders: str) -> pathlib.Path | None:
             if (candidate / "config.json").is_file():
                 return candidate
             raise ModelRefused("lm.folder_refused", env=ENV)
-        if _looks_like_path(typed):
+        if named or _looks_like_path(typed):
             raise ModelRefused("lm.folder_refused", env=ENV)
         return None
     if folders == "none":
