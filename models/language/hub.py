@@ -29,9 +29,12 @@ import pathlib
 import re
 import struct
 import threading
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from models.messages import CodedError, Notice
+
+if TYPE_CHECKING:
+    from models.language.model import LanguageModel
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +168,7 @@ def describe_limit() -> Notice:
 
 # --- load -----------------------------------------------------------------------------------------------------
 
-def load(name: str, device: str = "auto", *, folders: str = "any"):
+def load(name: str, device: str = "auto", *, folders: str = "any") -> LanguageModel:
     """A LanguageModel (models/language/model.py) for `name`: "demo:<task>", the bundled MiniLM's name, a local
     folder with config.json, or a Hub repository id.
 
@@ -187,7 +190,7 @@ def load(name: str, device: str = "auto", *, folders: str = "any"):
         return _load_minilm(dev)
     folder = _as_folder(typed, folders)
     if folder is not None:
-        return _load_folder(folder, typed, dev, folders)
+        return _load_folder(folder, typed, dev)
     if len(typed) > MAX_NAME_LEN or not _REPO_ID.fullmatch(typed) or "--" in typed or ".." in typed:
         raise BadModelName("lm.bad_name", name=_shown(typed))
     return _load_hub(typed, dev)
@@ -207,13 +210,13 @@ def _shown(text: str, limit: int = 80) -> str:
 
 # --- the one indirection to the loaders (tests replace these) -------------------------------------------------
 
-def _from_pretrained(where: str, **kwargs: Any):
+def _from_pretrained(where: str, **kwargs: Any) -> LanguageModel:
     from models.language.capture import from_pretrained
 
     return from_pretrained(where, **kwargs)
 
 
-def _load_demo(task: str, device: str):
+def _load_demo(task: str, device: str) -> LanguageModel:
     from models.language.demo import load_demo
 
     return load_demo(task, device)
@@ -323,7 +326,7 @@ def _as_folder(typed: str, folders: str) -> pathlib.Path | None:
     return None
 
 
-def _load_folder(folder: pathlib.Path, typed: str, device: str, folders: str):
+def _load_folder(folder: pathlib.Path, typed: str, device: str) -> LanguageModel:
     shown = _shown(typed, 200)
     config = _read_config(folder / "config.json")
     _check_config(config, shown)
