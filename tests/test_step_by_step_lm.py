@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import pathlib
+import re
 
 import numpy as np
 import pytest
@@ -60,7 +61,7 @@ TINY = {  # model_type → (config arguments, family, auto class)
     "roberta": (dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, intermediate_size=128,
                      pad_token_id=0, max_position_embeddings=64), "encoder"),
     "distilbert": (dict(dim=64, n_layers=2, n_heads=4, hidden_dim=128), "encoder"),
-    "gpt2": (dict(n_embd=64, n_layer=2, n_head=4, n_positions=64), "decoder"),
+    "gpt2": (dict(n_embd=64, n_layer=2, n_head=4, n_positions=64, bos_token_id=2, eos_token_id=3), "decoder"),
     "llama": (dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                    intermediate_size=128, pad_token_id=0, bos_token_id=2, eos_token_id=3), "decoder"),
     "qwen2": (dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
@@ -141,6 +142,7 @@ def minilm() -> LanguageModel:
     return language_model(MINILM_NAME, module, tokenizer, "encoder", str(folder))
 
 
+@pytest.mark.slow
 def test_real_minilm_heads_equal_transformers_eager_attention(minilm):
     text = "The quick brown fox jumps over the lazy dog."
     steps = check_against_eager(minilm, minilm_folder(), text, layers=(0, 3, 5), heads=(0, 7, 11))
@@ -250,3 +252,175 @@ def test_models_not_recomputed_are_refused_with_the_reason(tmp_path, model_type,
     from ui.messages import english
 
     assert model_type in english(code, refusal.params)  # worded, with the model named
+
+
+# ------------------------------------------------------------------------------------------------- the page
+
+STEPS_PAGE = "pages/step_by_step.py"
+PAGE_NAMES = {"reverse", "dates", "translate", "llama", "devlin", "radford", "su"}  # names a Chinese page keeps:
+# the demo tasks, the tiny test model "tiny-llama", the authors it cites
+
+
+@pytest.fixture()
+def fake_load(folders, monkeypatch):
+    """models.language.load (hub.py, another engineer's) replaced by local folders: the bundled MiniLM under its
+    Hub name, and the tiny models under "tiny-<type>"; every call is recorded."""
+    import models.language
+
+    calls = []
+
+    def load(name, device="auto", *, folders_="any", **kwargs):
+        calls.append((name, device, kwargs.get("folders", folders_)))
+        if name == MINILM_NAME:
+            folder = minilm_folder()
+            module = AutoModel.from_pretrained(folder, attn_implementation="sdpa", use_safetensors=True)
+            return language_model(name, module, AutoTokenizer.from_pretrained(folder), "encoder", str(folder))
+        if name == "tiny-t5":
+            tokenizer = write_vocab(folders["gpt2"].parent / "t5")
+            cfg = AutoConfig.for_model("t5", vocab_size=len(tokenizer), d_model=32, num_layers=1, num_heads=2,
+                                       d_ff=64, d_kv=16, decoder_start_token_id=0, pad_token_id=0)
+            return LanguageModel(name=name, family="encoder-decoder", head=None,
+                                 module=AutoModel.from_config(cfg).eval(), tokenizer=tokenizer,
+                                 source=Notice("lm.source_folder", path="tmp"), weights_source="tmp", num_params=1,
+                                 num_layers={"encoder": 1, "decoder": 1, "cross": 1}, num_heads=2, num_kv_heads=2,
+                                 head_dim=16, max_positions=None, device=torch.device("cpu"))
+        if name.startswith("tiny-") and name[5:] in folders:
+            return load_folder(folders[name[5:]], name=name)
+        from models.messages import CodedError
+
+        raise CodedError("lm_steps.unsupported", model=name, supported=[])
+
+    # setitem, not setattr: reading the old value would import hub.py (models.language's lazy __getattr__)
+    monkeypatch.setitem(vars(models.language), "load", load)
+    return calls
+
+
+def open_page(lang: str = "en", **params):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import APP
+
+    at = AppTest.from_file(APP, default_timeout=240)
+    at.query_params["lang"] = lang
+    for name, value in params.items():
+        at.query_params[name] = str(value)
+    at.run()
+    return at.switch_page(STEPS_PAGE).run()
+
+
+def page_ok(at) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def specs(at) -> dict:
+    import json
+
+    return {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+
+
+def plotly_array(z) -> np.ndarray:
+    """A figure's z as sent: a list, or plotly's typed array {"dtype", "bdata" (base64), "shape"}."""
+    if isinstance(z, dict):
+        import base64
+
+        flat = np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"]))
+        shape = z.get("shape")
+        if isinstance(shape, str):
+            shape = [int(n) for n in shape.split(",")]
+        return flat.reshape(shape).astype(float) if shape else flat.astype(float)
+    return np.array(z, dtype=float)
+
+
+def chinese_english_words(at) -> list:
+    """English words left on a Chinese page (LaTeX keeps the paper's notation), as (element, word, text)."""
+    from tests.i18n_scan import english_words
+
+    found = [w for w in english_words(at, extra=PAGE_NAMES) if w[0] != "latex"]
+    # the typed text's tokens are model data, not words of the page: the query token's options ("3: sat") list
+    # them, and a figure's title may name the query's token ("row of query 3: sat")
+    option = re.compile(r"^\d+: ")
+    typed = {word for kind, word, text in found if kind == "selectbox" and option.match(text)}
+    return [w for w in found if w[1] not in typed]
+
+
+def no_english(at) -> None:
+    left = chinese_english_words(at)
+    assert left == [], [(kind, word, text[:60]) for kind, word, text in left]
+
+
+@pytest.mark.slow
+def test_page_walks_the_real_minilm_through_in_english(fake_load):
+    at = open_page(sbs_model="lm")
+    page_ok(at)
+    assert fake_load and fake_load[0][0] == MINILM_NAME and fake_load[0][2] == "weights_dir"
+    assert at.text_input(key="sbs_lm_name").value == MINILM_NAME
+    assert len(at.get("plotly_chart")) == 4  # steps 1–2
+    assert float(at.metric[0].value) < 1e-3
+    assert any("attention.output.dense" in s.value for s in at.success)
+    at.get("button_group")[0].set_value("all").run()
+    page_ok(at)
+    assert len(at.get("plotly_chart")) >= 14
+    assert any("no mask" in m.value.lower() for m in at.markdown)
+    assert any("BertSelfOutput" in m.value for m in at.markdown)
+    at.select_slider(key="sbs_head").set_value(12).run()
+    at.selectbox(key="sbs_layer_lm").set_value(6).run()
+    page_ok(at)
+    assert any("Head 12 of 12" in m.value for m in at.markdown)
+    at.text_input(key="sbs_lm_text").set_value(" ".join(["a"] * 400)).run()
+    assert not at.exception and any("tokens long" in e.value for e in at.error)
+
+
+@pytest.mark.slow
+def test_page_in_chinese_for_minilm_and_a_rotary_decoder(fake_load):
+    at = open_page("zh", sbs_model="lm", sbs_part="all")
+    page_ok(at)
+    assert len(at.get("plotly_chart")) >= 14
+    no_english(at)
+    at = open_page("zh", sbs_model="lm", sbs_lm_name="tiny-llama", sbs_part="all", sbs_head=3)
+    page_ok(at)
+    assert any("RoPE" in latex.value for latex in at.latex)
+    assert any("掩码" in s.value for s in at.subheader)
+    no_english(at)
+    at = open_page("zh", sbs_model="lm", sbs_lm_name="tiny-gpt2", sbs_part="all")
+    page_ok(at)
+    no_english(at)
+
+
+@pytest.mark.slow
+def test_a_language_model_link_draws_what_the_widgets_draw(fake_load, folders):
+    text = "the dog ran to the park and the cat sat"
+    linked = open_page(sbs_model="lm", sbs_lm_name="tiny-gpt2", sbs_lm_text=text, sbs_layer_lm=2, sbs_head=3,
+                       sbs_part="5-7", sbs_query_lm=4)
+    page_ok(linked)
+    assert not linked.warning, [w.value for w in linked.warning]
+    clicked = open_page()
+    clicked.radio(key="sbs_model").set_value("lm").run()
+    clicked.text_input(key="sbs_lm_name").set_value("tiny-gpt2").run()
+    clicked.text_input(key="sbs_lm_text").set_value(text).run()
+    clicked.get("button_group")[0].set_value("5-7").run()
+    clicked.selectbox(key="sbs_layer_lm").set_value(2).run()
+    clicked.select_slider(key="sbs_head").set_value(3).run()
+    clicked.selectbox(key="sbs_query_lm").set_value(4).run()
+    page_ok(clicked)
+    a, b = specs(linked), specs(clicked)
+    assert sorted(a) == sorted(b) and len(a) >= 4
+    for key in a:
+        assert [t.get("z") for t in a[key]["data"]] == [t.get("z") for t in b[key]["data"]], key
+        assert a[key]["layout"].get("shapes") == b[key]["layout"].get("shapes"), key
+    assert linked.metric[0].value == clicked.metric[0].value
+    # the recomputed weights drawn are transformers' own eager ones
+    reference = eager_reference(folders["gpt2"], text)[0][1][2]
+    drawn = next(plotly_array(t["z"]) for t in a["sbs_fig_7_0"]["data"] if t.get("z") is not None)
+    assert np.abs(np.nan_to_num(drawn) - reference).max() <= 1e-5
+
+
+@pytest.mark.slow
+def test_page_refuses_a_model_it_does_not_recompute(fake_load):
+    at = open_page(sbs_model="lm", sbs_lm_name="tiny-t5")
+    assert not at.exception, at.exception
+    assert any("relative position bias" in e.value for e in at.error), [e.value for e in at.error]
+    assert not at.get("plotly_chart") and not at.metric
+    zh = open_page("zh", sbs_model="lm", sbs_lm_name="tiny-t5")
+    assert not zh.exception and zh.error
+    no_english(zh)

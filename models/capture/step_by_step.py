@@ -569,6 +569,12 @@ def _lm_layers(lm) -> tuple[str, list[nn.Module], list[nn.Module]]:
     return style, attn, [a.o_proj for a in attn]
 
 
+def lm_style(lm) -> str:
+    """How the model lays out its attention (a value of LM_STYLES: "bert", "distilbert", "gpt2", "rotary");
+    refuses as lm_steps does."""
+    return _lm_layers(lm)[0]
+
+
 def lm_num_layers(lm) -> int:
     """How many self-attention layers the walk-through offers (refuses as lm_steps does)."""
     return len(_lm_layers(lm)[1])
