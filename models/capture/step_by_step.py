@@ -499,6 +499,7 @@ LM_STYLES = {
 }
 LM_RELATIVE_BIAS = ("t5", "mt5", "umt5", "longt5", "switch_transformers", "deberta", "deberta-v2")
 LM_ALIBI = ("bloom", "mpt")
+LM_SUPPORTED = sorted(set(LM_STYLES))  # as the refusal names them
 LM_MAX_TOKENS = 256  # the walk-through draws T × T matrices: longer inputs are refused (lm_steps.too_long)
 LM_OUTPUT_NAMES = {  # the sub-layer whose output is compared, named as in the model's own modules
     "bert": "attention.output.dense",
@@ -521,7 +522,8 @@ def lm_refusal(lm) -> NotReproducible | None:
     config = getattr(getattr(lm, "module", None), "config", None)
     model_type = str(getattr(config, "model_type", "") or "")
     if config is None or getattr(lm, "tokenizer", None) is None:  # our own demo: the text path does it
-        return NotReproducible("lm_steps.not_transformers", model=str(getattr(lm, "name", "?")))
+        name = str(getattr(lm, "name", "?"))
+        return NotReproducible("lm_steps.not_transformers", model=name)
     if model_type in LM_RELATIVE_BIAS:
         return NotReproducible("lm_steps.relative_bias", model=model_type)
     if model_type in LM_ALIBI or getattr(config, "alibi", False):
@@ -530,17 +532,15 @@ def lm_refusal(lm) -> NotReproducible | None:
     if style is None:
         if getattr(config, "is_encoder_decoder", False):
             return NotReproducible("lm_steps.encoder_decoder", model=model_type)
-        return NotReproducible("lm_steps.unsupported", model=model_type,
-                               supported=sorted(set(LM_STYLES)))
+        return NotReproducible("lm_steps.unsupported", model=model_type, supported=LM_SUPPORTED)
     if style == "bert" and getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
         return NotReproducible("lm_steps.relative_bias", model=model_type)
     if getattr(config, "is_encoder_decoder", False) or getattr(config, "add_cross_attention", False):
         return NotReproducible("lm_steps.encoder_decoder", model=model_type)
-    if style == "gpt2" and getattr(config, "reorder_and_upcast_attn", False) and \
-            next(lm.module.parameters()).dtype != torch.float32:
-        return NotReproducible("lm_steps.unsupported", model=model_type, supported=sorted(set(LM_STYLES)))
-    if next(lm.module.parameters()).dtype != torch.float32:
-        return NotReproducible("lm_steps.dtype", dtype=str(next(lm.module.parameters()).dtype).replace("torch.", ""))
+    dtype = next(lm.module.parameters()).dtype
+    if dtype != torch.float32:
+        shown = str(dtype).replace("torch.", "")
+        return NotReproducible("lm_steps.dtype", dtype=shown)
     return None
 
 
@@ -564,8 +564,7 @@ def _lm_layers(lm) -> tuple[str, list[nn.Module], list[nn.Module]]:
     for a in attn:  # what this path does not redo: per-head norms of q and k (Qwen3, OLMo2), logit soft-capping
         for extra in ("q_norm", "k_norm", "sinks"):
             if getattr(a, extra, None) is not None:
-                raise NotReproducible("lm_steps.unsupported", model=lm.module.config.model_type,
-                                      supported=sorted(set(LM_STYLES)))
+                raise NotReproducible("lm_steps.unsupported", model=lm.module.config.model_type, supported=LM_SUPPORTED)
     return style, attn, [a.o_proj for a in attn]
 
 
@@ -708,10 +707,10 @@ def lm_steps(lm, text: str, kind: str = "self", layer: int = 0, head: int | None
         if style == "rotary":
             pe = seen.get("position_embeddings")
             if pe is None:
-                raise NotReproducible("lm_steps.unsupported", model=config.model_type, supported=sorted(set(LM_STYLES)))
+                raise NotReproducible("lm_steps.unsupported", model=config.model_type, supported=LM_SUPPORTED)
             cos, sin = pe[0][0], pe[1][0]  # (T, d_k)
             if cos.shape[-1] != d_k:  # partial rotary: not this path's arithmetic
-                raise NotReproducible("lm_steps.unsupported", model=config.model_type, supported=sorted(set(LM_STYLES)))
+                raise NotReproducible("lm_steps.unsupported", model=config.model_type, supported=LM_SUPPORTED)
         conv1d = style == "gpt2"
         names = {"bert": ("query", "key", "value"), "distilbert": ("q_lin", "k_lin", "v_lin"),
                  "gpt2": ("c_attn",) * 3, "rotary": ("q_proj", "k_proj", "v_proj")}[style]
