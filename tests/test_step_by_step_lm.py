@@ -227,7 +227,41 @@ def test_inputs_out_of_range_and_empty_text(folders):
     assert e.value.code == "lm_steps.kind"
 
 
+def test_sessions_in_threads_get_their_own_steps(folders):
+    """One shared model, two texts recomputed at once in two threads: each gets its own, as run alone."""
+    import threading
+
+    lm = load_folder(folders["llama"])
+    texts = [TEXT, "a dog ran to the park"]
+    alone = [sbs.lm_steps(lm, t, "self", 1, 2) for t in texts]
+    results: dict = {}
+
+    def work(i: int) -> None:
+        results[i] = [sbs.lm_steps(lm, texts[i], "self", 1, 2) for _ in range(3)]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for i, runs in results.items():
+        for s in runs:
+            assert s.query_labels == alone[i].query_labels
+            assert np.allclose(s.weights, alone[i].weights, atol=1e-6, rtol=0)
+            assert np.allclose(s.model_output, alone[i].model_output, atol=1e-5, rtol=0)
+    for m in lm.module.modules():
+        assert not m._forward_hooks and not m._forward_pre_hooks
+
+
 # ------------------------------------------------------------------------------------------------- refusals
+
+
+def test_our_demo_models_are_left_to_the_demo_path():
+    from types import SimpleNamespace
+
+    demo = SimpleNamespace(name="demo:reverse", module=SimpleNamespace(), tokenizer=None)
+    refusal = sbs.lm_refusal(demo)
+    assert refusal.code == "lm_steps.not_transformers" and refusal.params == {"model": "demo:reverse"}
 
 
 @pytest.mark.parametrize("model_type, code", [("t5", "lm_steps.relative_bias"), ("bart", "lm_steps.encoder_decoder")])
