@@ -19,6 +19,16 @@ q/v biases where present), and `q_norm`/`k_norm`, if the model has them, are app
 LayerScale (DINOv2, CaiT; timm's `ls1` or `gamma_1`) add γ ⊙ MSA(LN(z)) to the residual stream: γ is included
 and checked too. Models that add anything else to QKᵀ/√d_k before the softmax (BEiT's relative position bias,
 EVA-02's rotary embeddings of q and k) are refused up front with that reason.
+
+For a Hugging Face transformers language model (models.language.LanguageModel; `lm_steps`) the base model runs
+once on the tokenized text, whatever attention implementation it was loaded with (the app's "atlas", SDPA or
+eager), and the hooks record the self-attention module's input X and the output of its sub-layer's W_O:
+BertSelfOutput.dense (BERT, RoBERTa, ELECTRA, MiniLM: before dropout, the residual and LayerNorm), DistilBERT's
+out_lin, GPT-2's c_proj (its Conv1D c_attn holds W_Q | W_K | W_V), Llama/Mistral/Qwen2's o_proj. The scale is the
+module's own `scaling`; decoders are masked causally, and by their sliding window where a layer has one; Llama-style
+models rotate q and k by position with the cos/sin the model passed to the layer (RoPE, Su et al. 2021), and
+grouped-query heads take their group's K and V. Relative position biases (T5, DeBERTa), ALiBi (BLOOM, MPT),
+encoder–decoders and any other model type are refused with the reason (`lm_refusal`).
 """
 from __future__ import annotations
 
