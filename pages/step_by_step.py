@@ -257,7 +257,7 @@ def lm_input_ui(device: str):
         st.stop()
     try:
         lm = lm_model(name, device)
-    except CodedError as e:  # the loader's coded reasons (unknown name, too large, offline…), worded
+    except ValueError as e:  # the loader's coded reasons (unknown name, too large, offline…), worded
         st.error(word(e))
         st.stop()
     except OSError as e:  # a download or a file that failed: say so, without a traceback
