@@ -2,6 +2,7 @@
 transformers' own eager attention weights (`output_attentions=True`) and the sub-layer output the model computed."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib.util
 import pathlib
@@ -205,6 +206,30 @@ def test_tiny_rotary_models_equal_eager_attention(folders, model_type):
         i, j = np.indices((t, t))
         assert np.array_equal(s.mask, (j <= i) & (j > i - 4)) and t > 4
         assert "lm_steps.sliding_window" in codes
+
+
+def test_gpt2_scaled_by_inverse_layer_index_uses_the_models_own_scale(tmp_path):
+    """GPT-2's scale_attn_by_inverse_layer_idx divides the scores by the layer's number too: the module's own
+    `scaling` is used, said on screen, and the weights still equal eager's."""
+    tokenizer = write_vocab(tmp_path)
+    kwargs = dict(TINY["gpt2"][0], scale_attn_by_inverse_layer_idx=True)
+    cfg = AutoConfig.for_model("gpt2", vocab_size=len(tokenizer), **kwargs)
+    torch.manual_seed(1)
+    AutoModelForCausalLM.from_config(cfg).save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    lm = load_folder(tmp_path)
+    s = check_against_eager(lm, tmp_path, TEXT, layers=(1,), heads=(0, 2))[0]
+    assert s.scale == pytest.approx(1 / (np.sqrt(s.d_k) * 2))
+    assert np.allclose(s.scaled, s.scores * s.scale, atol=1e-6)
+    assert [n.params["scaling"] for n in s.notes if n.code == "lm_steps.scaling"] == [pytest.approx(s.scale)]
+
+
+def test_a_model_not_in_float32_is_refused(folders):
+    lm = load_folder(folders["gpt2"])
+    half = language_model("half", copy.deepcopy(lm.module).to(torch.bfloat16), lm.tokenizer, "decoder")
+    with pytest.raises(sbs.NotReproducible) as e:
+        sbs.lm_steps(half, TEXT, "self", 0, 0)
+    assert e.value.code == "lm_steps.dtype" and e.value.params == {"dtype": "bfloat16"}
 
 
 def test_eager_loaded_model_also_reports_the_weights_difference(folders):
