@@ -68,6 +68,7 @@ KIND_NAMES = {  # English, for logs and the command line; the page has its own w
     "decoder": "decoder masked self-attention",
     "cross": "decoder cross-attention (encoder–decoder attention)",
     "vit": "ViT self-attention",
+    "self": "self-attention",
 }
 
 
@@ -75,7 +76,7 @@ KIND_NAMES = {  # English, for logs and the command line; the page has its own w
 class HeadSteps:
     """Every intermediate of one head (and the layer's output), float32 numpy, rows = tokens."""
 
-    kind: str  # "encoder", "decoder", "cross" or "vit"
+    kind: str  # "encoder", "decoder", "cross", "vit", or "self" (a transformers language model's self-attention)
     layer: int
     head: int
     n_heads: int
