@@ -63,6 +63,18 @@ class Recorder:
     names: dict[int, str] = field(default_factory=dict)  # id(module) -> qualified name
     kinds: dict[str, str] = field(default_factory=dict)  # qualified name -> kind
     records: list[Record] = field(default_factory=list)
+    shared: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # id -> (tensor, detached)
+
+    def keep(self, t: torch.Tensor | None) -> torch.Tensor | None:
+        """A detached reference (no copy); the same tensor passed again (a mask, T5's bias) gives the same one."""
+        if t is None:
+            return None
+        hit = self.shared.get(id(t))
+        if hit is not None and hit[0] is t:
+            return hit[1]
+        d = t.detach()
+        self.shared[id(t)] = (t, d)  # holds t, so its id is not reused during the call
+        return d
 
     def watch(self, model: torch.nn.Module, kinds: dict[str, str] | None = None) -> "Recorder":
         self.names = {id(m): n for n, m in model.named_modules()}
@@ -77,12 +89,17 @@ class Recorder:
 
     @property
     def nbytes(self) -> int:
-        seen: dict[int, int] = {}
-        for r in self.records:
-            for t in (r.query, r.key, r.mask, r.bias, r.value, r.output):
-                if t is not None:
-                    seen[id(t)] = t.numel() * t.element_size()
-        return sum(seen.values())
+        return tensor_bytes(self.records)
+
+
+def tensor_bytes(records) -> int:
+    """Bytes the records hold, each tensor counted once (shared masks and biases, views of one storage)."""
+    seen: dict[tuple, int] = {}
+    for r in records:
+        for t in (r.query, r.key, r.mask, r.bias, r.value, r.output):
+            if t is not None:
+                seen[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
+    return sum(seen.values())
 
 
 _ACTIVE: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("atlas_recorder", default=None)
@@ -133,10 +150,10 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         query=query.detach(),
         key=key_r.detach(),
         repeat=int(groups),
-        mask=None if attention_mask is None else attention_mask.detach(),
+        mask=rec.keep(attention_mask),
         causal=causal,
         scale=float(scaling if scaling is not None else query.shape[-1] ** -0.5),
-        bias=None if bias is None else bias.detach(),
+        bias=rec.keep(bias),
         sliding_window=window if isinstance(window, int) else None,
         value=value_r.detach() if rec.keep_values else None,
         output=output.detach() if rec.keep_values else None,

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from models.analysis.attention_math import pool_edges
-from models.language.capture import Record, allowed_mask, weights_of
+from models.language.capture import Record, allowed_mask, tensor_bytes, weights_of
 from models.language.model import Token
 from models.messages import Notice
 
@@ -55,16 +55,8 @@ class LanguageTrace:
 
     @property
     def nbytes(self) -> int:
-        seen: dict[int, int] = {}
-        for recs in self.records.values():
-            for r in recs:
-                for t in (r.query, r.key, r.mask, r.bias, r.value, r.output):
-                    if t is not None:
-                        seen[id(t)] = t.numel() * t.element_size()
-        for arrs in self.dense.values():
-            for a in arrs:
-                seen[id(a)] = a.nbytes
-        return sum(seen.values())
+        held = tensor_bytes([r for recs in self.records.values() for r in recs])
+        return held + sum(a.nbytes for arrs in self.dense.values() for a in arrs)
 
     def _check(self, kind: str, layer: int | None = None) -> None:
         if kind not in self.kinds:
@@ -177,8 +169,7 @@ class LanguageTrace:
             parts["causal"] = cols <= rows
         if r.sliding_window and causal:
             window = parts["causal"] & (rows - cols < r.sliding_window)
-            seen = self.mask(kind)
-            if not np.array_equal(window & seen, parts["causal"] & seen):  # the window cut something
+            if not np.array_equal(window, parts["causal"]):  # the window cut something
                 parts["sliding_window"] = rows - cols < r.sliding_window
         return parts
 
