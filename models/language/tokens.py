@@ -36,10 +36,6 @@ def _is_byte_level(tokenizer) -> bool:
         return False
 
 
-def _marks_word_starts(pieces: list[str], marker: str, vocab_pieces) -> bool:
-    return any(p.startswith(marker) for p in vocab_pieces)
-
-
 def token_list(tokenizer, ids) -> list[Token]:
     """One Token per id: the piece, a readable label, whether special, whether it continues the previous word."""
     ids = [int(i) for i in ids]
@@ -55,55 +51,51 @@ def token_list(tokenizer, ids) -> list[Token]:
         except Exception:  # a tokenizer without a vocabulary listing
             marker = None
     out: list[Token] = []
-    prev_special = True
-    for i, (tid, piece) in enumerate(zip(ids, pieces)):
+    prev_word = False  # the previous token ends inside a word (a letter, a digit, or an incomplete byte run)
+    for tid, piece in zip(ids, pieces):
         piece = piece if piece is not None else ""
         if tid in specials:
             out.append(Token(tid, piece, piece, True, False))
-            prev_special = True
+            prev_word = False
             continue
         continuation = False
         if byte_level:
             start = piece.startswith("Ġ")
             body = piece[1:] if start else piece
-            raw = bytes(decoder[c] for c in body if c in decoder) if all(c in decoder for c in body) else None
-            if raw is None:
-                text = body
-            else:
+            fragment = False
+            if all(c in decoder for c in body):
+                raw = bytes(decoder[c] for c in body)
                 try:
                     text = raw.decode("utf-8")
                 except UnicodeDecodeError:
-                    text = "<" + " ".join(f"{b:02x}" for b in raw) + ">"
-            if start:
-                label = _visible(text) if text.strip() == "" else text
-                if not text:
-                    label = "␣"
+                    text, fragment = "<" + " ".join(f"{b:02x}" for b in raw) + ">", True
             else:
-                continuation = not prev_special and i > 0 and not _starts_fresh(text)
-                label = _visible(text) if text.strip() == "" else text
+                text = body
+            continuation = not start and prev_word and (fragment or _wordy(text[:1]))
+            label = text if (fragment or text.strip()) else (_visible(text) or "␣")
+            prev_word = fragment or _wordy(text[-1:])
         elif piece.startswith("##"):
             continuation = True
             label = piece[2:]
+            prev_word = True
         elif marker == "▁":
-            if piece.startswith("▁"):
-                body = piece[1:]
-                label = body if body else "␣"
-            else:
-                body = piece
-                continuation = not prev_special and i > 0 and not _starts_fresh(body)
-                label = _byte_piece(body)
+            start = piece.startswith("▁")
+            body = piece[1:] if start else piece
+            fragment = body.startswith("<0x") and body.endswith(">")
+            continuation = not start and prev_word and (fragment or _wordy(body[:1]))
+            label = _byte_piece(body) if body else "␣"
+            prev_word = fragment or _wordy(body[-1:])
         else:
             label = _visible(piece) if piece.strip() == "" else piece
+            prev_word = _wordy(piece[-1:])
         if continuation:
             label = "##" + label
         out.append(Token(tid, piece, label, False, continuation))
-        prev_special = False
     return out
 
 
-def _starts_fresh(text: str) -> bool:
-    """A piece that cannot continue a word: whitespace, punctuation, a line break."""
-    return not text or not (text[0].isalnum() or text[0] == "<")
+def _wordy(ch: str) -> bool:
+    return bool(ch) and ch.isalnum()
 
 
 def _byte_piece(piece: str) -> str:
