@@ -66,13 +66,17 @@ class Recorder:
     shared: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # id -> (tensor, detached)
 
     def keep(self, t: torch.Tensor | None) -> torch.Tensor | None:
-        """A detached reference (no copy); the same tensor passed again (a mask, T5's bias) gives the same one."""
+        """A detached reference (no copy); the same tensor passed again (a mask, T5's bias) gives the same one.
+        A view into a much larger buffer (GPT-2's queries are a third of one fused q|k|v projection) is kept as a
+        compact copy of itself, so that the record does not hold the whole buffer alive."""
         if t is None:
             return None
         hit = self.shared.get(id(t))
         if hit is not None and hit[0] is t:
             return hit[1]
         d = t.detach()
+        if d.untyped_storage().nbytes() > 1.5 * d.numel() * d.element_size():
+            d = d.contiguous() if not d.is_contiguous() else d.clone()
         self.shared[id(t)] = (t, d)  # holds t, so its id is not reused during the call
         return d
 
@@ -93,12 +97,13 @@ class Recorder:
 
 
 def tensor_bytes(records) -> int:
-    """Bytes the records hold, each tensor counted once (shared masks and biases, views of one storage)."""
-    seen: dict[tuple, int] = {}
+    """Bytes the records keep alive: each storage counted once, whole (shared masks and biases, views)."""
+    seen: dict[int, int] = {}
     for r in records:
         for t in (r.query, r.key, r.mask, r.bias, r.value, r.output):
             if t is not None:
-                seen[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
+                storage = t.untyped_storage()
+                seen[storage.data_ptr()] = storage.nbytes()
     return sum(seen.values())
 
 
@@ -147,15 +152,15 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
     rec.records.append(Record(
         module=name,
         kind=rec.kinds.get(name),
-        query=query.detach(),
-        key=key_r.detach(),
+        query=rec.keep(query),
+        key=rec.keep(key_r),
         repeat=int(groups),
         mask=rec.keep(attention_mask),
         causal=causal,
         scale=float(scaling if scaling is not None else query.shape[-1] ** -0.5),
         bias=rec.keep(bias),
         sliding_window=window if isinstance(window, int) else None,
-        value=value_r.detach() if rec.keep_values else None,
+        value=rec.keep(value_r) if rec.keep_values else None,
         output=output.detach() if rec.keep_values else None,
     ))
     return output, None
