@@ -189,6 +189,13 @@ def scores(r: Record, b: int = 0, heads: slice | list | None = None, queries=Non
         if queries is not None:
             bias = bias[:, queries] if bias.shape[-2] > 1 else bias
         s = s + bias
+    if r.mask is not None and r.mask.dtype != torch.bool:  # an additive mask may carry values, not only -inf
+        m = r.mask[b if r.mask.shape[0] > 1 else 0].float()
+        if m.shape[0] > 1 and heads is not None:
+            m = m[heads]
+        if queries is not None and m.shape[-2] > 1:
+            m = m[:, queries]
+        s = s + torch.where(m > torch.finfo(r.mask.dtype).min / 2, m, torch.zeros((), dtype=m.dtype))
     allowed = allowed_mask(r, b, queries)
     if allowed is not None:
         s = s.masked_fill(~allowed, float("-inf"))

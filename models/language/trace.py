@@ -13,10 +13,11 @@ import torch
 
 from models.analysis.attention_math import pool_edges
 from models.language.capture import Record, allowed_mask, tensor_bytes, weights_of
+from models.language.capture import scores as capture_scores
 from models.language.model import Token
 from models.messages import Notice
 
-CHUNK = 256  # queries per chunk when pooling: peak extra memory O(CHUNK × K)
+CHUNK = 512  # queries per chunk when pooling: peak extra memory O(CHUNK × K)
 
 
 class NoValues(RuntimeError):
@@ -137,10 +138,10 @@ class LanguageTrace:
         return np.stack([self.pooled(kind, layer, max_cells)[0] for layer in range(self.num_layers(kind))])
 
     # --------------------------------------------------------------------------------------------- masks
-    def mask(self, kind: str) -> np.ndarray:
-        """(Q, K) bool: may attend, exactly what the softmax saw (layer 0's mask; every layer of a kind shares
-        it, except sliding-window layers where a model mixes them)."""
-        self._check(kind)
+    def mask(self, kind: str, layer: int = 0) -> np.ndarray:
+        """(Q, K) bool: may attend, exactly what the softmax saw in `layer` (every layer of a kind shares one,
+        except where a model mixes sliding-window and full layers)."""
+        self._check(kind, layer)
         q_len, k_len = self._shape(kind)
         if kind in self.dense:
             parts = self.dense_masks[kind]
@@ -148,16 +149,16 @@ class LanguageTrace:
             for p in parts.values():
                 m &= p
             return m
-        m = allowed_mask(self.records[kind][0], 0)
+        m = allowed_mask(self.records[kind][layer], 0)
         return np.ones((q_len, k_len), dtype=bool) if m is None else m.cpu().numpy().astype(bool, copy=True)
 
-    def mask_parts(self, kind: str) -> dict[str, np.ndarray]:
-        """The parts that apply: "padding", "causal", "sliding_window", each (Q, K) bool."""
-        self._check(kind)
+    def mask_parts(self, kind: str, layer: int = 0) -> dict[str, np.ndarray]:
+        """The parts that apply: "padding", "causal", "sliding_window", each (Q, K) bool (True = may attend)."""
+        self._check(kind, layer)
         if kind in self.dense:
             return {k: v.copy() for k, v in self.dense_masks[kind].items()}
         q_len, k_len = self._shape(kind)
-        r = self.records[kind][0]
+        r = self.records[kind][layer]
         parts: dict[str, np.ndarray] = {}
         key_side = self.padding if kind in ("self", "encoder", "cross") else None
         if key_side is not None and len(key_side) == k_len and not key_side.all():
@@ -192,15 +193,14 @@ class LanguageTrace:
         q = r.query[0, head].float()
         k = r.key[0, kv].float()
         v = r.value[0, kv].float()
-        s = torch.matmul(q, k.T) * r.scale
         bias = None
         if r.bias is not None:
             b = r.bias[0]
-            bias = (b[head] if b.shape[0] > 1 else b[0]).float().expand_as(s)
-            s = s + bias
+            bias = (b[head] if b.shape[0] > 1 else b[0]).float().expand(q.shape[0], k.shape[0])
         allowed = allowed_mask(r, 0)
-        allowed = torch.ones_like(s, dtype=torch.bool) if allowed is None else allowed
-        scores = s.masked_fill(~allowed, float("-inf"))
+        allowed = torch.ones(q.shape[0], k.shape[0], dtype=torch.bool, device=q.device) if allowed is None \
+            else allowed
+        scores = capture_scores(r, 0, [head])[0]  # q kᵀ·scale + bias (+ an additive mask's values), -inf masked
         w = torch.nan_to_num(torch.softmax(scores, dim=-1), nan=0.0)
 
         def np_(t):
