@@ -282,3 +282,44 @@ def test_token_labels_sentencepiece_unigram():
     for prev, t in zip(labels, labels[1:-1]):
         assert t.continuation == (not t.piece.startswith("▁") and prev.piece != "▁")
         assert t.label.startswith("##") == t.continuation
+
+
+_LONG_SCRIPT = """
+import json, resource, sys, time
+import torch
+torch.set_num_threads(2)
+from models.language import capture
+from models.language.run import run
+from models.messages import Notice
+lm = capture.from_pretrained(sys.argv[1], name="g", source=Notice("lm.source_demo", task="g"), weights_source="x")
+ids = [5 + i % 90 for i in range(4094)]
+text = lm.tokenizer.decode(ids)
+t = time.perf_counter()
+trace = run(lm, text)
+ran = time.perf_counter() - t
+t = time.perf_counter()
+over = trace.overview("self", 128)
+print(json.dumps({"n": len(trace.tokens("self")[0]), "run_s": ran, "overview_s": time.perf_counter() - t,
+                  "shape": list(over.shape), "nbytes": trace.nbytes,
+                  "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6}))
+"""
+
+
+@pytest.mark.slow
+def test_4096_tokens_gpt2_sized_within_memory(folder):
+    """GPT-2-sized (12 layers × 12 heads, d = 768, random weights, n_positions=4096): a run of 4,096 tokens and
+    the overview of every layer stay within 2.5 GB peak resident memory (a fresh process: load, run, overview)."""
+    import json
+    import subprocess
+    import sys
+
+    path = lms.gpt2_long(folder)
+    root = pathlib.Path(__file__).resolve().parent.parent
+    done = subprocess.run([sys.executable, "-c", _LONG_SCRIPT, str(path)], cwd=root, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    print(got)
+    assert got["n"] == 4096 and got["shape"] == [12, 12, 128, 128]
+    assert got["nbytes"] <= 1.1 * 12 * 2 * 4096 * 768 * 4
+    assert got["peak_gb"] <= 2.5

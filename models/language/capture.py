@@ -334,7 +334,9 @@ def _forward(lm: LanguageModel, src: list[int], tgt: list[int] | None = None):
     with torch.inference_mode():
         if lm.family == "encoder-decoder":
             return lm.module(input_ids=torch.tensor([src], device=dev),
-                             decoder_input_ids=torch.tensor([tgt], device=dev))
+                             decoder_input_ids=torch.tensor([tgt], device=dev), use_cache=False)
+        if lm.family == "decoder":
+            return lm.module(input_ids=torch.tensor([src], device=dev), use_cache=False)
         return lm.module(input_ids=torch.tensor([src], device=dev))
 
 

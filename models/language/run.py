@@ -2,6 +2,8 @@
 the LanguageTrace holds that forward's records and the predictions. Thread-safe: records live for one call."""
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 import torch
 
@@ -114,12 +116,16 @@ def _run_decoder(model: LanguageModel, text: str, max_new_tokens: int | None, ke
     new = seq[len(ids):]
     kinds = model.details.get("attention_kinds")
     with recording(keep_values=keep_values, model=model.module, kinds=kinds) as rec, torch.inference_mode():
-        out = model.module(input_ids=torch.tensor([seq], device=dev))
+        extra = {}
+        if model.head is not None and "logits_to_keep" in inspect.signature(model.module.forward).parameters:
+            extra["logits_to_keep"] = len(new) + 1  # the rows that chose each new token, and the last
+        out = model.module(input_ids=torch.tensor([seq], device=dev), use_cache=False, **extra)  # no K/V cache
     step_top_k, next_top_k = [], []
     if model.head is not None:
         logits = out.logits[0]
+        first = len(seq) - logits.shape[0]  # position of logits row 0
         for s in range(1, len(new) + 1):
-            step_top_k.append(_top(tok, logits[len(ids) + s - 2].float().softmax(-1)))
+            step_top_k.append(_top(tok, logits[len(ids) + s - 2 - first].float().softmax(-1)))
         next_top_k = _top(tok, logits[-1].float().softmax(-1))
     else:
         notices.append(Notice("lm.no_lm_head", model=model.name))
@@ -158,7 +164,7 @@ def _run_seq2seq(model: LanguageModel, text: str, max_new_tokens: int | None, ke
     dec = [start] + list(new)
     kinds = model.details.get("attention_kinds")
     with recording(keep_values=keep_values, model=model.module, kinds=kinds) as rec, torch.inference_mode():
-        out = model.module(input_ids=src, decoder_input_ids=torch.tensor([dec], device=dev))
+        out = model.module(input_ids=src, decoder_input_ids=torch.tensor([dec], device=dev), use_cache=False)
     logits = out.logits[0]
     step_top_k = [_top(tok, logits[s - 1].float().softmax(-1)) for s in range(1, len(new) + 1)]
     src_tokens, dec_tokens = token_list(tok, ids), token_list(tok, dec)
