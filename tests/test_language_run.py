@@ -137,8 +137,12 @@ def _dense_trace(weights: np.ndarray) -> LanguageTrace:
                          dense_masks={"self": {}})
 
 
-def test_pooling_is_block_means(folder):
-    lm = _load(lms.build("gpt2", folder), "gpt2")
+@pytest.mark.parametrize("kind", ["gpt2", "bert", "mistral"])  # the causal fast path, no mask, a mask tensor
+def test_pooling_is_block_means(folder, kind, monkeypatch):
+    from models.language import trace as trace_module
+
+    monkeypatch.setattr(trace_module, "CHUNK", 5)  # several query chunks, uneven
+    lm = _load(lms.build(kind, folder), kind)
     trace = run(lm, TEXT + " " + TEXT)
     dense = trace.weights("self", 1)
     n = dense.shape[-1]
@@ -152,6 +156,8 @@ def test_pooling_is_block_means(folder):
     assert np.array_equal(exact, dense) and len(qe2) == n + 1
     over = trace.overview("self", 7)
     assert over.shape == (2, 4, 7, 7) and np.allclose(over[1], pooled)
+    if kind == "gpt2":
+        assert trace.records["self"][1].causal and trace.records["self"][1].mask is None
     uniform = _dense_trace(np.full((2, 37, 37), 1 / 37, dtype=np.float32))
     u, _, _ = uniform.pooled("self", 0, 13)
     assert np.allclose(u, 1 / 37, atol=1e-7)  # no stripes

@@ -171,10 +171,14 @@ AttentionMaskInterface.register(ATTN, sdpa_mask)
 
 
 # ------------------------------------------------------------------------------------------ recomputation
-def scores(r: Record, b: int = 0, heads: slice | list | None = None, queries=None) -> torch.Tensor:
-    """softmax inputs (H, q, K) float32 for batch row b: q kᵀ·scale + bias, masked entries -inf."""
+def scores(r: Record, b: int = 0, heads: slice | list | None = None, queries=None, keys: int | None = None
+           ) -> torch.Tensor:
+    """softmax inputs (H, q, K) float32 for batch row b: q kᵀ·scale + bias, masked entries -inf. keys: only the
+    first `keys` keys (the caller knows every later one is masked for these queries)."""
     q = r.query[b].float()
     k = r.key[b].float()
+    if keys is not None:
+        k = k[:, :keys]
     if r.repeat > 1:
         k = k.repeat_interleave(r.repeat, dim=0)
     if heads is not None:
@@ -188,15 +192,19 @@ def scores(r: Record, b: int = 0, heads: slice | list | None = None, queries=Non
             bias = bias[heads]
         if queries is not None:
             bias = bias[:, queries] if bias.shape[-2] > 1 else bias
-        s = s + bias
+        s = s + (bias[..., :keys] if keys is not None else bias)
     if r.mask is not None and r.mask.dtype != torch.bool:  # an additive mask may carry values, not only -inf
         m = r.mask[b if r.mask.shape[0] > 1 else 0].float()
         if m.shape[0] > 1 and heads is not None:
             m = m[heads]
         if queries is not None and m.shape[-2] > 1:
             m = m[:, queries]
+        if keys is not None:
+            m = m[..., :keys]
         s = s + torch.where(m > torch.finfo(r.mask.dtype).min / 2, m, torch.zeros((), dtype=m.dtype))
     allowed = allowed_mask(r, b, queries)
+    if allowed is not None and keys is not None:
+        allowed = allowed[..., :keys]
     if allowed is not None:
         s = s.masked_fill(~allowed, float("-inf"))
     return s
@@ -218,8 +226,8 @@ def allowed_mask(r: Record, b: int = 0, queries=None) -> torch.Tensor | None:
     return None
 
 
-def weights_of(r: Record, b: int = 0, heads=None, queries=None) -> torch.Tensor:
-    w = torch.softmax(scores(r, b, heads, queries), dim=-1)
+def weights_of(r: Record, b: int = 0, heads=None, queries=None, keys: int | None = None) -> torch.Tensor:
+    w = torch.softmax(scores(r, b, heads, queries, keys), dim=-1)
     return torch.nan_to_num(w, nan=0.0)  # a row with nothing allowed: no weight anywhere
 
 

@@ -86,8 +86,9 @@ class LanguageTrace:
         return r.query.shape[2], r.key.shape[2]
 
     # ------------------------------------------------------------------------------------------- weights
-    def _w(self, kind: str, layer: int, heads=None, queries=None) -> torch.Tensor:
-        """(h, q, K) float32 weights as a tensor (on the records' device)."""
+    def _w(self, kind: str, layer: int, heads=None, queries=None, keys: int | None = None) -> torch.Tensor:
+        """(h, q, K) float32 weights as a tensor (on the records' device); keys: only the first `keys` columns,
+        where the caller knows the others are masked for these queries."""
         self._check(kind, layer)
         if kind in self.dense:
             w = torch.from_numpy(np.asarray(self.dense[kind][layer], dtype=np.float32))
@@ -95,8 +96,8 @@ class LanguageTrace:
                 w = w[heads]
             if queries is not None:
                 w = w[:, queries]
-            return w
-        return weights_of(self.records[kind][layer], 0, heads, queries)
+            return w[..., :keys] if keys is not None else w
+        return weights_of(self.records[kind][layer], 0, heads, queries, keys)
 
     def weights(self, kind: str, layer: int) -> np.ndarray:
         """(heads, Q, K) float32: masked entries exactly 0, rows sum to 1."""
@@ -123,12 +124,17 @@ class LanguageTrace:
         q_group = torch.as_tensor(np.repeat(np.arange(qg), np.diff(q_edges)), dtype=torch.long)
         k_group = torch.as_tensor(np.repeat(np.arange(kg), np.diff(k_edges)), dtype=torch.long)
         out = torch.zeros(heads, qg, kg, dtype=torch.float64)
+        # The plain causal path (SDPA's is_causal, no mask tensor): a chunk's later keys are all masked, skip them.
+        causal = kind not in self.dense and self.records[kind][layer].causal
         for h in range(heads):
             for start in range(0, q_len, CHUNK):
-                idx = torch.arange(start, min(start + CHUNK, q_len))
-                w = self._w(kind, layer, heads=[h], queries=idx)[0].cpu().double()  # (c, K)
-                by_key = torch.zeros(len(idx), kg, dtype=torch.float64).index_add_(1, k_group, w)
-                out[h].index_add_(0, q_group[idx], by_key)
+                stop = min(start + CHUNK, q_len)
+                idx = torch.arange(start, stop)
+                keys = min(k_len, stop) if causal else None
+                w = self._w(kind, layer, heads=[h], queries=idx, keys=keys)[0].cpu()  # (c, keys or K)
+                cols = k_group[: w.shape[-1]]
+                by_key = torch.zeros(len(idx), kg, dtype=torch.float32).index_add_(1, cols, w)
+                out[h].index_add_(0, q_group[idx], by_key.double())
         sizes = torch.as_tensor(np.diff(q_edges), dtype=torch.float64)[:, None] * \
             torch.as_tensor(np.diff(k_edges), dtype=torch.float64)[None, :]
         return (out / sizes).numpy().astype(np.float32), q_edges, k_edges
