@@ -56,6 +56,24 @@ def test_decoder_generation_and_step_rows(folder, kind):
                                        atol=1e-5, rtol=0)
 
 
+def test_short_inputs_with_grouped_query_heads(folder):
+    path = lms.build("llama", folder)
+    lm = _load(path, "llama")
+    trace = run(lm, "cat", max_new_tokens=3)  # [CLS] cat [SEP] is 3 tokens; the recorded forward has 6
+    assert trace.prompt_length == 3 and trace.steps == 3
+    eager = lms.reference(path, "llama", "eager")
+    ids = [t.id for t in trace.token_info("self")[0]]
+    with torch.no_grad():
+        full = eager(input_ids=torch.tensor([ids]), output_attentions=True)
+    for layer in range(2):
+        np.testing.assert_allclose(trace.weights("self", layer), full.attentions[layer][0].numpy(), atol=1e-5)
+    # one query: SDPA packs the grouped heads (pack_gqa); the record keeps the query and keys as they came
+    with capture.recording(model=lm.module) as rec, torch.no_grad():
+        lm.module(input_ids=torch.tensor([[7]]), use_cache=False)
+    assert len(rec.records) == 2 and not rec.records[0].causal
+    assert torch.equal(capture.weights_of(rec.records[0]), torch.ones(4, 1, 1))
+
+
 @pytest.mark.parametrize("kind", ["t5", "bart", "marian"])
 def test_seq2seq_generation_and_cross_rows(folder, kind):
     path = lms.build(kind, folder)

@@ -26,13 +26,6 @@ class CaptureRefused(CodedError):
     """This model's attention cannot be captured faithfully (codes lm.refused_*, with the reason's params)."""
 
 
-# Keywords that reach the attention function and change nothing of the softmax (or are handled below).
-_HARMLESS = {
-    "position_ids", "cache_position", "output_attentions", "use_cache", "past_key_values", "past_key_value",
-    "layer_head_mask", "head_mask", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k",
-    "is_causal", "position_bias", "sliding_window", "softcap", "return_dict", "output_hidden_states",
-    "token_type_ids", "position_embeddings", "encoder_hidden_states", "encoder_attention_mask",
-}
 # Keywords that change the softmax and that the capture does not reproduce.
 _REFUSED = {"s_aux", "sinks", "attention_sinks", "logit_cap", "attn_logit_softcapping"}
 
