@@ -156,7 +156,7 @@ def attention_section(kind: str, view: str, layer: int, head: int, hide: bool) -
 def masks_section(kind: str, layer: int, head: int) -> None:
     q_tokens, k_tokens = trace.token_info(kind)
     ql, kl = vt.visible_tokens([t.label for t in q_tokens]), vt.visible_tokens([t.label for t in k_tokens])
-    parts = trace.mask_parts(kind)
+    parts = trace.mask_parts(kind, layer)
     st.markdown(_("A mask sets the scores of forbidden (query, key) pairs to −∞ before the softmax, which turns "
                   "them into weights of exactly 0."))
     if not parts:
@@ -225,8 +225,9 @@ def step_view(layer: int) -> None:
 
 
 def overview_section(kind: str, layer: int) -> None:
-    tiles, qe, ke = trace.overview(kind, ui.TILE_CELLS)
+    tiles = trace.overview(kind, ui.TILE_CELLS)
     q, k = trace.tokens(kind)
+    qe, ke = am.block_edges(len(q), ui.TILE_CELLS), am.block_edges(len(k), ui.TILE_CELLS)  # as trace.pooled cuts
     st.markdown(_("Every layer (rows) and head (columns), counted from 1: hover a cell for its layer, head, tokens "
                   "and weight."))
     st.plotly_chart(figure("overview", kind, build=lambda: vl.pooled_overview(

@@ -72,7 +72,7 @@ def model_names() -> list[str]:
     """The names the page offers: the curated list, models in the local Hugging Face cache, our demos."""
     from models.language import hub
 
-    names = [entry[0] for entry in hub.CURATED]
+    names = [entry.name for entry in hub.CURATED]
     try:
         names += hub.cached_models()
     except Exception:  # a broken cache folder must not take the page down; it just lists nothing more
@@ -84,8 +84,8 @@ def model_label(name: str) -> str:
     from models.language import hub
 
     for entry in hub.CURATED:
-        if entry[0] == name:
-            return _("{name} — {what}").format(name=name, what=_(entry[3]))
+        if entry.name == name:
+            return _("{name} — {what}").format(name=name, what=word(entry.about))
     if name.startswith("demo:"):
         return _("{name} — our encoder–decoder, trained here").format(name=name)
     return name
@@ -94,16 +94,20 @@ def model_label(name: str) -> str:
 def model_ui() -> str:
     """The model: a list (curated, cached, demos) and a field for any Hub name or allowed folder, which wins when
     filled. Both are in the URL."""
+    from models.language import hub
+
     names = model_names()
-    link.check(MODEL_KEY, link.one_of(names))
+    # By name through link.bind/publish: a selectbox bound by Streamlit would write its (translated) label.
+    link.bind(MODEL_KEY, MODEL_KEY, link.one_of(names))
     if st.session_state.get(MODEL_KEY) not in names:
-        st.session_state.pop(MODEL_KEY, None)
+        st.session_state[MODEL_KEY] = DEFAULT_MODEL if DEFAULT_MODEL in names else names[0]
     left, right = st.columns([3, 2])
     with left:
-        chosen = st.selectbox(_("Model"), names, index=names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0,
-                              key=MODEL_KEY, bind="query-params", format_func=model_label,
+        chosen = st.selectbox(_("Model"), names, key=MODEL_KEY, format_func=model_label,
                               help=_("Models in the local cache load without the network; the others download "
                                      "from the Hugging Face Hub once."))
+        st.caption(word(hub.describe_limit()))
+    link.publish(**{MODEL_KEY: None if chosen == DEFAULT_MODEL else chosen})
     with right:
         link.check(NAME_KEY, link.text(200))
         typed = st.text_input(_("…or any Hugging Face model"), key=NAME_KEY, bind="query-params", max_chars=200,
@@ -167,7 +171,12 @@ def _use_example(key: str) -> None:
 def input_ui(model) -> str:
     """The text box (in the URL, up to link.MAX_TEXT characters), examples for this kind of model, and a .txt
     upload for longer texts (not put in links)."""
-    examples = list(EXAMPLES.get(model.family, EXAMPLES["encoder"]))
+    if model.tokenizer is None:  # our demo: its task's own examples
+        from models.demo import text as demo_text
+
+        examples = list(demo_text.TASKS[model.name.split(":", 1)[1]].examples)
+    else:
+        examples = list(EXAMPLES.get(model.family, EXAMPLES["encoder"]))
     mask = getattr(model.tokenizer, "mask_token", None) if model.tokenizer is not None else None
     if model.head == "masked-lm" and mask:
         examples = [e.replace("[MASK]", mask) for e in examples]

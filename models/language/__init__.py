@@ -21,17 +21,8 @@ from models.language.model import FAMILIES, HEADS, LanguageModel, Token
 __all__ = ["FAMILIES", "HEADS", "LanguageModel", "Token", "load", "run", "LanguageTrace"]
 
 
-def __getattr__(name: str):
-    if name == "load":
-        from models.language.hub import load
-
-        return load
-    if name == "run":
-        from models.language.run import run
-
-        return run
-    if name == "LanguageTrace":
-        from models.language.trace import LanguageTrace
-
-        return LanguageTrace
-    raise AttributeError(f"module 'models.language' has no attribute {name!r}")
+# Bound eagerly: importing the submodules run.py and hub.py sets the package attributes `run` and `hub` to the
+# modules, so a lazy lookup would hand out the module `run` instead of the function once anything imported it.
+from models.language.hub import load  # noqa: E402
+from models.language.run import run  # noqa: E402
+from models.language.trace import LanguageTrace  # noqa: E402
