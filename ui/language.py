@@ -60,6 +60,12 @@ EXAMPLES = {
 
 
 def word(item) -> str:
+    """A Notice or CodedError in the reader's language; the demo's notes show the user's text and the model's
+    tokens as code, as the encoder–decoder page does (ui.text.word)."""
+    if str(getattr(item, "code", "")).startswith("text."):
+        from ui import text as ui_text
+
+        return ui_text.word(item)
     return ui_messages.word(item)
 
 

@@ -15,6 +15,7 @@ import torch
 from transformers import AttentionInterface
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+from transformers.utils import logging as hf_logging
 
 from models.language.model import LanguageModel
 from models.messages import CodedError
@@ -161,6 +162,8 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
 
 AttentionInterface.register(ATTN, _attention)
 AttentionMaskInterface.register(ATTN, sdpa_mask)
+# A server's log is no place for a progress bar per model load (transformers draws one on stderr).
+hf_logging.disable_progress_bar()
 
 
 # ------------------------------------------------------------------------------------------ recomputation
@@ -270,12 +273,15 @@ def from_pretrained(where, *, name, source, weights_source, credit=None, device=
     kw = dict(trust_remote_code=False, local_files_only=local_files_only, attn_implementation=ATTN)
     if use_safetensors is not None:
         kw["use_safetensors"] = use_safetensors
-    module, info = cls.from_pretrained(where, output_loading_info=True, **kw)
-    missing = [k for k in info.get("missing_keys", []) if _is_head_key(k, module)]
-    if missing:
-        del module
-        module = AutoModel.from_pretrained(where, **kw)
-        head = None
+    if family == "encoder" and _bare_checkpoint(where, cls, config):
+        module, head = AutoModel.from_pretrained(where, **kw), None  # its file holds no LM head: load it once
+    else:
+        module, info = cls.from_pretrained(where, output_loading_info=True, **kw)
+        missing = [k for k in info.get("missing_keys", []) if _is_head_key(k, module)]
+        if missing:
+            del module
+            module = AutoModel.from_pretrained(where, **kw)
+            head = None
     module.eval().requires_grad_(False)
     dev = torch.device(device)
     module.to(dev)
@@ -316,6 +322,29 @@ def from_pretrained(where, *, name, source, weights_source, credit=None, device=
     details["attention_kinds"] = classify(lm)
     verify(lm)
     return lm
+
+
+def _bare_checkpoint(where: str, cls, config) -> bool:
+    """Whether a local folder's safetensors hold a bare base model (keys without the base-model prefix, as
+    BertModel.save_pretrained writes them: no LM head), read from the files' headers without loading them."""
+    import pathlib
+
+    from safetensors import safe_open
+
+    files = sorted(pathlib.Path(where).glob("*.safetensors")) if pathlib.Path(where).is_dir() else []
+    if not files:
+        return False
+    try:
+        prefix = cls._model_mapping[type(config)].base_model_prefix  # "bert" for BertForMaskedLM
+    except (KeyError, AttributeError):
+        return False
+    if not prefix:
+        return False
+    keys = []
+    for f in files:
+        with safe_open(str(f), framework="pt") as st:
+            keys += list(st.keys())
+    return bool(keys) and not any(k.startswith(prefix + ".") for k in keys)
 
 
 def _is_head_key(key: str, module) -> bool:

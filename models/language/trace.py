@@ -111,22 +111,23 @@ class LanguageTrace:
         idx = torch.as_tensor(list(queries), dtype=torch.long)
         return self._w(kind, layer, queries=idx).cpu().numpy().astype(np.float32, copy=True)
 
-    def pooled(self, kind: str, layer: int, max_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def pooled(self, kind: str, layer: int, max_cells: int, heads=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(heads, qg, kg) block means of the weights, with the query and key edges (pool_edges); exactly the
-        weights when Q, K ≤ max_cells. Head by head, CHUNK queries at a time."""
+        weights when Q, K ≤ max_cells. Head by head, CHUNK queries at a time; `heads` (indices) computes only those
+        (a view of one head costs one head)."""
         self._check(kind, layer)
         q_len, k_len = self._shape(kind)
         qg, kg = min(q_len, max_cells), min(k_len, max_cells)
         q_edges, k_edges = pool_edges(q_len, qg), pool_edges(k_len, kg)
-        heads = self.num_heads
+        heads = list(range(self.num_heads)) if heads is None else [int(h) for h in heads]
         if qg == q_len and kg == k_len:
-            return self.weights(kind, layer), q_edges, k_edges
+            return self.weights(kind, layer)[heads], q_edges, k_edges
         q_group = torch.as_tensor(np.repeat(np.arange(qg), np.diff(q_edges)), dtype=torch.long)
         k_group = torch.as_tensor(np.repeat(np.arange(kg), np.diff(k_edges)), dtype=torch.long)
-        out = torch.zeros(heads, qg, kg, dtype=torch.float64)
+        out = torch.zeros(len(heads), qg, kg, dtype=torch.float64)
         # The plain causal path (SDPA's is_causal, no mask tensor): a chunk's later keys are all masked, skip them.
         causal = kind not in self.dense and self.records[kind][layer].causal
-        for h in range(heads):
+        for i, h in enumerate(heads):
             for start in range(0, q_len, CHUNK):
                 stop = min(start + CHUNK, q_len)
                 idx = torch.arange(start, stop)
@@ -134,7 +135,7 @@ class LanguageTrace:
                 w = self._w(kind, layer, heads=[h], queries=idx, keys=keys)[0].cpu()  # (c, keys or K)
                 cols = k_group[: w.shape[-1]]
                 by_key = torch.zeros(len(idx), kg, dtype=torch.float32).index_add_(1, cols, w)
-                out[h].index_add_(0, q_group[idx], by_key.double())
+                out[i].index_add_(0, q_group[idx], by_key.double())
         sizes = torch.as_tensor(np.diff(q_edges), dtype=torch.float64)[:, None] * \
             torch.as_tensor(np.diff(k_edges), dtype=torch.float64)[None, :]
         return (out / sizes).numpy().astype(np.float32), q_edges, k_edges
