@@ -13,12 +13,13 @@ import streamlit as st
 
 from models.analysis import attention_math as am
 from models.messages import CodedError
-from ui import common, link, present
+from ui import clicks, common, link, present
 from ui import language as ui
 from ui.i18n import N_, _
 from viz import language as vl
 from viz import lines
 from viz import text as vt
+from viz import vit as vi
 
 st.title(_("Language models"))
 st.markdown(_(
@@ -224,14 +225,36 @@ def step_view(layer: int) -> None:
     ))
 
 
-def overview_section(kind: str, layer: int) -> None:
-    tiles = trace.overview(kind, ui.TILE_CELLS)
+OVERVIEW_KEY = "lm_overview"
+
+
+def _on_overview_click() -> None:
+    """A click on a tile opens that layer and head in the one-head view of the attention tab (viz.vit's overview:
+    an invisible marker per tile carries its layer and head)."""
+    pick = clicks.custom_ints(st.session_state.get(OVERVIEW_KEY), 2)  # (layer, head), both from 1
+    if pick is None:
+        return
+    layer, head = pick[0] - 1, pick[1] - 1
+    kind = st.session_state.get(ui.KIND_KEY, trace.kinds[0])
+    kind = kind if kind in trace.kinds else trace.kinds[0]
+    if 0 <= layer < trace.num_layers(kind) and 0 <= head < trace.num_heads:
+        st.session_state[ui.LAYER_KEY] = layer + 1
+        st.session_state[ui.HEAD_KEY] = head + 1
+        st.session_state[ui.VIEW_KEY] = "head"
+        st.session_state[TAB_KEY] = _(SECTIONS["attention"])
+
+
+def overview_section(kind: str, layer: int, head: int) -> None:
     q, k = trace.tokens(kind)
     qe, ke = am.block_edges(len(q), ui.TILE_CELLS), am.block_edges(len(k), ui.TILE_CELLS)  # as trace.pooled cuts
-    st.markdown(_("Every layer (rows) and head (columns), counted from 1: hover a cell for its layer, head, tokens "
-                  "and weight."))
-    st.plotly_chart(figure("overview", kind, build=lambda: vl.pooled_overview(
-        tiles, qe, ke, vt.visible_tokens(q), vt.visible_tokens(k), title=_(ui.KINDS[kind]))), key="lm_overview")
+    tiles = figure("overview tiles", kind, build=lambda: vi.overview_tiles(
+        list(trace.overview(kind, ui.TILE_CELLS)), sizes=(len(q), len(k))))
+    st.markdown(_("Every layer (rows) and head (columns), counted from 1, each head on its own colour scale (0 to "
+                  "its largest weight): hover a tile for its layer, head and largest weight; click it to open that "
+                  "head."))
+    st.plotly_chart(figure("overview", kind, layer, head, build=lambda: vi.layer_head_overview(
+        tiles, selected=(layer, head), title=_(ui.KINDS[kind]))), key=OVERVIEW_KEY,
+        on_select=_on_overview_click, selection_mode="points")
     note = ui.pooled_note(len(q), len(k), qe, ke)
     if note:
         st.caption(note)
@@ -275,7 +298,7 @@ def views() -> None:
                 step_view(step_layer)
         if tabs["overview"].open:
             with tabs["overview"]:
-                overview_section(kind, layer)
+                overview_section(kind, layer, head)
 
 
 views()

@@ -14,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
@@ -33,6 +34,8 @@ LAUNCH_ARGS = [
     "--disable-quic",
 ]
 SHOTS = pathlib.Path(os.environ.get("SCREENSHOT_DIR", ROOT / "screenshots"))
+# The server's ATLAS_WEIGHTS_DIR: tests put small random transformers models there for the language page.
+WEIGHTS = pathlib.Path(tempfile.gettempdir()) / f"atlas-browser-weights-{os.getpid()}"
 RUN_TIMEOUT_MS = 120_000  # a cold page on 2 CPU cores imports torch and loads a model
 
 
@@ -48,7 +51,8 @@ def server():
         pytest.skip("Chromium is not installed (apt-get install chromium); the browser suite cannot run")
     pytest.importorskip("playwright.sync_api", reason="Playwright for Python is not installed")
     port = _free_port()
-    env = dict(os.environ, CUDA_VISIBLE_DEVICES="")
+    WEIGHTS.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, CUDA_VISIBLE_DEVICES="", ATLAS_WEIGHTS_DIR=str(WEIGHTS))
     proc = subprocess.Popen(
         [
             sys.executable, "-m", "streamlit", "run", "app.py",
@@ -78,6 +82,7 @@ def server():
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+        shutil.rmtree(WEIGHTS, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
@@ -169,3 +174,16 @@ def click_chart(pg, key: str, fx: float, fy: float) -> None:
     pg.wait_for_timeout(150)  # Plotly needs a hover before the click selects a point
     pg.mouse.click(bb["x"] + bb["width"] * fx, bb["y"] + bb["height"] * fy)
     wait_idle(pg)
+
+
+def data_fraction(pg, key: str, trace: int, index: int) -> tuple[float, float]:
+    """Where point `index` of trace `trace` of chart `key` is, as fractions of the plot area (its own axes)."""
+    return tuple(pg.evaluate(
+        """([key, t, i]) => {
+            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
+            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, d = gd._fullData[t];
+            const x = d.x[i], y = d.y[i];
+            return [xa.l2p(x) / xa._length, ya.l2p(y) / ya._length];
+        }""",
+        [key, trace, index],
+    ))

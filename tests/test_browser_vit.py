@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import SHOTS, check, click_chart, open_page, wait_idle
+from tests.browser import SHOTS, check, click_chart, data_fraction, open_page, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -21,19 +21,6 @@ def expect_text(pg, selector: str, text: str, timeout: float = 60_000) -> None:
     from playwright.sync_api import expect
 
     expect(pg.locator(selector).first).to_contain_text(text, timeout=timeout)
-
-
-def data_fraction(pg, key: str, trace: int, index: int) -> tuple[float, float]:
-    """Where point `index` of trace `trace` of chart `key` is, as fractions of the plot area (its own axes)."""
-    return tuple(pg.evaluate(
-        """([key, t, i]) => {
-            const gd = document.querySelector(`.st-key-${key} .js-plotly-plot`);
-            const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, d = gd._fullData[t];
-            const x = d.x[i], y = d.y[i];
-            return [xa.l2p(x) / xa._length, ya.l2p(y) / ya._length];
-        }""",
-        [key, trace, index],
-    ))
 
 
 def thumb(pg, key: str) -> str:

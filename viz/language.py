@@ -110,26 +110,6 @@ def pooled_head_grid(
     return _relabel(fig, q_edges, k_edges, query_labels, key_labels, prefixes)
 
 
-def pooled_overview(
-    tiles: np.ndarray,
-    q_edges: np.ndarray,
-    k_edges: np.ndarray,
-    query_labels: Sequence[str],
-    key_labels: Sequence[str],
-    title: str | None = None,
-) -> go.Figure:
-    """Every layer × head as small tiles (layers, heads, Q', K'), pooled where long (else viz.text's grid)."""
-    tiles = fast.array(tiles)
-    layers = [tiles[i] for i in range(tiles.shape[0])]
-    if not (is_pooled(q_edges) or is_pooled(k_edges)):
-        return vt.overview_grid(layers, query_labels, key_labels, title=title)
-    fig = vt.overview_grid(layers, block_labels(q_edges, query_labels), block_labels(k_edges, key_labels),
-                           title=title)
-    prefixes = [_("layer {layer}, head {head}").format(layer=layer + 1, head=h + 1)
-                for layer in range(tiles.shape[0]) for h in range(tiles.shape[1])]
-    return _relabel(fig, q_edges, k_edges, query_labels, key_labels, prefixes)
-
-
 def pooled_mask(
     mask: np.ndarray,
     q_edges: np.ndarray,

@@ -358,36 +358,40 @@ OVERVIEW_LEVELS = 64  # colour levels of the overview: finer steps than the eye 
 
 
 def overview_tiles(attention: Sequence[np.ndarray], tile: int = OVERVIEW_TILE, gap: int = 3,
-                   levels: int = OVERVIEW_LEVELS) -> dict:
-    """Every layer × head (N, N) matrix as one tiled image: rows are layers, columns heads.
+                   levels: int = OVERVIEW_LEVELS, sizes: tuple[int, int] | None = None) -> dict:
+    """Every layer × head (Q, K) matrix as one tiled image: rows are layers, columns heads.
 
     Each matrix is area-averaged down to at most `tile` × `tile` pixels (a box filter: each pixel is the
     mean of the weights it covers) and coloured on its own scale, 0 to its largest weight, in `levels`
     steps, so that every head's pattern is visible. The image is a palette PNG (one byte a pixel before
-    compression). Returns {"uri": PNG data URI, "tile", "gap", "layers", "heads", "tokens",
-    "max": (layers, heads) largest weight of each matrix}: the data `layer_head_overview` draws.
+    compression). sizes: the (queries, keys) the matrices stand for when they arrive already pooled (the
+    language page's block means), for hover; by default their own shape. Returns {"uri": PNG data URI, "tile"
+    (width), "tile_h" (height), "gap", "layers", "heads", "tokens" (keys), "queries", "max": (layers, heads)
+    largest weight of each matrix}: the data `layer_head_overview` draws.
     """
     layers, heads = len(attention), attention[0].shape[0]
-    n = attention[0].shape[-1]
-    side = min(tile, n)
-    step = side + gap
+    n_q, n = attention[0].shape[-2], attention[0].shape[-1]
+    side, side_h = min(tile, n), min(tile, n_q)
+    step, step_h = side + gap, side_h + gap
     white = levels  # palette index of the gaps
-    canvas = np.full((layers * step - gap, heads * step - gap), white, dtype=np.uint8)
+    canvas = np.full((layers * step_h - gap, heads * step - gap), white, dtype=np.uint8)
     maxima = np.zeros((layers, heads))
     for layer, a in enumerate(attention):
         for h in range(a.shape[0]):
             m = np.asarray(a[h], dtype=np.float32)
             top = float(m.max())
             maxima[layer, h] = top
-            if side < n:
-                m = np.asarray(Image.fromarray(m, mode="F").resize((side, side), Image.Resampling.BOX))
+            if side < n or side_h < n_q:
+                m = np.asarray(Image.fromarray(m, mode="F").resize((side, side_h), Image.Resampling.BOX))
             idx = np.clip(m * ((levels - 1) / max(top, 1e-9)) + 0.5, 0, levels - 1).astype(np.uint8)
-            canvas[layer * step : layer * step + side, h * step : h * step + side] = idx
+            canvas[layer * step_h : layer * step_h + side_h, h * step : h * step + side] = idx
     palette = np.vstack([_colour_table(n=levels), [[255, 255, 255]]]).astype(np.uint8)
     pil = Image.fromarray(canvas, mode="P")
     pil.putpalette(palette.reshape(-1).tolist())
     uri = fast.png_uri(pil, compress_level=6)
-    return {"uri": uri, "tile": side, "gap": gap, "layers": layers, "heads": heads, "tokens": n, "max": maxima}
+    queries, keys = sizes if sizes is not None else (n_q, n)
+    return {"uri": uri, "tile": side, "tile_h": side_h, "gap": gap, "layers": layers, "heads": heads, "tokens": keys,
+            "queries": queries, "pooled": (side, side_h) != (keys, queries), "max": maxima}
 
 
 def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, title: str | None = None) -> go.Figure:
@@ -399,30 +403,37 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
     from 1, so a click picks that head.
     """
     side, gap, layers, heads = tiles["tile"], tiles["gap"], tiles["layers"], tiles["heads"]
-    step = side + gap
-    centre = (side - 1) / 2
+    side_h = tiles.get("tile_h", side)
+    step, step_h = side + gap, side_h + gap
+    centre, centre_h = (side - 1) / 2, (side_h - 1) / 2
     ll, hh = np.meshgrid(np.arange(layers), np.arange(heads), indexing="ij")
     custom = np.stack([ll + 1, hh + 1, tiles["max"]], axis=-1).reshape(-1, 3)
-    n = tiles["tokens"]
+    n, n_q = tiles["tokens"], tiles.get("queries", tiles["tokens"])
+    pooled = tiles.get("pooled", side < n)
     data = [
         dict(type="image", source=tiles["uri"], x0=0, y0=0, dx=1, dy=1, hoverinfo="skip"),
         dict(type="scatter", x=fast.array((hh * step + centre).reshape(-1)),
-             y=fast.array((ll * step + centre).reshape(-1)), mode="markers",
+             y=fast.array((ll * step_h + centre_h).reshape(-1)), mode="markers",
              marker=dict(size=max(6, min(40, 720 / max(layers, heads))), symbol="square", opacity=0.0),
              customdata=fast.array(custom, np.float64), showlegend=False, name="tiles",
              hovertemplate=(
                  _("layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}<br>"
-                   "{n}×{n} queries × keys, shown as {side}×{side} averages") if side < n else
+                   "{n}×{n} queries × keys, shown as {side}×{side} averages") if pooled and n == n_q and side == side_h
+                 else _("layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}<br>"
+                        "{n_q}×{n} queries × keys, shown as {side_h}×{side} averages") if pooled else
                  _("layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}<br>"
-                   "{n}×{n} queries × keys")).replace("{n}", str(n)).replace("{side}", str(side))
+                   "{n}×{n} queries × keys") if n == n_q else
+                 _("layer %{customdata[0]}, head %{customdata[1]}<br>largest weight %{customdata[2]:.4f}<br>"
+                   "{n_q}×{n} queries × keys")).replace("{n_q}", str(n_q)).replace("{side_h}", str(side_h))
+             .replace("{n}", str(n)).replace("{side}", str(side))
              + "<extra></extra>"),
     ]
     shapes = []
     if selected is not None:
         layer, h = selected
-        shapes.append(dict(type="rect", x0=h * step - 1.5, x1=h * step + side + 0.5, y0=layer * step - 1.5,
-                           y1=layer * step + side + 0.5, line=dict(color="#e4572e", width=3)))
-    width, height = heads * step - gap, layers * step - gap
+        shapes.append(dict(type="rect", x0=h * step - 1.5, x1=h * step + side + 0.5, y0=layer * step_h - 1.5,
+                           y1=layer * step_h + side_h + 0.5, line=dict(color="#e4572e", width=3)))
+    width, height = heads * step - gap, layers * step_h - gap
     pad = 3.0  # room round the image for the outline of a tile on its edge
     layout = dict(
         **_title(title),
@@ -434,7 +445,7 @@ def layer_head_overview(tiles: dict, selected: tuple[int, int] | None = None, ti
                    zeroline=False,
                    constrain="domain"),
         yaxis=dict(range=[height - 1 + pad, -pad], tickmode="array",
-                   tickvals=[layer * step + centre for layer in range(layers)],
+                   tickvals=[layer * step_h + centre_h for layer in range(layers)],
                    ticktext=[_("layer {layer}").format(layer=layer + 1) for layer in range(layers)], showgrid=False,
                    zeroline=False,
                    scaleanchor="x", scaleratio=1),
