@@ -15,7 +15,7 @@ from models.analysis import attention_math as am
 from models.messages import CodedError
 from ui import clicks, common, link, present
 from ui import language as ui
-from ui.i18n import N_, _
+from ui.i18n import N_, _, ngettext
 from viz import language as vl
 from viz import lines
 from viz import text as vt
@@ -72,9 +72,11 @@ if trace.fillers:
     st.caption(_("Positions are indices from 0."))
 elif trace.steps:
     st.markdown("**" + _("Output") + "**")
-    st.code(trace.output_text, language=None)
-    st.caption(_("Greedy decoding: at each step the most probable token, {steps} new tokens.").format(
-        steps=trace.steps))
+    written = trace.output_text if trace.output_text.strip() else " ".join(t.label for t in trace.new_tokens)
+    st.code(written, language=None)
+    st.caption(ngettext("Greedy decoding: at each step the most probable token; {steps} new token.",
+                        "Greedy decoding: at each step the most probable token; {steps} new tokens.",
+                        trace.steps).format(steps=trace.steps))
 if trace.next_top_k:
     st.plotly_chart(figure("next", build=lambda: vt.top_k_figure(
         trace.next_top_k, title=_("The next token after the whole text: top 5"))), key="lm_next")
