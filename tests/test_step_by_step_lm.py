@@ -351,7 +351,13 @@ def fake_load(folders, monkeypatch):
 
     # setitem, not setattr: reading the old value would import hub.py (models.language's lazy __getattr__)
     monkeypatch.setitem(vars(models.language), "load", load)
-    return calls
+    # The app's one model cache may already hold a model of that name, loaded for real by another test module
+    # (the language page shares the key): empty it before and after, so these pages load through `load`.
+    from ui.common import model_cache
+
+    model_cache().clear()
+    yield calls
+    model_cache().clear()
 
 
 def open_page(lang: str = "en", **params):
