@@ -102,6 +102,11 @@ def restore_section(labels: dict[str, str]) -> None:
             st.session_state.pop(TAB_KEY, None)
 
 
+def labels(tokens) -> list[str]:
+    """Token labels as Plotly draws them (a space visible, <s> escaped)."""
+    return vt.visible_tokens([t.label for t in tokens])
+
+
 def titled(kind: str, layer: int, head: int | None = None) -> str:
     what = _(ui.KINDS[kind])
     if head is None:
@@ -111,19 +116,19 @@ def titled(kind: str, layer: int, head: int | None = None) -> str:
 
 def attention_section(kind: str, view: str, layer: int, head: int, hide: bool) -> None:
     if view == "head":
-        pooled, qe, ke, ql, kl = ui.matrices(trace, kind, layer, ui.MAX_CELLS, hide)
+        pooled, qe, ke, qt, kt = ui.matrices(trace, kind, layer, ui.MAX_CELLS, hide, heads=[head])
         st.plotly_chart(figure("one", kind, layer, head, hide, build=lambda: vl.pooled_matrix(
-            pooled[head], qe, ke, vt.visible_tokens(ql), vt.visible_tokens(kl), title=titled(kind, layer, head))),
-            key="lm_one")
-        note = ui.pooled_note(len(ql), len(kl), qe, ke)
+            pooled[0], qe, ke, labels(qt), labels(kt), title=titled(kind, layer, head), query_ids=ui.ids(qt),
+            key_ids=ui.ids(kt))), key="lm_one")
+        note = ui.pooled_note(len(qt), len(kt), qe, ke)
         present.explain(_("Each row is a query token; its weights over the key tokens sum to 1. Token positions are "
                           "indices from 0: hover shows each as *index: token*.") + (" " + note if note else ""))
     elif view == "layer":
-        pooled, qe, ke, ql, kl = ui.matrices(trace, kind, layer, ui.GRID_CELLS, hide)
+        pooled, qe, ke, qt, kt = ui.matrices(trace, kind, layer, ui.GRID_CELLS, hide)
         st.plotly_chart(figure("grid", kind, layer, hide, build=lambda: vl.pooled_head_grid(
-            pooled, qe, ke, vt.visible_tokens(ql), vt.visible_tokens(kl), title=titled(kind, layer))),
-            key="lm_grid")
-        note = ui.pooled_note(len(ql), len(kl), qe, ke)
+            pooled, qe, ke, labels(qt), labels(kt), title=titled(kind, layer), query_ids=ui.ids(qt),
+            key_ids=ui.ids(kt))), key="lm_grid")
+        note = ui.pooled_note(len(qt), len(kt), qe, ke)
         lead = _("Every head of the chosen layer at once, on one colour scale.")
         present.explain(lead + (" " + note if note else ""))
     else:
@@ -158,7 +163,7 @@ def attention_section(kind: str, view: str, layer: int, head: int, hide: bool) -
 
 def masks_section(kind: str, layer: int, head: int) -> None:
     q_tokens, k_tokens = trace.token_info(kind)
-    ql, kl = vt.visible_tokens([t.label for t in q_tokens]), vt.visible_tokens([t.label for t in k_tokens])
+    ql, kl = labels(q_tokens), labels(k_tokens)
     parts = trace.mask_parts(kind, layer)
     st.markdown(_("A mask sets the scores of forbidden (query, key) pairs to −∞ before the softmax, which turns "
                   "them into weights of exactly 0."))
@@ -171,12 +176,13 @@ def masks_section(kind: str, layer: int, head: int) -> None:
         for part, allowed in parts.items():
             shown = allowed if not vl.is_pooled(qe) and not vl.is_pooled(ke) else am.block_means(allowed, qe, ke)
             st.plotly_chart(figure("mask", kind, part, build=lambda shown=shown, part=part: vl.pooled_mask(
-                shown, qe, ke, ql, kl, title=names.get(part, part))), key=f"lm_mask_{part}")
+                shown, qe, ke, ql, kl, title=names.get(part, part), query_ids=ui.ids(q_tokens),
+                key_ids=ui.ids(k_tokens))), key=f"lm_mask_{part}")
     with right:
-        pooled, pqe, pke, pql, pkl = ui.matrices(trace, kind, layer, ui.MAX_CELLS, False)
+        pooled, pqe, pke, pqt, pkt = ui.matrices(trace, kind, layer, ui.MAX_CELLS, False, heads=[head])
         st.plotly_chart(figure("one", kind, layer, head, False, build=lambda: vl.pooled_matrix(
-            pooled[head], pqe, pke, vt.visible_tokens(pql), vt.visible_tokens(pkl), title=titled(kind, layer, head))),
-            key="lm_masked")
+            pooled[0], pqe, pke, labels(pqt), labels(pkt), title=titled(kind, layer, head), query_ids=ui.ids(pqt),
+            key_ids=ui.ids(pkt))), key="lm_masked")
     if "sliding_window" in parts:
         st.caption(_("Sliding-window attention: each token attends only to the most recent tokens within the "
                      "model's window, itself included."))
@@ -209,7 +215,7 @@ def step_view(layer: int) -> None:
         rows = trace.rows(kind, layer, [query])[:, 0, :n_keys]
         st.plotly_chart(figure("step", kind, layer, step, build=lambda: vl.step_rows(
             rows, query, vt.visible_tokens([q_tokens[query].label])[0],
-            vt.visible_tokens([t.label for t in k_tokens[:n_keys]]),
+            labels(k_tokens[:n_keys]), key_ids=ui.ids(k_tokens[:n_keys]),
             title=_("{attention} at step {step} · layer {layer}").format(
                 attention=_(ui.KINDS[kind]), step=step, layer=layer + 1))), key="lm_step_rows")
         if "cross" in trace.kinds:
@@ -218,7 +224,7 @@ def step_view(layer: int) -> None:
             crow = trace.rows("cross", min(layer, trace.num_layers("cross") - 1), [cross_q])[:, 0, :]
             st.plotly_chart(figure("step", "cross", layer, step, build=lambda: vl.step_rows(
                 crow, cross_q, vt.visible_tokens([q_tokens[cross_q].label])[0],
-                vt.visible_tokens([t.label for t in src]),
+                labels(src), key_ids=ui.ids(src),
                 title=_("{attention} at step {step} · layer {layer}").format(
                     attention=_(ui.KINDS["cross"]), step=step, layer=layer + 1))), key="lm_step_cross")
     present.explain(_(

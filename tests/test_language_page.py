@@ -97,6 +97,8 @@ def test_head_matrix_is_the_models_own_weights():
     z = np.asarray(_z(spec["data"][0]["z"]), dtype=np.float32)
     np.testing.assert_allclose(z, trace.weights("self", 2)[4], atol=1e-6)
     assert spec["layout"]["title"]["text"] == "Self-attention · layer 3, head 5"
+    # hover names each position, its token and the tokenizer's id (BERT's [CLS] is 101, [SEP] 102)
+    assert spec["data"][0]["y"][0] == "0: [CLS] (id 101)" and spec["data"][0]["x"][-1].endswith("[SEP] (id 102)")
 
 
 def _z(z):

@@ -278,20 +278,26 @@ def shown_labels(tokens, hide: bool) -> list[str]:
     return [t.label for t in tokens if not (hide and t.special)]
 
 
-def matrices(trace, kind: str, layer: int, max_cells: int, hide: bool):
-    """What a view draws of one layer: (weights (heads, Q', K'), query edges, key edges, query labels, key labels),
-    pooled into at most max_cells blocks per axis; with hide, special tokens left out and rows renormalised. The
-    labels keep the original positions (indices from 0) in hover."""
+def ids(tokens) -> list[int] | None:
+    """The tokenizer's ids of tokens, for hover; None for our demo's tokens (they have none)."""
+    out = [t.id for t in tokens]
+    return None if any(i < 0 for i in out) else out
+
+
+def matrices(trace, kind: str, layer: int, max_cells: int, hide: bool, heads=None):
+    """What a view draws of one layer: (weights (heads, Q', K'), query edges, key edges, query tokens, key tokens),
+    pooled into at most max_cells blocks per axis; with hide, special tokens left out and rows renormalised.
+    heads: only those (a one-head view computes one head)."""
     q_tokens, k_tokens = trace.token_info(kind)
     if not hide or not any(t.special for t in q_tokens + k_tokens):
-        pooled, q_edges, k_edges = trace.pooled(kind, layer, max_cells)
-        return pooled, q_edges, k_edges, [t.label for t in q_tokens], [t.label for t in k_tokens]
+        pooled, q_edges, k_edges = trace.pooled(kind, layer, max_cells, heads=heads)
+        return pooled, q_edges, k_edges, q_tokens, k_tokens
     keep_q, keep_k = np.flatnonzero(hidden_positions(q_tokens)), np.flatnonzero(hidden_positions(k_tokens))
     q_edges, k_edges = am.block_edges(len(keep_q), max_cells), am.block_edges(len(keep_k), max_cells)
-    heads = [am.block_means(am.without_positions(trace.head(kind, layer, h), keep_q, keep_k), q_edges, k_edges)
-             for h in range(trace.num_heads)]
-    return (np.stack(heads), q_edges, k_edges, [q_tokens[i].label for i in keep_q],
-            [k_tokens[i].label for i in keep_k])
+    chosen = range(trace.num_heads) if heads is None else heads
+    blocks = [am.block_means(am.without_positions(trace.head(kind, layer, h), keep_q, keep_k), q_edges, k_edges)
+              for h in chosen]
+    return np.stack(blocks), q_edges, k_edges, [q_tokens[i] for i in keep_q], [k_tokens[i] for i in keep_k]
 
 
 def special_note(trace, kind: str) -> str | None:

@@ -27,13 +27,16 @@ def is_pooled(edges: np.ndarray) -> bool:
     return bool((np.diff(edges) > 1).any())
 
 
-def block_labels(edges: np.ndarray, labels: Sequence[str]) -> list[str]:
-    """One category per block: "index: token" for a block of one token (as viz.text names tokens), else the
-    first and last positions it spans, "64–79" (indices from 0, both included)."""
+def block_labels(edges: np.ndarray, labels: Sequence[str], ids: Sequence[int] | None = None) -> list[str]:
+    """One category per block: "index: token" for a block of one token (as viz.text names tokens, with its id when
+    given), else the first and last positions it spans, "64–79" (indices from 0, both included)."""
     edges = np.asarray(edges, dtype=int)
     out = []
     for a, b in zip(edges[:-1], edges[1:]):
-        out.append(f"{a}: {labels[a]}" if b - a == 1 else f"{a}–{b - 1}")
+        if b - a > 1:
+            out.append(f"{a}–{b - 1}")
+        else:
+            out.append(f"{a}: {labels[a]}" if ids is None else f"{a}: {labels[a]} (id {ids[a]})")
     return out
 
 
@@ -50,13 +53,16 @@ def pooled_matrix(
     query_labels: Sequence[str],
     key_labels: Sequence[str],
     title: str | None = None,
+    query_ids: Sequence[int] | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """One head's (Q, K) attention, pooled into blocks where it is too long to send whole (else exactly
-    viz.text.head_matrix). The colour scale runs from 0 to the largest mean shown."""
+    viz.text.head_matrix). The colour scale runs from 0 to the largest mean shown. ids: the tokenizer's ids, for
+    hover."""
     pooled = fast.array(pooled)
     if not (is_pooled(q_edges) or is_pooled(k_edges)):
-        return vt.head_matrix(pooled, query_labels, key_labels, title=title)
-    xcat, ycat = block_labels(k_edges, key_labels), block_labels(q_edges, query_labels)
+        return vt.head_matrix(pooled, query_labels, key_labels, title=title, query_ids=query_ids, key_ids=key_ids)
+    xcat, ycat = block_labels(k_edges, key_labels, key_ids), block_labels(q_edges, query_labels, query_ids)
     height = 640
     top = 100 if title else 60
     trace = dict(type="heatmap", z=pooled, x=xcat, y=ycat, colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0,
@@ -74,9 +80,10 @@ def pooled_matrix(
     return fast.figure([trace], layout)
 
 
-def _relabel(fig: go.Figure, q_edges, k_edges, query_labels, key_labels, prefixes: list[str]) -> go.Figure:
+def _relabel(fig: go.Figure, q_edges, k_edges, query_labels, key_labels, prefixes: list[str],
+             query_ids=None, key_ids=None) -> go.Figure:
     """A viz.text grid drawn on pooled arrays, with block categories and the pooled hover instead of tokens."""
-    xcat, ycat = block_labels(k_edges, key_labels), block_labels(q_edges, query_labels)
+    xcat, ycat = block_labels(k_edges, key_labels, key_ids), block_labels(q_edges, query_labels, query_ids)
     for trace, prefix in zip(fig.data, prefixes):
         trace.x, trace.y = xcat, ycat
         trace.hovertemplate = prefix + "<br>" + _(POOLED_HOVER)
@@ -98,16 +105,18 @@ def pooled_head_grid(
     query_labels: Sequence[str],
     key_labels: Sequence[str],
     title: str | None = None,
+    query_ids: Sequence[int] | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """Every head of one layer (heads, Q', K'), pooled where long (else exactly viz.text.head_grid)."""
     pooled = fast.array(pooled)
     long = is_pooled(q_edges) or is_pooled(k_edges)
     if not long:
-        return vt.head_grid(pooled, query_labels, key_labels, title=title)
+        return vt.head_grid(pooled, query_labels, key_labels, title=title, query_ids=query_ids, key_ids=key_ids)
     fig = vt.head_grid(pooled, block_labels(q_edges, query_labels), block_labels(k_edges, key_labels),
                        title=title, cols=4, show_ticks=False)
     prefixes = [_("head {head}").format(head=h + 1) for h in range(pooled.shape[0])]
-    return _relabel(fig, q_edges, k_edges, query_labels, key_labels, prefixes)
+    return _relabel(fig, q_edges, k_edges, query_labels, key_labels, prefixes, query_ids, key_ids)
 
 
 def pooled_mask(
@@ -117,14 +126,17 @@ def pooled_mask(
     query_labels: Sequence[str],
     key_labels: Sequence[str],
     title: str | None = None,
+    query_ids: Sequence[int] | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """A mask: a (Q, K) boolean one, exactly as viz.text.mask_heatmap draws it, when every block is one token;
     else mask holds each block's share of (query, key) pairs that may attend (1: all, 0: none), the block means
     of the full mask (models.analysis.attention_math.block_means)."""
     if not (is_pooled(q_edges) or is_pooled(k_edges)):
-        return vt.mask_heatmap(np.asarray(mask, dtype=bool), query_labels, key_labels, title=title)
+        return vt.mask_heatmap(np.asarray(mask, dtype=bool), query_labels, key_labels, title=title,
+                               query_ids=query_ids, key_ids=key_ids)
     share = np.asarray(mask, dtype=np.float32)
-    xcat, ycat = block_labels(k_edges, key_labels), block_labels(q_edges, query_labels)
+    xcat, ycat = block_labels(k_edges, key_labels, key_ids), block_labels(q_edges, query_labels, query_ids)
     trace = dict(type="heatmap", z=fast.array(share), x=xcat, y=ycat, colorscale=colorscale_of("Blues"), zmin=0.0,
                  zmax=1.0, hovertemplate=_("queries %{y}<br>keys %{x}<br>share that may attend %{z:.2f}"
                                            "<extra></extra>"),
@@ -145,6 +157,7 @@ def step_rows(
     query_label: str,
     key_labels: Sequence[str],
     title: str | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """What every head of one layer attended to from one query position: rows (heads, K), heads down, keys
     across (every key position, never pooled: a row costs K)."""
@@ -152,7 +165,7 @@ def step_rows(
     n_heads = rows.shape[0]
     head_labels = [_("head {head}").format(head=h + 1) for h in range(n_heads)]
     keys = [str(t) for t in key_labels[: rows.shape[1]]]
-    xcat = vt.token_categories(keys)
+    xcat = vt.token_categories(keys, None if key_ids is None else list(key_ids)[: len(keys)])
     trace = dict(
         type="heatmap", z=rows, x=xcat, y=head_labels, colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0,
         zmax=max(float(rows.max(initial=0.0)), 1e-6), meta=[f"{query}: {query_label}"],

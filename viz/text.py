@@ -40,9 +40,12 @@ def visible_tokens(tokens: Sequence[str], escape: bool = True) -> list[str]:
     return out
 
 
-def token_categories(labels: Sequence[str]) -> list[str]:
-    """Category names of a token axis, "index: token": unique where tokens repeat, and what hover shows."""
-    return [f"{i}: {t}" for i, t in enumerate(labels)]
+def token_categories(labels: Sequence[str], ids: Sequence[int] | None = None) -> list[str]:
+    """Category names of a token axis, "index: token": unique where tokens repeat, and what hover shows; with the
+    tokenizer's ids, "index: token (id 2368)"."""
+    if ids is None:
+        return [f"{i}: {t}" for i, t in enumerate(labels)]
+    return [f"{i}: {t} (id {n})" for i, (t, n) in enumerate(zip(labels, ids))]
 
 
 # Plot-area sizes on screen, estimated on the small side for a 1280-pixel-wide window (the page's layout: a
@@ -97,9 +100,11 @@ def _grid(
     vspace: float,
     end: float = 1.0,
     height_px: float | None = None,
+    query_ids: Sequence[int] | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> tuple[list[dict], dict]:
     """Traces and axes of a grid of token × token heatmaps, cells filled row by row: (weights, hover prefix)."""
-    xcat, ycat = token_categories(key_labels), token_categories(query_labels)
+    xcat, ycat = token_categories(key_labels, key_ids), token_categories(query_labels, query_ids)
     xdom, ydom = _domains(cols, hspace, end), _domains(rows, vspace)[::-1]  # row 1 at the top
     cell_w = FULL_PLOT_PX * (xdom[0][1] - xdom[0][0]) - 40  # less the next cell's query labels
     cell_h = (height_px or 0) * (ydom[0][1] - ydom[0][0])
@@ -131,6 +136,8 @@ def head_grid(
     title: str | None = None,
     cols: int | None = None,
     show_ticks: bool = True,
+    query_ids: Sequence[int] | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """Every head of one layer side by side: weights (heads, Q, K) -> a grid of heatmaps on one colour scale.
 
@@ -144,7 +151,8 @@ def head_grid(
     height = rows * max(220, min(520, 80 + 16 * n_q)) + 60
     top = 90 if title else 60
     data, layout = _grid([(weights[h], _head(h)) for h in range(n_heads)], rows, cols,
-                         query_labels, key_labels, show_ticks, hspace, vspace, height_px=height - top - 10)
+                         query_labels, key_labels, show_ticks, hspace, vspace, height_px=height - top - 10,
+                         query_ids=query_ids, key_ids=key_ids)
     xdom, ydom = _domains(cols, hspace), _domains(rows, vspace)[::-1]
     layout["annotations"] = [
         _title_annotation(_head(h), sum(xdom[h % cols]) / 2, ydom[h // cols][1]) for h in range(n_heads)
@@ -195,10 +203,11 @@ def overview_grid(
     return fast.figure(data, layout)
 
 
-def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequence[str], title: str | None) -> go.Figure:
+def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequence[str], title: str | None,
+                   query_ids: Sequence[int] | None = None, key_ids: Sequence[int] | None = None) -> go.Figure:
     """One token × token heatmap framed as viz.heatmaps.attention_heatmap frames it: keys along the top,
     queries down the side (first at the top), title above the key axis, height growing with the queries."""
-    trace.update(x=token_categories(key_labels), y=token_categories(query_labels))
+    trace.update(x=token_categories(key_labels, key_ids), y=token_categories(query_labels, query_ids))
     top = 100 if title else 60
     height = max(260, min(1200, top + 10 + 17 * len(query_labels)))  # 17 px a row: a 12 px label on every row
     layout = dict(
@@ -214,7 +223,8 @@ def _matrix_figure(trace: dict, query_labels: Sequence[str], key_labels: Sequenc
 
 
 def head_matrix(
-    weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str | None = None
+    weights: np.ndarray, query_labels: Sequence[str], key_labels: Sequence[str], title: str | None = None,
+    query_ids: Sequence[int] | None = None, key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """One head's (Q, K) attention, as viz.heatmaps.attention_heatmap draws it (same colours, ticks, frame and
     hover text), on categorical token axes: no per-cell customdata, so about a third of the cost to send."""
@@ -222,7 +232,7 @@ def head_matrix(
     trace = dict(type="heatmap", z=weights, colorscale=colorscale_of(ATTENTION_SCALE), zmin=0.0,
                  zmax=max(float(weights.max(initial=0.0)), 1e-6), hovertemplate=_(CELL_HOVER),
                  colorbar=dict(title=dict(text=_("weight")), thickness=12))
-    return _matrix_figure(trace, query_labels, key_labels, title)
+    return _matrix_figure(trace, query_labels, key_labels, title, query_ids, key_ids)
 
 
 def mask_heatmap(
@@ -230,6 +240,8 @@ def mask_heatmap(
     query_labels: Sequence[str],
     key_labels: Sequence[str],
     title: str | None = None,
+    query_ids: Sequence[int] | None = None,
+    key_ids: Sequence[int] | None = None,
 ) -> go.Figure:
     """A (Q, K) boolean mask: blue where query i may attend to key j, grey where the score is set to −∞.
 
@@ -252,7 +264,7 @@ def mask_heatmap(
         colorbar=dict(title=dict(text=_("mask")), tickvals=[0.25, 0.75], ticktext=[_("masked"), may_attend],
                       thickness=12),
     )
-    return _matrix_figure(trace, query_labels, key_labels, title)
+    return _matrix_figure(trace, query_labels, key_labels, title, query_ids, key_ids)
 
 
 def padding_mask_figure(
