@@ -178,9 +178,9 @@ def step_rows(
         xaxis=dict(type="category", tickmode="array", tickvals=[xcat[i] for i in tickvals], ticktext=ticktext,
                    side="top", tickangle=0, title=dict(text=_("key"))),
         yaxis=dict(type="category", autorange="reversed"),
-        height=max(200, 90 + 30 * n_heads),
-        margin=dict(l=10, r=10, t=80 if title else 40, b=10),
+        height=max(220, 120 + 30 * n_heads),
+        margin=dict(l=10, r=10, t=110 if title else 60, b=10),
     )
-    if title:
-        layout["title"] = dict(text=title)
+    if title:  # above the key axis's title, which sits at the top
+        layout["title"] = dict(text=title, y=0.99, yanchor="top")
     return fast.figure([trace], layout)
