@@ -206,3 +206,25 @@ def test_presentation_mode_runs():
         at.run()
     assert not at.exception
     assert at.get("plotly_chart")
+
+
+def test_downloads_hold_the_weights_masks_and_tokens():
+    """The NPZ and JSON downloads: every layer's weights as the trace computes them, the mask, the tokens and
+    their ids, and what each field holds."""
+    import io
+    import json
+
+    from models import language
+    from ui import language as ui
+
+    trace = language.run(language.load(MINILM), TEXT)
+    layers = {"self": list(range(trace.num_layers("self")))}
+    fields = {"x": "y"}
+    npz = np.load(io.BytesIO(ui.export_npz(trace, layers, fields)))
+    for layer in layers["self"]:
+        np.testing.assert_array_equal(npz[f"self_layer{layer + 1}"], trace.weights("self", layer))
+    assert npz["mask_self"].all() and list(npz["tokens_self"]) == trace.tokens("self")[1]
+    assert npz["token_ids_self"][0] == 101 and json.loads(str(npz["fields"])) == fields
+    doc = json.loads(ui.export_json(trace, layers, fields))
+    np.testing.assert_allclose(doc["arrays"]["self_layer2"], trace.weights("self", 1), atol=1e-7)
+    assert doc["tokens"]["self"][0] == "[CLS]" and doc["weights_source"] == trace.weights_source

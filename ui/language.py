@@ -232,7 +232,7 @@ def new_tokens_ui(model) -> int:
     return st.slider(label, 0 if model.family == "decoder" else 1, 200, default, key=NEW_KEY, bind="query-params")
 
 
-@st.cache_resource(show_spinner=False, max_entries=6)
+@st.cache_resource(show_spinner=False, max_entries=4)  # a 4,096-token GPT-2 trace holds ~300 MB
 def _run(name: str, digest: str, text: str, new_tokens: int, device: str):
     from models import language
 
