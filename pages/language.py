@@ -42,18 +42,19 @@ ui.weights_badge(model)
 present.caption(ui.dimensions_caption(model))
 text = ui.input_ui(model)
 new_tokens = ui.new_tokens_ui(model)
+pad_to = ui.pad_ui(model)
 if not text.strip():
     st.warning(_("The input is empty: type some text, or pick an example."))
     st.stop()
 try:
-    trace = ui.run_model(name, text, new_tokens, device)
+    trace = ui.run_model(name, text, new_tokens, device, pad_to)
 except CodedError as err:
     st.warning(ui.word(err))
     st.stop()
 for notice in trace.notices:
     st.info(ui.word(notice))
 
-run_key = "\x1f".join(map(str, (name, hashlib.sha256(text.encode()).hexdigest(), new_tokens, device)))
+run_key = "\x1f".join(map(str, (name, hashlib.sha256(text.encode()).hexdigest(), new_tokens, pad_to, device)))
 
 
 def figure(*view, build):

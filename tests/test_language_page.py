@@ -149,6 +149,16 @@ def test_decoder_generation_steps_and_masks(weights_dir):
 
 
 @pytest.mark.slow
+def test_padding_shows_the_padding_mask_on_the_real_minilm():
+    at = _open({"lm_pad": "20", "lm_tab": "masks"})
+    titles = _titles(at)
+    assert "Padding mask" in titles, titles
+    mask = next(spec for spec in _charts(at).values() if spec["layout"]["title"]["text"] == "Padding mask")
+    z = _z(mask["data"][0]["z"])
+    assert z.shape == (20, 20) and not z[:, 13:].any() and z[:, :13].all()  # 13 real tokens, then 7 [PAD]
+
+
+@pytest.mark.slow
 def test_encoder_decoder_shows_three_kinds_and_cross_steps(weights_dir):
     at = _open({"lm_name": weights_dir["t5"], "lm_kind": "cross", "lm_new": "4", "lm_tab": "steps"})
     titles = _titles(at)

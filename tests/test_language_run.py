@@ -347,3 +347,20 @@ def test_4096_tokens_gpt2_sized_within_memory(folder):
     assert got["n"] == 4096 and got["shape"] == [12, 12, 128, 128]
     assert got["nbytes"] <= 1.1 * 12 * 2 * 4096 * 768 * 4
     assert got["peak_gb"] <= 2.5
+
+
+def test_padding_an_encoder_input_hides_the_pads_and_changes_nothing_else(tmp_path):
+    """run(..., pad_to=N): the pads' key columns get weight exactly 0 in every layer and head, the real tokens'
+    weights equal the unpadded run's, and the padding mask names them (as a batch pads a shorter input)."""
+    from models import language
+
+    model = language.load(str(lms.build("bert", tmp_path / "bert")))
+    plain = language.run(model, "the cat sat on the mat")
+    padded = language.run(model, "the cat sat on the mat", pad_to=12)
+    n = len(plain.tokens("self")[0])
+    assert len(padded.tokens("self")[0]) == 12 and padded.tokens("self")[1][n:] == ["[PAD]"] * (12 - n)
+    for layer in range(plain.num_layers("self")):
+        w = padded.weights("self", layer)
+        assert (w[:, :, n:] == 0).all()
+        np.testing.assert_allclose(w[:, :n, :n], plain.weights("self", layer), atol=1e-5)
+    assert not padded.mask_parts("self")["padding"][:, n:].any()

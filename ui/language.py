@@ -232,19 +232,36 @@ def new_tokens_ui(model) -> int:
     return st.slider(label, 0 if model.family == "decoder" else 1, 200, default, key=NEW_KEY, bind="query-params")
 
 
+PAD_KEY = "lm_pad"
+
+
+def pad_ui(model) -> int | None:
+    """Encoder-only models: pad the input with the tokenizer's pad token to N positions, so that the padding mask
+    has something to hide (as a batch pads a shorter input). Returns N, or None for no padding."""
+    if model.family != "encoder" or model.tokenizer is None or model.tokenizer.pad_token_id is None:
+        return None
+    longest = min(model.max_positions or 512, 512)
+    link.check(PAD_KEY, link.whole(0, longest))
+    pad = st.slider(_("Pad the input to N tokens (0 = no padding)"), 0, longest, 0, key=PAD_KEY, bind="query-params",
+                    help=_("Appends the pad token with attention mask 0, as a batch pads a shorter input: no query "
+                           "may attend to it, so its column of every head is exactly 0, and the real tokens' weights "
+                           "do not change."))
+    return pad or None
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)  # a 4,096-token GPT-2 trace holds ~300 MB
-def _run(name: str, digest: str, text: str, new_tokens: int, device: str):
+def _run(name: str, digest: str, text: str, new_tokens: int, device: str, pad_to: int | None = None):
     from models import language
 
-    return language.run(load_model(name, device), text, max_new_tokens=new_tokens)
+    return language.run(load_model(name, device), text, max_new_tokens=new_tokens, pad_to=pad_to)
 
 
-def run_model(name: str, text: str, new_tokens: int, device: str):
-    """The trace of this text, cached per (model, text digest, new tokens, device): a view change reruns nothing.
-    A CUDA out-of-memory error reruns it on the CPU, with a notice."""
+def run_model(name: str, text: str, new_tokens: int, device: str, pad_to: int | None = None):
+    """The trace of this text, cached per (model, text digest, new tokens, padding, device): a view change reruns
+    nothing. A CUDA out-of-memory error reruns it on the CPU, with a notice."""
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     with st.spinner(_("Running the model…")):
-        return on_device_or_cpu(lambda d: _run(name, digest, text, new_tokens, d), device)
+        return on_device_or_cpu(lambda d: _run(name, digest, text, new_tokens, d, pad_to), device)
 
 
 # ------------------------------------------------------------------------------------------------ the views

@@ -50,8 +50,12 @@ def _kinds_records(model: LanguageModel, rec) -> dict[str, list]:
 
 
 def run(model: LanguageModel, text: str, max_new_tokens: int | None = None, *, keep_values: bool = False,
-        target: str | None = None) -> LanguageTrace:
-    """One input through `model`: its attention (weights computed when asked), its generation and predictions."""
+        target: str | None = None, pad_to: int | None = None) -> LanguageTrace:
+    """One input through `model`: its attention (weights computed when asked), its generation and predictions.
+
+    pad_to (encoder-only models): append the tokenizer's pad token up to that many positions, with attention
+    mask 0 there, as a batch pads a shorter input: the padding mask then has something to hide (their key columns
+    get weight exactly 0, and the real tokens' weights do not change)."""
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     if not text.strip():
@@ -62,7 +66,7 @@ def run(model: LanguageModel, text: str, max_new_tokens: int | None = None, *, k
         return _run_decoder(model, text, max_new_tokens, keep_values)
     if model.family == "encoder-decoder":
         return _run_seq2seq(model, text, max_new_tokens, keep_values, target)
-    return _run_encoder(model, text, keep_values)
+    return _run_encoder(model, text, keep_values, pad_to)
 
 
 def _base(model: LanguageModel, text: str, **kw) -> dict:
@@ -71,12 +75,20 @@ def _base(model: LanguageModel, text: str, **kw) -> dict:
                 num_kv_heads=model.num_kv_heads, keep_values=kw.pop("keep_values", False), **kw)
 
 
-def _run_encoder(model: LanguageModel, text: str, keep_values: bool) -> LanguageTrace:
+def _run_encoder(model: LanguageModel, text: str, keep_values: bool, pad_to: int | None = None) -> LanguageTrace:
     tok = model.tokenizer
     ids, notices = _encode(model, text)
+    real = len(ids)
+    if pad_to is not None and pad_to > real and tok.pad_token_id is not None:
+        if model.max_positions is not None and pad_to > model.max_positions:
+            notices.append(Notice("lm.padding_limited", limit=model.max_positions))
+            pad_to = model.max_positions
+        ids = ids + [tok.pad_token_id] * (pad_to - real)
+    attention = [1] * real + [0] * (len(ids) - real)
     kinds = model.details.get("attention_kinds")
     with recording(keep_values=keep_values, model=model.module, kinds=kinds) as rec, torch.inference_mode():
-        out = model.module(input_ids=torch.tensor([ids], device=model.device))
+        out = model.module(input_ids=torch.tensor([ids], device=model.device),
+                           attention_mask=torch.tensor([attention], device=model.device))
     fillers: dict[int, list[tuple[str, float]]] = {}
     if model.head is None:
         notices.append(Notice("lm.no_lm_head", model=model.name))
@@ -90,7 +102,7 @@ def _run_encoder(model: LanguageModel, text: str, keep_values: bool) -> Language
     return LanguageTrace(**_base(
         model, text, keep_values=keep_values, output_text="", kinds=("self",), prompt_length=0, new_tokens=[],
         step_top_k=[], next_top_k=[], fillers=fillers, notices=notices, token_lists={"self": (tokens, tokens)},
-        records=_kinds_records(model, rec), padding=np.ones(len(ids), dtype=bool)))
+        records=_kinds_records(model, rec), padding=np.asarray(attention, dtype=bool)))
 
 
 def _run_decoder(model: LanguageModel, text: str, max_new_tokens: int | None, keep_values: bool) -> LanguageTrace:

@@ -31,4 +31,5 @@ TEMPLATES = {
         "{model}, {kind} attention: layer {layer} recorded nothing. This model's attention does something the "
         "capture does not reproduce, so it is not shown."
     ),
+    "lm.padding_limited": N_("Padding is limited to the model's longest input, {limit} tokens."),
 }
