@@ -6,13 +6,17 @@ capture_cost: for a BERT-base-sized encoder (BertConfig defaults) at 512 tokens 
     ours  = models.language.capture.from_pretrained ("atlas": the same fused kernel computes the outputs) with the
             forward under capture.recording(), as language.run makes it: every weight can be shown afterwards;
     eager = transformers' attn_implementation="eager" with output_attentions=True (the anchor: every weight formed).
-  Inputs are random ids, the same for all; torch.inference_mode; alternating (bench.capture.alternate) after a
-  warm-up; medians. run = language.run(model, text, max_new_tokens=0) on a text of as many tokens (tokenising,
-  the recording forward, predictions, token labels) over the bare forward: informative, not the goal.
+  Inputs are random ids, the same for all; torch.inference_mode; each of ours, eager and run alternates with the
+  bare forward in a pair of its own (bench.capture.alternate) after a warm-up; medians. run =
+  language.run(model, text, max_new_tokens=0) on a text of as many tokens (tokenising, the recording forward,
+  predictions, token labels) over the bare forward: informative, not the goal.
 page_4096: the language page (AppTest, in a child process) with a GPT-2-sized random model (12 layers × 12 heads,
   d = 768, n_positions = 4,096; tests.language_models.gpt2_long) in ATLAS_WEIGHTS_DIR, its name typed in lm_name and
-  a 4,096-token text in lm_text: peak resident memory of the child (ru_maxrss), the charts drawn, errors, and the
-  bytes the page sends on its default tab and view (bench.pages.page_bytes).
+  a 4,096-token text in lm_text: peak resident memory of the child (VmHWM: its own address space's peak; Linux
+  carries a parent's ru_maxrss over into a child across exec, so a child started by a big bench process would report
+  the parent's peak), with the peak after each step, the charts drawn, errors, the bytes the page sends on its
+  default tab and view (bench.pages.page_bytes), and the server's side of a head or layer change (rerun_ms: median
+  AppTest rerun of the whole script after setting lm_head or lm_layer; the browser reruns the fragment only).
 view_change_4096: Chromium against a server with that ATLAS_WEIGHTS_DIR: open /language, fill the model name and
   the text, wait idle, one warm-up change, then the median of ArrowRight presses on the head slider (lm_head) and
   on the layer slider (lm_layer), timed by bench.browser's helper (key press to idle and two frames painted).
@@ -103,13 +107,19 @@ def capture_one(name: str, config, tokens: int, repeats: int, folder: pathlib.Pa
         record_mb = rec.nbytes / 2**20
         del out, rec, anchor, ref
     n_run = len(language.run(lm, text, max_new_tokens=0).tokens("self")[0])
-    fns = {
+    forward = {
         "bare": lambda: bare(input_ids=ids, **kw),
         "ours": recorded,
         "eager": lambda: eager(input_ids=ids, output_attentions=True, **kw),
         "run": lambda: language.run(lm, text, max_new_tokens=0),
     }
-    med = alternate(fns, repeats, "cpu", warmup=1)
+    # Each compared run alternates with the bare forward in a pair of its own: a run that frees much memory (eager's
+    # maps, a trace) does not then slow whatever comes next in the other's place.
+    med = {}
+    for other in ("ours", "eager", "run"):
+        pair = alternate({"bare": forward["bare"], other: forward[other]}, repeats, "cpu", warmup=1)
+        med[other], med[f"bare_{other}"] = pair[other], pair["bare"]
+    med["bare"] = med["bare_ours"]
     return {
         "model": f"{config.model_type} {getattr(config, 'num_hidden_layers', None)} layers × "
                  f"{getattr(config, 'num_attention_heads', None)} heads, d = {getattr(config, 'hidden_size', None)}",
@@ -122,8 +132,9 @@ def capture_one(name: str, config, tokens: int, repeats: int, folder: pathlib.Pa
         "eager_output_attentions_ms": round(med["eager"] * 1e3, 1),
         "run_ms": round(med["run"] * 1e3, 1),
         "ratio": round(med["ours"] / med["bare"], 3),
-        "eager_ratio": round(med["eager"] / med["bare"], 3),
-        "run_ratio": round(med["run"] / med["bare"], 3),
+        "eager_ratio": round(med["eager"] / med["bare_eager"], 3),
+        "run_ratio": round(med["run"] / med["bare_run"], 3),
+        "bare_ms_beside_eager_and_run": [round(med["bare_eager"] * 1e3, 1), round(med["bare_run"] * 1e3, 1)],
         "logits_max_abs_diff_vs_sdpa": logits_err,
         "weights_max_abs_diff_vs_eager": weights_err,
         "repeats": repeats,
@@ -143,6 +154,12 @@ def capture_cost(quick: bool) -> dict:
 # ------------------------------------------------------------------------------------------------ the page path
 CHILD = r"""
 import json, resource, sys, time
+def hwm_mb():
+    try:
+        with open("/proc/self/status") as f:
+            return next(round(int(ln.split()[1]) / 1024, 1) for ln in f if ln.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 from streamlit.testing.v1 import AppTest
@@ -151,15 +168,34 @@ t0 = time.perf_counter()
 at = AppTest.from_file(sys.argv[1], default_timeout=900).run()
 at.switch_page("pages/language.py").run()
 opened = time.perf_counter() - t0
+steps = {"default_page_minilm": hwm_mb()}
 at.text_input(key="lm_name").set_value(sys.argv[2]).run()
+steps["model_loaded_default_text"] = hwm_mb()
 text = open(sys.argv[3], encoding="utf-8").read()
 t1 = time.perf_counter()
 at.text_area(key="lm_text").set_value(text).run()
 ran = time.perf_counter() - t1
 errors = [e.message for e in at.exception] + [e.value for e in at.error]
+sizes = page_bytes(at)  # the default tab and view, before any change
+peak = hwm_mb()
+reruns = {}  # the server's side of a view change: AppTest reruns the whole script (the browser, the fragment only)
+for key in ("lm_head", "lm_layer"):
+    times = []
+    n = len(at.select_slider(key=key).options)
+    for i in range(int(sys.argv[5])):
+        at.select_slider(key=key).set_value(1 + (i * 5 + 1) % n)
+        t = time.perf_counter()
+        at.run()
+        times.append(time.perf_counter() - t)
+    reruns[key] = round(sorted(times)[len(times) // 2] * 1e3, 1)
+errors += [e.message for e in at.exception]
 print(json.dumps({
-    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-    "page": page_bytes(at),
+    "peak_rss_mb": peak if peak is not None else round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "peak_rss_from": "VmHWM" if peak is not None else "ru_maxrss",
+    "ru_maxrss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    "peak_rss_mb_after": steps,
+    "page": sizes,
+    "rerun_ms": reruns,
     "notices": [i.value[:160] for i in at.info],
     "warnings": [w.value[:160] for w in at.warning],
     "errors": errors,
@@ -177,13 +213,13 @@ def _long_model(weights: pathlib.Path, quick: bool) -> pathlib.Path:
     return gpt2_long(weights)
 
 
-def page_path(weights: pathlib.Path, folder: pathlib.Path, tokens: int, threads: int) -> dict:
+def page_path(weights: pathlib.Path, folder: pathlib.Path, tokens: int, threads: int, reruns: int) -> dict:
     print(f"language page_4096: AppTest child, {folder.name} at {tokens} tokens", file=sys.stderr)
     text_file = weights / f"text-{tokens}.txt"
     text_file.write_text(_text_of(tokens), encoding="utf-8")
     env = dict(os.environ, ATLAS_WEIGHTS_DIR=str(weights), CUDA_VISIBLE_DEVICES="")
     proc = subprocess.run(
-        [sys.executable, "-c", CHILD, str(ROOT / "app.py"), folder.name, str(text_file), str(threads)],
+        [sys.executable, "-c", CHILD, str(ROOT / "app.py"), folder.name, str(text_file), str(threads), str(reruns)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=1800,
     )
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -269,7 +305,7 @@ def measure(quick: bool, threads: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="atlas-bench-lm-weights-") as tmp:
         weights = pathlib.Path(tmp)
         folder = _long_model(weights, quick)
-        out["page"] = page_path(weights, folder, tokens, threads)
+        out["page"] = page_path(weights, folder, tokens, threads, reruns=3 if quick else 7)
         out["view_change"] = view_changes(weights, folder, tokens, repeats=2 if quick else 9)
     if quick:
         out["first_figure"] = {"first_figure_s": None, "reason": "not measured with --quick (a cold start)"}
