@@ -19,7 +19,9 @@ page_4096: the language page (AppTest, in a child process) with a GPT-2-sized ra
   AppTest rerun of the whole script after setting lm_head or lm_layer; the browser reruns the fragment only).
 view_change_4096: Chromium against a server with that ATLAS_WEIGHTS_DIR: open /language, fill the model name and
   the text, wait idle, one warm-up change, then the median of ArrowRight presses on the head slider (lm_head) and
-  on the layer slider (lm_layer), timed by bench.browser's helper (key press to idle and two frames painted).
+  on the layer slider (lm_layer), timed by bench.browser's helper (key press to idle and two frames painted);
+  with the medians of its two parts from the page's own stamps (server_ms: script running; paint_ms: idle to the
+  second frame painted).
 first_minilm_figure_s: a fresh server process to the first Plotly chart drawn on /language (the default model is
   the bundled all-MiniLM-L6-v2), as bench.browser.measure does for its page.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -282,7 +285,9 @@ def view_changes(weights: pathlib.Path, folder: pathlib.Path, tokens: int, repea
                 page.evaluate(browser.OBSERVER_JS)
                 for key in ("lm_head", "lm_layer"):
                     found = browser._slider(page, key).count() > 0
+                    t0 = page.evaluate("() => performance.now()")
                     out[key] = browser._row(page, key, found, browser._slider_changes, repeats, timeout_ms)
+                    out[key].update(_split(page.evaluate("() => window.__atlasStates"), t0))
             except Exception as e:
                 out["reason"] = f"{type(e).__name__}: {str(e)[:300]}"
             finally:
@@ -290,6 +295,26 @@ def view_changes(weights: pathlib.Path, folder: pathlib.Path, tokens: int, repea
     finally:
         browser._stop(proc)
     return out
+
+
+def _split(states: list[dict], t0: float) -> dict:
+    """Where a change's time goes, from the page's own script-state stamps (the warm-up change left out): the
+    script running (server_ms: the fragment's rerun, from the first 'running' to 'notRunning', the
+    deltas arriving meanwhile) and after it (paint_ms: 'notRunning' to the second animation frame)."""
+    server, paint = [], []
+    run = idle = None
+    for e in (e for e in states if e["t"] >= t0):
+        if e["state"] == "running" and run is None:
+            run = e["t"]
+        elif e["state"] == "notRunning" and run is not None and idle is None:
+            idle = e["t"]
+        elif e["state"] == "painted" and idle is not None:
+            server.append(idle - run)
+            paint.append(e["t"] - idle)
+            run = idle = None
+    server, paint = server[1:], paint[1:]
+    return {"server_ms_median": round(statistics.median(server), 1) if server else None,
+            "paint_ms_median": round(statistics.median(paint), 1) if paint else None}
 
 
 def first_minilm_figure(timeout_s: float = 120.0) -> dict:
