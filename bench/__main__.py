@@ -55,11 +55,13 @@ NOTES = [
     "Language (bench/language.py): lm_capture_ratio = a forward with capture.from_pretrained ('atlas') under "
     "capture.recording() / the same weights loaded with attn_implementation='sdpa'; lm_eager_ratio = 'eager' with "
     "output_attentions=True / that; lm_run_ratio = language.run(max_new_tokens=0) on a text of as many tokens / "
-    "that. Random weights saved once, random ids, inference_mode, alternating, medians. The 4,096-token figures: "
-    "tests.language_models.gpt2_long (GPT-2-sized, n_positions 4,096) in ATLAS_WEIGHTS_DIR, its name typed in "
-    "lm_name and a 4,096-token text: peak RSS and bytes of the page in an AppTest child (default tab and view), "
-    "lm_head / lm_layer ArrowRight in Chromium as view_change_ms. With --quick: tiny stand-ins at 64 and 256 "
-    "tokens, no cold start.",
+    "that. Random weights saved once, random ids, inference_mode; each of the three alternates with the SDPA "
+    "forward in a pair of its own after a warm-up; medians. The 4,096-token figures: tests.language_models.gpt2_long "
+    "(GPT-2-sized, n_positions 4,096) in ATLAS_WEIGHTS_DIR, its name typed in lm_name and a 4,096-token text: peak "
+    "RSS (the child's own VmHWM) and bytes of the page in an AppTest child (default tab and view), lm_head / "
+    "lm_layer ArrowRight in Chromium as view_change_ms (split into the script's run and the paint after it). "
+    "lm_first_figure_s: a fresh server to the first chart on /language (the bundled MiniLM). With --quick: tiny "
+    "stand-ins at 64 and 256 tokens, no cold start.",
 ]
 
 
