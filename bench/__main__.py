@@ -12,7 +12,7 @@ import os
 import platform
 import time
 
-PARTS = ("capture", "pages", "memory", "browser")
+PARTS = ("capture", "pages", "memory", "browser", "language")
 GOALS = {
     "capture_overhead": "<= 1.15 for every model, and no worse than timm's AttentionExtract (judged against "
     "AttentionExtract asked for the same outputs, maps and logits; its default, maps only, is reported beside)",
@@ -22,6 +22,12 @@ GOALS = {
     "first_figure_s": "<= 10",
     "view_change_ms": "<= 300 on every page (median; head control + ArrowRight, and a click on the ViT patch grid)",
     "peak_rss_mb": "<= 2,500 for the 1,370-token ViT",
+    "lm_capture_ratio": "<= 1.10: the recording forward (every weight can be shown) / transformers' fused (SDPA) "
+    "forward, BERT-base at 512 tokens and GPT-2 at 1,024 (eager output_attentions=True beside it: lm_eager_ratio)",
+    "lm_peak_rss_mb": "<= 2,500 for the language page at 4,096 tokens (GPT-2-sized, 12 layers × 12 heads, d = 768)",
+    "lm_page_bytes": "<= 5 MB (5,000,000 bytes) for that page, default tab and view",
+    "lm_view_change_ms": "<= 300 (median) for a head change and a layer change on that page in Chromium",
+    "lm_first_figure_s": "<= 10 from a fresh server to the first MiniLM figure on /language",
 }
 NOTES = [
     "Each compared pair runs in one process on the same input, alternating (bare, ours, AttentionExtract, bare, ...), "
@@ -46,6 +52,16 @@ NOTES = [
     "the key press to the script state going running then notRunning and two animation frames painted; on the ViT "
     "page also a real mouse click on the patch grid (vit_patch_click). Median of the repeats after one warm-up; "
     "a page without its control says 'control not found' and fails the goal.",
+    "Language (bench/language.py): lm_capture_ratio = a forward with capture.from_pretrained ('atlas') under "
+    "capture.recording() / the same weights loaded with attn_implementation='sdpa'; lm_eager_ratio = 'eager' with "
+    "output_attentions=True / that; lm_run_ratio = language.run(max_new_tokens=0) on a text of as many tokens / "
+    "that. Random weights saved once, random ids, inference_mode; each of the three alternates with the SDPA "
+    "forward in a pair of its own after a warm-up; medians. The 4,096-token figures: tests.language_models.gpt2_long "
+    "(GPT-2-sized, n_positions 4,096) in ATLAS_WEIGHTS_DIR, its name typed in lm_name and a 4,096-token text: peak "
+    "RSS (the child's own VmHWM) and bytes of the page in an AppTest child (default tab and view), lm_head / "
+    "lm_layer ArrowRight in Chromium as view_change_ms (split into the script's run and the paint after it). "
+    "lm_first_figure_s: a fresh server to the first chart on /language (the bundled MiniLM). With --quick: tiny "
+    "stand-ins at 64 and 256 tokens, no cold start.",
 ]
 
 
@@ -73,6 +89,10 @@ def _goal_met(results: dict) -> dict:
         met["view_change_ms"] = all(v is not None and v <= 300 for v in results["view_change_ms"].values())
     if results.get("peak_rss_mb") is not None:
         met["peak_rss_mb"] = results["peak_rss_mb"] <= 2500
+    if results.get("lm_capture_ratio") is not None:
+        from bench import language
+
+        met.update(language.goals_met({k: v for k, v in results.items() if k.startswith("lm_")}))
     return met
 
 
@@ -109,6 +129,13 @@ def main(argv: list[str] | None = None) -> dict:
         "first_figure_s": None,
         "view_change_ms": None,
         "peak_rss_mb": None,
+        "lm_capture_ratio": None,
+        "lm_eager_ratio": None,
+        "lm_run_ratio": None,
+        "lm_peak_rss_mb": None,
+        "lm_page_bytes": None,
+        "lm_view_change_ms": None,
+        "lm_first_figure_s": None,
         "details": {},
         "goals": GOALS,
         "notes": NOTES,
@@ -147,6 +174,12 @@ def main(argv: list[str] | None = None) -> dict:
         views = found.get("view_change")
         if views is not None:
             out["view_change_ms"] = {name: v["median_ms"] for name, v in views.items()}
+    if "language" in parts:
+        from bench import language
+
+        found = language.measure(args.quick, args.threads)
+        out["details"]["language"] = found
+        out.update(language.summary(found))
     out["goals_met"] = _goal_met(out)
     out["bench_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out, indent=1))

@@ -85,8 +85,8 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def measure(device: str, timeout_s: float = 120.0) -> dict:
-    """{"first_figure_s": seconds or None, "reason": why None, ...}.
+def measure(device: str, timeout_s: float = 120.0, slug: str = "encoder_decoder") -> dict:
+    """{"first_figure_s": seconds or None, "reason": why None, ...}: the first figure of the page `slug`.
 
     Also: server_ready_s (health answers), first_chart_element_s (the first chart's element arrived, before
     Plotly drew it) and second_visit_s (a second browser page, server and caches warm: from opening the
@@ -123,7 +123,7 @@ def measure(device: str, timeout_s: float = 120.0) -> dict:
                 time.sleep(0.05)
             ready = time.perf_counter() - t0
             page.goto(url)  # as a user does: the app's address, then the page's link in the sidebar
-            link = page.locator("[data-testid='stSidebarNav'] a[href$='/encoder_decoder']").first
+            link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first
             link.wait_for()
             link.click()
             page.wait_for_selector("[data-testid='stPlotlyChart']")
@@ -133,7 +133,7 @@ def measure(device: str, timeout_s: float = 120.0) -> dict:
             page2 = browser.new_page(viewport={"width": 1400, "height": 1000})  # a second visitor, server warm
             t1 = time.perf_counter()
             page2.goto(url)
-            link = page2.locator("[data-testid='stSidebarNav'] a[href$='/encoder_decoder']").first
+            link = page2.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first
             link.click()
             page2.wait_for_selector(FIGURE)
             warm = time.perf_counter() - t1
@@ -150,8 +150,9 @@ def measure(device: str, timeout_s: float = 120.0) -> dict:
                 proc.kill()
 
 
-def _start_server(port: int, device: str) -> subprocess.Popen:
-    env = dict(os.environ)
+def _start_server(port: int, device: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """`streamlit run app.py` on `port`; `env`: variables added to this process's environment."""
+    env = dict(os.environ, **(env or {}))
     if device == "cpu":
         env["CUDA_VISIBLE_DEVICES"] = ""
     return subprocess.Popen(

@@ -64,3 +64,53 @@ def test_quick_bench_prints_one_json_object():
     assert views["positional"]["key"] == "pe_len" and views["positional"]["status"] == "ok", views["positional"]
     met = all(v is not None and v <= 300 for v in out["view_change_ms"].values())
     assert out["goals_met"]["view_change_ms"] is met
+    check_language(out)
+
+
+LM_KEYS = ("lm_capture_ratio", "lm_eager_ratio", "lm_run_ratio", "lm_peak_rss_mb", "lm_page_bytes",
+           "lm_view_change_ms", "lm_first_figure_s")
+
+
+@pytest.mark.slow
+def test_quick_language_part_reports_every_figure():
+    """`python -m bench --quick --only language`: tiny stand-ins (a BERT and a GPT-2 at 64 tokens, a 256-token GPT-2
+    through the page); every language key is there, with sane values, and the goals are judged from them."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--threads", "1", "--only", "language"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    check_language(json.loads(proc.stdout))
+
+
+def check_language(out: dict) -> None:
+    for key in LM_KEYS:
+        assert key in out, key
+    cap = out["details"]["language"]["capture"]
+    assert set(cap) == set(out["lm_capture_ratio"]) and len(cap) == 2
+    for name, row in cap.items():
+        for key in ("ratio", "eager_ratio", "run_ratio"):
+            assert isinstance(row[key], float) and row[key] > 0, (name, key)
+        assert row["bare_ms"] > 0 and row["ours_ms"] > 0 and row["eager_output_attentions_ms"] > 0, name
+        assert row["layers_recorded"] == 2 and row["run_tokens"] == row["tokens"] == 64, name
+        # the three loads are one model: the recording forward's logits are SDPA's, its weights eager's
+        assert row["logits_max_abs_diff_vs_sdpa"] <= 1e-4 and row["weights_max_abs_diff_vs_eager"] <= 1e-5, name
+    page = out["details"]["language"]["page"]
+    assert page["errors"] == [] and page["charts"] >= 1, page
+    assert isinstance(out["lm_peak_rss_mb"], float) and out["lm_peak_rss_mb"] > 100
+    assert isinstance(out["lm_page_bytes"], int) and out["lm_page_bytes"] > 1_000
+    assert out["lm_first_figure_s"] is None and out["details"]["language"]["first_figure"]["reason"]
+    met = out["goals_met"]
+    for key in ("lm_capture_ratio", "lm_peak_rss_mb", "lm_page_bytes"):
+        assert isinstance(met[key], bool), key
+    assert met["lm_capture_ratio"] is all(v <= 1.10 for v in out["lm_capture_ratio"].values())
+    views = out["details"]["language"]["view_change"]
+    if not os.path.exists("/usr/bin/chromium") and "reason" in views:
+        return  # no Chromium: the browser view changes were not measured (the other figures were)
+    assert "reason" not in views, views
+    assert set(out["lm_view_change_ms"]) == {"lm_head", "lm_layer"}
+    for key in ("lm_head", "lm_layer"):
+        row = views[key]
+        assert row["status"] == "ok" and len(row["runs_ms"]) == 2 and row["median_ms"] > 0, row
+        assert out["lm_view_change_ms"][key] == row["median_ms"]
+    assert met["lm_view_change_ms"] is all(v <= 300 for v in out["lm_view_change_ms"].values())
