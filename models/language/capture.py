@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import weakref
 from dataclasses import dataclass, field
 
 import torch
@@ -57,7 +58,7 @@ class Recorder:
     names: dict[int, str] = field(default_factory=dict)  # id(module) -> qualified name
     kinds: dict[str, str] = field(default_factory=dict)  # qualified name -> kind
     records: list[Record] = field(default_factory=list)
-    shared: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)  # id -> (tensor, detached)
+    shared: dict[int, tuple[weakref.ref, torch.Tensor]] = field(default_factory=dict)  # id -> (tensor, detached)
 
     def keep(self, t: torch.Tensor | None) -> torch.Tensor | None:
         """A detached reference (no copy); the same tensor passed again (a mask, T5's bias) gives the same one.
@@ -66,12 +67,14 @@ class Recorder:
         if t is None:
             return None
         hit = self.shared.get(id(t))
-        if hit is not None and hit[0] is t:
+        if hit is not None and hit[0]() is t:
             return hit[1]
         d = t.detach()
         if d.untyped_storage().nbytes() > 1.5 * d.numel() * d.element_size():
             d = d.contiguous() if not d.is_contiguous() else d.clone()
-        self.shared[id(t)] = (t, d)  # holds t, so its id is not reused during the call
+        # A weak reference: holding t itself would keep GPT-2's whole fused q|k|v buffer alive per layer; a reused
+        # id then finds a dead or other object and is not taken for t.
+        self.shared[id(t)] = (weakref.ref(t), d)
         return d
 
     def watch(self, model: torch.nn.Module, kinds: dict[str, str] | None = None) -> "Recorder":
@@ -181,7 +184,7 @@ def scores(r: Record, b: int = 0, heads: slice | list | None = None, queries=Non
         q, k = q[heads], k[heads]
     if queries is not None:
         q = q[:, queries]
-    s = torch.matmul(q, k.transpose(-1, -2)) * r.scale
+    s = torch.matmul(q, k.transpose(-1, -2)).mul_(r.scale)
     if r.bias is not None:
         bias = r.bias[b if r.bias.shape[0] > 1 else 0].float()
         if bias.shape[0] > 1 and heads is not None:
@@ -198,12 +201,33 @@ def scores(r: Record, b: int = 0, heads: slice | list | None = None, queries=Non
         if keys is not None:
             m = m[..., :keys]
         s = s + torch.where(m > torch.finfo(r.mask.dtype).min / 2, m, torch.zeros((), dtype=m.dtype))
+    start = _contiguous_start(queries)
+    if r.mask is None and r.causal and start is not None:
+        # SDPA's causal path, for the rows start.. start+c: only keys after a row's own position are masked, all
+        # within the columns start.. start+c; fill that triangle alone instead of a (c, K) mask.
+        c = s.shape[-2]
+        block = s[..., start: start + c]
+        block.masked_fill_(torch.ones(c, block.shape[-1], dtype=torch.bool, device=s.device).triu(1), float("-inf"))
+        if s.shape[-1] > start + c:
+            s[..., start + c:] = float("-inf")
+        return s
     allowed = allowed_mask(r, b, queries)
     if allowed is not None and keys is not None:
         allowed = allowed[..., :keys]
     if allowed is not None:
         s = s.masked_fill(~allowed, float("-inf"))
     return s
+
+
+def _contiguous_start(queries) -> int | None:
+    """The first index when `queries` is None (all rows: 0) or a run start, start+1, ...; else None."""
+    if queries is None:
+        return 0
+    q = torch.as_tensor(queries)
+    if q.dim() != 1 or q.numel() == 0:
+        return None
+    first = int(q[0])
+    return first if torch.equal(q.cpu(), torch.arange(first, first + q.numel())) else None
 
 
 def allowed_mask(r: Record, b: int = 0, queries=None) -> torch.Tensor | None:
@@ -224,7 +248,8 @@ def allowed_mask(r: Record, b: int = 0, queries=None) -> torch.Tensor | None:
 
 def weights_of(r: Record, b: int = 0, heads=None, queries=None, keys: int | None = None) -> torch.Tensor:
     w = torch.softmax(scores(r, b, heads, queries, keys), dim=-1)
-    return torch.nan_to_num(w, nan=0.0)  # a row with nothing allowed: no weight anywhere
+    empty = w[..., :1].isnan()  # a row with nothing allowed is NaN throughout: no weight anywhere
+    return w.masked_fill_(empty, 0.0) if bool(empty.any()) else w
 
 
 # ------------------------------------------------------------------------------------------ loading

@@ -123,7 +123,7 @@ class LanguageTrace:
         if qg == q_len and kg == k_len:
             return self.weights(kind, layer)[heads], q_edges, k_edges
         q_group = torch.as_tensor(np.repeat(np.arange(qg), np.diff(q_edges)), dtype=torch.long)
-        k_group = torch.as_tensor(np.repeat(np.arange(kg), np.diff(k_edges)), dtype=torch.long)
+        k_edges_t = torch.as_tensor(k_edges, dtype=torch.long)
         out = torch.zeros(len(heads), qg, kg, dtype=torch.float64)
         # The plain causal path (SDPA's is_causal, no mask tensor): a chunk's later keys are all masked, skip them.
         causal = kind not in self.dense and self.records[kind][layer].causal
@@ -133,9 +133,12 @@ class LanguageTrace:
                 idx = torch.arange(start, stop)
                 keys = min(k_len, stop) if causal else None
                 w = self._w(kind, layer, heads=[h], queries=idx, keys=keys)[0].cpu()  # (c, keys or K)
-                cols = k_group[: w.shape[-1]]
-                by_key = torch.zeros(len(idx), kg, dtype=torch.float32).index_add_(1, cols, w)
-                out[i].index_add_(0, q_group[idx], by_key.double())
+                # Sums over each run of keys as differences of a running sum (the runs are contiguous): one pass,
+                # where a scatter (index_add_) over c × K cost ten times as much at 4,096 tokens.
+                ends = k_edges_t[1:].clamp(max=w.shape[-1])
+                running = torch.nn.functional.pad(w.double().cumsum_(-1), (1, 0))
+                by_key = running[:, ends] - running[:, k_edges_t[:-1].clamp(max=w.shape[-1])]
+                out[i].index_add_(0, q_group[idx], by_key)
         sizes = torch.as_tensor(np.diff(q_edges), dtype=torch.float64)[:, None] * \
             torch.as_tensor(np.diff(k_edges), dtype=torch.float64)[None, :]
         return (out / sizes).numpy().astype(np.float32), q_edges, k_edges
