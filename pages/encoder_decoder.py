@@ -89,18 +89,6 @@ def section_labels() -> dict[str, str]:
     return {name: _(label) for name, label in SECTIONS.items()}
 
 
-def restore_section(labels: dict[str, str]) -> None:
-    """Before the tabs: the tab a link names (?ed_tab=masks) opens; a name the page does not have is said and
-    the first tab opens. A tab label of the other language (the reader switched language) becomes this one's."""
-    link.bind(TAB_KEY, TAB_KEY, link.one_of(labels), to_state=labels.get)
-    if st.session_state.get(TAB_KEY) not in labels.values():
-        name = st.query_params.get(TAB_KEY)
-        if name in labels:
-            st.session_state[TAB_KEY] = labels[name]
-        else:
-            st.session_state.pop(TAB_KEY, None)
-
-
 @st.fragment
 def step_view(dec_layer: int) -> None:
     """The decoding step and its figures: a step change reruns only this."""
@@ -238,7 +226,7 @@ def views() -> None:
         view = ui.view_ui()
     with main:
         labels = section_labels()
-        restore_section(labels)
+        link.restore_tab(TAB_KEY, labels)
         # Lazy tabs: only the open tab runs, so only its figures are built and sent.
         tabs = dict(zip(labels, st.tabs(list(labels.values()), key=TAB_KEY, on_change="rerun")))
         opened = next((name for name, tab in tabs.items() if tab.open), "encoder")

@@ -93,16 +93,6 @@ SECTIONS = {
 TAB_KEY = "lm_tab"
 
 
-def restore_section(labels: dict[str, str]) -> None:
-    link.bind(TAB_KEY, TAB_KEY, link.one_of(labels), to_state=labels.get)
-    if st.session_state.get(TAB_KEY) not in labels.values():
-        raw = st.query_params.get(TAB_KEY)
-        if raw in labels:
-            st.session_state[TAB_KEY] = labels[raw]
-        else:
-            st.session_state.pop(TAB_KEY, None)
-
-
 def labels(tokens) -> list[str]:
     """Token labels as Plotly draws them (a space visible, <s> escaped)."""
     return vt.visible_tokens([t.label for t in tokens])
@@ -291,7 +281,7 @@ def views() -> None:
             st.caption(note)
     with main:
         labels = {name: _(label) for name, label in SECTIONS.items() if name != "steps" or trace.steps}
-        restore_section(labels)
+        link.restore_tab(TAB_KEY, labels)
         tabs = dict(zip(labels, st.tabs(list(labels.values()), key=TAB_KEY, on_change="rerun")))
         opened = next((n for n, tab in tabs.items() if tab.open), "attention")
         link.publish(**{TAB_KEY: None if opened == "attention" else opened})

@@ -161,6 +161,19 @@ def publish(**params: Any) -> None:
         published[name] = raw
 
 
+def restore_tab(key: str, labels: dict[str, str]) -> None:
+    """Before lazy tabs keyed `key` (the URL parameter too): the tab a link names (?ed_tab=masks, by internal
+    name) opens; a name the page does not have is said and the first tab opens. A tab label of the other language
+    (the reader switched language) becomes this one's. labels: internal name -> label in the reader's language."""
+    bind(key, key, one_of(labels), to_state=labels.get)
+    if st.session_state.get(key) not in labels.values():
+        name = st.query_params.get(key)
+        if name in labels:
+            st.session_state[key] = labels[name]
+        else:
+            st.session_state.pop(key, None)
+
+
 def forget(*names: str) -> None:
     """Takes parameters that no longer apply (another model's window, say) out of the link."""
     publish(**{name: None for name in names})
