@@ -303,9 +303,10 @@ def weights_badge(model_or_trace) -> None:
 _KEYS = fast.KeptKeys()  # image_key of the cached loads
 
 
-def run_key(image: Image.Image, name: str, weights: str, device: str) -> str:
-    """The key of one run, as cached_run keys it: the image's content, the model, its weights, the device."""
-    return f"{image_key(image)}|{name}|{weights}|{device}"
+def run_key(image: Image.Image, name: str, weights: str, device: str, size: int | None = None) -> str:
+    """The key of one run, as cached_run keys it: the image's content, the model, its weights, the device and the
+    input size it was built for (None: its own)."""
+    return f"{image_key(image)}|{name}|{weights}|{device}" + (f"|{size}" if size else "")
 
 
 def image_key(image: Image.Image) -> str:
@@ -323,32 +324,37 @@ def _content_key(image: Image.Image) -> str:
     return h.hexdigest()
 
 
-def cached_model(name: str, weights: str, device: str):
-    """vision.load, once per (name, weights, device) for the whole server, in the one bounded model cache
-    (ui.common.shared_model); errors are not cached."""
-    return shared_model("vision", (name, weights, device), lambda: vision.load(name, weights, device),
-                        spinner=_("Loading the model…"))
+def cached_model(name: str, weights: str, device: str, size: int | None = None):
+    """vision.load, once per (name, weights, device, size) for the whole server, in the one bounded model cache
+    (ui.common.shared_model); errors are not cached. `size`: the square input size (px) to build the model at
+    (timm resamples its position embeddings); None: the model's own."""
+    extra = {"img_size": int(size)} if size else {}
+    return shared_model("vision", (name, weights, device) + ((int(size),) if size else ()),
+                        lambda: vision.load(name, weights, device, **extra), spinner=_("Loading the model…"))
 
 
 @st.cache_resource(max_entries=6, show_spinner=False)
-def _cached_run(key: str, name: str, weights: str, device: str, top_k: int, _image: Image.Image):
-    trace = vision.run(cached_model(name, weights, device), _image, top_k=top_k)
-    for a in list(trace.attention) + [trace.image]:
+def _cached_run(key: str, name: str, weights: str, device: str, top_k: int, _image: Image.Image,
+                size: int | None = None):
+    trace = vision.run(cached_model(name, weights, device, size), _image, top_k=top_k)
+    arrays = [trace.image] + ([] if getattr(trace.attention, "lazy", None) is not None else list(trace.attention))
+    for a in arrays:  # a BlockAttention is read-only already; Swin's window maps are a list of arrays
         if isinstance(a, np.ndarray):
             a.flags.writeable = False
     return trace
 
 
-def cached_run(image: Image.Image, name: str, weights: str, device: str, top_k: int = 5):
-    """vision.run on the cached model, cached by image content + model + weights + device (read-only trace).
+def cached_run(image: Image.Image, name: str, weights: str, device: str, top_k: int = 5, size: int | None = None):
+    """vision.run on the cached model, cached by image content + model + weights + device + size (read-only trace).
 
     A CUDA out-of-memory error reruns it on the CPU, with a notice (ui.common.on_device_or_cpu)."""
     key = image_key(image)
     with st.spinner(_("Running the model…")):
-        return on_device_or_cpu(lambda d: _cached_run(key, name, weights, d, top_k, image), device)
+        return on_device_or_cpu(lambda d: _cached_run(key, name, weights, d, top_k, image, size), device)
 
 
-def traced_input(name: str, weights: str, image: Image.Image | None, family: str, example: str):
+def traced_input(name: str, weights: str, image: Image.Image | None, family: str, example: str,
+                 size: int | None = None):
     """The checks and the run both vision pages make: a message and st.stop() for whatever cannot run.
 
     Returns (trace, weights actually used, device). Pretrained weights that cannot be had (no Hub) fall
@@ -375,7 +381,7 @@ def traced_input(name: str, weights: str, image: Image.Image | None, family: str
 
     device = common.current_device()
     try:
-        cached_model(name, weights, device)
+        cached_model(name, weights, device, size)
     except vision.WeightsUnavailable as e:
         st.error(word(e))
         if weights != "pretrained" or isinstance(e, vision.UnknownTag):  # random is for "no Hub", not for a typo
@@ -389,7 +395,7 @@ def traced_input(name: str, weights: str, image: Image.Image | None, family: str
         st.error(word(e))
         st.stop()
     try:
-        trace = cached_run(image, name, weights, device)
+        trace = cached_run(image, name, weights, device, size=size)
     except vision.VisionError as e:
         st.error(word(e))
         st.stop()

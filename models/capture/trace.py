@@ -55,7 +55,9 @@ class VisionTrace:
     weights_source: str  # in English (downloads, logs): "pretrained (timm ...)", "demo (...)", "file: ..."
     kind: str  # "vit" or "swin"
     image: np.ndarray  # (H, W, 3) uint8: the exact crop the model sees, after timm's resize/crop
-    attention: list[np.ndarray]  # ViT: (heads, N, N); Swin: (windows, heads, M*M, M*M); float32
+    # ViT: a BlockAttention (models/capture/attention.py): block i's (heads, N, N) as att[i], computed from the
+    # kept queries and keys when asked (rows, chunks) for plain ViTs; Swin: a list of (windows, heads, M*M, M*M)
+    attention: list[np.ndarray]
     blocks: list[BlockInfo]
     token_labels: list[str]  # ViT: prefix tokens (CLS, DIST, REG0...) first, then patches
     num_prefix_tokens: int

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from models.capture.attention import BlockAttention
 from models.capture.hooks import hooks, running, tracing, unfused
 from models.capture.trace import BlockInfo, VisionTrace
 from models.demo import WEIGHTS_DIR
@@ -42,6 +43,7 @@ WEIGHT_SOURCES = ("pretrained", "demo", "random")  # or a path to a .safetensors
 ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in every ViT block
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
 EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
+DENSE_MAX_BYTES = 2_500_000_000  # a run that must keep every map (FX graph, hooks) is refused above this
 
 
 
@@ -97,6 +99,7 @@ class VisionModel:
     extractor: torch.nn.Module | None = None  # timm's FX GraphExtractNet (fused attention off), built at load
     attention_nodes: tuple[str, ...] = ()  # the extractor's softmax nodes, one per block
     output_node: str | None = None  # the extractor's logits node
+    lazy: bool = False  # a run keeps each block's queries and keys, not its maps (plain timm ViT attention)
 
 
 # ----------------------------------------------------------------------------------------------- loading
@@ -491,6 +494,7 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
         data_config["input_size"] = (3, int(img_size[0]), int(img_size[1]))  # built for another size than its tag's
     kind = _kind(module)
     extractor, nodes, output = None, (), None
+    lazy = kind == "vit" and lazy_capable(module)
     if kind == "vit":
         extractor, nodes, output = _build_extractor(module)
     elif kind == "swin" and not any(getattr(b, "dynamic_mask", False) for b in module.modules()):
@@ -510,7 +514,77 @@ def load(name: str, weights: str = "pretrained", device: str = "cpu", **create_k
         extractor=extractor,
         attention_nodes=nodes,
         output_node=output,
+        lazy=lazy,
     )
+
+
+def lazy_capable(module: torch.nn.Module) -> bool:
+    """Whether every block of a timm ViT uses timm's plain `Attention` (vision_transformer.py): softmax(q·scale @
+    kᵀ)·v after its q/k norms, nothing added to the logits. Its weights can then be recomputed exactly from q and
+    k, so a run keeps those (models/capture/attention.py). Rotary (EVA), relative position bias (BEiT, RelPos)
+    and other attention classes keep their maps, read from timm's FX graph."""
+    try:
+        from timm.models.vision_transformer import Attention
+    except ImportError:
+        return False
+    blocks = getattr(module, "blocks", None)
+    return bool(blocks) and all(type(getattr(b, "attn", None)) is Attention for b in blocks)
+
+
+GRIDS = (14, 16, 24, 32, 37, 48, 64, 74)  # patch grids a resizable ViT is offered at (74 × 14 px = 1,036 px)
+
+
+@functools.lru_cache(maxsize=64)
+def geometry(name: str) -> dict | None:
+    """A timm ViT's sizes, read from the architecture built on PyTorch's meta device (no weights, no memory):
+    {"img_size", "patch", "depth", "heads", "dim", "prefix", "lazy", "sizes"}; None for anything else.
+    "sizes" are the square input sizes (px) the model can be built at: timm resamples the position
+    embeddings of its checkpoint to the new grid when it loads them (bicubic); empty unless the model's
+    weights are computed when shown (`lazy`), since other models keep every map."""
+    import timm
+
+    name = (name or "").strip()
+    try:
+        kwargs: dict = {}
+        if (WEIGHTS_DIR / f"{name}.json").exists():
+            meta = _demo_meta(name)
+            target, kwargs = meta["arch"], _meta_kwargs(meta, f"{name}.json")
+        else:
+            _check_name(name)
+            target = name
+        with warnings.catch_warnings(), torch.device("meta"):
+            warnings.simplefilter("ignore")
+            module = timm.create_model(target, pretrained=False, **kwargs)
+    except Exception:
+        return None
+    if _kind(module) != "vit":
+        return None
+    img = getattr(module.patch_embed, "img_size", None)
+    patch = _patch_size(module)
+    if not img or patch[0] != patch[1] or img[0] != img[1]:
+        return None
+    attn = module.blocks[0].attn
+    lazy = lazy_capable(module)
+    resizable = lazy and getattr(module, "pos_embed", None) is not None and not getattr(
+        module.patch_embed, "dynamic_img_pad", False)
+    sizes = sorted({int(img[0])} | {g * patch[0] for g in GRIDS}) if resizable else [int(img[0])]
+    return {
+        "img_size": int(img[0]), "patch": int(patch[0]), "depth": len(module.blocks),
+        "heads": int(getattr(attn, "num_heads", 1)), "dim": int(getattr(module, "embed_dim", 0) or 0),
+        "prefix": int(getattr(module, "num_prefix_tokens", 0)), "lazy": lazy, "sizes": tuple(sizes),
+    }
+
+
+def cost(geo: dict, size: int) -> dict:
+    """What a run at `size` px costs, before it runs: tokens, what it keeps (each block's q and k, float32),
+    what every map would take (not kept), and the floating-point work of computing every weight once."""
+    grid = size // geo["patch"]
+    tokens = geo["prefix"] + grid * grid
+    kept = geo["depth"] * 2 * tokens * geo["dim"] * 4
+    maps = geo["depth"] * geo["heads"] * tokens * tokens * 4
+    flops = geo["depth"] * tokens * tokens * 2 * geo["dim"]  # q·kᵀ for every head: 2·N²·d_k·heads per block
+    return {"grid": grid, "tokens": tokens, "kept_bytes": kept if geo["lazy"] else maps, "maps_bytes": maps,
+            "weights_flops": flops}
 
 
 # -------------------------------------------------------------------------------------------- running
@@ -588,6 +662,33 @@ def _patch_size(model: torch.nn.Module) -> tuple[int, int]:
     return int(ps[0]), int(ps[1])
 
 
+def _capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[BlockAttention, torch.Tensor]:
+    """The model's own forward, fused attention as loaded (SDPA never forms the weights), with forward hooks on
+    every block's q_norm and k_norm (identities unless the model has qk-norm): their outputs are the q and k that
+    the attention multiplies, kept (heads, N, d) per block; hooks removed in `finally` (models/capture/hooks.py).
+    A block called with an attention mask is not what the weights would be recomputed from: CaptureError."""
+    blocks = list(module.blocks)
+    qs: list[torch.Tensor] = []
+    ks: list[torch.Tensor] = []
+    masked: list[bool] = []
+
+    def on_attn(mod, args, kwargs):
+        mask = kwargs.get("attn_mask", args[1] if len(args) > 1 else None)
+        masked.append(mask is not None or bool(kwargs.get("is_causal", False)))
+
+    with hooks() as h:
+        for b in blocks:
+            h.pre(b.attn, on_attn, with_kwargs=True)
+            h.forward(b.attn.q_norm, lambda mod, inp, out: qs.append(out[0].detach().clone()))
+            h.forward(b.attn.k_norm, lambda mod, inp, out: ks.append(out[0].detach().clone()))
+        logits = module(x)
+    if any(masked):
+        raise CaptureError("vision.capture_masked", module=type(module).__name__)
+    if len(qs) != len(blocks) or len(ks) != len(blocks):
+        raise CaptureError("vision.capture_count", maps=len(qs), name=type(module).__name__, blocks=len(blocks))
+    return BlockAttention(qs, ks, [float(b.attn.scale) for b in blocks]), logits
+
+
 def _capture_vit(model: VisionModel, x: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     if model.extractor is not None:
         out = model.extractor(x)
@@ -633,23 +734,34 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             ps = _patch_size(model)[0]
             labels, n_prefix = list(_patch_labels(tuple(grid))), 0
         else:
-            attention_t, logits = _capture_vit(meta, x)
             n_blocks = len(model.blocks)
-            if not attention_t:
-                raise CaptureError("vision.capture_empty", name=meta.name)
-            if len(attention_t) != n_blocks:
-                maps = len(attention_t)
-                raise CaptureError("vision.capture_count", maps=maps, name=meta.name, blocks=n_blocks)
             ph, pw = _patch_size(model)
             grid = (x.shape[-2] // ph, x.shape[-1] // pw)
             labels, n_prefix = token_labels(model, grid)
-            attention_np = [a[0].detach().float().cpu().numpy() for a in attention_t]
             n = len(labels)
-            for i, a in enumerate(attention_np):
-                if a.ndim != 3 or a.shape[1:] != (n, n):
-                    shape = str(tuple(a.shape))
-                    raise CaptureError("vision.capture_shape", block=i, shape=shape, n=n)
-            heads = attention_np[0].shape[0]
+            if meta.lazy:
+                attention_np, logits = _capture_queries_keys(model, x)
+                if attention_np.num_tokens != n:
+                    raise CaptureError("vision.capture_shape", block=0, shape=str(attention_np.shape), n=n)
+            else:
+                heads = int(getattr(model.blocks[0].attn, "num_heads", 1) or 1)
+                need = n_blocks * heads * n * n * 4
+                if need > DENSE_MAX_BYTES:
+                    raise CaptureError("vision.maps_too_large", name=meta.name, n=n, gb=f"{need / 1e9:.1f}",
+                                       limit=f"{DENSE_MAX_BYTES / 1e9:.1f}")
+                attention_t, logits = _capture_vit(meta, x)
+                if not attention_t:
+                    raise CaptureError("vision.capture_empty", name=meta.name)
+                if len(attention_t) != n_blocks:
+                    maps = len(attention_t)
+                    raise CaptureError("vision.capture_count", maps=maps, name=meta.name, blocks=n_blocks)
+                maps = [a[0].detach().float().cpu().numpy() for a in attention_t]
+                for i, a in enumerate(maps):
+                    if a.ndim != 3 or a.shape[1:] != (n, n):
+                        shape = str(tuple(a.shape))
+                        raise CaptureError("vision.capture_shape", block=i, shape=shape, n=n)
+                attention_np = BlockAttention.from_dense(maps)
+            heads = attention_np.num_heads
             blocks = [
                 BlockInfo(name=f"blocks.{i}", stage=0, grid=grid, patch_px=float(ph), num_heads=heads)
                 for i in range(n_blocks)

@@ -46,6 +46,12 @@ TEMPLATES = {
     "vision.capture_empty": N_("No attention weights were captured from {name}: the capture came back empty."),
     "vision.capture_count": N_("Captured {maps} attention maps from {name}, which has {blocks} blocks."),
     "vision.capture_shape": N_("Block {block} gave attention of shape {shape}, expected (heads, {n}, {n})."),
+    "vision.capture_masked": N_("{module} called its attention with a mask: its weights cannot be recomputed from "
+                                "the queries and keys alone, so this app does not show them."),
+    "vision.maps_too_large": N_("{name} at {n} tokens: this model's attention (rotary or relative position bias) is "
+                                "read from timm's graph as whole maps, {gb} GB of them, above this app's limit of "
+                                "{limit} GB. Choose a smaller image size or a plain ViT, whose weights are computed "
+                                "when shown."),
     "vision.unknown_fusion": N_("Head fusion must be one of {known}, not '{fusion}'."),
     "vision.unknown_shape": N_("Unknown shape '{shape}'; known: {known}."),
     # ------------------------------------------------------------------ models/capture/vision.py: weights in use
