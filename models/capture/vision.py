@@ -758,7 +758,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             if meta.lazy:
                 attention_np, logits = _capture_queries_keys(model, x)
                 if attention_np.num_tokens != n:
-                    raise CaptureError("vision.capture_shape", block=0, shape=str(attention_np.shape), n=n)
+                    shape = str(attention_np.shape)
+                    raise CaptureError("vision.capture_shape", block=0, shape=shape, n=n)
             else:
                 heads = int(getattr(model.blocks[0].attn, "num_heads", 1) or 1)
                 need = n_blocks * heads * n * n * 4
