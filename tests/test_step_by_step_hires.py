@@ -6,10 +6,12 @@ import copy
 import numpy as np
 import pytest
 import torch
+from streamlit.testing.v1 import AppTest
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from models.capture import step_by_step as sbs
 from models.capture import vision
+from tests.conftest import APP
 
 TOL = 1e-5
 NAME = "vit_small_patch14_dinov2"
@@ -142,3 +144,42 @@ def test_above_the_threshold_no_token_by_token_matrix_is_made_or_kept(monkeypatc
     q, k = torch.from_numpy(np.array(s.q)), torch.from_numpy(np.array(s.k))
     dense = ((q @ k.T) / np.sqrt(s.d_k)).softmax(-1)
     assert np.allclose(s.query_row(700).weights, dense[700].numpy(), atol=1e-6)
+
+
+def _spec(chart) -> dict:
+    import json
+
+    return json.loads(chart.proto.spec)
+
+
+@pytest.mark.slow
+def test_the_page_walks_a_1036_px_dinov2_block_from_a_link():
+    """A link to DINOv2 ViT-S/14 at 1,036 px (5,477 tokens): every step drawn, no exception, the check passed, the
+    query's rows drawn over every key and the matrices with a row per token as the window around the query."""
+    at = AppTest.from_file(APP, default_timeout=600)
+    at.query_params.update(sbs_model="vit", sbs_vit_which="timm", sbs_vit_weights="random", sbs_vit_name=NAME,
+                           sbs_vit_size="1036", sbs_part="all", sbs_query_vit="1000", sbs_head="2")
+    at = at.run().switch_page("pages/step_by_step.py").run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert at.selectbox(key="sbs_vit_size").value == 1036
+    assert any("5,477 tokens" in c.value for c in at.caption)
+    assert float(at.metric[0].value) < TOL
+    assert any("rows 968…1031" in i.value and "query 1000's row" in i.value for i in at.info)
+    specs = [_spec(c) for c in at.get("plotly_chart")]
+    bars = [s for s in specs if s["data"][0]["type"] == "bar"]
+    assert len(bars) == 3  # scores, scaled scores, weights: query 1000's row over all 5,477 keys
+    assert all("1000" in s["layout"]["title"]["text"] for s in bars)
+    windows = [s for s in specs if "rows 968…1031 of 5,477" in s["layout"]["title"]["text"]]
+    assert len(windows) >= 8  # X, Q, K, V, head output, concat, output, γ ⊙ output (the difference is below)
+    assert all(s["layout"]["yaxis"]["range"] == [1031.5, 967.5] for s in windows)
+    images = [s for s in specs if any(t["type"] == "image" for t in s["data"])]
+    assert len(images) == 1  # the weights over the image, query 1000 = patch (13, 37) outlined
+    assert len(at.selectbox(key="sbs_query_vit").options) == 5477
+    at.selectbox(key="sbs_query_vit").set_value(0).run()
+    assert not at.exception, at.exception
+    assert any("rows 0…63" in i.value for i in at.info)
+    at.selectbox(key="sbs_vit_size").set_value(224).run()  # small again: the token × token matrices, as before
+    assert not at.exception and not at.info
+    assert float(at.metric[0].value) < TOL
+    assert sum(_spec(c)["data"][0]["type"] == "bar" for c in at.get("plotly_chart")) == 2
