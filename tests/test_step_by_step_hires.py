@@ -90,6 +90,25 @@ def test_the_shown_grid_and_window_are_the_rows_tokens(small_dinov2, monkeypatch
     assert s.rows_window(3, 100) == slice(0, 65)
 
 
+def test_the_forward_pass_stops_after_the_chosen_block_and_leaves_no_hook(small_dinov2):
+    model, pixels = small_dinov2
+    module = model.module
+    with torch.inference_mode():
+        before = module(pixels)
+    calls = []
+    later = module.blocks[3].register_forward_pre_hook(lambda *_: calls.append(3))
+    try:
+        sbs.vit_model_steps(model, pixels, 2, 0)
+        assert calls == []  # block 4 (index 3) did not run: the forward ended in block 3's attention
+        sbs.vit_model_steps(model, pixels, 11, 0)
+        assert calls == [3]
+    finally:
+        later.remove()
+    assert not any(m._forward_hooks or m._forward_pre_hooks for m in module.modules())
+    with torch.inference_mode():
+        assert torch.equal(module(pixels), before)
+
+
 class LargestTensor(TorchDispatchMode):
     """While `active` (the recomputation, not the model's forward): the largest tensor any torch operation creates,
     and the most query rows of a token × token tensor (last two dimensions ≥ rows × n) made at once."""
