@@ -586,6 +586,8 @@ def from_row(fig, first: int):
     n = len(fig.data[0].y)
     fig.data[0].y = np.arange(first, first + n, dtype=np.int32)
     fig.layout.yaxis.range = [first + n - 0.5, first - 0.5]
+    digits = len(str(first + n - 1))  # the margin was made for ticks of one digit (~7 px each at 12 px)
+    fig.layout.margin.l = (fig.layout.margin.l or 0) + 7 * (digits - 1)
     for shape in fig.layout.shapes:
         shape.y0, shape.y1 = shape.y0 + first, shape.y1 + first
     return fig
@@ -608,8 +610,7 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
         if dense:
             f = figs.matrix_heatmap(z, title, labels, col_labels, row_name, col_name, highlight=highlight, **kw)
             return f if boxed_columns is None else figs.highlight_columns(f, *boxed_columns, T_q)
-        title = _("{name}, rows {first}…{last} of {n:,}").format(name=title, first=window.start,
-                                                                 last=window.stop - 1, n=T_q)
+        title = _("{name}, rows {first}…{last}").format(name=title, first=window.start, last=window.stop - 1)
         f = figs.matrix_heatmap(z[window], title, None, col_labels, row_name, col_name,
                                 highlight=None if highlight is None else highlight - window.start, **kw)
         if boxed_columns is not None:
