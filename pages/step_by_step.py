@@ -213,11 +213,12 @@ def size_label(geo: dict, size: int) -> str:
     return _("{size} px ({tokens:,} tokens)").format(size=size, tokens=tokens)
 
 
-def vit_size_ui(name: str) -> int | None:
-    """The input size of a resizable ViT (vision.geometry's sizes; default the model's own), in the link as
-    `sbs_vit_size` (px); no control and None (the model's own) for a model offered at one size only. Returns the
-    size to build the model for, None for its own (so that the model cached for the other pages serves)."""
-    geo = vision.geometry(name)
+def vit_size_ui(name: str, weights: str) -> int | None:
+    """The input size of a resizable timm ViT (vision.geometry's sizes; default the model's own), in the link as
+    `sbs_vit_size` (px) when it is not the model's own, as the ViT page does; no control and None (the model's own)
+    for a model offered at one size only, or with weights from a file or the bundled demo. Returns the size to build
+    the model for, None for its own (so that the model cached for the other pages serves)."""
+    geo = vision.geometry(name) if weights in ("pretrained", "random") else None
     sizes = [int(x) for x in geo["sizes"]] if geo else []
     if len(sizes) < 2:
         link.forget("sbs_vit_size")
@@ -234,7 +235,7 @@ def vit_size_ui(name: str) -> int | None:
         help=_("timm builds the model for this size and resamples its position embeddings to the new patch grid "
                "(bicubic). More pixels, more tokens: the cost of attention grows with their square."),
     ))
-    link.publish(sbs_vit_size=size)
+    link.publish(sbs_vit_size=size if size != native else None)
     cost = vision.cost(geo, size)
     tokens = cost["tokens"]
     caption = _("{size} px: {tokens:,} tokens, {grid} × {grid} patches of {patch} px and the prefix tokens ({prefix})."
@@ -275,7 +276,7 @@ def vit_input_ui(device: str):
     try:
         if which == "timm":
             vision.require_family(name, "vit")
-        size = vit_size_ui(name)
+        size = vit_size_ui(name, weights)
         model, name, weights, size, note = vit_model(name, weights, device, size)
         sbs.vit_blocks(model)
     except sbs.NotReproducible as e:  # the model adds to the logits what the walk-through does not redo

@@ -202,3 +202,9 @@ def test_the_page_walks_a_1036_px_dinov2_block_from_a_link():
     assert not at.exception and not at.info
     assert float(at.metric[0].value) < TOL
     assert sum(_spec(c)["data"][0]["type"] == "bar" for c in at.get("plotly_chart")) == 2
+    assert at.query_params["sbs_vit_size"] == "224"
+    at.selectbox(key="sbs_vit_size").set_value(518).run()  # the model's own: left out of the link, as on the ViT page
+    assert not at.exception and "sbs_vit_size" not in at.query_params
+    at.radio(key="sbs_vit_which").set_value("demo").run()  # the bundled demo: built for its own size only
+    assert not at.exception and not at.error
+    assert not [s for s in at.selectbox if s.key == "sbs_vit_size"]
