@@ -18,7 +18,11 @@ z'_l = MSA(LN(z_{l-1})) + z_{l-1}), Q, K, V come from one fused `qkv` projection
 q/v biases where present), and `q_norm`/`k_norm`, if the model has them, are applied as it does. Models with
 LayerScale (DINOv2, CaiT; timm's `ls1` or `gamma_1`) add γ ⊙ MSA(LN(z)) to the residual stream: γ is included
 and checked too. Models that add anything else to QKᵀ/√d_k before the softmax (BEiT's relative position bias,
-EVA-02's rotary embeddings of q and k) are refused up front with that reason.
+EVA-02's rotary embeddings of q and k) are refused up front with that reason. The forward pass ends in the chosen
+block's attention (nothing after it is used). Above DENSE_MAX_TOKENS tokens (a ViT built for 1,036 px: 5,477) no head
+keeps a token × token matrix: each head's softmax(QKᵀ/√d_k)V is computed a chunk of query rows at a time, the check
+still covers every row, and `HeadSteps.query_row(i)` gives one query's row of the scores, scaled scores and weights
+from the head's q and k (with how far its weights · V is from the checked output row).
 
 For a Hugging Face transformers language model (models.language.LanguageModel; `lm_steps`) the base model runs
 once on the tokenized text, whatever attention implementation it was loaded with (the app's "atlas", SDPA or
