@@ -21,6 +21,8 @@ import numpy as np
 import streamlit as st
 
 from models.analysis import attention_math as am
+from models.analysis import streaming
+from models.capture import vision
 from ui import clicks, common, link, present
 from ui import vision as uv
 from ui.i18n import N_, _, ngettext
@@ -35,6 +37,8 @@ CURATED = [
     "vit_tiny_patch16_224",
 ]
 MAX_MATRIX_TOKENS = 256  # token × token matrices larger than this are mean-pooled before they are sent
+AUTO_ROLLOUT_TOKENS = 2048  # above this, a rollout other than the default one is computed when asked (a button)
+EXPORT_MAPS_MAX_BYTES = 1_000_000_000  # above this, the download holds queries and keys, not every map
 GRID_KEY = "vit_patch_grid"
 OVERVIEW_KEY = "vit_overview"
 # fragments, by key: what each one shows
@@ -107,14 +111,61 @@ st.markdown(_(
     "lesson: the patches, one head, every head, one patch, rollout through all layers, distances, predictions."
 ))
 
+def _size_parser(sizes):
+    def parse(raw: str) -> int:
+        value = int(raw)
+        if value not in sizes:
+            raise link.Invalid(raw)
+        return value
+    return parse
+
+
+def size_ui(name: str, weights: str) -> int | None:
+    """The input size the model runs at (px), for models built at another size than their own (timm resamples the
+    position embeddings); with what it costs, said before it runs. None: the model's own size."""
+    geo = vision.geometry(name) if weights in ("pretrained", "random") else None
+    if not geo or len(geo["sizes"]) < 2:
+        link.forget("vit_size")
+        return None
+    sizes, native = list(geo["sizes"]), geo["img_size"]
+    if st.session_state.get("vit_size_model") != name:  # another model: its own size (a link's size comes next)
+        st.session_state["vit_size_model"], st.session_state["vit_size"] = name, native
+    link.bind("vit_size", "vit_size", _size_parser(sizes))
+    if st.session_state.get("vit_size") not in sizes:
+        st.session_state["vit_size"] = native
+
+    def label(px: int) -> str:
+        c = vision.cost(geo, px)
+        text = _("{size} px: {grid}×{grid} patches, {tokens} tokens").format(
+            size=px, grid=c["grid"], tokens=f"{c['tokens']:,}")
+        return text + (_(" (the model's own)") if px == native else "")
+
+    size = st.selectbox(_("Image size the model runs at"), sizes, key="vit_size", format_func=label)
+    link.publish(vit_size=size if size != native else None)
+    c = vision.cost(geo, size)
+    said = _("{tokens} tokens in {layers} layers × {heads} heads. The page keeps each layer's queries and keys "
+             "({kept} MB) and computes weights when a view shows them; every map at once would take {maps} MB. "
+             "Computing every weight once is about {gflop} GFLOP.").format(
+        tokens=f"{c['tokens']:,}", layers=geo["depth"], heads=geo["heads"], kept=f"{c['kept_bytes'] / 1e6:,.0f}",
+        maps=f"{c['maps_bytes'] / 1e6:,.0f}", gflop=f"{c['weights_flops'] / 1e9:,.0f}")
+    if size != native:
+        said += " " + _("The model was trained at {native} px: timm resamples its position embeddings (bicubic) to "
+                        "the {grid}×{grid} grid when it builds it at {size} px.").format(
+            native=native, grid=c["grid"], size=size)
+    st.caption(said)
+    return None if size == native else int(size)
+
+
 c_model, c_image = st.columns(2)
 with c_model:
     name, weights = uv.model_ui(CURATED, "vit")
+    size = size_ui(name, weights)
 with c_image:
     image = uv.image_ui("vit")
 
-trace, weights, device = uv.traced_input(name, weights, image, "vit", "vit_small_patch16_224")
-run_key = uv.run_key(image, name, weights, device)  # image_key is remembered for a loaded image
+trace, weights, device = uv.traced_input(name, weights, image, "vit", "vit_small_patch16_224", size=size)
+run_key = uv.run_key(image, name, weights, device, size)  # image_key is remembered for a loaded image
+att = trace.attention  # a BlockAttention: weights computed from each layer's queries and keys when shown
 
 
 def _cached(key: str, view: tuple, build):
@@ -128,8 +179,8 @@ prefix_names = ", ".join(prefix)
 rows, cols = trace.grid
 patch_px = float(trace.patch_size)
 n_tokens = len(trace.token_labels)
-n_layers = len(trace.attention)
-n_heads = trace.attention[0].shape[0]
+n_layers = len(att)
+n_heads = att.num_heads
 has_cls = "CLS" in prefix
 cfg = trace.extras.get("data_config", {})
 form = _attention_form(name, weights, device)
@@ -252,12 +303,31 @@ def _controls(n: int):
     return st.columns(n)
 
 
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _summary(key: str, _trace) -> streaming.Summary:
+    """Every weight of the run, computed once and reduced (models/analysis/streaming.py): pooled matrices, the
+    overview's tiles, mean distances; shared read-only by every session showing this run."""
+    return streaming.summary(_trace.attention, _trace.grid, _trace.num_prefix_tokens, float(_trace.patch_size),
+                             MAX_MATRIX_TOKENS, vi.OVERVIEW_TILE)
+
+
+def summary() -> streaming.Summary:
+    with st.spinner(_("Computing every weight once ({tokens} tokens, {layers} layers × {heads} heads)…").format(
+            tokens=f"{n_tokens:,}", layers=n_layers, heads=n_heads)):
+        return _summary(run_key, trace)
+
+
+def _patch_rows(weights: np.ndarray) -> np.ndarray:
+    """(heads, N) weights of one query → (heads, rows, cols) over the patches (prefix keys left out)."""
+    return np.ascontiguousarray(weights[:, P:]).reshape(weights.shape[0], rows, cols)
+
+
 def _maps(layer: int) -> tuple[np.ndarray, str]:
-    """Every head's map over the patches in `layer`: CLS → patches, or (no CLS) the mean attention received."""
-    att = trace.attention[layer - 1]
+    """Every head's map over the patches in `layer`: CLS → patches (one row of each head: N·d work), or (no CLS)
+    the mean attention received (from the summary)."""
     if has_cls:
-        return _cached(run_key, ("cls_maps", layer), lambda: am.query_maps(att, 0, trace.grid, P)), "cls"
-    return _cached(run_key, ("mean_maps", layer), lambda: am.mean_query_maps(att, trace.grid, P)), "mean"
+        return _cached(run_key, ("cls_maps", layer), lambda: _patch_rows(att.rows(layer - 1, 0))), "cls"
+    return summary().received[layer - 1], "mean"
 
 
 # ---------------------------------------------------------------------------- 1. the image and its patches
@@ -341,17 +411,12 @@ heads_view()
 def matrix_view() -> None:
     with st.container(key="vit_box_matrix"):  # .st-key-vit_box_matrix: what the browser tests read
         layer, head = _layer(), _head()
-        att = trace.attention[layer - 1]
-        matrix = att[head - 1]  # the selected head in full precision, unless there are too many tokens to send
         labels = list(trace.token_labels)
-        if n_tokens > MAX_MATRIX_TOKENS:
-            factor = am.pool_factor(trace.grid, P, MAX_MATRIX_TOKENS)
-
-            def _pooled():
-                pooled, spans = am.pool_mean(att[head - 1], trace.grid, P, factor)
-                return pooled, prefix + [f"r{a}-{b - 1},c{c}-{d - 1}" for a, b, c, d in spans]
-
-            matrix, labels = _cached(run_key, ("pooled", layer, head, factor), _pooled)
+        if n_tokens > MAX_MATRIX_TOKENS:  # every head's pooled matrix comes from the one pass over every weight
+            summ = summary()
+            factor = summ.factor
+            matrix = summ.pooled[layer - 1, head - 1]
+            labels = prefix + [f"r{a}-{b - 1},c{c}-{d - 1}" for a, b, c, d in summ.spans]
             runs = set()
             for n, g in ((rows, -(-rows // factor)), (cols, -(-cols // factor))):
                 runs |= set(np.diff(am.pool_edges(n, g)).tolist())
@@ -367,7 +432,8 @@ def matrix_view() -> None:
             ).format(n=n_tokens, m=len(labels), rows=rows, cols=cols, side=side))
         st.plotly_chart(
             _cached(run_key, ("matrix", layer, head), lambda: vi.token_matrix(
-                matrix, labels, title=_("Layer {layer}, head {head}: queries (rows) × keys (columns)").format(
+                matrix if n_tokens > MAX_MATRIX_TOKENS else att.rows(layer - 1, slice(None), heads=[head - 1])[0],
+                labels, title=_("Layer {layer}, head {head}: queries (rows) × keys (columns)").format(
                     layer=layer, head=head))),
             key="vit_matrix",
         )
@@ -407,15 +473,16 @@ def layer_view() -> None:
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _overview(key: str, _attention) -> dict:
-    """The tiled overview image of a run, shared read-only: every overview figure refers to one string."""
-    return vi.overview_tiles(_attention)
+def _overview(key: str, _summ: streaming.Summary, tokens: int) -> dict:
+    """The tiled overview image of a run, shared read-only: every overview figure refers to one string. Its
+    tiles are the block means of the summary (plain means over runs of consecutive tokens)."""
+    return vi.overview_tiles(list(_summ.overview), sizes=(tokens, tokens))
 
 
 @st.fragment(key=F_OVERVIEW)
 def overview_view() -> None:
     with st.container(key="vit_box_overview"):  # .st-key-vit_box_overview: what the browser tests read
-        tiles = _overview(run_key, trace.attention)
+        tiles = _overview(run_key, summary(), n_tokens)
         st.plotly_chart(  # no outline of the layer and head shown: it would resend the image on every change
             _cached(run_key, ("overview",), lambda: vi.layer_head_overview(
                 tiles, selected=None,
@@ -466,8 +533,7 @@ def query_view() -> None:
             ).format(row=q_row, col=q_col, token=q_token, layer=layer))
             st.plotly_chart(
                 _cached(run_key, ("query", layer, q_row, q_col), lambda: vi.head_grid(
-                    trace.image, am.query_maps(trace.attention[layer - 1], q_token, trace.grid, P), patch_px, P,
-                    mark=(q_row, q_col))),
+                    trace.image, _patch_rows(att.rows(layer - 1, q_token)), patch_px, P, mark=(q_row, q_col))),
                 key="vit_query_grid",
             )
 
@@ -478,8 +544,13 @@ query_view()
 
 # ---------------------------------------------------------------------------- 5. rollout
 @st.cache_data(max_entries=16, show_spinner=False)
-def _rollout(key: str, fusion: str, discard: float, row: int, _attention) -> np.ndarray:
-    return am.rollout(_attention, fusion, discard, rows=[row])[0]
+def _rollout(key: str, fusion: str, discard: float, row: int, _attention) -> tuple[np.ndarray, float]:
+    """Rollout of one row (models/analysis/streaming.rollout_rows) and the seconds it took."""
+    rolled, seconds = streaming.rollout_rows(_attention, fusion, discard, rows=[row])
+    return rolled[0], seconds
+
+
+ROLLED = "vit_rolled"  # session state: the rollouts this session asked for on a large input (run key, settings)
 
 
 @st.fragment(key=F_ROLLOUT)
@@ -505,7 +576,22 @@ def rollout_view() -> None:
             title = ngettext("Rollout from patch ({row}, {col}), {n} layer", "Rollout from patch ({row}, {col}), {n} "
                              "layers", n_layers)
         title = title.format(n=n_layers, row=q_row, col=q_col)
-        rolled = _rollout(run_key, fusion, float(discard), row, trace.attention)
+        wanted = (run_key, fusion, float(discard), row)
+        default = (fusion, float(discard), origin) == ("mean", 0.0, "cls")
+        asked = st.session_state.setdefault(ROLLED, [])
+        if n_tokens > AUTO_ROLLOUT_TOKENS and not default and wanted not in asked:
+            with figure:
+                st.info(_("At {tokens} tokens a rollout streams every weight of every layer (about {gflop} GFLOP, "
+                          "several seconds on a CPU), so it is computed when you ask: the default one (from CLS, "
+                          "mean fusion, no discard) is computed by itself.").format(
+                    tokens=f"{n_tokens:,}", gflop=f"{_flops() / 1e9:,.0f}"))
+                if st.button(_("Compute this rollout"), key="vit_rollout_go"):
+                    asked.append(wanted)
+                    del asked[:-8]
+                    st.rerun(scope="fragment")
+            return
+        with st.spinner(_("Rolling out through {n} layers…").format(n=n_layers)):
+            rolled, seconds = _rollout(run_key, fusion, float(discard), row, att)
         with figure:
             st.plotly_chart(
                 _cached(run_key, ("rollout", fusion, float(discard), origin, mark), lambda: vi.attention_overlay(
@@ -520,7 +606,21 @@ def rollout_view() -> None:
             if P:
                 said += " " + _("Share of the rolled-out attention on the prefix tokens (not drawn): {share}.").format(
                     share=f"{float(rolled[:P].sum()):.1%}")
+            said += " " + (_(
+                "Computed for this row only: a row vector multiplied through the {n} layers' fused matrices, last to "
+                "first, each built from the layer's queries and keys {chunk} rows at a time and never kept whole "
+                "({seconds:.1f} s).") if discard == 0 else _(
+                "Computed for this row only: a row vector multiplied through the {n} layers' fused matrices, last to "
+                "first; the discard ratio needs each layer's smallest weights, so each layer's fused {tokens}×{tokens} "
+                "matrix is built whole, one layer at a time ({seconds:.1f} s).")).format(
+                n=n_layers, chunk=f"{att.chunk_rows():,}", tokens=f"{n_tokens:,}", seconds=seconds)
             present.caption(said)
+
+
+def _flops() -> float:
+    """Floating-point work of computing every weight of the run once: 2·N²·d_k per head and layer."""
+    d = int(att.queries_keys(0)[0].shape[-1]) if att.lazy else 64
+    return float(n_layers * n_heads * n_tokens ** 2 * 2 * d)
 
 
 st.subheader(_("5. Attention rollout"))
@@ -542,16 +642,9 @@ present.explain(_(
 
 
 # ---------------------------------------------------------------------------- 6. mean distance
-@st.cache_data(max_entries=8, show_spinner=False)
-def _distances(key: str, _trace) -> np.ndarray:
-    return np.stack(
-        [am.mean_attention_distance(a, _trace.grid, float(_trace.patch_size), _trace.num_prefix_tokens)
-         for a in _trace.attention]
-    )
-
-
 st.subheader(_("6. Mean attention distance"))
-dist = _distances(run_key, trace)
+summ = summary()
+dist = summ.distance
 st.plotly_chart(
     _cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
     key="vit_distance",
@@ -562,6 +655,12 @@ present.caption(_(
     "Dosovitskiy et al. (2021, Fig. 7 right) plot this over 128 images; here it is this image alone. In trained "
     "ViTs some heads look far even in the first layers while others stay local, and distances grow with depth."
 ))
+if att.lazy:
+    present.caption(_(
+        "Sections 3 and 6 and the token matrix need every weight: they were computed once from each layer's queries "
+        "and keys, {chunk} query rows at a time, and reduced as they went (no {tokens}×{tokens} map kept), in "
+        "{seconds:.1f} s."
+    ).format(chunk=f"{att.chunk_rows():,}", tokens=f"{n_tokens:,}", seconds=summ.seconds))
 
 # ---------------------------------------------------------------------------- 7. predictions and downloads
 st.subheader(_("7. Predictions and downloads"))
@@ -576,25 +675,42 @@ else:
 
 values = vi.export_size(trace)
 c1, c2 = st.columns(2)
-with c1:
-    st.download_button(
-        _("Download attention (.npz, {size} MB before compression)").format(size=f"{values * 4 / 1e6:.1f}"),
-        lambda: vi.export_npz(trace), file_name=f"attention_{trace.model_name}.npz",
-        mime="application/octet-stream", key="vit_dl_npz", on_click="ignore",
-    )
-with c2:
-    if values <= vi.JSON_MAX_VALUES:
+if not att.lazy or values * 4 <= EXPORT_MAPS_MAX_BYTES:
+    with c1:
         st.download_button(
-            _("Download attention (.json)"), lambda: vi.export_json(trace),
-            file_name=f"attention_{trace.model_name}.json", mime="application/json", key="vit_dl_json",
-            on_click="ignore",
+            _("Download attention (.npz, {size} MB before compression)").format(size=f"{values * 4 / 1e6:.1f}"),
+            lambda: vi.export_npz(trace), file_name=f"attention_{trace.model_name}.npz",
+            mime="application/octet-stream", key="vit_dl_npz", on_click="ignore",
         )
-    else:
-        st.caption(_("JSON is offered up to {limit} weights; this model has {n}: use the NPZ file.").format(
-            limit=f"{vi.JSON_MAX_VALUES:,}", n=f"{values:,}"))
-present.caption(_(
-    "Every layer's weights as the model computed them (float32): attention_layer1 … attention_layer{n} in the NPZ, "
-    "layer1 … in the JSON, each (heads, queries, keys), with the token labels in sequence order, the model name, "
-    "the weights source, the patch grid, the patch size and the number of prefix tokens (the NPZ also holds the "
-    "input crop)."
-).format(n=n_layers))
+    with c2:
+        if values <= vi.JSON_MAX_VALUES:
+            st.download_button(
+                _("Download attention (.json)"), lambda: vi.export_json(trace),
+                file_name=f"attention_{trace.model_name}.json", mime="application/json", key="vit_dl_json",
+                on_click="ignore",
+            )
+        else:
+            st.caption(_("JSON is offered up to {limit} weights; this model has {n}: use the NPZ file.").format(
+                limit=f"{vi.JSON_MAX_VALUES:,}", n=f"{values:,}"))
+    present.caption(_(
+        "Every layer's weights as the model computed them (float32): attention_layer1 … attention_layer{n} in the "
+        "NPZ, layer1 … in the JSON, each (heads, queries, keys), with the token labels in sequence order, the model "
+        "name, the weights source, the patch grid, the patch size and the number of prefix tokens (the NPZ also "
+        "holds the input crop)."
+    ).format(n=n_layers))
+else:
+    with c1:
+        st.download_button(
+            _("Download queries and keys (.npz, {size} MB before compression)").format(
+                size=f"{(att.nbytes + n_layers * n_heads * n_tokens * 4) / 1e6:.1f}"),
+            lambda: vi.export_queries_keys_npz(trace), file_name=f"attention_{trace.model_name}_qk.npz",
+            mime="application/octet-stream", key="vit_dl_qk", on_click="ignore",
+        )
+    present.caption(_(
+        "Every map of this run would be {size} GB, so the NPZ holds what they are computed from: query_layer1 … "
+        "query_layer{n} and key_layer1 … (heads, tokens, d_k, float32, as the model computed them, after any q/k "
+        "normalisation), `scale`, and cls_layer1 … (heads, tokens): the CLS token's weights (token 0's if there is "
+        "no CLS). Every weight of layer l is softmax(query_layerl · scale[l] @ key_layerlᵀ) over the keys. With the "
+        "token labels, the model name, the weights source, the patch grid, the patch size, the number of prefix "
+        "tokens and the input crop."
+    ).format(size=f"{values * 4 / 1e9:.1f}", n=n_layers))

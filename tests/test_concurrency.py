@@ -75,7 +75,7 @@ def test_every_capture_path_shares_one_model_across_threads():
     from models.capture import step_by_step as sbs
 
     traced = vision.load("vit_demo", weights="demo")
-    hooked = dataclasses.replace(traced, extractor=None, attention_nodes=(), output_node=None)  # same module
+    hooked = dataclasses.replace(traced, lazy=False, extractor=None, attention_nodes=(), output_node=None)  # same module
     module = traced.module
     flags = [m.fused_attn for m in module.modules() if hasattr(m, "fused_attn")]
     images = _images(6)

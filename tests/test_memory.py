@@ -26,7 +26,9 @@ from models.capture import vision
 from models.runtime import images
 if not keep:  # load() applies the setting; load the same model without it
     memory._applied = False
-m = vision.load("vit_small_patch16_224", "random", "cpu")
+import dataclasses
+# the path that keeps every map (timm's FX graph: rotary and relative-bias models); plain ViTs keep q and k
+m = dataclasses.replace(vision.load("vit_small_patch16_224", "random", "cpu"), lazy=False)
 img = images.load_image(next(iter(images.SAMPLES.values())))
 faults = []
 for _ in range(7):

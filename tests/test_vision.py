@@ -134,7 +134,7 @@ def test_preprocess_matches_timm_transform(photo):
 
 def test_empty_capture_is_an_error(photo):
     model = vision.load("vit_tiny_patch16_224", "random")
-    broken = dataclasses.replace(model, attention_nodes=())
+    broken = dataclasses.replace(model, lazy=False, attention_nodes=())  # the maps path (FX graph)
     with pytest.raises(vision.CaptureError, match="empty"):
         vision.run(broken, photo)
 
@@ -328,7 +328,7 @@ def test_the_hook_fallback_equals_the_traced_capture(photo):
     """Where FX cannot trace a ViT, run() reads every block's attn_drop through models/capture/hooks.py: the same
     maps and predictions as the traced graph, flags restored and no hook left behind."""
     model = vision.load("deit_tiny_distilled_patch16_224", "random")
-    hooked = dataclasses.replace(model, extractor=None, attention_nodes=(), output_node=None)
+    hooked = dataclasses.replace(model, lazy=False, extractor=None, attention_nodes=(), output_node=None)
     flags = [m.fused_attn for m in _fused_switches(model.module)]
     a, b = vision.run(model, photo), vision.run(hooked, photo)
     for p, q in zip(a.attention, b.attention, strict=True):

@@ -21,6 +21,7 @@ import io
 import json
 import math
 import threading
+import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
@@ -559,8 +560,12 @@ JSON_MAX_VALUES = 8_000_000  # about 180 MB of JSON text (vit_base: 5.6 million 
 
 
 def export_size(trace) -> int:
-    """How many attention weights a download of this run holds (every layer, head, query and key)."""
-    return int(sum(np.asarray(a).size for a in trace.attention))
+    """How many attention weights a download of this run holds (every layer, head, query and key), without
+    computing them (a run that keeps queries and keys knows its maps' size)."""
+    att = trace.attention
+    if hasattr(att, "map_bytes"):
+        return int(att.map_bytes // 4)
+    return int(sum(np.asarray(a).size for a in att))
 
 
 def _export_meta(trace) -> dict:
@@ -574,21 +579,61 @@ def _export_meta(trace) -> dict:
     }
 
 
+def _npz(arrays) -> bytes:
+    """An .npz (numpy's zip of .npy files, deflated) written one array at a time: `arrays` yields (name, array),
+    so a run's maps are computed, written and dropped layer by layer."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as zf:
+        for name, array in arrays:
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as f:
+                np.lib.format.write_array(f, np.asanyarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def _meta_arrays(trace):
+    meta = _export_meta(trace)
+    yield "token_labels", np.asarray(meta["token_labels"], dtype=str)
+    yield "model", np.asarray(meta["model"])
+    yield "weights_source", np.asarray(meta["weights_source"])
+    yield "grid", np.asarray(meta["grid"], dtype=np.int64)
+    yield "patch_size", np.asarray(meta["patch_size"])
+    yield "num_prefix_tokens", np.asarray(meta["num_prefix_tokens"])
+    yield "image", np.asarray(trace.image, dtype=np.uint8)
+
+
 def export_npz(trace) -> bytes:
     """The attention of a ViT run as one .npz: attention_layer1 … attention_layerL, each (heads, queries, keys)
     float32 exactly as the model computed it, layers counted from 1; token_labels (sequence order: prefix
     tokens, then patches "(row,col)" from 0), model, weights_source, grid, patch_size, num_prefix_tokens and
-    the input crop (H, W, 3) uint8."""
-    meta = _export_meta(trace)
-    arrays = {f"attention_layer{i + 1}": np.asarray(a, dtype=np.float32) for i, a in enumerate(trace.attention)}
-    buf = io.BytesIO()
-    np.savez_compressed(
-        buf, **arrays, token_labels=np.asarray(meta["token_labels"], dtype=str), model=np.asarray(meta["model"]),
-        weights_source=np.asarray(meta["weights_source"]), grid=np.asarray(meta["grid"], dtype=np.int64),
-        patch_size=np.asarray(meta["patch_size"]), num_prefix_tokens=np.asarray(meta["num_prefix_tokens"]),
-        image=np.asarray(trace.image, dtype=np.uint8),
-    )
-    return buf.getvalue()
+    the input crop (H, W, 3) uint8. Written layer by layer: one layer's maps in memory at a time."""
+    def arrays():
+        for i in range(len(trace.attention)):
+            yield f"attention_layer{i + 1}", np.asarray(trace.attention[i], dtype=np.float32)
+        yield from _meta_arrays(trace)
+
+    return _npz(arrays())
+
+
+def export_queries_keys_npz(trace) -> bytes:
+    """For a run too large to download every map: query_layer1 … and key_layer1 … (heads, tokens, d_k) float32,
+    the q and k of each layer's attention as the model computed them (after its q/k normalisation, before the
+    scale), `scale` (layers,), and cls_layer1 … (heads, tokens): the CLS token's weights (or token 0's). Every
+    weight of layer l is softmax(query_layerl · scale[l] @ key_layerlᵀ) over the last axis. Plus the labels and
+    settings of export_npz."""
+    att = trace.attention
+
+    def arrays():
+        scales = []
+        for i in range(len(att)):
+            q, k, scale = att.queries_keys(i)
+            scales.append(scale)
+            yield f"query_layer{i + 1}", q.float().cpu().numpy()
+            yield f"key_layer{i + 1}", k.float().cpu().numpy()
+            yield f"cls_layer{i + 1}", att.rows(i, 0)
+        yield "scale", np.asarray(scales, dtype=np.float64)
+        yield from _meta_arrays(trace)
+
+    return _npz(arrays())
 
 
 def export_json(trace) -> str:
@@ -598,6 +643,7 @@ def export_json(trace) -> str:
     doc = _export_meta(trace)
     doc["axes"] = ["head", "query", "key"]
     doc["attention"] = {
-        f"layer{i + 1}": np.asarray(a, dtype=np.float32).tolist() for i, a in enumerate(trace.attention)
+        f"layer{i + 1}": np.asarray(trace.attention[i], dtype=np.float32).tolist()
+        for i in range(len(trace.attention))
     }
     return json.dumps(doc, ensure_ascii=False)

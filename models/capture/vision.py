@@ -23,6 +23,7 @@ import socket
 import sys
 import urllib.parse
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,6 +45,7 @@ ATTENTION_NODES = "blocks.*.attn.softmax"  # FX node names of the softmax in eve
 SWIN_ATTENTION_NODES = "layers.*.blocks.*.attn.softmax"  # ... and in every Swin block
 EXTREME_ASPECT = 4.0  # longer/shorter side above which the image is first cut to what the centre crop can see
 DENSE_MAX_BYTES = 2_500_000_000  # a run that must keep every map (FX graph, hooks) is refused above this
+EXPLICIT_MAX_BYTES = 128_000_000  # one block's maps up to this: the q/k capture runs timm's explicit attention
 
 
 
@@ -663,9 +665,12 @@ def _patch_size(model: torch.nn.Module) -> tuple[int, int]:
 
 
 def _capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[BlockAttention, torch.Tensor]:
-    """The model's own forward, fused attention as loaded (SDPA never forms the weights), with forward hooks on
-    every block's q_norm and k_norm (identities unless the model has qk-norm): their outputs are the q and k that
-    the attention multiplies, kept (heads, N, d) per block; hooks removed in `finally` (models/capture/hooks.py).
+    """The model's own forward with forward hooks on every block's q_norm and k_norm (identities unless the model
+    has qk-norm): their outputs are the q and k that the attention multiplies, kept (heads, N, d) per block; hooks
+    removed in `finally` (models/capture/hooks.py). While a block's maps are small (≤ EXPLICIT_MAX_BYTES) the
+    forward takes timm's explicit path (fused attention off, as AttentionExtract runs it), so the weights
+    recomputed from q and k are the ones timm's graph returns; above, the fused path (SDPA, which never forms
+    the weights): memory linear in N, and float rounding that differs from the explicit path's by ~1e-6.
     A block called with an attention mask is not what the weights would be recomputed from: CaptureError."""
     blocks = list(module.blocks)
     qs: list[torch.Tensor] = []
@@ -676,7 +681,12 @@ def _capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[Blo
         mask = kwargs.get("attn_mask", args[1] if len(args) > 1 else None)
         masked.append(mask is not None or bool(kwargs.get("is_causal", False)))
 
-    with hooks() as h:
+    heads = int(getattr(blocks[0].attn, "num_heads", 1) or 1)
+    tokens = int(x.shape[-2] // _patch_size(module)[0] * (x.shape[-1] // _patch_size(module)[1])) + int(
+        getattr(module, "num_prefix_tokens", 0))
+    explicit = heads * tokens * tokens * 4 <= EXPLICIT_MAX_BYTES
+    # the model's lock: no other capture switches its fused attention meanwhile
+    with (unfused(module) if explicit else nullcontext()), hooks(hold=module) as h:
         for b in blocks:
             h.pre(b.attn, on_attn, with_kwargs=True)
             h.forward(b.attn.q_norm, lambda mod, inp, out: qs.append(out[0].detach().clone()))
@@ -684,8 +694,9 @@ def _capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[Blo
         logits = module(x)
     if any(masked):
         raise CaptureError("vision.capture_masked", module=type(module).__name__)
-    if len(qs) != len(blocks) or len(ks) != len(blocks):
-        raise CaptureError("vision.capture_count", maps=len(qs), name=type(module).__name__, blocks=len(blocks))
+    maps, count, model_name = len(qs), len(blocks), type(module).__name__
+    if maps != count or len(ks) != count:
+        raise CaptureError("vision.capture_count", maps=maps, name=model_name, blocks=count)
     return BlockAttention(qs, ks, [float(b.attn.scale) for b in blocks]), logits
 
 
