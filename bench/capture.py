@@ -12,6 +12,11 @@ ViT / Swin:
           softmax nodes only and its graph stops at the last one: it skips the rest of the last block and
           the classifier, i.e. it gives no predictions. `..._same_outputs` asks it for the classifier's output
           node as well, so that it computes what ours returns (every map and the logits).
+  every_map = (plain timm ViTs, whose run keeps each block's queries and keys and forms no weight: issue 14)
+          vision.run and then every block's map formed once, [trace.attention[i] for i in range(depth)]
+          (float32 (heads, N, N) each), as a page showing every weight would: the honest cost of every weight.
+  Goals: ours / bare <= 1.05 for vit_base_patch16_224 and swin_tiny_patch4_window7_224 (issue 14), <= 1.15 for
+  the other rows (the encoder–decoder, the --quick stand-ins); every_map has none.
 Encoder–decoder (the from-scratch Transformer always forms its weights):
   bare  = the model's teacher-forced forward over (source, <s> + output) with need_weights=False, i.e.
           F.scaled_dot_product_attention and no weights formed (checked equal to the weights path's logits);
