@@ -9,14 +9,20 @@ The view is in the URL, each widget under a query parameter named by its key (ui
 bound by Streamlit (`bind="query-params"`); a choice shown in the reader's language is kept by internal name,
 never by its label (`sbs_model=reverse` or `vit`, `sbs_kind=decoder`, `sbs_part=5-7`, `sbs_image_source=shape`,
 `sbs_sample=astronaut.png`, `sbs_model=lm` for a transformers language model, whose name and text are
-`sbs_lm_name` and `sbs_lm_text`), so that a link opens the same view in either language. A link's value that does not
+`sbs_lm_name` and `sbs_lm_text`; a resizable ViT's input size in px, `sbs_vit_size=1036`), so that a link opens the
+same view in either language. A link's value that does not
 fit (an unknown model, layer 99, a negative head) is reported once, when the link is opened, and the default is
 shown. Layers, blocks and heads count from 1 there as on screen; the query token is its position, from 0.
+
+A ViT above sbs.DENSE_MAX_TOKENS tokens (DINOv2 ViT-S/14 at 1,036 px: 5,477) keeps no token × token matrix: the
+steps with one (scores, scaling, softmax) draw the chosen query's row (bars over every key, and the weights over the
+image), and the matrices with a row per token draw sbs.WINDOW_ROWS rows around the query, numbered as the tokens.
 """
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import streamlit as st
 
 from models import language
@@ -32,6 +38,7 @@ from ui.common import cached_figure, current_device, shared_model
 from ui.i18n import N_, _
 from ui.messages import word
 from viz import step_by_step as figs
+from viz import vit as vit_figs
 
 PAGE = "step_by_step"
 VIT = "Vision Transformer (ViT)"  # a name: the same in both languages
@@ -42,6 +49,7 @@ LM_TEXT = "The cat sat on the mat because it was tired."
 LM_MAX_CHARS = 1000
 VISIBLE = {" ": "␣", "\t": "⇥", "\n": "↵", "": "∅"}
 LINK_CHECKED = "_sbs_link_checked"  # session state: the link this session opened has been checked
+SIZE_OF = "_sbs_vit_size_of"  # session state: the ViT whose input size the size control holds
 
 KIND_NAMES = {
     "encoder": N_("encoder self-attention"),
@@ -76,16 +84,16 @@ def text_model(task: str, device: str):
         return ui_text.load_model(task, device, "random"), "random", note
 
 
-def vit_model(name: str, weights: str, device: str):
-    """(model, name, weights, note) from the app's model cache; a missing demo falls back to an untrained ViT with
-    a note saying why. No cache of its own."""
+def vit_model(name: str, weights: str, device: str, size: int | None = None):
+    """(model, name, weights, size, note) from the app's model cache, built for `size` px (None: the model's own);
+    a missing demo falls back to an untrained ViT at its own size with a note saying why. No cache of its own."""
     try:
-        return ui_vision.cached_model(name, weights, device), name, weights, None
+        return ui_vision.cached_model(name, weights, device, size), name, weights, size, None
     except vision.WeightsUnavailable as e:
         if weights != "demo":
             raise
         note = _("{reason} Showing an untrained {model} instead.").format(reason=word(e), model=FALLBACK_VIT)
-        return ui_vision.cached_model(FALLBACK_VIT, "random", device), FALLBACK_VIT, "random", note
+        return ui_vision.cached_model(FALLBACK_VIT, "random", device), FALLBACK_VIT, "random", None, note
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -97,11 +105,13 @@ def text_layer(task: str, weights: str, sentence: str, pad_to: int | None, kind:
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
-def vit_layer(name: str, weights: str, image_key: str, _image, block: int, device: str):
-    """Every head's HeadSteps of one block; image_key identifies _image (shape and seed, sample, or upload id)."""
-    model = ui_vision.cached_model(name, weights, device)
-    pixels, _crop = vision.preprocess(model, _image)
-    return sbs.vit_model_steps(model, pixels, block, None)
+def vit_layer(name: str, weights: str, image_key: str, _image, block: int, device: str, size: int | None = None):
+    """(every head's HeadSteps of one block, the crop the model saw); image_key identifies _image (shape and seed,
+    sample, or upload id); size: the px the model is built for (None: its own)."""
+    model = ui_vision.cached_model(name, weights, device, size)
+    pixels, crop = vision.preprocess(model, _image)
+    crop.flags.writeable = False
+    return sbs.vit_model_steps(model, pixels, block, None), crop
 
 
 def lm_model(name: str, device: str):
@@ -196,8 +206,52 @@ def image_ui():
     return image, f"upload:{upload.name}:{upload.size}:{upload.file_id}"
 
 
+def size_label(geo: dict, size: int) -> str:
+    tokens = vision.cost(geo, size)["tokens"]
+    if size == geo["img_size"]:
+        return _("{size} px ({tokens:,} tokens; the model's own)").format(size=size, tokens=tokens)
+    return _("{size} px ({tokens:,} tokens)").format(size=size, tokens=tokens)
+
+
+def vit_size_ui(name: str, weights: str) -> int | None:
+    """The input size of a resizable timm ViT (vision.geometry's sizes; default the model's own), in the link as
+    `sbs_vit_size` (px) when it is not the model's own, as the ViT page does; no control and None (the model's own)
+    for a model offered at one size only, or with weights from a file or the bundled demo. Returns the size to build
+    the model for, None for its own (so that the model cached for the other pages serves)."""
+    geo = vision.geometry(name) if weights in ("pretrained", "random") else None
+    sizes = [int(x) for x in geo["sizes"]] if geo else []
+    if len(sizes) < 2:
+        link.forget("sbs_vit_size")
+        return None
+    native = int(geo["img_size"])
+    if st.session_state.get(SIZE_OF) != name:  # another model: its own size, unless a link says otherwise
+        st.session_state.pop("sbs_vit_size", None)
+        st.session_state[SIZE_OF] = name
+    linked("sbs_vit_size", sizes)
+    if st.session_state.get("sbs_vit_size") not in sizes:
+        st.session_state["sbs_vit_size"] = native
+    size = int(st.selectbox(
+        _("Input size"), sizes, key="sbs_vit_size", format_func=lambda x: size_label(geo, x),
+        help=_("timm builds the model for this size and resamples its position embeddings to the new patch grid "
+               "(bicubic). More pixels, more tokens: the cost of attention grows with their square."),
+    ))
+    link.publish(sbs_vit_size=size if size != native else None)
+    cost = vision.cost(geo, size)
+    tokens = cost["tokens"]
+    caption = _("{size} px: {tokens:,} tokens, {grid} × {grid} patches of {patch} px and the prefix tokens ({prefix})."
+                ).format(size=size, grid=cost["grid"], patch=geo["patch"], prefix=geo["prefix"], tokens=tokens)
+    if tokens > sbs.DENSE_MAX_TOKENS:
+        caption += " " + _("Above {limit:,} tokens the walk-through keeps no token × token matrix (scores, scaled "
+                           "and masked scores, weights: {mb:,.0f} MB for the {heads} heads of one block); it shows "
+                           "the chosen query's row of each.").format(
+            limit=sbs.DENSE_MAX_TOKENS, mb=4 * geo["heads"] * tokens * tokens * 4 / 2**20, heads=geo["heads"])
+    st.caption(caption)
+    return None if size == native else size
+
+
 def vit_input_ui(device: str):
-    """Model and image, outside the walk-through fragment. Returns (model, name, weights, image, image key)."""
+    """Model and image, outside the walk-through fragment. Returns (model, name, weights, size, image, image key);
+    size is the px the model is built for (None: its own)."""
     c1, c2, c3 = st.columns([2, 3, 2])
     with c1:
         linked("sbs_vit_which", VIT_WHICH)
@@ -222,7 +276,8 @@ def vit_input_ui(device: str):
     try:
         if which == "timm":
             vision.require_family(name, "vit")
-        model, name, weights, note = vit_model(name, weights, device)
+        size = vit_size_ui(name, weights)
+        model, name, weights, size, note = vit_model(name, weights, device, size)
         sbs.vit_blocks(model)
     except sbs.NotReproducible as e:  # the model adds to the logits what the walk-through does not redo
         st.error(_("This model cannot be shown step by step. {reason}").format(reason=word(e)))
@@ -234,7 +289,7 @@ def vit_input_ui(device: str):
         st.warning(note)
     image, key = image_ui()
     st.image(image, caption=_("input"), width=160)
-    return model, name, weights, image, key
+    return model, name, weights, size, image, key
 
 
 def lm_input_ui(device: str):
@@ -306,7 +361,7 @@ model_choice = st.radio(
 family = "text" if model_choice in text.TASKS else "lm" if model_choice == LM else "vit"
 link.publish(sbs_model=model_choice if family != "vit" else "vit")
 if family != "vit":
-    link.forget("sbs_vit_which", "sbs_vit_weights", "sbs_image_source", "sbs_shape", "sbs_sample")
+    link.forget("sbs_vit_which", "sbs_vit_weights", "sbs_vit_size", "sbs_image_source", "sbs_shape", "sbs_sample")
 if family != "lm":
     link.forget("sbs_lm_name", "sbs_lm_text", "sbs_layer_lm")
 if family == "text":
@@ -317,8 +372,8 @@ elif family == "lm":
     lm_style = sbs.lm_style(lm)
     run_key = f"lm|{lm_name}|{sentence!r}|{device}"
 else:
-    vit, vit_name, vit_weights, image, image_key = vit_input_ui(device)
-    run_key = f"vit|{vit_name}|{vit_weights}|{image_key}|{device}"
+    vit, vit_name, vit_weights, vit_size, image, image_key = vit_input_ui(device)
+    run_key = f"vit|{vit_name}|{vit_weights}|{vit_size}|{image_key}|{device}"
 
 
 PARTS = {  # about four charts a view: a head change redraws each of them in the browser (~50-60 ms a chart)
@@ -418,6 +473,7 @@ def walkthrough() -> None:
                                      bind="query-params") - 1
             with c2:
                 head = head_slider(int(blocks[0].attn.num_heads))
+    crop = None  # the ViT's input as it saw it: the picture of a query's weights above DENSE_MAX_TOKENS
     with main:
         if family == "text":
             try:
@@ -449,7 +505,7 @@ def walkthrough() -> None:
         else:
             try:
                 with st.spinner(_("Recomputing the block…")):
-                    all_heads = vit_layer(vit_name, vit_weights, image_key, image, layer, device)
+                    all_heads, crop = vit_layer(vit_name, vit_weights, image_key, image, layer, device, vit_size)
             except sbs.NotReproducible as e:
                 st.error(_("This model cannot be shown step by step. {reason}").format(reason=word(e)))
                 return
@@ -476,7 +532,7 @@ def walkthrough() -> None:
         link.publish(**{key: query})
     query = min(int(query if query is not None else 0), len(q_labels) - 1)
     with main:
-        render(steps, kind, layer, head, query, q_labels, k_labels, PARTS[part][1])
+        render(steps, kind, layer, head, query, q_labels, k_labels, PARTS[part][1], crop)
 
 
 def lm_x_words(steps) -> str:
@@ -525,14 +581,44 @@ def lm_code_words(steps, head: int) -> str:
     return words
 
 
+def from_row(fig, first: int):
+    """A heatmap of rows first… of a matrix with a row per token (built from those rows, numbered from 0), its rows
+    numbered as the tokens they are: hover, ticks and boxes say the token's position (from 0)."""
+    n = len(fig.data[0].y)
+    fig.data[0].y = np.arange(first, first + n, dtype=np.int32)
+    fig.layout.yaxis.range = [first + n - 0.5, first - 0.5]
+    digits = len(str(first + n - 1))  # the margin was made for ticks of one digit (~7 px each at 12 px)
+    fig.layout.margin.l = (fig.layout.margin.l or 0) + 7 * (digits - 1)
+    for shape in fig.layout.shapes:
+        shape.y0, shape.y1 = shape.y0 + first, shape.y1 + first
+    return fig
+
+
 def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[str], k_labels: list[str],
-           shown: range) -> None:
+           shown: range, crop=None) -> None:
     T_q, T_k, d_model, d_k, h = len(q_labels), len(k_labels), steps.d_model, steps.d_k, steps.n_heads
     query_row = _("row of query {query}: {token}").format(query=query, token=q_labels[query])
+    dense = steps.dense  # False: a ViT above DENSE_MAX_TOKENS tokens; its query's rows are drawn, a window of rows
+    window = steps.rows_window(query) if not dense else slice(0, T_q)
 
     def fig(name: str, build, per_head: bool = True, per_query: bool = False):
         view = (kind, layer, head if per_head else None, query if per_query else None, name)
         return lambda: cached_figure(PAGE, run_key, view, build)
+
+    def rows(z, title: str, labels, col_labels, row_name: str, col_name: str, highlight: int | None = None,
+             boxed_columns: tuple[int, int] | None = None, **kw):
+        """A matrix with a row per token: every row, or (above DENSE_MAX_TOKENS) the window around the query."""
+        if dense:
+            f = figs.matrix_heatmap(z, title, labels, col_labels, row_name, col_name, highlight=highlight, **kw)
+            return f if boxed_columns is None else figs.highlight_columns(f, *boxed_columns, T_q)
+        title = _("{name}, rows {first}…{last}").format(name=title, first=window.start, last=window.stop - 1)
+        f = figs.matrix_heatmap(z[window], title, None, col_labels, row_name, col_name,
+                                highlight=None if highlight is None else highlight - window.start, **kw)
+        if boxed_columns is not None:
+            f = figs.highlight_columns(f, *boxed_columns, window.stop - window.start)
+        return from_row(f, window.start)
+
+    row = steps.query_row(query)
 
     # ------------------------------------------------------------------------------------------ check
     c1, c2 = st.columns([1, 3])
@@ -554,6 +640,17 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
             message += " " + _("The model's output compared is that of its module `{module}` in layer {layer}.").format(
                 module=steps.output_name, layer=steps.layer + 1)
         st.success(message)
+    if not dense:
+        st.info(_(
+            "{n:,} tokens: above {limit:,} no head keeps its {n:,} × {n:,} matrices (scores, scaled and masked "
+            "scores, weights: {mb:,.0f} MB for this block's {h} heads). Each head's output softmax(QKᵀ/√d_k)·V was "
+            "computed a chunk of query rows at a time, and the check above covers every row. Steps 4, 5 and 7 show "
+            "query {query}'s row: bars over every key, and its weights over the image (the patches; the prefix "
+            "tokens are the first bars). Matrices with a row per token (X, Q, K, V, the head's output, the "
+            "concatenation, the output, the difference) show rows {first}…{last}, the {rows} around the query, "
+            "numbered as the tokens."
+        ).format(n=T_q, limit=sbs.DENSE_MAX_TOKENS, mb=4 * h * T_q * T_k * 4 / 2**20, h=h, query=query,
+                 first=window.start, last=window.stop - 1, rows=window.stop - window.start))
 
     # 1. X
     if family == "text":
@@ -599,8 +696,8 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
             "with indices from 0."
         ).format(last=len(prefix) - 1, prefix=", ".join(prefix))
     token, dimension = _("token"), _("dimension")
-    x_figs = [fig("x", lambda: figs.matrix_heatmap(steps.x_query, _("X (queries)") if steps.kind == "cross" else "X",
-                                                   q_labels, None, token, dimension, highlight=query),
+    x_figs = [fig("x", lambda: rows(steps.x_query, _("X (queries)") if steps.kind == "cross" else "X",
+                                    q_labels, None, token, dimension, highlight=query),
                   per_head=False, per_query=True)]
     if steps.kind == "cross":
         x_figs.append(fig("memory", lambda: figs.matrix_heatmap(steps.x_key, _("memory (keys, values)"), k_labels,
@@ -647,10 +744,10 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
     q_name, k_name = _("query"), _("key")
     qkv_formula = (rf"\begin{{aligned}} Q &= X W^Q_h + b^Q_h \\ K &= {kx} W^K_h + b^K_h \\ V &= {kx} W^V_h + b^V_h "
                    r"\end{aligned}")
-    qkv_figs = [fig("q", lambda: figs.matrix_heatmap(steps.q, "Q", q_labels, None, q_name, head_dim, highlight=query),
+    qkv_figs = [fig("q", lambda: rows(steps.q, "Q", q_labels, None, q_name, head_dim, highlight=query),
                     per_query=True),
-                fig("k", lambda: figs.matrix_heatmap(steps.k, "K", k_labels, None, k_name, head_dim)),
-                fig("v", lambda: figs.matrix_heatmap(steps.v, "V", k_labels, None, k_name, head_dim))]
+                fig("k", lambda: rows(steps.k, "K", k_labels, None, k_name, head_dim), per_query=not dense),
+                fig("v", lambda: rows(steps.v, "V", k_labels, None, k_name, head_dim), per_query=not dense)]
     if steps.q_unrotated is not None:  # rotary: the rotated q, k (used below) and the projections before it
         qkv_formula = (r"\begin{aligned} Q &= \mathrm{RoPE}(X W^Q_h + b^Q_h) \\ K &= \mathrm{RoPE}(X W^K_h + b^K_h)"
                        r" \\ V &= X W^V_h + b^V_h \\ \mathrm{RoPE}(x)_i &= x_i \cos(i\theta) + "
@@ -672,7 +769,8 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
          _("The dot product of query i with key j: large when they point the same way. Row i holds how well "
            "token i's query matches every key."),
          fig("scores", lambda: figs.matrix_heatmap(steps.scores, "Q Kᵀ", q_labels, k_labels, q_name, k_name,
-                                                   highlight=query), per_query=True))
+                                                   highlight=query), per_query=True) if dense else
+         fig("scores_row", lambda: figs.query_row_bars(row.scores, k_labels, query_row, _("score")), per_query=True))
 
     # 5. ÷ √d_k
     step(shown, 5, _("Scaling by √d_k"),
@@ -681,9 +779,9 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
            "d_k. Large scores push the softmax into regions with tiny gradients, so the paper divides by √d_k "
            "(§3.2.1), with d_k = {d_k} the dimension of this head, not d_model.").format(d_k=d_k)
          + "".join(" " + word(n) for n in steps.notes if n.code == "lm_steps.scaling"),
-         fig("scaled", lambda: figs.matrix_heatmap(steps.scaled, "Q Kᵀ / √d_k", q_labels, k_labels, q_name, k_name,
-                                                   highlight=query), per_query=True),
-         fig("scaled_row", lambda: figs.query_row_bars(steps.scaled[query], k_labels, query_row, _("scaled score")),
+         *([fig("scaled", lambda: figs.matrix_heatmap(steps.scaled, "Q Kᵀ / √d_k", q_labels, k_labels, q_name,
+                                                      k_name, highlight=query), per_query=True)] if dense else []),
+         fig("scaled_row", lambda: figs.query_row_bars(row.scaled, k_labels, query_row, _("scaled score")),
              per_query=True))
 
     # 6. mask
@@ -740,28 +838,36 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
                                                        q_name, k_name, highlight=query), per_query=True))
 
     # 7. softmax
+    def weights_picture():
+        """Above DENSE_MAX_TOKENS: the query's weights over the image (the patches; prefix tokens are not on it)."""
+        grid = steps.grid
+        patch = steps.n_prefix <= query and grid is not None
+        mark = divmod(query - steps.n_prefix, grid[1]) if patch else None
+        title = _("A (head {head}), row {query}, over the image").format(head=head + 1, query=query)
+        return vit_figs.attention_overlay(crop, steps.on_grid(row.weights), crop.shape[1] / grid[1], steps.n_prefix,
+                                          title=title, label=_("weight"), mark=mark)
+
     step(shown, 7, _("Softmax over the keys"),
          r"A = \mathrm{softmax}(S'),\quad A_{ij} = \frac{e^{S'_{ij}}}{\sum_{j'} e^{S'_{ij'}}}", f"{T_q} × {T_k}",
          _("Each row becomes weights ≥ 0 that sum to 1: how much query i takes from each key. These are the "
            "attention maps the other pages draw."),
          fig("weights", lambda: figs.weights_heatmap(steps.weights, q_labels, k_labels,
                                                      _("A (head {head})").format(head=head + 1), highlight=query),
-             per_query=True),
-         fig("weights_row", lambda: figs.query_row_bars(steps.weights[query], k_labels, query_row, _("weight")),
+             per_query=True) if dense else fig("weights_image", weights_picture, per_query=True),
+         fig("weights_row", lambda: figs.query_row_bars(row.weights, k_labels, query_row, _("weight")),
              per_query=True))
 
     # 8. A V
     step(shown, 8, _("Weights × values"), r"\mathrm{head}_h = A V", f"{T_q} × {d_k}",
          _("Each output row is the weighted average of the value rows, with that query's attention weights."),
-         fig("head_output", lambda: figs.matrix_heatmap(steps.head_output, _("head {head} = A V").format(head=head + 1),
-                                                        q_labels, None, q_name, head_dim, highlight=query),
+         fig("head_output", lambda: rows(steps.head_output, _("head {head} = A V").format(head=head + 1),
+                                         q_labels, None, q_name, head_dim, highlight=query),
              per_query=True))
 
     # 9. concat
     def concat_figure():
-        f = figs.matrix_heatmap(steps.concat, _("Concat(head₁…headₕ)"), q_labels, None, q_name, _("column"),
-                                highlight=query)
-        return figs.highlight_columns(f, head * d_k, (head + 1) * d_k, T_q)
+        return rows(steps.concat, _("Concat(head₁…headₕ)"), q_labels, None, q_name, _("column"), highlight=query,
+                    boxed_columns=(head * d_k, (head + 1) * d_k))
 
     step(shown, 9, _("Concatenate every head"), r"\mathrm{Concat}(\mathrm{head}_1, \dots, \mathrm{head}_h)",
          f"{T_q} × {h * d_k}",
@@ -802,11 +908,11 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
     out_dim = _("dimension")
     out_figs = [fig("w_o", lambda: figs.matrix_heatmap(steps.w_o, "W_O", None, None, _("concat column"),
                                                        _("output dim"), height=520), per_head=False),
-                fig("output", lambda: figs.matrix_heatmap(steps.output, _("{name} (recomputed)").format(name=out_name),
-                                                          q_labels, None, q_name, out_dim, highlight=query),
+                fig("output", lambda: rows(steps.output, _("{name} (recomputed)").format(name=out_name),
+                                           q_labels, None, q_name, out_dim, highlight=query),
                     per_head=False, per_query=True)]
     if steps.layer_scale is not None:
-        out_figs.append(fig("scaled_output", lambda: figs.matrix_heatmap(
+        out_figs.append(fig("scaled_output", lambda: rows(
             steps.scaled_output, "γ ⊙ " + out_name, q_labels, None, q_name, out_dim, highlight=query),
             per_head=False, per_query=True))
     step(shown, 10, _("Mix the heads with W_O"),
@@ -832,9 +938,9 @@ def render(steps, kind: str, layer: int, head: int, query: int, q_labels: list[s
             "Largest difference from the recomputation above: **{diff:.2e}** (tolerance {tol:.1e})."
         ).format(diff=steps.max_abs_diff, tol=steps.tol)
     st.markdown(check_words)
-    st.plotly_chart(fig("difference", lambda: figs.matrix_heatmap(steps.difference, _("recomputed − model"),
-                                                                  q_labels, None, q_name, out_dim),
-                        per_head=False)(), key="sbs_fig_diff")
+    st.plotly_chart(fig("difference", lambda: rows(steps.difference, _("recomputed − model"), q_labels, None,
+                                                   q_name, out_dim),
+                        per_head=False, per_query=not dense)(), key="sbs_fig_diff")
 
 
 walkthrough()

@@ -111,6 +111,12 @@ st.markdown(_(
     "lesson: the patches, one head, every head, one patch, rollout through all layers, distances, predictions."
 ))
 
+def _gflop(flops: float) -> str:
+    """Billions of floating-point operations, as many digits as tell sizes apart."""
+    g = flops / 1e9
+    return f"{g:,.0f}" if g >= 10 else f"{g:.1f}" if g >= 0.1 else f"{g:.2f}"
+
+
 def _size_parser(sizes):
     def parse(raw: str) -> int:
         value = int(raw)
@@ -147,7 +153,7 @@ def size_ui(name: str, weights: str) -> int | None:
              "({kept} MB) and computes weights when a view shows them; every map at once would take {maps} MB. "
              "Computing every weight once is about {gflop} GFLOP.").format(
         tokens=f"{c['tokens']:,}", layers=geo["depth"], heads=geo["heads"], kept=f"{c['kept_bytes'] / 1e6:,.0f}",
-        maps=f"{c['maps_bytes'] / 1e6:,.0f}", gflop=f"{c['weights_flops'] / 1e9:,.0f}")
+        maps=f"{c['maps_bytes'] / 1e6:,.0f}", gflop=_gflop(c["weights_flops"]))
     if size != native:
         said += " " + _("The model was trained at {native} px: timm resamples its position embeddings (bicubic) to "
                         "the {grid}×{grid} grid when it builds it at {size} px.").format(
@@ -584,7 +590,7 @@ def rollout_view() -> None:
                 st.info(_("At {tokens} tokens a rollout streams every weight of every layer (about {gflop} GFLOP, "
                           "several seconds on a CPU), so it is computed when you ask: the default one (from CLS, "
                           "mean fusion, no discard) is computed by itself.").format(
-                    tokens=f"{n_tokens:,}", gflop=f"{_flops() / 1e9:,.0f}"))
+                    tokens=f"{n_tokens:,}", gflop=_gflop(_flops())))
                 if st.button(_("Compute this rollout"), key="vit_rollout_go"):
                     asked.append(wanted)
                     del asked[:-8]

@@ -75,7 +75,8 @@ def test_every_capture_path_shares_one_model_across_threads():
     from models.capture import step_by_step as sbs
 
     traced = vision.load("vit_demo", weights="demo")
-    hooked = dataclasses.replace(traced, lazy=False, extractor=None, attention_nodes=(), output_node=None)  # same module
+    # the same module, through the path that keeps maps (the hook fallback)
+    hooked = dataclasses.replace(traced, lazy=False, extractor=None, attention_nodes=(), output_node=None)
     module = traced.module
     flags = [m.fused_attn for m in module.modules() if hasattr(m, "fused_attn")]
     images = _images(6)

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from models.analysis import attention_math as am
 from models.capture.attention import BlockAttention, as_block_attention
@@ -38,14 +39,15 @@ class Summary:
     seconds: float  # how long the pass took
 
 
-def _group_onehot(group: np.ndarray, m: int) -> np.ndarray:
-    onehot = np.zeros((group.size, m), dtype=np.float32)
-    onehot[np.arange(group.size), group] = 1.0
-    return onehot
+def _onehot(group: np.ndarray, m: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(len(group), m): 1 where position i belongs to group group[i]."""
+    out = torch.zeros((group.size, m), dtype=dtype, device=device)
+    out[torch.arange(group.size), torch.as_tensor(group)] = 1.0
+    return out
 
 
 def pool_groups(grid: tuple[int, int], num_prefix: int, factor: int):
-    """pool_mean's groups: (group of every token, group count, row edges, column edges, spans)."""
+    """pool_mean's groups: (group of every token, group count, spans of the patch groups)."""
     rows, cols = grid
     gr, gc = math.ceil(rows / factor), math.ceil(cols / factor)
     row_edges, col_edges = am.pool_edges(rows, gr), am.pool_edges(cols, gc)
@@ -57,77 +59,66 @@ def pool_groups(grid: tuple[int, int], num_prefix: int, factor: int):
     group[p:] = p + (row_group[:, None] * gc + col_group[None, :]).ravel()
     spans = [(int(row_edges[i]), int(row_edges[i + 1]), int(col_edges[j]), int(col_edges[j + 1]))
              for i in range(gr) for j in range(gc)]
-    return group, p + gr * gc, row_edges, col_edges, spans
-
-
-def _key_squares(chunk: np.ndarray, num_prefix: int, grid: tuple[int, int], row_edges, col_edges) -> np.ndarray:
-    """(H, c, N) → (H, c, M): each query's weights summed over the prefix tokens (one each) and the squares."""
-    h, c, _ = chunk.shape
-    rows, cols = grid
-    patches = chunk[..., num_prefix:].reshape(h, c, rows, cols)
-    summed = np.add.reduceat(np.add.reduceat(patches, col_edges[:-1], axis=3), row_edges[:-1], axis=2)
-    return np.concatenate([chunk[..., :num_prefix], summed.reshape(h, c, -1)], axis=-1)
+    return group, p + gr * gc, spans
 
 
 def summary(attention, grid: tuple[int, int], num_prefix: int, patch_px: float, matrix_tokens: int,
             overview_blocks: int) -> Summary:
     """One pass over every weight of the run (see the module's docstring); `matrix_tokens`: the most tokens of
-    the pooled matrix (pool_factor), `overview_blocks`: the most blocks per side of an overview tile."""
+    the pooled matrix (pool_factor), `overview_blocks`: the most blocks per side of an overview tile.
+
+    In torch: each chunk's keys are summed into their groups (index_add), its queries into theirs by one
+    product with a one-hot matrix; sums within a chunk in float32, across chunks in float64."""
     att: BlockAttention = as_block_attention(attention)
     started = time.perf_counter()
     layers, heads, n = len(att), att.num_heads, att.num_tokens
     p = num_prefix
-    patches = grid[0] * grid[1]
+    rows, cols = grid
+    patches = rows * cols
     if n != p + patches:
-        raise ValueError(f"{n} tokens are not {p} prefix tokens and a {grid[0]}×{grid[1]} grid")
+        raise ValueError(f"{n} tokens are not {p} prefix tokens and a {rows}×{cols} grid")
     factor = am.pool_factor(grid, p, matrix_tokens) if n > matrix_tokens else 1
-    group, m, row_edges, col_edges, spans = pool_groups(grid, p, factor)
+    group, m, spans = pool_groups(grid, p, factor)
     counts = np.bincount(group, minlength=m).astype(np.float64)
     edges = am.block_edges(n, overview_blocks)
     blocks = len(edges) - 1
     block_of = np.searchsorted(edges, np.arange(n), side="right") - 1
     sizes = np.diff(edges).astype(np.float64)
-    centres = am.patch_centres(grid, patch_px).astype(np.float32)
-
-    pooled = np.zeros((layers, heads, m, m))
-    overview = np.zeros((layers, heads, blocks, blocks))
-    distance = np.zeros((layers, heads))
-    received = np.zeros((layers, heads, patches))
-    step = att.chunk_rows()
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        q_groups = _group_onehot(group[start:stop], m)  # (c, M)
-        q_blocks = _group_onehot(block_of[start:stop], blocks)  # (c, B)
-        first_patch = max(start, p)
-        dist = None
-        if first_patch < stop:  # patch queries in this chunk: their pixel distance to every patch
-            d = centres[first_patch - p:stop - p, None, :] - centres[None, :, :]
-            dist = np.sqrt((d ** 2).sum(-1))  # (c_patches, patches)
-        for layer in range(layers):
-            w = _chunk(att, layer, start, stop)
-            keys = _key_squares(w, p, grid, row_edges, col_edges)  # (H, c, M)
-            pooled[layer] += np.einsum("cm,hck->hmk", q_groups, keys, optimize=True)
-            runs = np.add.reduceat(w, edges[:-1], axis=-1)  # (H, c, B)
-            overview[layer] += np.einsum("cb,hck->hbk", q_blocks, runs, optimize=True)
-            if dist is not None:
-                wp = w[:, first_patch - start:, p:]  # (H, c_patches, patches)
-                received[layer] += wp.sum(axis=1, dtype=np.float64)
-                total = np.maximum(wp.sum(axis=-1), 1e-12)
-                distance[layer] += ((wp * dist).sum(axis=-1) / total).sum(axis=-1, dtype=np.float64)
-    pooled /= np.outer(counts, counts)
-    overview /= np.outer(sizes, sizes)
-    distance /= max(patches, 1)
-    received /= max(patches, 1)
+    centres = torch.as_tensor(am.patch_centres(grid, patch_px), dtype=torch.float32)
+    with torch.inference_mode():
+        group_t, block_t = torch.as_tensor(group), torch.as_tensor(block_of)
+        pooled = torch.zeros((layers, heads, m, m), dtype=torch.float64)
+        overview = torch.zeros((layers, heads, blocks, blocks), dtype=torch.float64)
+        distance = torch.zeros((layers, heads), dtype=torch.float64)
+        received = torch.zeros((layers, heads, patches), dtype=torch.float64)
+        step = att.chunk_rows()
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            c = stop - start
+            q_groups = _onehot(group[start:stop], m).T  # (M, c)
+            q_blocks = _onehot(block_of[start:stop], blocks).T  # (B, c)
+            first = max(start, p)
+            dist = None
+            if first < stop:  # patch queries in this chunk: their pixel distance to every patch
+                dist = torch.cdist(centres[first - p:stop - p], centres)  # (c_patches, patches)
+            for layer in range(layers):
+                w = att.tensor_rows(layer, start, stop).cpu()  # (H, c, N)
+                keys = torch.zeros((heads, c, m)).index_add_(-1, group_t, w)  # summed into prefix tokens, squares
+                pooled[layer] += q_groups @ keys
+                runs = torch.zeros((heads, c, blocks)).index_add_(-1, block_t, w)  # summed into runs of positions
+                overview[layer] += q_blocks @ runs
+                if dist is not None:
+                    wp = w[:, first - start:, p:]  # (H, c_patches, patches)
+                    received[layer] += wp.sum(dim=1)
+                    total = wp.sum(dim=-1).clamp_min(1e-12)
+                    distance[layer] += (torch.einsum("hcj,cj->hc", wp, dist) / total).sum(dim=-1)
+    pooled = pooled.numpy() / np.outer(counts, counts)
+    overview = overview.numpy() / np.outer(sizes, sizes)
     return Summary(
         pooled=pooled.astype(np.float32), spans=spans, factor=factor, overview=overview.astype(np.float32),
-        overview_edges=edges, distance=distance.astype(np.float32),
-        received=received.reshape(layers, heads, grid[0], grid[1]).astype(np.float32),
+        overview_edges=edges, distance=(distance.numpy() / max(patches, 1)).astype(np.float32),
+        received=(received.numpy() / max(patches, 1)).reshape(layers, heads, rows, cols).astype(np.float32),
         seconds=time.perf_counter() - started)
-
-
-def _chunk(att: BlockAttention, layer: int, start: int, stop: int) -> np.ndarray:
-    """Every head's weights of the queries start:stop of a block: (H, stop - start, N) float32."""
-    return att.rows(layer, slice(start, stop))
 
 
 def rollout_rows(attention, fusion: str = "mean", discard_ratio: float = 0.0,
@@ -143,29 +134,41 @@ def rollout_rows(attention, fusion: str = "mean", discard_ratio: float = 0.0,
         am.fuse_heads(np.zeros((1, 1, 1)), fusion)  # raises the coded error
     started = time.perf_counter()
     n = att.num_tokens
-    v = np.zeros((len(rows), n))
-    v[np.arange(len(rows)), list(rows)] = 1.0
-    for layer in reversed(range(len(att))):
-        if discard_ratio > 0:
-            fused = np.empty((n, n), dtype=np.float32)
-            for start, w in att.chunks(layer):
-                fused[start:start + w.shape[1]] = am.fuse_heads(w, fusion)
-            k = int(fused.size * min(discard_ratio, 1.0))
-            if k > 0:
-                flat = fused.reshape(-1)
-                flat[np.argpartition(flat, k - 1)[:k]] = 0.0
-            v = v @ _factor(fused, 0)
-            del fused
-        else:
-            out = np.zeros_like(v)
-            for start, w in att.chunks(layer):
-                out += v[:, start:start + w.shape[1]] @ _factor(am.fuse_heads(w, fusion), start)
-            v = out
-    return v.astype(np.float32), time.perf_counter() - started
+    step = att.chunk_rows()
+    with torch.inference_mode():
+        v = torch.zeros((len(rows), n), dtype=torch.float64)
+        v[torch.arange(len(rows)), torch.as_tensor(list(rows))] = 1.0
+        for layer in reversed(range(len(att))):
+            if discard_ratio > 0:
+                fused = torch.empty((n, n), dtype=torch.float32)
+                for start in range(0, n, step):
+                    fused[start:start + step] = _fuse(att.tensor_rows(layer, start, min(n, start + step)).cpu(),
+                                                      fusion)
+                k = int(fused.numel() * min(discard_ratio, 1.0))
+                if k > 0:
+                    flat = fused.view(-1).numpy()
+                    flat[np.argpartition(flat, k - 1)[:k]] = 0.0
+                v = v @ _factor(fused, 0)
+                del fused
+            else:
+                out = torch.zeros_like(v)
+                for start in range(0, n, step):
+                    w = att.tensor_rows(layer, start, min(n, start + step)).cpu()
+                    out += v[:, start:start + w.shape[1]] @ _factor(_fuse(w, fusion), start)
+                v = out
+    return v.numpy().astype(np.float32), time.perf_counter() - started
 
 
-def _factor(fused: np.ndarray, start: int) -> np.ndarray:
+def _fuse(w: torch.Tensor, fusion: str) -> torch.Tensor:
+    """attention_math.fuse_heads on a (H, c, N) chunk."""
+    if fusion == "mean":
+        return w.mean(dim=0)
+    return w.amax(dim=0) if fusion == "max" else w.amin(dim=0)
+
+
+def _factor(fused: torch.Tensor, start: int) -> torch.Tensor:
     """Rows start:start + c of norm(0.5·W + 0.5·I) from those rows of the fused W (c, N), in float64."""
-    a = 0.5 * fused.astype(np.float64)
-    a[np.arange(a.shape[0]), start + np.arange(a.shape[0])] += 0.5
-    return a / a.sum(axis=-1, keepdims=True)
+    a = 0.5 * fused.double()
+    c = a.shape[0]
+    a[torch.arange(c), start + torch.arange(c)] += 0.5
+    return a / a.sum(dim=-1, keepdim=True)

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-CHUNK_CELLS = 6_000_000  # weights per chunk of a streamed block (heads × rows × N): about 24 MB of float32
+CHUNK_CELLS = 8_000_000  # weights per chunk of a streamed block (heads × rows × N): about 32 MB of float32
 
 
 class BlockAttention(Sequence):
@@ -96,6 +96,13 @@ class BlockAttention(Sequence):
         q = q[:, rows]
         with torch.inference_mode():
             return ((q * scale) @ k.transpose(-2, -1)).softmax(dim=-1)  # timm's unfused path, op for op
+
+    def tensor_rows(self, block: int, start: int, stop: int) -> torch.Tensor:
+        """Every head's weights of the queries start:stop: (heads, stop - start, N) float32 torch tensor (on the
+        model's device for a lazy run): what models/analysis/streaming.py reduces without leaving torch."""
+        if self._dense is not None:
+            return torch.from_numpy(np.array(self._dense[block][:, start:stop], dtype=np.float32))
+        return self._weights(block, slice(start, stop)).float()
 
     def rows(self, block: int, tokens, heads=None) -> np.ndarray:
         """(heads, len(tokens), N) float32: the weights of some query tokens (a list, slice or int → (heads, N)).

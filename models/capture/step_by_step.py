@@ -18,7 +18,11 @@ z'_l = MSA(LN(z_{l-1})) + z_{l-1}), Q, K, V come from one fused `qkv` projection
 q/v biases where present), and `q_norm`/`k_norm`, if the model has them, are applied as it does. Models with
 LayerScale (DINOv2, CaiT; timm's `ls1` or `gamma_1`) add γ ⊙ MSA(LN(z)) to the residual stream: γ is included
 and checked too. Models that add anything else to QKᵀ/√d_k before the softmax (BEiT's relative position bias,
-EVA-02's rotary embeddings of q and k) are refused up front with that reason.
+EVA-02's rotary embeddings of q and k) are refused up front with that reason. The forward pass ends in the chosen
+block's attention (nothing after it is used). Above DENSE_MAX_TOKENS tokens (a ViT built for 1,036 px: 5,477) no head
+keeps a token × token matrix: each head's softmax(QKᵀ/√d_k)V is computed a chunk of query rows at a time, the check
+still covers every row, and `HeadSteps.query_row(i)` gives one query's row of the scores, scaled scores and weights
+from the head's q and k (with how far its weights · V is from the checked output row).
 
 For a Hugging Face transformers language model (models.language.LanguageModel; `lm_steps`) the base model runs
 once on the tokenized text, whatever attention implementation it was loaded with (the app's "atlas", SDPA or
@@ -45,6 +49,13 @@ from models.network.transformer import MultiHeadAttention, Transformer
 
 TEXT_KINDS = ("encoder", "decoder", "cross")
 RELATIVE_TOLERANCE = 1e-4  # float32: |recomputed − model| ≤ 1e-4 × max(1, largest |model output|)
+# A ViT block above this many tokens is recomputed without a token × token matrix for any head: each head's
+# softmax(QKᵀ/√d_k)V is computed a chunk of query rows at a time (at most CHUNK_ELEMENTS scores at once) and the
+# page draws one query's row (HeadSteps.query_row). DINOv2 ViT-S/14 at 1,036 px: 5,477 tokens, where the dense
+# matrices would take 4 × 6 heads × 120 MB = 2.9 GB a block.
+DENSE_MAX_TOKENS = 1024
+CHUNK_ELEMENTS = 1 << 21  # 2 Mi float32 scores (8 MiB) a chunk of query rows
+WINDOW_ROWS = 64  # rows of a token × dimension matrix drawn around the query when not every row is
 
 
 class NotReproducible(CodedError):
@@ -72,6 +83,19 @@ KIND_NAMES = {  # English, for logs and the command line; the page has its own w
 }
 
 
+@dataclass(frozen=True)
+class QueryRow:
+    """One query's row of each token × token step of a head, float32 (Tk,); `output_diff` is
+    max |row weights · V − the head's output row| (0 when read from kept matrices)."""
+
+    query: int
+    scores: np.ndarray
+    scaled: np.ndarray
+    masked: np.ndarray
+    weights: np.ndarray
+    output_diff: float
+
+
 @dataclass
 class HeadSteps:
     """Every intermediate of one head (and the layer's output), float32 numpy, rows = tokens."""
@@ -95,11 +119,13 @@ class HeadSteps:
     q: np.ndarray  # (Tq, d_k), after q_norm where the model has one
     k: np.ndarray  # (Tk, d_k)
     v: np.ndarray  # (Tk, d_k)
-    scores: np.ndarray  # (Tq, Tk) Q Kᵀ
-    scaled: np.ndarray  # (Tq, Tk) Q Kᵀ / √d_k
+    # The token × token matrices: None for a ViT above DENSE_MAX_TOKENS tokens, where no head keeps one
+    # (`dense` is False): `query_row(i)` computes one query's row of each from q and k instead.
+    scores: np.ndarray | None  # (Tq, Tk) Q Kᵀ
+    scaled: np.ndarray | None  # (Tq, Tk) Q Kᵀ / √d_k
     mask: np.ndarray | None  # (Tq, Tk) bool, True = may attend; None when nothing is masked
-    masked: np.ndarray  # (Tq, Tk) scaled with −inf where the mask is False
-    weights: np.ndarray  # (Tq, Tk) softmax over keys
+    masked: np.ndarray | None  # (Tq, Tk) scaled with −inf where the mask is False
+    weights: np.ndarray | None  # (Tq, Tk) softmax over keys
     head_output: np.ndarray  # (Tq, d_k) weights @ V
     concat: np.ndarray  # (Tq, n_heads·d_k): every head's output side by side (all recomputed here)
     w_o: np.ndarray  # (n_heads·d_k, d_model), so that output = concat W_O + b_O
@@ -117,10 +143,57 @@ class HeadSteps:
     q_unrotated: np.ndarray | None = None  # (Tq, d_k) rotary models: X W_Q + b_Q before the rotation (q is after)
     k_unrotated: np.ndarray | None = None  # (Tk, d_k) the same for K
     output_name: str | None = None  # language models: the module whose output is checked ("attention.output.dense")
+    grid: tuple[int, int] | None = None  # ViT: the patch grid (rows, columns), patches after `n_prefix` tokens
+    n_prefix: int = 0  # ViT: tokens before the patches (CLS, DIST, REG0…)
 
     @property
     def scale(self) -> float:
         return float(self.scaling) if self.scaling is not None else 1.0 / math.sqrt(self.d_k)
+
+    @property
+    def dense(self) -> bool:
+        """Whether the token × token matrices are kept (every input up to DENSE_MAX_TOKENS tokens)."""
+        return self.weights is not None
+
+    def query_row(self, query: int) -> QueryRow:
+        """Query `query`'s row of Q Kᵀ, Q Kᵀ / √d_k, the masked scores and the softmax, float32 (Tk,).
+
+        Kept matrices are read; without them (`dense` False) the row is computed from this head's q and k as the
+        block's recomputation computed it (Q Kᵀ, ÷ √d_k, softmax), and `output_diff` says how far its weights · V
+        is from the head's output row, which is part of the checked output."""
+        if not 0 <= query < self.q.shape[0]:
+            raise ValueError(f"query {query} is outside 0..{self.q.shape[0] - 1}")
+        if self.dense:
+            return QueryRow(query, self.scores[query], self.scaled[query], self.masked[query], self.weights[query],
+                            0.0)
+        with torch.inference_mode():
+            q = torch.from_numpy(np.array(self.q[query:query + 1]))
+            k = torch.from_numpy(np.array(self.k))
+            scores = q @ k.T
+            scaled = scores / math.sqrt(self.d_k) if self.scaling is None else scores * self.scaling
+            masked = scaled
+            if self.mask is not None:
+                masked = scaled.masked_fill(~torch.from_numpy(np.array(self.mask[query:query + 1])), float("-inf"))
+            weights = masked.softmax(dim=-1)
+            out = weights @ torch.from_numpy(np.array(self.v))
+            diff = float((out[0] - torch.from_numpy(np.array(self.head_output[query]))).abs().max())
+        return QueryRow(query, _np(scores[0]), _np(scaled[0]), _np(masked[0]), _np(weights[0]), diff)
+
+    def rows_window(self, query: int, size: int = WINDOW_ROWS) -> slice:
+        """The `size` consecutive token positions (all of them when fewer) that the page draws of a matrix with a
+        row per token when it does not draw every row: the query's row and the rows around it."""
+        n = self.q.shape[0]
+        if n <= size:
+            return slice(0, n)
+        start = min(max(0, query - size // 2), n - size)
+        return slice(start, start + size)
+
+    def on_grid(self, row: np.ndarray) -> np.ndarray:
+        """A ViT key row (Tk,) as the patch grid (rows, columns): the patches' values, prefix tokens left out."""
+        if self.grid is None:
+            raise ValueError("not a ViT head: no patch grid")
+        rows, cols = self.grid
+        return np.asarray(row)[self.n_prefix:self.n_prefix + rows * cols].reshape(rows, cols)
 
     @property
     def difference(self) -> np.ndarray:
@@ -140,12 +213,19 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().float().cpu().numpy()
 
 
-def _capture(module: nn.Module, run, model: nn.Module | None = None) -> tuple[tuple, dict, object]:
+class _Captured(Exception):
+    """Raised by _capture's hook once it has what it needs, when the rest of the forward pass is not wanted."""
+
+
+def _capture(module: nn.Module, run, model: nn.Module | None = None,
+             stop: bool = False) -> tuple[tuple, dict, object]:
     """Runs `run()` once and returns (args, kwargs, output) of `module`'s first call in it.
 
     The hooks live only inside this call and record only calls made by this thread: the model is shared by
     every session, and another session's forward pass may go through the same module meanwhile. `model`'s
     lock is held meanwhile, so no other capture switches its fused attention off under this forward.
+    `stop`: the forward pass ends at that call (nothing after it is used; a ViT at 5,477 tokens spends seconds in
+    the blocks after the chosen one).
     """
     seen: dict = {}
 
@@ -156,15 +236,32 @@ def _capture(module: nn.Module, run, model: nn.Module | None = None) -> tuple[tu
     def post_hook(_mod, _args, _kwargs, output):
         if "output" not in seen:
             seen["output"] = output
+            if stop:
+                raise _Captured
 
     with hooks(hold=model) as h:  # this thread's calls only, removed in `finally`, flags as loaded (capture/hooks.py)
         h.pre(module, pre_hook, with_kwargs=True)
         h.forward(module, post_hook, with_kwargs=True)
         with torch.inference_mode():
-            run()
+            try:
+                run()
+            except _Captured:
+                pass
     if "output" not in seen:
         raise RuntimeError("the chosen attention module was not called by the forward pass")
     return seen["args"], seen["kwargs"], seen["output"]
+
+
+def _head_output_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, d_k: int) -> torch.Tensor:
+    """softmax(Q Kᵀ / √d_k) V of one head, (Tq, d_k), a chunk of query rows at a time: never more than
+    CHUNK_ELEMENTS scores at once, the same arithmetic as _head_attention (unmasked)."""
+    out = q.new_empty(q.size(0), v.size(-1))
+    step = max(1, CHUNK_ELEMENTS // max(1, k.size(0)))
+    kt = k.transpose(-2, -1)
+    for start in range(0, q.size(0), step):
+        scaled = (q[start:start + step] @ kt) / math.sqrt(d_k)
+        out[start:start + step] = scaled.softmax(dim=-1) @ v
+    return out
 
 
 def _head_attention(q, k, v, d_k, mask):
@@ -361,8 +458,9 @@ def vit_model_steps(model, pixels: torch.Tensor, block: int, head: int | None) -
     from models.capture import vision
 
     module = _module(model)
-    labels, _ = vision.token_labels(module, tuple(int(g) for g in module.patch_embed.grid_size))
-    return vit_steps(module, pixels, block, head, labels)
+    grid = tuple(int(g) for g in module.patch_embed.grid_size)
+    labels, n_prefix = vision.token_labels(module, grid)
+    return vit_steps(module, pixels, block, head, labels, grid=grid, n_prefix=n_prefix)
 
 
 def _layer_scale(block: nn.Module) -> tuple[torch.Tensor | None, object]:
@@ -380,10 +478,16 @@ def _layer_scale(block: nn.Module) -> tuple[torch.Tensor | None, object]:
 
 
 def vit_steps(
-    model: nn.Module, pixels: torch.Tensor, block: int, head: int | None, token_labels: list[str]
+    model: nn.Module, pixels: torch.Tensor, block: int, head: int | None, token_labels: list[str],
+    grid: tuple[int, int] | None = None, n_prefix: int = 0,
 ) -> HeadSteps | list[HeadSteps]:
     """One head of one block of a timm VisionTransformer on one preprocessed image (1, 3, H, W); every head of
     the block, in order, when `head` is None (one forward pass and one recomputation for all of them).
+
+    Up to DENSE_MAX_TOKENS tokens every head keeps its token × token matrices; above, none does (HeadSteps.dense
+    is False): each head's output is computed a chunk of query rows at a time, and the check still covers every
+    row of the block's output. `grid` and `n_prefix` (the patch grid, the tokens before it) go on the steps for
+    the page's pictures.
 
     X is the block's `norm1` output (pre-norm, Dosovitskiy et al. 2021 eq. 2: z'_l = MSA(LN(z_{l-1})) + z_{l-1}):
     the input of its attention. With LayerScale the block adds γ ⊙ MSA(LN(z)) instead; γ is recomputed and checked.
@@ -401,7 +505,7 @@ def vit_steps(
         raise RuntimeError("the model must be in eval mode (dropout off) for an exact recomputation")
     dev = next(model.parameters()).device
     pixels = pixels.to(dev, dtype=next(model.parameters()).dtype)
-    args, kwargs, out = _capture(module, lambda: model(pixels), model)
+    args, kwargs, out = _capture(module, lambda: model(pixels), model, stop=True)  # the blocks after: not needed
     x = (args[0] if args else kwargs["x"])[0]  # (N, C)
     if kwargs.get("rope") is not None:
         raise refusal(model) or NotReproducible("steps.rotary", model=type(model).__name__)
@@ -422,7 +526,11 @@ def vit_steps(
         qkv = qkv.reshape(1, n, 3, n_heads, d_k).permute(2, 0, 3, 1, 4)  # (3, 1, h, N, d_k)
         q_all, k_all, v_all = qkv.unbind(0)
         q_all, k_all = module.q_norm(q_all), module.k_norm(k_all)  # identity unless the model has qk-norm
-        heads = [_head_attention(q_all[0, h], k_all[0, h], v_all[0, h], d_k, None) for h in range(n_heads)]
+        if n <= DENSE_MAX_TOKENS:
+            heads = [_head_attention(q_all[0, h], k_all[0, h], v_all[0, h], d_k, None) for h in range(n_heads)]
+        else:  # no N × N matrix kept for any head: the page draws the query's row (HeadSteps.query_row)
+            heads = [(None, None, None, None, _head_output_chunked(q_all[0, h], k_all[0, h], v_all[0, h], d_k))
+                     for h in range(n_heads)]
         concat = torch.cat([r[4] for r in heads], dim=-1)  # (N, h·d_k)
         norm = getattr(module, "norm", None)
         concat_normed = concat if norm is None else norm(concat)  # identity unless scale_norm
@@ -492,6 +600,8 @@ def vit_steps(
                 layer_scale=shared["layer_scale"],
                 scaled_output=shared["scaled_output"],
                 model_scaled_output=shared["model_scaled_output"],
+                grid=None if grid is None else (int(grid[0]), int(grid[1])),
+                n_prefix=int(n_prefix),
             ))
 
         return [one(h) for h in range(n_heads)] if head is None else one(head)

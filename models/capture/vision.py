@@ -664,6 +664,10 @@ def _patch_size(model: torch.nn.Module) -> tuple[int, int]:
     return int(ps[0]), int(ps[1])
 
 
+def _contiguous(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().clone(memory_format=torch.contiguous_format)
+
+
 def _capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[BlockAttention, torch.Tensor]:
     """The model's own forward with forward hooks on every block's q_norm and k_norm (identities unless the model
     has qk-norm): their outputs are the q and k that the attention multiplies, kept (heads, N, d) per block; hooks
@@ -689,8 +693,9 @@ def _capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[Blo
     with (unfused(module) if explicit else nullcontext()), hooks(hold=module) as h:
         for b in blocks:
             h.pre(b.attn, on_attn, with_kwargs=True)
-            h.forward(b.attn.q_norm, lambda mod, inp, out: qs.append(out[0].detach().clone()))
-            h.forward(b.attn.k_norm, lambda mod, inp, out: ks.append(out[0].detach().clone()))
+            # contiguous copies: q and k are views into the qkv buffer (which also holds v), strided for the heads
+            h.forward(b.attn.q_norm, lambda mod, inp, out: qs.append(_contiguous(out[0])))
+            h.forward(b.attn.k_norm, lambda mod, inp, out: ks.append(_contiguous(out[0])))
         logits = module(x)
     if any(masked):
         raise CaptureError("vision.capture_masked", module=type(module).__name__)
@@ -753,7 +758,8 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             if meta.lazy:
                 attention_np, logits = _capture_queries_keys(model, x)
                 if attention_np.num_tokens != n:
-                    raise CaptureError("vision.capture_shape", block=0, shape=str(attention_np.shape), n=n)
+                    shape = str(attention_np.shape)
+                    raise CaptureError("vision.capture_shape", block=0, shape=shape, n=n)
             else:
                 heads = int(getattr(model.blocks[0].attn, "num_heads", 1) or 1)
                 need = n_blocks * heads * n * n * 4
