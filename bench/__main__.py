@@ -1,6 +1,6 @@
 """python -m bench [--device cpu|cuda] [--quick] [--threads N] [--only part,part]: one JSON object on stdout.
 
-Progress goes to stderr. Goals (issue 6) are written into the JSON beside each figure, with whether
+Progress goes to stderr. Goals (issues 6, 13 and 14) are written into the JSON beside each figure, with whether
 they were met; `--quick` uses smaller models and fewer repeats (tests/test_bench.py runs it to keep it
 working: its timings are not the measured figures).
 """
@@ -12,22 +12,31 @@ import os
 import platform
 import time
 
-PARTS = ("capture", "pages", "memory", "browser", "language")
+PARTS = ("capture", "pages", "memory", "browser", "language", "hires")
 GOALS = {
-    "capture_overhead": "<= 1.15 for every model, and no worse than timm's AttentionExtract (judged against "
-    "AttentionExtract asked for the same outputs, maps and logits; its default, maps only, is reported beside)",
+    "capture_overhead": "<= 1.05 for vit_base_patch16_224 and swin_tiny_patch4_window7_224 at 224 px (issue 14), "
+    "<= 1.15 for the others (the encoder-decoder; the --quick stand-ins), and no worse than timm's AttentionExtract "
+    "(judged against AttentionExtract asked for the same outputs, maps and logits; its default, maps only, is "
+    "reported beside). capture_every_map_ratio (ViTs whose weights are computed when shown) is reported, no goal",
     "rerender_ms": "<= 100",
     "overview_bytes": "<= 3 MB (3,000,000 bytes)",
     "vit_page_bytes": "<= 5 MB (5,000,000 bytes)",
     "first_figure_s": "<= 10",
     "view_change_ms": "<= 300 on every page (median; head control + ArrowRight, and a click on the ViT patch grid)",
-    "peak_rss_mb": "<= 2,500 for the 1,370-token ViT",
+    "peak_rss_mb": "<= 2,500 for the 1,370-token ViT (the child's own VmHWM)",
     "lm_capture_ratio": "<= 1.10: the recording forward (every weight can be shown) / transformers' fused (SDPA) "
     "forward, BERT-base at 512 tokens and GPT-2 at 1,024 (eager output_attentions=True beside it: lm_eager_ratio)",
     "lm_peak_rss_mb": "<= 2,500 for the language page at 4,096 tokens (GPT-2-sized, 12 layers × 12 heads, d = 768)",
     "lm_page_bytes": "<= 5 MB (5,000,000 bytes) for that page, default tab and view",
     "lm_view_change_ms": "<= 300 (median) for a head change and a layer change on that page in Chromium",
     "lm_first_figure_s": "<= 10 from a fresh server to the first MiniLM figure on /language",
+    "hires_peak_rss_mb": "<= 2,500 for the ViT page with vit_small_patch14_dinov2 and vit_small_patch14_reg4_dinov2 "
+    "at 1,036 px (5,477 / 5,481 tokens), each",
+    "hires_page_bytes": "<= 5 MB (5,000,000 bytes) for that page, each model",
+    "hires_own_size_peak_rss_mb": "<= 1,200 for the ViT page with vit_small_patch14_dinov2 at 518 px (its own size)",
+    "hires_view_change_ms": "<= 300 (median) for a layer change and a head change on /vit at 1,036 px in Chromium",
+    "hires_first_figure_after_upload_s": "<= 20 from handing a 2,000 px photo to the uploader of the open /vit page at "
+    "1,036 px to its first chart painted",
 }
 NOTES = [
     "Each compared pair runs in one process on the same input, alternating (bare, ours, AttentionExtract, bare, ...), "
@@ -62,6 +71,33 @@ NOTES = [
     "lm_layer ArrowRight in Chromium as view_change_ms (split into the script's run and the paint after it). "
     "lm_first_figure_s: a fresh server to the first chart on /language (the bundled MiniLM). With --quick: tiny "
     "stand-ins at 64 and 256 tokens, no cold start.",
+    "peak_rss_mb: the ViT page in an AppTest child (bench/memory.py), its own peak resident memory: VmHWM from "
+    "/proc/self/status, not ru_maxrss (Linux carries a parent's ru_maxrss over into a child across exec; it is "
+    "reported beside as ru_maxrss_mb).",
+    "capture_overhead at 224 px (issue 14): goal 1.05 for vit_base_patch16_224 and swin_tiny_patch4_window7_224, "
+    "1.15 for the others. A plain timm ViT's vision.run keeps each block's queries and keys and forms no weight; "
+    "every_map_ratio (top level: capture_every_map_ratio) = vision.run followed by computing every block's map once "
+    "as the page would ([trace.attention[i] for i in range(len(trace.attention))]: float32 (heads, N, N) each) / "
+    "the bare forward, alternating in the same rounds as the others: the honest cost of having every weight. "
+    "Models that keep their maps (Swin) have none (null).",
+    "Hires (bench/hires.py, issue 14), random weights (no Hub here: weights change neither memory nor bytes). "
+    "hires_peak_rss_mb / hires_page_bytes: the ViT page in an AppTest child opened from a link (vit_weights=random, "
+    "vit_model, vit_size=1036; the first sample photo) for vit_small_patch14_dinov2 and vit_small_patch14_reg4_dinov2 "
+    "at 1,036 px; peak = the child's VmHWM over its whole life: the page opening (the model built at that size, its "
+    "run, every figure built and serialised) then one layer and one head change (AppTest reruns of the whole "
+    "script); bytes = every chart's JSON and config and every image as the page opens (as the pages part counts). "
+    "hires_own_size_peak_rss_mb: the same for vit_small_patch14_dinov2 at 518 px, its own size. A row whose page "
+    "did not run at the size asked (its vit_size control) is null with a reason. hires_view_change_ms: Chromium "
+    "against `streamlit run app.py`, /vit?vit_weights=random&vit_model=vit_small_patch14_dinov2&vit_size=1036 opened "
+    "by its address; ArrowRight on the focused vit_layer / vit_head select_slider, key press to running, notRunning "
+    "and two frames painted; median after one warm-up change (server_ms / paint_ms split beside). "
+    "hires_first_figure_after_upload_s: on that open page, after choosing upload in the Image radio (untimed; no chart "
+    "left on the page, checked), from just before Playwright hands the uploader's file input a 2,000 x 2,000 px "
+    "JPEG (the first sample photo enlarged, Lanczos, quality 90) to the first Plotly chart of the page drawn "
+    "(`.js-plotly-plot` in an stPlotlyChart) and two animation frames after: the upload, decoding, the run at "
+    "1,036 px on the model already built at that size, the script up to its first chart and the browser's "
+    "drawing; upload_to_idle_s beside (every figure). With --quick: vit_tiny_patch16_224 at 384 px for the 1,036-px "
+    "rows and the browser, at 224 px (its own size) for the own-size row; 2 view changes each.",
 ]
 
 
@@ -72,11 +108,17 @@ def _goal_met(results: dict) -> dict:
         def no_worse(key):
             return all(v.get(key) is None or v["ratio"] <= v[key] for v in cap.values())
 
-        met["capture_overhead_1.15"] = all(v["ratio"] <= 1.15 for v in cap.values())
+        from bench.capture import goal_of
+
+        strict = {k: v for k, v in cap.items() if goal_of(k) < 1.15}
+        if strict:  # issue 14: 1.05 for vit_base_patch16_224 and swin_tiny_patch4_window7_224
+            met["capture_overhead_1.05"] = all(v["ratio"] <= goal_of(k) for k, v in strict.items())
+        met["capture_overhead_1.15"] = all(v["ratio"] <= 1.15 for k, v in cap.items() if k not in strict)
         same = no_worse("timm_attention_extract_same_outputs_ratio")
         met["capture_overhead_vs_attention_extract_same_outputs"] = same
         met["capture_overhead_vs_attention_extract_default"] = no_worse("timm_attention_extract_ratio")
-        met["capture_overhead"] = met["capture_overhead_1.15"] and same
+        met["capture_overhead"] = (met["capture_overhead_1.15"] and met.get("capture_overhead_1.05", True)
+                                   and same)
     if results.get("rerender_ms"):
         met["rerender_ms"] = all(v <= 100 for v in results["rerender_ms"].values())
     if results.get("overview_bytes") is not None:
@@ -89,6 +131,10 @@ def _goal_met(results: dict) -> dict:
         met["view_change_ms"] = all(v is not None and v <= 300 for v in results["view_change_ms"].values())
     if results.get("peak_rss_mb") is not None:
         met["peak_rss_mb"] = results["peak_rss_mb"] <= 2500
+    if results.get("hires_peak_rss_mb") is not None:
+        from bench import hires
+
+        met.update(hires.goals_met(results))
     if results.get("lm_capture_ratio") is not None:
         from bench import language
 
@@ -136,6 +182,12 @@ def main(argv: list[str] | None = None) -> dict:
         "lm_page_bytes": None,
         "lm_view_change_ms": None,
         "lm_first_figure_s": None,
+        "capture_every_map_ratio": None,
+        "hires_peak_rss_mb": None,
+        "hires_page_bytes": None,
+        "hires_own_size_peak_rss_mb": None,
+        "hires_view_change_ms": None,
+        "hires_first_figure_after_upload_s": None,
         "details": {},
         "goals": GOALS,
         "notes": NOTES,
@@ -148,6 +200,8 @@ def main(argv: list[str] | None = None) -> dict:
         from bench import capture
 
         out["capture_overhead"] = capture.measure(args.device, args.quick)
+        out["capture_every_map_ratio"] = {k: v["every_map_ratio"] for k, v in out["capture_overhead"].items()
+                                          if v.get("every_map_ratio") is not None}
     if "pages" in parts:
         from bench import pages
 
@@ -180,6 +234,12 @@ def main(argv: list[str] | None = None) -> dict:
         found = language.measure(args.quick, args.threads)
         out["details"]["language"] = found
         out.update(language.summary(found))
+    if "hires" in parts:
+        from bench import hires
+
+        found = hires.measure(args.quick, args.threads)
+        out["details"]["hires"] = found
+        out.update(hires.summary(found))
     out["goals_met"] = _goal_met(out)
     out["bench_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out, indent=1))
