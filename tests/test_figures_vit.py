@@ -54,6 +54,19 @@ def decode_png(uri: str) -> Image.Image:
     return Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):])))
 
 
+def decode_photo(uri: str) -> np.ndarray:
+    """The photo under a ViT map: a JPEG (quality 90, no chroma subsampling), as an (H, W, 3) array."""
+    prefix = "data:image/jpeg;base64,"
+    assert uri.startswith(prefix)
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri[len(prefix):]))).convert("RGB"))
+
+
+def same_photo(sent: np.ndarray, crop: np.ndarray) -> bool:
+    """The crop as sent: full size, within JPEG's rounding (the test crop is noisy, JPEG's worst case: mean error
+    under 6 levels of 255; another image, or one shifted by a pixel, is tens of levels off)."""
+    return sent.shape == crop.shape and float(np.abs(sent.astype(int) - crop.astype(int)).mean()) < 6
+
+
 def check(fig) -> dict:
     """Full Plotly validation, orjson without the Python fallback, and the figure as plain data."""
     checked = fast.validated(fig)  # raises ValueError on any invalid property
@@ -86,7 +99,7 @@ def test_patch_grid_image_lines_markers_and_selection(crop):
     spec = check(vi.patch_grid(crop, GRID, PATCH, P, selected=(3, 11)))
     image, markers = spec["data"]
     assert image["type"] == "image" and image["hoverinfo"] == "skip"
-    assert np.array_equal(np.asarray(decode_png(image["source"]).convert("RGB")), crop)  # lossless, full size
+    assert same_photo(decode_photo(image["source"]), crop)  # full size
     assert (image["x0"], image["dx"]) == (0.0, 1.0)
     custom = values(markers["customdata"]).reshape(-1, 3)
     r, c = np.divmod(np.arange(196), 14)
@@ -109,8 +122,8 @@ def test_a_large_crop_is_sent_shrunk_and_placed_at_scale():
     big = np.random.default_rng(2).integers(0, 256, (896, 896, 3), dtype=np.uint8)
     spec = check(vi.patch_grid(big, (64, 64), 14.0, 1))
     image = spec["data"][0]
-    sent = decode_png(image["source"])
-    assert sent.size == (640, 640) and image["dx"] == pytest.approx(896 / 640)
+    sent = decode_photo(image["source"])
+    assert sent.shape[:2] == (640, 640) and image["dx"] == pytest.approx(896 / 640)
     assert image["x0"] == pytest.approx(896 / 640 / 2 - 0.5)
 
 
@@ -134,7 +147,7 @@ def test_attention_overlay_holds_the_map_and_marks_the_patch(crop, attention):
     patch_map = attention[2][1, 0, P:].reshape(GRID)
     spec = check(vi.attention_overlay(crop, patch_map, PATCH, P, title="Layer 3, head 1", mark=(5, 9)))
     image, heat = spec["data"]
-    assert np.array_equal(np.asarray(decode_png(image["source"]).convert("RGB")), crop)
+    assert same_photo(decode_photo(image["source"]), crop)
     assert heat["type"] == "heatmap"
     assert np.array_equal(values(heat["z"]), patch_map)  # float32, bit for bit
     assert heat["zmin"] == 0.0 and heat["zmax"] == pytest.approx(float(patch_map.max()))
@@ -157,7 +170,7 @@ def test_head_grid_one_heatmap_per_head_on_its_panel(crop, attention):
     spec = check(vi.head_grid(crop, maps, PATCH, P, columns=2, mark=(2, 6)))
     image, heats = spec["data"][0], spec["data"][1:]
     assert len(heats) == HEADS and all(h["type"] == "heatmap" for h in heats)
-    tiled = np.asarray(decode_png(image["source"]).convert("RGB"))
+    tiled = decode_photo(image["source"])
     thumb = np.asarray(Image.fromarray(crop).resize((160, 160), Image.Resampling.BOX))
     scale = image["dx"]
     assert scale == pytest.approx(224 / 160)
@@ -168,7 +181,7 @@ def test_head_grid_one_heatmap_per_head_on_its_panel(crop, attention):
         assert heat["zmax"] == pytest.approx(float(maps[i].max()))  # each head on its own scale
         ox, oy = heat["x0"] - PATCH / 2 + 0.5, heat["y0"] - PATCH / 2 + 0.5  # the panel's corner, input px
         tx, ty = round(ox / scale), round(oy / scale)
-        assert np.array_equal(tiled[ty : ty + 160, tx : tx + 160], thumb)  # the heatmap lies on its thumbnail
+        assert same_photo(tiled[ty : ty + 160, tx : tx + 160], thumb)  # the heatmap lies on its thumbnail
         assert annotations[i]["text"] == f"head {i + 1}" and annotations[i]["x"] == pytest.approx(ox + 112)  # from 1
         assert rect_cell(dict(outlines[i], x0=outlines[i]["x0"] - ox, x1=outlines[i]["x1"] - ox,
                               y0=outlines[i]["y0"] - oy, y1=outlines[i]["y1"] - oy), PATCH) == (2, 6)
@@ -433,3 +446,15 @@ def test_json_download_holds_the_same_numbers(demo_trace):
 def test_top_k_text_is_never_shrunk_below_12_px():
     spec = check(vi.top_k_bars([("circle", 0.97), ("square", 0.02), ("triangle", 0.01)]))
     assert spec["layout"]["uniformtext"] == {"minsize": 12, "mode": "show"}
+
+
+def test_a_head_grid_of_many_patches_names_each_patch_in_a_third_of_the_bytes(crop):
+    """Above 1,024 patches (DINOv2 at 1,036 px: 74 × 74) each panel's hover carries (row, column) as one byte each,
+    not the token index too: six panels resent on every layer change."""
+    maps = np.random.default_rng(3).random((6, 40, 40)).astype(np.float32)
+    spec = check(vi.head_grid(crop, maps, 224 / 40, 1))
+    for heat in spec["data"][1:]:
+        custom = values(heat["customdata"])
+        assert custom.dtype == np.int8 and custom.shape == (40, 40, 2)
+        assert custom[7, 31].tolist() == [7, 31] and "token" not in heat["hovertemplate"]
+        assert np.array_equal(values(heat["z"]), maps[spec["data"].index(heat) - 1])  # the weights exactly

@@ -56,6 +56,20 @@ def colorscale(scale) -> Shared:
     return stops
 
 
+def jpeg_uri(image, quality: int = 90) -> str:
+    """A JPEG data URI of a PIL image or an (H, W, 3) uint8 array (quality 90, no chroma subsampling): for
+    photographs under a chart, a fifth to a tenth of a PNG's bytes and no difference the eye sees."""
+    import base64
+    import io
+
+    from PIL import Image
+
+    pil = image if isinstance(image, Image.Image) else Image.fromarray(image)
+    buf = io.BytesIO()
+    pil.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
 def png_uri(image, **save) -> str:
     """A PNG data URI of a PIL image or an (H, W[, 3]) uint8 array; `save` goes to PIL's PNG writer."""
     import base64
