@@ -154,10 +154,13 @@ def size_ui(name: str, weights: str) -> int | None:
              "Computing every weight once is about {gflop} GFLOP.").format(
         tokens=f"{c['tokens']:,}", layers=geo["depth"], heads=geo["heads"], kept=f"{c['kept_bytes'] / 1e6:,.0f}",
         maps=f"{c['maps_bytes'] / 1e6:,.0f}", gflop=_gflop(c["weights_flops"]))
-    if size != native:
+    if size != native and weights == "pretrained":
         said += " " + _("The model was trained at {native} px: timm resamples its position embeddings (bicubic) to "
                         "the {grid}×{grid} grid when it builds it at {size} px.").format(
             native=native, grid=c["grid"], size=size)
+    elif size != native:
+        said += " " + _("Its own size is {native} px; random weights are drawn for the {grid}×{grid} grid "
+                        "directly.").format(native=native, grid=c["grid"])
     st.caption(said)
     return None if size == native else int(size)
 
