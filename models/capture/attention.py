@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-CHUNK_CELLS = 4_000_000  # weights per chunk of a streamed block (heads × rows × N): about 16 MB of float32
+CHUNK_CELLS = 2_000_000  # weights per chunk of a streamed block (heads × rows × N): about 8 MB of float32
 
 
 class BlockAttention(Sequence):
