@@ -51,12 +51,12 @@ DISCARDS = tuple(round(0.05 * i, 2) for i in range(20))  # the discard ratio's s
 
 
 @st.cache_resource(max_entries=8, show_spinner=False)
-def _attention_form(name: str, weights: str, device: str) -> dict:
+def _attention_form(name: str, weights: str, device: str, size: int | None = None) -> dict:
     """What a block's attention computes beyond softmax(QKᵀ/√d_k)·V, read from the loaded model's modules:
     d_k and the scale, a relative position bias (BEiT's relative_position_bias_table, timm's RelPos*
     modules), rotary embeddings (EVA's `rope`), q/k normalisation. Empty when it cannot be read."""
     try:
-        model = uv.cached_model(name, weights, device).module
+        model = uv.cached_model(name, weights, device, size).module  # the model shown, not another size of it
         attn = model.blocks[0].attn
     except Exception:
         return {}
@@ -192,7 +192,7 @@ n_layers = len(att)
 n_heads = att.num_heads
 has_cls = "CLS" in prefix
 cfg = trace.extras.get("data_config", {})
-form = _attention_form(name, weights, device)
+form = _attention_form(name, weights, device, size)
 
 uv.weights_badge(trace)
 if weights == "demo":
@@ -628,7 +628,7 @@ def rollout_view() -> None:
 
 def _flops() -> float:
     """Floating-point work of computing every weight of the run once: 2·N²·d_k per head and layer."""
-    d = int(att.queries_keys(0)[0].shape[-1]) if att.lazy else 64
+    d = int(att.queries_keys(0)[0].shape[-1]) if att.lazy else int(form.get("head_dim") or 64)
     return float(n_layers * n_heads * n_tokens ** 2 * 2 * d)
 
 
