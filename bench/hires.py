@@ -61,12 +61,7 @@ def row_name(model: str, size: int) -> str:
 # ------------------------------------------------------------------------------------------------ the page path
 CHILD = r"""
 import json, resource, sys, time
-def hwm_mb():
-    try:
-        with open("/proc/self/status") as f:
-            return next(round(int(ln.split()[1]) / 1024, 1) for ln in f if ln.startswith("VmHWM:"))
-    except (OSError, StopIteration):
-        return None
+from bench.pages import hwm_mb
 import torch
 torch.set_num_threads(int(sys.argv[4]))
 from streamlit.testing.v1 import AppTest

@@ -147,3 +147,13 @@ def encoder_decoder_page(quick: bool) -> dict:
 
 def measure(quick: bool) -> dict:
     return {"vit": vit_page(quick), "swin": swin_page(quick), "encoder_decoder": encoder_decoder_page(quick)}
+
+
+def hwm_mb() -> float | None:
+    """This process's own peak resident memory (VmHWM, MB): the children of bench/memory.py, hires.py and
+    language.py report it (ru_maxrss would carry the parent's over across exec)."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(round(int(ln.split()[1]) / 1024, 1) for ln in f if ln.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        return None
