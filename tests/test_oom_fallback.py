@@ -54,7 +54,7 @@ def test_the_pages_runs_go_through_the_fallback(monkeypatch):
 
     calls.clear()
 
-    def fake_vision(key, name, weights, device, top_k, image):
+    def fake_vision(key, name, weights, device, top_k, image, size=None):
         calls.append(device)
         if device == "cuda":
             raise torch.OutOfMemoryError("CUDA out of memory")
