@@ -51,7 +51,9 @@ def test_captures_stop_faulting_in_fresh_pages():
         out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     pages = out["keep"]["attention_pages"]
     keep, default = (statistics.median(out[m]["faults"][1:]) for m in ("keep", "default"))  # after the first run
-    assert default > pages / 2, out  # by default each run's maps land on fresh pages
+    # by default a good part of each run's maps land on fresh pages (glibc's choice varies: medians of 1,302-2,700
+    # faults for 2,728 pages of maps were seen), kept they reuse the last run's pages
+    assert default > pages / 4, out
     assert keep < pages / 4 and keep < default / 4, out  # kept: the maps reuse the last run's pages
 
 
