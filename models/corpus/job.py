@@ -51,6 +51,7 @@ class Corpus:
     _zip: str | None = None
     _folder: str | None = None
     _lines: list[str] = field(default_factory=list)
+    _blobs: dict[str, bytes] | None = None  # images held in memory (an upload, the bundled corpus)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -63,6 +64,8 @@ class Corpus:
                 "bytes": [self._read(self.labels[i]) for i in ids]}
 
     def _read(self, name: str) -> bytes | None:
+        if self._blobs is not None:
+            return self._blobs.get(name)
         try:
             if self._zip is not None:
                 with zipfile.ZipFile(self._zip) as z:
@@ -78,7 +81,8 @@ def open_corpus(path: str | os.PathLike, lines: list[str] | None = None) -> Corp
     if lines is not None:
         return Corpus(str(p), "text", list(lines), _lines=list(lines))
     if p.is_dir():
-        names = sorted(str(f.relative_to(p)) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
+        names = sorted(str(f.relative_to(p)) for f in p.rglob("*")
+                       if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
         if not names:
             raise JobError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {p}")
         return Corpus(str(p.resolve()), "images", names, _folder=str(p))
@@ -97,6 +101,41 @@ def open_corpus(path: str | os.PathLike, lines: list[str] | None = None) -> Corp
         got = got[:-1]  # the newline that ends the file ends the last line
     got = [g.rstrip("\r") for g in got]
     return Corpus(str(p.resolve()), "text", got, _lines=got)
+
+
+def text_corpus(text: str, path: str = "<text>") -> Corpus:
+    """A corpus from text held in memory (an upload): one input per line, as `open_corpus` reads a file."""
+    got = text.split("\n")
+    if got and got[-1] == "":
+        got = got[:-1]
+    got = [g.rstrip("\r") for g in got]
+    return Corpus(path, "text", got, _lines=got)
+
+
+def image_corpus(blobs: dict[str, bytes], path: str = "<images>") -> Corpus:
+    """A corpus of images held in memory, in the order given: name → the file's bytes."""
+    return Corpus(path, "images", list(blobs), _blobs=dict(blobs))
+
+
+def zip_corpus(data: bytes, path: str = "<zip>", max_files: int | None = None, max_bytes: int | None = None
+               ) -> Corpus:
+    """The images of a zip held in memory (sorted by name); JobError past the limits or without images."""
+    try:
+        z = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise JobError("not a zip file") from None
+    with z:
+        infos = sorted((i for i in z.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
+                        and pathlib.PurePosixPath(i.filename).suffix.lower() in IMAGE_SUFFIXES),
+                       key=lambda i: i.filename)
+        if not infos:
+            raise JobError("no images in the zip")
+        if max_files is not None and len(infos) > max_files:
+            raise JobError(f"{len(infos)} images in the zip, more than {max_files}")
+        total = sum(i.file_size for i in infos)
+        if max_bytes is not None and total > max_bytes:
+            raise JobError(f"{total / 2**20:.0f} MB of images in the zip, more than {max_bytes / 2**20:.0f} MB")
+        return image_corpus({i.filename: z.read(i) for i in infos}, path)
 
 
 def corpus_fingerprint(c: Corpus) -> str:
