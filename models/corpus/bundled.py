@@ -46,3 +46,13 @@ def link_params(label: str, page: str) -> dict[str, str] | None:
         cls, _, seed = rest.partition(":")
         return {f"{page}_image": "shape", f"{page}_shape": cls, f"{page}_seed": seed}
     return None
+
+
+def demo_task(task: str, n: int = 200) -> Corpus:
+    """n held-out inputs of one of our demo tasks (reverse, dates, translate), never seen in training: the corpus
+    for a demo encoder–decoder, whose vocabulary is its task's (models/demo/text.py)."""
+    from models.corpus.job import text_corpus
+    from models.demo import text as demo_text
+
+    lines = [src for src, _ in demo_text.examples(task, n, seed=0, split=demo_text.HELDOUT)]
+    return text_corpus("\n".join(lines) + "\n", f"<demo:{task} held-out inputs>")
