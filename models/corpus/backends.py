@@ -70,6 +70,9 @@ def run_ray(spec: JobSpec, corpus: Corpus, out, batch_size: int = 32, address: s
         if workers is None:
             # one actor per GPU; on CPUs leave one for the read tasks (every CPU held by actors stalls the reads)
             workers = gpus if gpus else max(1, cpus - 1)
+        # Batches in corpus order, as the local backend makes them: a batched forward rounds an input's numbers
+        # according to its batch-mates (a few 1e-7), so the same batches give the same numbers to the bit.
+        ray.data.DataContext.get_current().execution_options.preserve_order = True
         spec_kw = dataclasses.asdict(spec)
         if gpus:
             spec_kw["device"] = "cuda"
