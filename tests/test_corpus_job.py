@@ -303,3 +303,60 @@ def test_ray_backend_equals_local(tmp_path, image_folder):
         assert ml["bad_inputs"] == mr["bad_inputs"] and mr["backend"] == "ray" and mr["ray_workers"] == 1
         if ml["head_map"]:
             np.testing.assert_allclose(ml["head_map"]["distances"], mr["head_map"]["distances"], atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["gpt2", "llama", "t5", "bart", "roberta"])
+def test_every_text_family_equals_eager_attention(tmp_path, kind):
+    """Decoder-only (causal, right-padded in the batch), encoder–decoder (its encoder) and encoder models: each
+    input's rows, computed in one padded batch, equal the statistics of transformers' eager attention for that
+    input alone."""
+    from models.corpus.compute import text_tokens
+    from models.language import load
+    from models.language.tokens import token_list
+    from tests import language_models as lmodels
+
+    folder = lmodels.build(kind, tmp_path)
+    lm = load(str(folder), "cpu")
+    spec = JobSpec(model=str(folder), modality="text")
+    computer = HeadStats(spec, model=lm)
+    lines = ["the cat sat on the mat", "a dog ran", "she was big and red, and he was small."]
+    table = computer({"input_id": np.arange(3), "text": lines})
+    df = table.to_pandas()
+    assert df.error.isna().all()
+    eager = lmodels.reference(folder, kind)
+    for i, line in enumerate(lines):
+        ids = lm.tokenizer(line)["input_ids"]
+        with torch.no_grad():
+            x = torch.tensor([ids])
+            if kind in ("t5", "bart"):
+                att = eager.get_encoder()(input_ids=x, output_attentions=True).attentions
+            else:
+                att = eager(input_ids=x, output_attentions=True).attentions
+        info = text_tokens(token_list(lm.tokenizer, ids), computer.specials)
+        assert len(att) == df.layer.max()
+        for layer, a in enumerate(att):
+            ref, _ = hs.text_stats(a[0], info["specials"], info["punct"], info["sinks"])
+            got = df[(df.input_id == i) & (df.layer == layer + 1)].sort_values("head")
+            for k, v in ref.items():
+                np.testing.assert_allclose(got[k].to_numpy(float), v.numpy(), atol=1e-5, err_msg=(kind, i, layer, k))
+
+
+def test_demo_text_model(tmp_path):
+    from models.language import load
+    from models.language import run as lm_run
+
+    corpus = bundled.demo_task("dates", n=4)
+    spec = JobSpec(model="demo:dates", modality="text")
+    lm = load("demo:dates", "cpu")
+    table = HeadStats(spec, model=lm)(corpus.batch([0, 1, 2, 3]))
+    df = table.to_pandas()
+    assert df.error.isna().all() and set(df.input_id) == {0, 1, 2, 3}
+    trace = lm_run(lm, corpus.labels[2])
+    w = trace.weights("encoder", 0)
+    real = np.asarray(trace.padding, dtype=bool)
+    w = w[:, real][:, :, real]
+    n = real.sum()
+    dist = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :])
+    ref = (w * dist).sum(-1).mean(-1)
+    got = df[(df.input_id == 2) & (df.layer == 1)].sort_values("head").distance.to_numpy(float)
+    np.testing.assert_allclose(got, ref, rtol=1e-5)
