@@ -360,3 +360,24 @@ def test_demo_text_model(tmp_path):
     ref = (w * dist).sum(-1).mean(-1)
     got = df[(df.input_id == 2) & (df.layer == 1)].sort_values("head").distance.to_numpy(float)
     np.testing.assert_allclose(got, ref, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_ray_resumes_what_an_interrupted_job_left(tmp_path, minilm):
+    pytest.importorskip("ray")
+    lines = [f"Line {i}: a sentence that says {'more ' * (i % 4)}things." for i in range(9)]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(lines) + "\n")
+    corpus = open_corpus(path)
+    spec = JobSpec(model=MINILM, modality="text")
+    run_local(spec, corpus, tmp_path / "s.parquet", batch_size=3, progress=False,
+              computer=HeadStats(spec, model=minilm), stop_after=2)  # inputs 0-5 written, then interrupted
+    table = run_ray(spec, corpus, tmp_path / "s.parquet", batch_size=3, num_cpus=2)
+    rows, _ = _inputs(table)
+    assert sorted(set(rows.input_id)) == list(range(9)) and len(rows) == 9 * 72
+    assert read(tmp_path / "s.parquet")[1]["backend"] == "ray"
+    whole = run_local(spec, corpus, tmp_path / "w.parquet", batch_size=3, progress=False,
+                      computer=HeadStats(spec, model=minilm))
+    a = _inputs(whole)[0].reset_index(drop=True)
+    np.testing.assert_allclose(a[["entropy", "distance"]].to_numpy(float),
+                               rows.reset_index(drop=True)[["entropy", "distance"]].to_numpy(float), atol=1e-6)
