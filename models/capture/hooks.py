@@ -172,6 +172,19 @@ class Hooks:
         Its return value is ignored: the output goes on unchanged."""
         self._handles.append(module.register_forward_hook(self._mine(fn), with_kwargs=with_kwargs))
 
+    def alter_input(self, module: torch.nn.Module, fn: Callable) -> None:
+        """`fn(module, args) -> args` replaces the inputs of `module` for calls from this thread only (another
+        session's forward through the same module meanwhile goes on unchanged): the one hook that changes a
+        forward, for head ablation (models/capture/ablation.py)."""
+        me = self._thread
+
+        def hook(mod, args):
+            if threading.get_ident() == me:
+                return fn(mod, args)
+            return None
+
+        self._handles.append(module.register_forward_pre_hook(hook))
+
     def remove(self) -> None:
         while self._handles:
             self._handles.pop().remove()
