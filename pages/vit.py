@@ -24,6 +24,7 @@ from models.analysis import attention_math as am
 from models.analysis import streaming
 from models.capture import vision
 from ui import clicks, common, link, present
+from ui import explain as ux
 from ui import vision as uv
 from ui.i18n import N_, _, ngettext
 from viz import vit as vi
@@ -723,3 +724,14 @@ else:
         "token labels, the model name, the weights source, the patch grid, the patch size, the number of prefix "
         "tokens and the input crop."
     ).format(size=f"{values * 4 / 1e9:.1f}", n=n_layers))
+
+
+# ---------------------------------------------------------------------------- 8. what the prediction rests on
+st.subheader(_("8. What the prediction rests on"))
+present.explain(_(
+    "Raw attention weights are not explanations (section 5). Four ways to trace the class back to the patches, side "
+    "by side, each with the assumption it makes, and a number that says how well it follows the model on this "
+    "image: the perturbation test of Chefer et al. (2021, §4) removes the patches in the map's order and watches the "
+    "class's probability fall. Switching heads off shows what the model does without them."
+), label=_("What the prediction rests on"))
+ux.vit_section(trace, name, weights, device, size, image, run_key)

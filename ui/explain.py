@@ -1,0 +1,262 @@
+"""The ViT page's section "What the prediction rests on": raw attention, rollout, attention flow and gradient-weighted
+relevance side by side for a chosen class, each scored by the perturbation test on this very image; and switching
+heads off (models/analysis/relevance.py, models/capture/explain.py, models/capture/ablation.py)."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import streamlit as st
+
+from models.analysis import attention_math as am
+from models.analysis import relevance as rel
+from models.capture import ablation, explain, vision
+from ui import common, link, present
+from ui import vision as uv
+from ui.i18n import N_, _
+from ui.messages import word
+from viz import explain as vx
+from viz import vit as vi
+
+MAX_TOKENS = 1024  # every block's (heads, N, N) maps and their gradients are kept: above this, refused
+FLOW_AUTO_TOKENS = 260  # attention flow by itself up to ViT-B's 197 tokens (~3 s on 2 CPU cores); above, a button
+AUTO_PARAMS = 30_000_000  # perturbation scores and the importance grid by themselves up to this size; above, buttons
+FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))  # patches removed: 0 %, 10 %, … 90 %
+METHODS = {  # key: (name, what it assumes)
+    "raw": (N_("Raw attention"), N_("Last layer, CLS's weights, heads averaged: assumes the last mixing step says "
+                                    "what the class rests on, and that every head counts the same.")),
+    "rollout": (N_("Rollout"), N_("Abnar & Zuidema (2020): every layer's heads averaged, 0.5·A + 0.5·I for the "
+                                  "residual, multiplied: assumes attention alone moves information, split evenly.")),
+    "flow": (N_("Attention flow"), N_("Abnar & Zuidema (2020): the same graph read as a flow network, each patch's "
+                                      "value its maximum flow to CLS: assumes capacity, not products, limits "
+                                      "what passes.")),
+    "relevance": (N_("Relevance"), N_("Chefer et al. (2021): each layer's attention weighted by its gradient for "
+                                      "this class, negatives dropped, accumulated: class-specific, assumes the "
+                                      "first-order gradient tells which weights matter.")),
+}
+EXTRA = {
+    "grad_rollout": (N_("Gradient rollout"), N_("Jacob Gildenblat's vit-explain: rollout of (attention × gradient), "
+                                                "negatives dropped, 90 % of the smallest weights discarded.")),
+    "attn_grad": (N_("Attention × gradient"), N_("The last layer only: CLS's row of (attention × gradient), "
+                                                 "negatives dropped, heads averaged.")),
+}
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _gradients(run_key: str, target: int, _model, _x) -> explain.GradCapture:
+    return explain.vit_gradients(_model, _x, target)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _maps(run_key: str, target: int, _cap: explain.GradCapture) -> dict[str, np.ndarray]:
+    """Each method's CLS row over the patches, (rows·cols,)."""
+    p = _cap.num_prefix
+    att, grads = _cap.attention, _cap.grads
+    return {
+        "raw": att[-1].mean(0)[0, p:],
+        "rollout": am.rollout(att, "mean", 0.0, rows=[0])[0, p:],
+        "relevance": rel.chefer_self(att, grads)[0, p:],
+        "grad_rollout": rel.grad_rollout(att, grads, discard_ratio=0.9)[p:],
+        "attn_grad": rel.attention_x_gradient(att[-1], grads[-1])[p:],
+    }
+
+
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _slot(kind: str, *key) -> dict:
+    """A place, shared by every session, for one long result computed with a progress bar (a cached function may
+    not draw: Streamlit replays what it drew). Computed once under the slot's lock; the cache bounds the slots."""
+    return {"lock": threading.Lock(), "value": None}
+
+
+def _once(slot: dict, compute):
+    with slot["lock"]:
+        if slot["value"] is None:
+            slot["value"] = compute()
+        return slot["value"]
+
+
+def _flow(run_key: str, cap: explain.GradCapture, progress) -> tuple[np.ndarray, float]:
+    def compute():
+        t0 = time.perf_counter()
+        p, n = cap.num_prefix, cap.attention[0].shape[-1]
+        fused = [a.mean(0) for a in cap.attention]
+        out = rel.attention_flow(fused, target=0, inputs=range(p, n), progress=progress)
+        return out[p:], time.perf_counter() - t0
+
+    return _once(_slot("flow", run_key), compute)
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _scores(run_key: str, target: int, method: str, _model, _x, _scores_map) -> dict:
+    """Positive and negative perturbation AUCs of one map, and their curves."""
+    pos = explain.perturbation_curve(_model, _x, _scores_map, target, True, FRACTIONS)
+    neg = explain.perturbation_curve(_model, _x, _scores_map, target, False, FRACTIONS)
+    return {"pos": rel.area_under_curve(FRACTIONS, pos), "neg": rel.area_under_curve(FRACTIONS, neg),
+            "pos_curve": pos, "neg_curve": neg}
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _random(run_key: str, target: int, _model, _x, n_patches: int) -> dict:
+    """The random-order baseline: the mean curve over 3 random orders (seeds 0, 1, 2)."""
+    curves = [explain.perturbation_curve(_model, _x, np.zeros(n_patches), target, True, FRACTIONS,
+                                         rng=np.random.default_rng(s)) for s in range(3)]
+    mean = np.mean(curves, axis=0)
+    return {"auc": rel.area_under_curve(FRACTIONS, mean), "curve": mean}
+
+
+def _importance(run_key: str, target: int, model, x, progress) -> tuple[np.ndarray, float]:
+    def compute():
+        t0 = time.perf_counter()
+        grid = ablation.importance(model, x, target, batch=16, progress=progress)
+        return grid, time.perf_counter() - t0
+
+    return _once(_slot("importance", run_key, target), compute)
+
+
+def _params(model) -> int:
+    return sum(p.numel() for p in model.module.parameters())
+
+
+def vit_section(trace, name: str, weights: str, device: str, size: int | None, image, run_key: str) -> None:
+    """Section 8 of the ViT page."""
+    n_tokens = len(trace.token_labels)
+    P = trace.num_prefix_tokens
+    if not trace.top_k:
+        st.info(_("This model has no classifier: there is no class whose evidence could be traced."))
+        return
+    if "CLS" not in trace.token_labels[:P]:
+        st.info(_("These methods follow the CLS token, which this model does not have."))
+        return
+    if n_tokens > MAX_TOKENS:
+        st.info(_("At {tokens} tokens every layer's maps and their gradients would be kept whole; these methods are "
+                  "offered up to {limit} tokens.").format(tokens=f"{n_tokens:,}", limit=f"{MAX_TOKENS:,}"))
+        return
+    model = uv.cached_model(name, weights, device, size)
+    x, _crop = vision.preprocess(model, image)
+    names = list(model.class_names)
+    top = [names.index(c) for c, _p in trace.top_k if c in names]
+    link.bind("vit_x_class", "vit_x_class", link.one_of([str(i) for i in top]))
+    if st.session_state.get("vit_x_class") not in [str(i) for i in top]:  # another image or model: its top class
+        st.session_state["vit_x_class"] = str(top[0])
+    target = st.selectbox(_("Class to explain"), [str(i) for i in top], key="vit_x_class",
+                          format_func=lambda i: uv.class_label(names[int(i)]))
+    link.publish(vit_x_class=None if target == str(top[0]) else target)
+    target = int(target)
+    try:
+        with st.spinner(_("One forward and one backward pass…")):
+            cap = _gradients(run_key, target, model, x)
+    except explain.ExplainError as e:
+        st.warning(word(e))
+        return
+    maps = dict(_maps(run_key, target, cap))
+    grid = tuple(cap.grid)
+    patch_px = float(trace.patch_size)
+    flow_key = ("vit_x_flow", run_key)
+    want_flow = n_tokens <= FLOW_AUTO_TOKENS or flow_key in st.session_state.get("vit_x_asked", [])
+    if want_flow:
+        bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
+        maps["flow"], flow_s = _flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
+            "Attention flow: {done} of {total} patches").format(done=d, total=t)))
+        bar.empty()
+    auto = _params(model) <= AUTO_PARAMS
+    score_key = ("vit_x_scores", run_key, target)
+    want_scores = auto or score_key in st.session_state.get("vit_x_asked", [])
+    # four maps side by side; two by two when projecting (each map then wide enough to read from the back)
+    cols = [c for _row in range(2) for c in st.columns(2)] if present.on() else st.columns(4)
+    for col, key in zip(cols, METHODS):
+        title, note = METHODS[key]
+        with col:
+            if key not in maps:
+                st.markdown(f"**{_(title)}**")
+                st.caption(_(note))
+                st.info(_("{n} maximum flows over a graph of {layers} × {tokens} nodes: several seconds or more, so "
+                          "it waits to be asked.").format(n=n_tokens - P, layers=len(cap.attention) + 1,
+                                                          tokens=n_tokens))
+                if st.button(_("Compute attention flow"), key="vit_x_flow_go"):
+                    st.session_state.setdefault("vit_x_asked", []).append(flow_key)
+                    st.rerun()
+                continue
+            st.plotly_chart(common.cached_figure("vit_x", run_key, (key, target), lambda m=maps[key], t=title: (
+                vi.attention_overlay(trace.image, np.asarray(m).reshape(grid), patch_px, P, title=_(t),
+                                     label=_("value"), height=300))), key=f"vit_x_map_{key}")
+            st.caption(_(note))
+            if want_scores:
+                s = _scores(run_key, target, key, model, x, np.asarray(maps[key]))
+                st.caption(_("Perturbation on this image: removing the most relevant patches first leaves an area "
+                             "of {pos} under the class's probability (lower is better); least relevant first, "
+                             "{neg} (higher is better).").format(pos=f"{s['pos']:.3f}", neg=f"{s['neg']:.3f}"))
+    if "flow" in maps:
+        present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
+            seconds=flow_s, n=n_tokens - P))
+    if want_scores:
+        base = _random(run_key, target, model, x, grid[0] * grid[1])
+        curves = {_(METHODS[k][0]): _scores(run_key, target, k, model, x, np.asarray(maps[k]))["pos_curve"]
+                  for k in METHODS if k in maps}
+        curves[_("Random order")] = base["curve"]
+        st.plotly_chart(common.cached_figure("vit_x", run_key, ("curves", target, tuple(maps)), lambda: (
+            vx.perturbation_curves(FRACTIONS, curves, title=_("Removing the most relevant patches first")))),
+            key="vit_x_curves")
+        worse = [_(METHODS[k][0]) for k in METHODS if k in maps
+                 and _scores(run_key, target, k, model, x, np.asarray(maps[k]))["pos"] > base["auc"]]
+        said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
+                 "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
+                 "(2021, §4) do.").format(auc=f"{base['auc']:.3f}")
+        if worse:
+            said += " " + _("Worse than a random order on this image: {methods}.").format(methods=_(", ").join(worse))
+        present.caption(said)
+    else:
+        st.info(_("The perturbation test reruns the model {n} times per method; for this model it waits to be "
+                  "asked.").format(n=2 * len(FRACTIONS)))
+        if st.button(_("Measure faithfulness on this image"), key="vit_x_scores_go"):
+            st.session_state.setdefault("vit_x_asked", []).append(score_key)
+            st.rerun()
+    with st.expander(_("More methods: gradient rollout, attention × gradient")):
+        cols = st.columns(2)
+        for col, key in zip(cols, EXTRA):
+            title, note = EXTRA[key]
+            with col:
+                st.plotly_chart(common.cached_figure("vit_x", run_key, (key, target), lambda m=maps[key], t=title: (
+                    vi.attention_overlay(trace.image, np.asarray(m).reshape(grid), patch_px, P, title=_(t),
+                                         label=_("value"), height=300))), key=f"vit_x_map_{key}")
+                st.caption(_(note))
+    ablation_view(trace, model, x, target, names, run_key)
+
+
+def ablation_view(trace, model, x, target: int, names: list[str], run_key: str) -> None:
+    st.markdown("**" + _("Switch heads off") + "**")
+    blocks = model.module.blocks
+    options = [f"{layer + 1}.{head + 1}" for layer, b in enumerate(blocks) for head in range(b.attn.num_heads)]
+    chosen = st.multiselect(_("Heads to switch off (layer.head, from 1)"), options, key="vit_x_off",
+                            placeholder=_("pick heads"))
+    if chosen:
+        heads = [(int(c.split(".")[0]) - 1, int(c.split(".")[1]) - 1) for c in chosen]
+        probs = ablation.ablate(model, x, heads)
+        order = np.argsort(-probs)[:5]
+        c1, c2 = st.columns(2)
+        c1.plotly_chart(common.cached_figure("vit_x", run_key, ("before",), lambda: vi.top_k_bars(
+            [(uv.class_label(c), p) for c, p in trace.top_k], title=_("As computed"))), key="vit_x_before")
+        c2.plotly_chart(common.cached_figure("vit_x", run_key, ("after", tuple(sorted(heads))), lambda: vi.top_k_bars(
+            [(uv.class_label(names[i]), float(probs[i])) for i in order],
+            title=_("With {n} heads off").format(n=len(heads)))), key="vit_x_after")
+        present.caption(_("Each chosen head's output is set to zero before the output projection W_O, and the model "
+                          "runs again on the same image; the weights are not changed."))
+    go = _params(model) <= AUTO_PARAMS or st.session_state.get("vit_x_importance") == run_key
+    n = len(options)
+    if not go:
+        st.caption(_("The importance grid reruns the model {n} times (once per head, 16 per batch).").format(n=n))
+        if st.button(_("Compute the importance of every head"), key="vit_x_importance_go"):
+            st.session_state["vit_x_importance"] = run_key
+            st.rerun()
+        return
+    bar = st.progress(0.0, text=_("Switching each head off in turn…"))
+    grid, seconds = _importance(run_key, target, model, x, lambda d, t: bar.progress(d / t, text=_(
+        "Switching each head off in turn: {done} of {total}").format(done=d, total=t)))
+    bar.empty()
+    base = float(ablation.ablate(model, x, [])[target])
+    st.plotly_chart(common.cached_figure("vit_x", run_key, ("importance", target), lambda: vx.importance_grid(
+        base - grid, title=_("Drop in the probability of “{cls}” with each head off").format(
+            cls=uv.class_label(names[target])))), key="vit_x_importance_grid")
+    present.caption(_("Each cell: the class's probability ({base}) minus its probability with that head alone "
+                      "switched off. {n} reruns in {seconds:.1f} s.").format(base=f"{base:.1%}", n=n,
+                                                                              seconds=seconds))
