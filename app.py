@@ -22,6 +22,7 @@ PAGES = [
     st.Page("pages/language.py", title=_("Language models"), icon=":material/chat:"),
     st.Page("pages/vit.py", title=_("Vision Transformer"), icon=":material/image:"),
     st.Page("pages/swin.py", title=_("Swin Transformer"), icon=":material/grid_view:"),
+    st.Page("pages/corpus.py", title=_("Heads across a corpus"), icon=":material/query_stats:"),
     st.Page("pages/positional.py", title=_("Positional encodings"), icon=":material/waves:"),
     st.Page("pages/step_by_step.py", title=_("One head, step by step"), icon=":material/calculate:"),
     st.Page("pages/glossary.py", title=_("Glossary"), icon=":material/menu_book:"),
