@@ -31,7 +31,6 @@ source = st.radio(_("Statistics"), list(ui.SOURCES), key=ui.SOURCE_KEY, format_f
                   horizontal=True)
 link.publish(**{ui.SOURCE_KEY: None if source == "run" else source})
 
-linkable = True
 if source == "run":
     st.subheader(_("1 · Model and corpus"))
     choice = ui.model_ui()
@@ -41,7 +40,6 @@ if source == "run":
     exclude = ui.sinks_ui(choice.modality)
     if picked is None:
         st.stop()
-    linkable = picked.linkable
     spec = ui.spec_of(choice, model, exclude, device)
     key = ui.result_key(choice, model, picked, exclude)
     result = ui.store().get(key)
@@ -69,7 +67,6 @@ else:
     if got is None:
         st.stop()
     key, result = got
-    linkable = not str(result.meta.get("corpus", "")).startswith("<")  # a file's labels: paths or lines
 
 meta = result.meta
 modality = result.modality
@@ -192,29 +189,34 @@ with c_prof:
 top, low = result.extremes(stat, layer, head)
 
 
-def _extreme_list(items: list[tuple]) -> None:
+def _extreme_list(items: list[tuple]) -> int:
+    """Each input with its value and a link that opens it on its model's page; returns how many have no link."""
+    unlinked = 0
     for input_id, label, v in items:
-        where = ui.input_link(result, label) if linkable else None
+        where = ui.input_link(result, label)
         shown = ui.input_label(label) if modality != "text" else label
         shown = shown if len(shown) <= 90 else shown[:89] + "…"
         text = _("{value:.4f} · input {id}: {input}").format(value=v, id=input_id, input=shown)
         if where is None:
+            unlinked += 1
             st.markdown("- " + text.replace("`", "'"))
         else:
             page, params = where
             st.page_link(page, label=text, query_params=params, icon=":material/open_in_new:")
+    return unlinked
 
 
 with c_ext:
     st.markdown("**" + _("Highest {stat}").format(stat=ui.stat_label(stat)) + "**")
-    _extreme_list(top)
+    unlinked = _extreme_list(top)
     st.markdown("**" + _("Lowest {stat}").format(stat=ui.stat_label(stat)) + "**")
-    _extreme_list(low)
-    if linkable:
-        st.caption(_("Inputs count from 0. Each link opens that input on its model's page."))
-    else:
-        st.caption(_("Inputs count from 0. Uploaded inputs cannot be opened by a link: upload them on the model's "
-                     "page."))
+    unlinked += _extreme_list(low)
+    said = _("Inputs count from 0. Each link opens that input on its model's page.")
+    if unlinked and modality == "text":
+        said += " " + _("A line longer than {n:,} characters does not fit in a link.").format(n=link.MAX_TEXT)
+    elif unlinked:
+        said += " " + _("An uploaded image cannot be opened by a link: upload it on the model's page.")
+    st.caption(said)
 
 # ------------------------------------------------------------------------------------------------ distance
 st.subheader(_("5 · Mean attention distance against depth"))

@@ -23,6 +23,7 @@ import streamlit as st
 
 from models.capture import swin
 from ui import clicks, common, i18n, link, present
+from ui import corpus as ui_corpus
 from ui import vision as uv
 from ui.i18n import _
 from ui.messages import word
@@ -567,6 +568,7 @@ present.explain(_(
     "reachable distance grows with depth even though every window has M × M tokens."
 ))
 _chart(fixed(trace, RUN_KEY, "_distance_fig"), f"{KEY}_distance")
+ui_corpus.corpus_link(name, weights)
 present.caption(_("One dot per head; colour: stage; hollow dots: blocks with shifted windows; blocks counted from 1 "
                   "along the axis."))
 

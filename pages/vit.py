@@ -24,6 +24,7 @@ from models.analysis import attention_math as am
 from models.analysis import streaming
 from models.capture import vision
 from ui import clicks, common, link, present
+from ui import corpus as ui_corpus
 from ui import explain as ux
 from ui import vision as uv
 from ui.i18n import N_, _, ngettext
@@ -659,6 +660,7 @@ st.plotly_chart(
     _cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
     key="vit_distance",
 )
+ui_corpus.corpus_link(name, weights)
 present.caption(_(
     "For every head (layers and heads from 1): the pixel distance between each patch query and the patches it "
     "attends to, weighted by the attention weights (renormalised over the patches) and averaged over the queries. "

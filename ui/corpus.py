@@ -391,7 +391,6 @@ def weights_note(choice: Choice, model) -> None:
 class Picked:
     corpus: object  # models.corpus.job.Corpus
     key: str  # the corpus's content, for the result's key
-    linkable: bool  # inputs a link can open on the model's page (not uploads)
 
 
 def corpus_ui(choice: Choice, model) -> Picked | None:
@@ -413,17 +412,17 @@ def corpus_ui(choice: Choice, model) -> Picked | None:
         st.caption(_("Sentences written for the project, varied in length and topic; public domain (CC0), see "
                      "assets/corpora/README.md."))
         c = _bundled_text(picked)
-        return Picked(c, f"bundled:{picked}:{job.corpus_fingerprint(c)}", True)
+        return Picked(c, f"bundled:{picked}:{job.corpus_fingerprint(c)}")
     if picked == "demo":
         task = model.name.split(":", 1)[1]
         st.caption(_("Inputs of the demo task never seen in training (its vocabulary is the task's own)."))
         c = _demo_corpus(task)
-        return Picked(c, f"demo:{task}:{job.corpus_fingerprint(c)}", True)
+        return Picked(c, f"demo:{task}:{job.corpus_fingerprint(c)}")
     if picked == "images":
         st.caption(_("The 4 sample photos of the vision pages and 60 generated shapes (6 classes in turn, seeds 0 to "
                      "59), each drawn at 64 px and enlarged 4 times, as the vision pages draw them."))
         c = _bundled_images()
-        return Picked(c, "bundled:images:" + job.corpus_fingerprint(c), True)
+        return Picked(c, "bundled:images:" + job.corpus_fingerprint(c))
     if picked == "upload":
         up = st.file_uploader(_("A UTF-8 text file, one input per line (up to {lines:,} lines and {kb} KB)").format(
             lines=MAX_LINES, kb=MAX_TEXT_BYTES // 1024), type=["txt"], key=UPLOAD_TEXT_KEY)
@@ -448,7 +447,7 @@ def corpus_ui(choice: Choice, model) -> Picked | None:
             st.error(_("The file has {n:,} lines, more than the {limit:,} this page takes; the batch job (python -m "
                        "models.corpus) takes any number.").format(n=len(c), limit=MAX_LINES))
             return None
-        return Picked(c, "upload:" + hashlib.sha256(data).hexdigest()[:16], False)
+        return Picked(c, "upload:" + hashlib.sha256(data).hexdigest()[:16])
     up = st.file_uploader(_("A zip of images (PNG, JPEG…; up to {n} images and {mb} MB)").format(
         n=MAX_IMAGES, mb=MAX_ZIP_MB), type=["zip"], key=UPLOAD_ZIP_KEY, max_upload_size=MAX_ZIP_MB)
     if up is None:
@@ -461,7 +460,7 @@ def corpus_ui(choice: Choice, model) -> Picked | None:
     except job.JobError as err:
         st.error(_zip_error(str(err)))
         return None
-    return Picked(c, "zip:" + hashlib.sha256(data).hexdigest()[:16], False)
+    return Picked(c, "zip:" + hashlib.sha256(data).hexdigest()[:16])
 
 
 def _zip_error(message: str) -> str:
@@ -611,7 +610,7 @@ def input_label(label: str) -> str:
     return label
 
 
-def input_link(result: Result, label: str, text_name_typed: bool = False) -> tuple[str, dict] | None:
+def input_link(result: Result, label: str) -> tuple[str, dict] | None:
     """(page, query parameters) that open one input on its model's page, or None when a link cannot name it."""
     from models.corpus import bundled
 
@@ -638,3 +637,20 @@ def input_link(result: Result, label: str, text_name_typed: bool = False) -> tup
         return None
     params.update(where)
     return f"pages/{page}.py", params
+
+
+def corpus_link(name: str, weights: str) -> None:
+    """Under a single-image distance plot (the ViT and Swin pages): a link to this page with the same model and
+    weights on the bundled images. Nothing for a weights file (a link cannot carry it)."""
+    if weights not in ("demo", "pretrained", "random"):
+        return
+    params = {MODALITY_KEY: "images"}
+    names = image_names()
+    if name in names:
+        params[MODEL_KEY] = name
+    else:
+        params[MODEL_KEY], params[NAME_KEY] = OTHER, name
+    if weights != "demo":
+        params[WEIGHTS_KEY] = weights
+    st.page_link("pages/corpus.py", label=_("The same plot over a corpus: every head's mean and spread on many "
+                                            "images"), query_params=params, icon=":material/query_stats:")
