@@ -50,8 +50,10 @@ if source == "run":
                         n).format(n=f"{n:,}", seconds=max(1.0, seconds))
         st.caption(_("The estimate is the time of the first {k} inputs, scaled to the corpus. The result is kept, so "
                      "changing the view computes nothing.").format(k=min(ui.PROBE, n)))
-        if not st.button(said, key="cp_run", type="primary", icon=":material/play_arrow:"):
+        slot = st.empty()
+        if not slot.button(said, key="cp_run", type="primary", icon=":material/play_arrow:"):
             st.stop()
+        slot.empty()
         table = ui.run(model, spec, picked.corpus)
         meta = json.loads(table.schema.metadata[b"atlas"].decode("utf-8"))
         if not meta.get("good_inputs"):

@@ -265,6 +265,6 @@ def test_the_vit_pages_distance_for_one_bundled_shape_equals_the_jobs_row():
     assert not at.exception, at.exception
     fig = specs(at)["vit_distance"]
     page = np.stack([arr(t["y"]) for t in fig["data"]], axis=1)  # one trace per head, y per layer
-    np.testing.assert_allclose(page, job, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(page, job, rtol=1e-5, atol=1e-4)  # pixels: float32 sums either way
     link = next(p.proto for p in at.get("page_link") if p.page == "corpus")
     assert "cp_modality=images" in link.query_string and "cp_model=vit_demo" in link.query_string
