@@ -568,7 +568,7 @@ present.explain(_(
     "reachable distance grows with depth even though every window has M × M tokens."
 ))
 _chart(fixed(trace, RUN_KEY, "_distance_fig"), f"{KEY}_distance")
-ui_corpus.corpus_link(name, weights)
+ui_corpus.corpus_link(name, weights, f"{KEY}_corpus_link")
 present.caption(_("One dot per head; colour: stage; hollow dots: blocks with shifted windows; blocks counted from 1 "
                   "along the axis."))
 

@@ -660,7 +660,7 @@ st.plotly_chart(
     _cached(run_key, ("distance",), lambda: vi.distance_scatter(dist, image_px=float(max(trace.image.shape[:2])))),
     key="vit_distance",
 )
-ui_corpus.corpus_link(name, weights)
+ui_corpus.corpus_link(name, weights, "vit_corpus_link")
 present.caption(_(
     "For every head (layers and heads from 1): the pixel distance between each patch query and the patches it "
     "attends to, weighted by the attention weights (renormalised over the patches) and averaged over the queries. "

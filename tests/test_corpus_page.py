@@ -266,5 +266,9 @@ def test_the_vit_pages_distance_for_one_bundled_shape_equals_the_jobs_row():
     fig = specs(at)["vit_distance"]
     page = np.stack([arr(t["y"]) for t in fig["data"]], axis=1)  # one trace per head, y per layer
     np.testing.assert_allclose(page, job, rtol=1e-5, atol=1e-4)  # pixels: float32 sums either way
-    link = next(p.proto for p in at.get("page_link") if p.page == "corpus")
-    assert "cp_modality=images" in link.query_string and "cp_model=vit_demo" in link.query_string
+    # under the plot: the same over a corpus, with the same model and weights
+    at.button(key="vit_corpus_link").click().run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["Heads across a corpus"]
+    assert at.radio(key="cp_modality").value == "images" and at.selectbox(key="cp_model").value == "vit_demo"
+    assert "Weights: **demo (vit_demo" in texts(at.info)

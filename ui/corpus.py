@@ -639,18 +639,20 @@ def input_link(result: Result, label: str) -> tuple[str, dict] | None:
     return f"pages/{page}.py", params
 
 
-def corpus_link(name: str, weights: str) -> None:
-    """Under a single-image distance plot (the ViT and Swin pages): a link to this page with the same model and
-    weights on the bundled images. Nothing for a weights file (a link cannot carry it)."""
+def corpus_link(name: str, weights: str, key: str) -> None:
+    """Under a single-image distance plot (the ViT and Swin pages): a button that opens this page with the same model
+    and weights (its address: cp_modality, cp_model, cp_weights), on the bundled images. Nothing for a weights file
+    (an address cannot carry it). A button rather than st.page_link: a link's address would show the parameters'
+    English values (images, random) on a page in Chinese."""
     if weights not in ("demo", "pretrained", "random"):
         return
     params = {MODALITY_KEY: "images"}
-    names = image_names()
-    if name in names:
+    if name in image_names():
         params[MODEL_KEY] = name
     else:
         params[MODEL_KEY], params[NAME_KEY] = OTHER, name
     if weights != "demo":
         params[WEIGHTS_KEY] = weights
-    st.page_link("pages/corpus.py", label=_("The same plot over a corpus: every head's mean and spread on many "
-                                            "images"), query_params=params, icon=":material/query_stats:")
+    if st.button(_("The same plot over a corpus: every head's mean and spread on many images"), key=key,
+                 icon=":material/query_stats:", type="tertiary"):
+        st.switch_page("pages/corpus.py", query_params=params)
