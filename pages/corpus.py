@@ -142,7 +142,9 @@ st.plotly_chart(figure("grid", stat, layer, head, build=lambda: vc.stat_grid(
     title=_("{stat}: corpus mean per layer and head").format(stat=ui.stat_label(stat)))),
     key="cp_grid", on_select=lambda: _pick("cp_grid"), selection_mode="points")
 st.caption(_("Rows: layers, columns: heads, both counted from 1; the outlined cell is the picked head. Click a cell "
-             "to pick that head."))
+             "to pick that head.") + (" " + _(
+    "Swin: the rows are the blocks of every stage in order, and each stage has its own number of heads (blank cells: "
+    "heads a block does not have).") if result.kind == "swin" else ""))
 
 # ------------------------------------------------------------------------------------------------ head map
 st.subheader(_("3 · The head map"))
@@ -217,7 +219,7 @@ with c_ext:
     if unlinked and modality == "text":
         said += " " + _("A line longer than {n:,} characters does not fit in a link.").format(n=link.MAX_TEXT)
     elif unlinked:
-        said += " " + _("An uploaded image cannot be opened by a link: upload it on the model's page.")
+        said += " " + _("Only the bundled images open by a link; upload the others on the model's page.")
     st.caption(said)
 
 # ------------------------------------------------------------------------------------------------ distance

@@ -118,3 +118,30 @@ def test_the_page_in_chinese(page, server, tmp_path):
     for key in ("cp_grid", "cp_profile"):
         page.locator(f".st-key-{key}").first.scroll_into_view_if_needed()
         page.locator(f".st-key-{key}").first.screenshot(path=str(SHOTS / f"corpus_zh_{key}.png"))
+
+
+def test_vit_demo_on_the_bundled_images(page, server):
+    """An image model: vit_demo (4 layers × 4 heads) on the 4 photos and 60 shapes; a real click on the grid, the
+    7 × 7 pattern of the picked head, distance against depth, and an extreme that opens on the ViT page."""
+    open_corpus(page, server)
+    page.locator("[data-testid='stRadio'] label").filter(has_text="Image model").first.click()
+    wait_idle(page)
+    run = page.locator(".st-key-cp_run button")
+    if run.count():
+        run.first.click()
+        wait_idle(page)
+    page.locator(".st-key-cp_grid .js-plotly-plot").first.wait_for()
+    fx, fy = data_fraction(page, "cp_grid", 1, (2 - 1) * 4 + (3 - 1))
+    click_chart(page, "cp_grid", fx, fy)
+    expect_text(page, "[data-testid='stHeading']:has-text('4 ·')", "4 · Layer 2, head 3")
+    assert "cp_modality=images" in page.url and "cp_layer=2" in page.url and "cp_head=3" in page.url
+    check(page, "corpus_images", min_plots=4)
+    for key in ("cp_grid", "cp_map", "cp_profile", "cp_depth"):
+        page.locator(f".st-key-{key}").first.scroll_into_view_if_needed()
+        page.locator(f".st-key-{key}").first.screenshot(path=str(SHOTS / f"corpus_images_{key}.png"))
+    first = page.locator("[data-testid='stPageLink'] a").first
+    href = first.get_attribute("href")
+    assert href.startswith("vit?") and "vit_weights=demo" in href and "vit_image=" in href
+    first.click()
+    page.wait_for_url(re.compile(r"/vit\?"))
+    check(page, "corpus_images_link_vit", min_plots=1)

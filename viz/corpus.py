@@ -165,7 +165,8 @@ def distance_depth(mean: np.ndarray, std: np.ndarray, unit: str, selected: tuple
     data = [dict(
         type="scatter", x=fast.array(x[ok], np.float64), y=fast.array(m[ok], np.float64), mode="markers",
         marker=dict(size=8, color=fast.array(hh[ok], np.float64), colorscale=fast.colorscale(LAYER_SCALE),
-                    cmin=1, cmax=max(heads, 2), colorbar=dict(title=dict(text=_("head")))),
+                    cmin=1, cmax=max(heads, 2), colorbar=dict(title=dict(text=_("head")), tickmode="array",
+                                                              tickvals=list(range(1, heads + 1)))),
         error_y=dict(type="data", array=fast.array(np.nan_to_num(s[ok]), np.float64), visible=True, thickness=1,
                      width=0, color="rgba(80,80,80,0.45)"),
         customdata=fast.array(custom, np.float64), showlegend=False, name="heads",
