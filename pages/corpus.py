@@ -75,8 +75,10 @@ modality = result.modality
 run_key = json.dumps(key)
 if source == "file":
     st.info(_("Model **{model}**, weights: {weights}. Corpus {corpus}.").format(
-        model=result.model_name, weights=meta.get("model", {}).get("weights", result.weights),
-        corpus=f"`{meta.get('corpus', '')}`"))
+        model=result.model_name, weights=ui.weights_label(result), corpus=f"`{meta.get('corpus', '')}`"))
+    recorded = str(meta.get("model", {}).get("weights", ""))
+    if recorded:
+        st.caption(_("The weights as the file records them: {source}").format(source=ui.code(recorded)))
     if result.weights == "random":
         st.warning(_("Random weights attend arbitrarily: their statistics describe no learned behaviour."))
 bad = meta.get("bad_inputs", [])
@@ -141,8 +143,8 @@ st.plotly_chart(figure("grid", stat, layer, head, build=lambda: vc.stat_grid(
     result.mean[stat], selected=(layer, head), colorbar=unit,
     title=_("{stat}: corpus mean per layer and head").format(stat=ui.stat_label(stat)))),
     key="cp_grid", on_select=lambda: _pick("cp_grid"), selection_mode="points")
-st.caption(_("Rows: layers, columns: heads, both counted from 1; the outlined cell is the picked head. Click a cell "
-             "to pick that head.") + (" " + _(
+st.caption(ui.sentences(_("Rows: layers, columns: heads, both counted from 1; the outlined cell is the picked head. "
+                          "Click a cell to pick that head."), _(
     "Swin: the rows are the blocks of every stage in order, and each stage has its own number of heads (blank cells: "
     "heads a block does not have).") if result.kind == "swin" else ""))
 
@@ -215,12 +217,15 @@ with c_ext:
     unlinked = _extreme_list(top)
     st.markdown("**" + _("Lowest {stat}").format(stat=ui.stat_label(stat)) + "**")
     unlinked += _extreme_list(low)
-    said = _("Inputs count from 0. Each link opens that input on its model's page.")
+    shown_inputs = len(top) + len(low)
+    said = [_("Inputs count from 0.")]
+    if unlinked < shown_inputs:
+        said.append(_("Each link opens that input on its model's page."))
     if unlinked and modality == "text":
-        said += " " + _("A line longer than {n:,} characters does not fit in a link.").format(n=link.MAX_TEXT)
+        said.append(_("A line longer than {n:,} characters does not fit in a link.").format(n=link.MAX_TEXT))
     elif unlinked:
-        said += " " + _("Only the bundled images open by a link; upload the others on the model's page.")
-    st.caption(said)
+        said.append(_("Only the bundled images open by a link; upload the others on the model's page."))
+    st.caption(ui.sentences(*said))
 
 # ------------------------------------------------------------------------------------------------ distance
 st.subheader(_("5 · Mean attention distance against depth"))
@@ -229,11 +234,12 @@ if "distance" in result.stats:
         "mean attention distance (pixels)")
     st.plotly_chart(figure("depth", layer, head, build=lambda: vc.distance_depth(
         result.mean["distance"], result.std["distance"], dist_unit, selected=(layer, head))), key="cp_depth")
-    st.caption(_("One dot per head at its layer (spread a little sideways), its corpus mean; the bars: its standard "
-                 "deviation over the corpus. Dosovitskiy et al. (2021, Fig. 7) drew this over 128 images: in trained "
-                 "ViTs some heads attend far already in the lowest layers while others stay local, and the distance "
-                 "grows with depth.") + (" " + _("Measured in pixels of the model's input crop.")
-                                         if modality != "text" else ""))
+    st.caption(ui.sentences(
+        _("One dot per head at its layer (spread a little sideways), its corpus mean; the bars: its standard "
+          "deviation over the corpus. Dosovitskiy et al. (2021, Fig. 7) drew this over 128 images: in trained "
+          "ViTs some heads attend far already in the lowest layers while others stay local, and the distance "
+          "grows with depth."),
+        _("Measured in pixels of the model's input crop.") if modality != "text" else ""))
 
 # ------------------------------------------------------------------------------------------------ bad inputs
 st.subheader(_("6 · Inputs that could not be used"))

@@ -272,3 +272,33 @@ def test_the_vit_pages_distance_for_one_bundled_shape_equals_the_jobs_row():
     assert [t.value for t in at.title] == ["Heads across a corpus"]
     assert at.radio(key="cp_modality").value == "images" and at.selectbox(key="cp_model").value == "vit_demo"
     assert "Weights: **demo (vit_demo" in texts(at.info)
+
+
+def test_a_batch_jobs_image_folder_file_words_its_bad_image_and_says_why_there_is_no_link(tmp_path):
+    """The batch job on a folder (two photos and a file that is not an image): the page shows the file at once, the
+    bad image with its message in the reader's language, and says that images outside the bundled ones have no
+    link."""
+    from models.corpus import backends, job
+    from models.corpus.compute import JobSpec
+    from tests.conftest import SAMPLES
+    from ui.i18n import use
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        (folder / name).write_bytes((SAMPLES / name).read_bytes())
+    (folder / "broken.png").write_text("not an image")
+    out = tmp_path / "stats.parquet"
+    backends.run_local(JobSpec(model="vit_demo", modality="images", weights="demo"), job.open_corpus(folder), out,
+                       progress=False)
+    for lang, bad, nolink in (
+            ("en", "input 0 (`broken.png`): This file is not an image that can be read",
+             "Only the bundled images open by a link"),
+            ("zh", "输入 0（`broken.png`）：这个文件不是可读取的图像", "只有随附的图像能通过链接打开")):
+        at = open_page(lang, cp_source="file")
+        with use(lang):
+            at.file_uploader(key="cp_upload_file").set_value(("stats.parquet", out.read_bytes(), "x")).run()
+        assert not at.exception, at.exception
+        assert bad in texts(at.markdown)
+        assert nolink in texts(at.caption) and not at.get("page_link")
+        assert "cp_map" in specs(at) and specs(at)["cp_profile"]["data"][0]["type"] == "heatmap"

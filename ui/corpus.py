@@ -244,6 +244,29 @@ def unit(stat: str, modality: str) -> str:
     return _("weight")
 
 
+def sentences(*parts: str) -> str:
+    """Sentences one after another: a space between them in English, none in Chinese (full-width stops)."""
+    from ui.i18n import lang
+
+    return ("" if lang() == "zh" else " ").join(p for p in parts if p)
+
+
+def code(s: str) -> str:
+    """Inline code for Markdown (a name, a path, a recorded string), backticks inside kept."""
+    return f"`` {s} ``" if "`" in s else f"`{s}`"
+
+
+def weights_label(result: Result) -> str:
+    """The weights of a statistics file, in the reader's language when they are one of the usual sources."""
+    from ui import vision as uv
+
+    if result.modality == "images" and result.weights in uv.WEIGHT_LABELS and result.weights != "file":
+        return _(uv.WEIGHT_LABELS[result.weights])
+    if result.modality == "images":
+        return code(result.weights)
+    return code(str(result.meta.get("model", {}).get("weights", result.weights)))
+
+
 def bad_message(code: str, message: str) -> str:
     """A bad input's message in the reader's language: the code's template, its values read back from the English
     message the job stored (the metadata keeps the words, not the values); the stored message when that fails."""
