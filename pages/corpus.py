@@ -78,7 +78,7 @@ if source == "file":
         model=result.model_name, weights=ui.weights_label(result), corpus=f"`{meta.get('corpus', '')}`"))
     recorded = str(meta.get("model", {}).get("weights", ""))
     if recorded:
-        st.caption(_("The weights as the file records them: {source}").format(source=ui.code(recorded)))
+        st.caption(_("The weights as the file records them: {source}").format(source=ui.code_span(recorded)))
     if result.weights == "random":
         st.warning(_("Random weights attend arbitrarily: their statistics describe no learned behaviour."))
 bad = meta.get("bad_inputs", [])

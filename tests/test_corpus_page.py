@@ -302,3 +302,21 @@ def test_a_batch_jobs_image_folder_file_words_its_bad_image_and_says_why_there_i
         assert bad in texts(at.markdown)
         assert nolink in texts(at.caption) and not at.get("page_link")
         assert "cp_map" in specs(at) and specs(at)["cp_profile"]["data"][0]["type"] == "heatmap"
+
+
+def test_a_bad_inputs_message_is_worded_with_its_values_in_either_language():
+    """The file keeps a bad input's code and its English message: the values are read back for the template."""
+    from ui.corpus import bad_message
+    from ui.i18n import use
+
+    msg = "600 tokens, more than the 512 this job takes for this model."
+    with use("en"):
+        assert bad_message("corpus.too_long", msg) == msg
+    with use("zh"):
+        assert bad_message("corpus.too_long", msg) == "600 个词元，超过了本作业对该模型接受的 512 个。"
+        assert bad_message("corpus.empty_line", "An empty line: nothing to run.") == "空行：没有可运行的内容。"
+        # a message that does not fit its template (an exception's own words) is shown as it is
+        assert bad_message("corpus.too_long", "RuntimeError: boom") == "RuntimeError: boom"
+        assert bad_message("no.such_code", "as stored") == "as stored"
+        # an exception that is not one of ours: the worded code, and its own words as code
+        assert bad_message("corpus.failed", "TypeError: boom") == "这个输入无法运行。`TypeError: boom`"

@@ -19,6 +19,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 import numpy as np
 import pyarrow as pa
@@ -251,7 +252,7 @@ def sentences(*parts: str) -> str:
     return ("" if lang() == "zh" else " ").join(p for p in parts if p)
 
 
-def code(s: str) -> str:
+def code_span(s: str) -> str:
     """Inline code for Markdown (a name, a path, a recorded string), backticks inside kept."""
     return f"`` {s} ``" if "`" in s else f"`{s}`"
 
@@ -263,8 +264,8 @@ def weights_label(result: Result) -> str:
     if result.modality == "images" and result.weights in uv.WEIGHT_LABELS and result.weights != "file":
         return _(uv.WEIGHT_LABELS[result.weights])
     if result.modality == "images":
-        return code(result.weights)
-    return code(str(result.meta.get("model", {}).get("weights", result.weights)))
+        return code_span(result.weights)
+    return code_span(str(result.meta.get("model", {}).get("weights", result.weights)))
 
 
 def bad_message(code: str, message: str) -> str:
@@ -280,14 +281,10 @@ def bad_message(code: str, message: str) -> str:
     m = re.fullmatch(pattern, message or "")
     if names and m is None:
         return message
-    params = m.groupdict() if m else {}
-
-    class _Item:
-        pass
-
-    item = _Item()
-    item.code, item.params = code, params
-    return ui_messages.word(item)
+    worded = ui_messages.word(SimpleNamespace(code=code, params=m.groupdict() if m else {}))
+    if m is None and message:  # a template without values and a message of its own (an exception's words)
+        return sentences(worded, code_span(message[:300]))
+    return worded
 
 
 # ------------------------------------------------------------------------------------------------ the model
@@ -521,12 +518,12 @@ def _bundled_images():
 
 def sinks_ui(modality: str) -> bool:
     link.check(SINKS_KEY, link.one_of(["true", "false"]))
-    return st.checkbox(_("Exclude BOS-like tokens before the statistics"), key=SINKS_KEY, bind="query-params",
-                       help=_("Removes the keys that soak up attention — a text's first token when it is special "
-                              "([CLS], <s>, BOS), an image's prefix tokens (CLS, DIST, registers) — and renormalises "
-                              "each query's weights before the other statistics, since a head that dumps its "
-                              "attention there otherwise looks positional; the shares of special tokens stay on the "
-                              "raw weights."))
+    exclude = st.checkbox(_("Exclude BOS-like tokens before the statistics"), key=SINKS_KEY, bind="query-params")
+    st.caption(_("Removes the keys that soak up attention — a text's first token when it is special ([CLS], <s>, "
+                 "BOS), an image's prefix tokens (CLS, DIST, registers) — and renormalises each query's weights "
+                 "before the other statistics, since a head that dumps its attention there otherwise looks "
+                 "positional; the shares of special tokens stay on the raw weights."))
+    return exclude
 
 
 # ------------------------------------------------------------------------------------------------ running
