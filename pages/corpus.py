@@ -45,7 +45,7 @@ if source == "run":
     result = ui.store().get(key)
     if result is None:
         n = len(picked.corpus)
-        seconds = ui.estimate(key, model, spec, picked.corpus)
+        seconds = ui.guarded(lambda: ui.estimate(key, model, spec, picked.corpus))
         said = ngettext("Run on {n} input (about {seconds:.0f} s)", "Run on {n} inputs (about {seconds:.0f} s)",
                         n).format(n=f"{n:,}", seconds=max(1.0, seconds))
         st.caption(_("The estimate is the time of the first {k} inputs, scaled to the corpus. The result is kept, so "
@@ -54,7 +54,7 @@ if source == "run":
         if not slot.button(said, key="cp_run", type="primary", icon=":material/play_arrow:"):
             st.stop()
         slot.empty()
-        table = ui.run(model, spec, picked.corpus)
+        table = ui.guarded(lambda: ui.run(model, spec, picked.corpus))
         meta = json.loads(table.schema.metadata[b"atlas"].decode("utf-8"))
         if not meta.get("good_inputs"):
             st.error(_("No input of the corpus could be run: see their messages below."))

@@ -320,3 +320,18 @@ def test_a_bad_inputs_message_is_worded_with_its_values_in_either_language():
         assert bad_message("no.such_code", "as stored") == "as stored"
         # an exception that is not one of ours: the worded code, and its own words as code
         assert bad_message("corpus.failed", "TypeError: boom") == "这个输入无法运行。`TypeError: boom`"
+
+
+def test_a_model_the_job_cannot_run_gets_a_message_not_a_traceback(monkeypatch):
+    from models.corpus import compute
+
+    def broken(self, spec, model=None):
+        raise RuntimeError("no attention here")
+
+    monkeypatch.setattr(compute.HeadStats, "__init__", broken)
+    at = open_page(cp_corpus="upload")
+    at.file_uploader(key="cp_upload_text").set_value(("odd.txt", b"A line never run elsewhere.\n", "text/plain")).run()
+    if [b for b in at.button if b.key == "cp_run"]:
+        at.button(key="cp_run").click().run()
+    assert not at.exception, at.exception
+    assert "The corpus job cannot run this model: `RuntimeError: no attention here`" in texts(at.error)

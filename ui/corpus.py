@@ -556,6 +556,19 @@ def estimate(key: tuple, model, spec, corpus) -> float:
         return _probe(key, model, spec, corpus) * len(corpus)
 
 
+def guarded(call):
+    """`call()`, or a plain message and the page stopped when the job cannot run this model at all (its inputs'
+    own failures are listed by the job, not raised)."""
+    try:
+        return call()
+    except CodedError as err:
+        st.error(ui_messages.word(err))
+    except Exception as err:  # noqa: BLE001 — a model the job cannot read: said, never a traceback
+        st.error(_("The corpus job cannot run this model: {reason}").format(
+            reason=code_span(f"{type(err).__name__}: {err}"[:300])))
+    st.stop()
+
+
 def run(model, spec, corpus) -> pa.Table:
     """The corpus job on this page: batch by batch under a progress bar, then the job's own assembled table."""
     from models.corpus import job
