@@ -142,6 +142,17 @@ def test_vit_demo_on_the_bundled_images(page, server):
     first = page.locator("[data-testid='stPageLink'] a").first
     href = first.get_attribute("href")
     assert href.startswith("vit?") and "vit_weights=demo" in href and "vit_image=" in href
+    shown = first.inner_text()
     first.click()
     page.wait_for_url(re.compile(r"/vit\?"))
     check(page, "corpus_images_link_vit", min_plots=1)
+    from playwright.sync_api import expect
+
+    photo = re.search(r"sample photo: (.+)$", shown)
+    shape = re.search(r"generated (\w+), seed (\d+)", shown)
+    if photo:  # the ViT page opened on that photo…
+        expect(page.locator(".st-key-vit_sample input")).to_have_value(photo.group(1))
+    else:  # …or on that shape and seed
+        assert shape, shown
+        expect(page.locator(".st-key-vit_shape input")).to_have_value(shape.group(1))
+        expect(page.locator(".st-key-vit_shape_seed input")).to_have_value(shape.group(2))
