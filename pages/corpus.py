@@ -37,9 +37,11 @@ if source == "run":
     model = ui.load_or_stop(choice, device)
     ui.weights_note(choice, model)
     picked = ui.corpus_ui(choice, model)
-    exclude = ui.sinks_ui(choice.modality)
     if picked is None:
+        ui.sinks_ui(choice.modality)
         st.stop()
+    picked = ui.first_ui(picked)
+    exclude = ui.sinks_ui(choice.modality)
     spec = ui.spec_of(choice, model, exclude, device)
     key = ui.result_key(choice, model, picked, exclude)
     result = ui.store().get(key)

@@ -335,3 +335,13 @@ def test_a_model_the_job_cannot_run_gets_a_message_not_a_traceback(monkeypatch):
         at.button(key="cp_run").click().run()
     assert not at.exception, at.exception
     assert "The corpus job cannot run this model: `RuntimeError: no attention here`" in texts(at.error)
+
+
+def test_the_first_n_inputs_only(small_bundled):
+    at = open_page()
+    at.number_input(key="cp_first").set_value(3).run()
+    assert [b.label for b in at.button if b.key == "cp_run"][0].startswith("Run on 3 inputs (about ")
+    at.button(key="cp_run").click().run()
+    assert not at.exception, at.exception
+    assert "2 of 3 inputs ran (1 could not be used" in texts(at.success)  # lines 0 and 1, and the empty line 2
+    assert {int(p.proto.label.split("input ")[1].split(":")[0]) for p in at.get("page_link")} == {0, 1}

@@ -8,10 +8,11 @@ exclude-sinks option, so that a view change computes nothing and another session
 
 The view lives in the URL (ui.link), every parameter prefixed `cp_`: cp_source (run | file), cp_modality (text |
 images), cp_model, cp_name (a typed language model), cp_weights (images), cp_corpus, cp_sinks, cp_stat, cp_layer and
-cp_head (from 1).
+cp_head (from 1), cp_first (how many inputs run).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import re
@@ -34,7 +35,7 @@ from ui.i18n import N_, _
 
 SOURCE_KEY, MODALITY_KEY, MODEL_KEY, NAME_KEY = "cp_source", "cp_modality", "cp_model", "cp_name"
 WEIGHTS_KEY, CORPUS_KEY, SINKS_KEY, STAT_KEY = "cp_weights", "cp_corpus", "cp_sinks", "cp_stat"
-LAYER_KEY, HEAD_KEY = "cp_layer", "cp_head"
+LAYER_KEY, HEAD_KEY, FIRST_KEY = "cp_layer", "cp_head", "cp_first"
 UPLOAD_TEXT_KEY, UPLOAD_ZIP_KEY, UPLOAD_FILE_KEY = "cp_upload_text", "cp_upload_zip", "cp_upload_file"
 
 TEXT_DEFAULT = "sentence-transformers/all-MiniLM-L6-v2"
@@ -514,6 +515,24 @@ def _bundled_images():
     from models.corpus import bundled
 
     return bundled.images()
+
+
+def first_ui(picked: Picked) -> Picked:
+    """How many inputs to run: the first N of the corpus (all by default; in the URL as cp_first when fewer)."""
+    n = len(picked.corpus)
+    if n <= 1:
+        return picked
+    link.check(FIRST_KEY, link.whole(1, n))
+    if st.session_state.get(FIRST_KEY, n) > n:
+        st.session_state.pop(FIRST_KEY, None)
+    first = int(st.number_input(_("Inputs to run: the first N of the corpus"), 1, n, n, key=FIRST_KEY,
+                                bind="query-params",
+                                help=_("Fewer inputs run sooner; the statistics are then over those inputs only.")))
+    if first >= n:
+        return picked
+    c = picked.corpus
+    subset = dataclasses.replace(c, labels=c.labels[:first], _lines=c._lines[:first])
+    return Picked(subset, f"{picked.key}:first{first}")
 
 
 def sinks_ui(modality: str) -> bool:
