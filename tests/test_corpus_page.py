@@ -133,6 +133,16 @@ def test_small_corpus_runs_and_its_grid_is_the_batch_jobs_aggregates(small_bundl
         top.query_string
     # the empty line, worded
     assert "input 2 (empty): An empty line: nothing to run." in said
+    # what "Download the statistics (Parquet)" serves is the job's format: read back, the same aggregates
+    from models.corpus import job
+    from ui import corpus as ui
+
+    kept = [r for r in ui.store()._items.values() if r.meta.get("corpus") == "<small en>"]
+    assert len(kept) == 1
+    back, meta = job.read(kept[0].parquet)
+    assert meta["backend"] == "page" and meta["stats"] == kept[0].stats and meta["good_inputs"] == 4
+    for stat in kept[0].stats:
+        np.testing.assert_allclose(aggregate_grid(back, stat), aggregate_grid(table, stat), atol=1e-12)
     # the picked cell is outlined
     rect = specs(at)["cp_grid"]["layout"]["shapes"][0]
     assert ((rect["x0"] + rect["x1"]) / 2, (rect["y0"] + rect["y1"]) / 2) == (3, 2)
