@@ -156,3 +156,29 @@ def test_vit_demo_on_the_bundled_images(page, server):
         assert shape, shown
         expect(page.locator(".st-key-vit_shape input")).to_have_value(shape.group(1))
         expect(page.locator(".st-key-vit_shape_seed input")).to_have_value(shape.group(2))
+
+
+def test_swin_demo_says_why_it_has_no_head_map(page, server):
+    """swin_demo: the rows are blocks, each stage with its own heads (blank cells); no head map, and why."""
+    open_corpus(page, server)
+    page.locator("[data-testid='stRadio'] label").filter(has_text="Image model").first.click()
+    wait_idle(page)
+    page.locator(".st-key-cp_model [role=combobox]").first.click()
+    page.get_by_role("option", name="swin_demo", exact=True).click()
+    wait_idle(page)
+    # the text corpus's 500 (all of them) became the image corpus's 64 (all of them)
+    from playwright.sync_api import expect
+
+    expect(page.locator(".st-key-cp_first input")).to_have_value("64")
+    run = page.locator(".st-key-cp_run button")
+    if run.count():
+        run.first.click()
+        wait_idle(page)
+    page.locator(".st-key-cp_grid .js-plotly-plot").first.wait_for()
+    expect_text(page, "[data-testid='stAlert']:has-text('No head map')", "heads of different stages attend within "
+                "different windows")
+    assert page.locator(".st-key-cp_map").count() == 0
+    check(page, "corpus_swin", min_plots=3)
+    for key in ("cp_grid", "cp_profile", "cp_depth"):
+        page.locator(f".st-key-{key}").first.scroll_into_view_if_needed()
+        page.locator(f".st-key-{key}").first.screenshot(path=str(SHOTS / f"corpus_swin_{key}.png"))

@@ -358,3 +358,9 @@ def test_the_first_n_inputs_only(small_bundled):
     assert not at.exception, at.exception
     assert "2 of 3 inputs ran (1 could not be used" in texts(at.success)  # lines 0 and 1, and the empty line 2
     assert {int(p.proto.label.split("input ")[1].split(":")[0]) for p in at.get("page_link")} == {0, 1}
+    # another corpus: a number past its end becomes all of it; "all" stays all
+    at.number_input(key="cp_first").set_value(5).run()
+    at.radio(key="cp_modality").set_value("images").run()
+    assert at.number_input(key="cp_first").value == 64
+    at.radio(key="cp_modality").set_value("text").run()
+    assert at.number_input(key="cp_first").value == 5

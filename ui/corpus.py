@@ -523,8 +523,11 @@ def first_ui(picked: Picked) -> Picked:
     if n <= 1:
         return picked
     link.check(FIRST_KEY, link.whole(1, n))
-    if st.session_state.get(FIRST_KEY, n) > n:
-        st.session_state.pop(FIRST_KEY, None)
+    # another corpus: "all of them" stays all of them, and a number past its end becomes all of them
+    shown, before = st.session_state.get(FIRST_KEY), st.session_state.get("_cp_first_of")
+    if shown is not None and (shown > n or shown == before):
+        st.session_state[FIRST_KEY] = n
+    st.session_state["_cp_first_of"] = n
     first = int(st.number_input(_("Inputs to run: the first N of the corpus"), 1, n, n, key=FIRST_KEY,
                                 bind="query-params",
                                 help=_("Fewer inputs run sooner; the statistics are then over those inputs only.")))
