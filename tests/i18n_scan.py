@@ -43,6 +43,8 @@ SKIP_FIELDS = {"id", "form_id", "value", "default", "spec", "key", "url", "type"
                "format", "fragment_id", "theme", "selection_mode", "label_visibility", "file_type", "accept_file",
                "width_config", "height_config", "raw_value", "query_params", "tab_id", "uuid", "widget_id",
                "page_name", "main_script_hash", "page_link_url", "src", "frame_id"}
+# widgets whose options are model data: a classifier's own class names (ImageNet's are English)
+MODEL_DATA_WIDGETS = {"vit_x_class"}
 SKIP_ELEMENTS = {"code", "text_area", "text_input", "json", "dataframe", "arrow_data_frame", "exception", "html"}
 
 
@@ -100,6 +102,8 @@ def shown_text(at) -> list[tuple[str, str]]:
             texts: list[str] = []
             _figure_strings(proto.spec, texts)
             out.extend((kind, t) for t in texts)
+        elif getattr(node, "key", None) in MODEL_DATA_WIDGETS and proto is not None:
+            out.append((kind, getattr(proto, "label", "")))  # its label only: the options are the model's
         elif kind not in SKIP_ELEMENTS and proto is not None and hasattr(proto, "ListFields"):
             texts = []
             _strings(proto, texts)

@@ -21,7 +21,7 @@ from viz import vit as vi
 
 MAX_TOKENS = 1024  # every block's (heads, N, N) maps and their gradients are kept: above this, refused
 FLOW_AUTO_TOKENS = 260  # attention flow by itself up to ViT-B's 197 tokens (~3 s on 2 CPU cores); above, a button
-AUTO_PARAMS = 30_000_000  # perturbation scores and the importance grid by themselves up to this size; above, buttons
+AUTO_PARAMS = 6_000_000  # perturbation scores and the importance grid by themselves up to ViT-Ti's size; above, buttons
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))  # patches removed: 0 %, 10 %, … 90 %
 METHODS = {  # key: (name, what it assumes)
     "raw": (N_("Raw attention"), N_("Last layer, CLS's weights, heads averaged: assumes the last mixing step says "
@@ -255,8 +255,7 @@ def ablation_view(trace, model, x, target: int, names: list[str], run_key: str) 
     bar.empty()
     base = float(ablation.ablate(model, x, [])[target])
     st.plotly_chart(common.cached_figure("vit_x", run_key, ("importance", target), lambda: vx.importance_grid(
-        base - grid, title=_("Drop in the probability of “{cls}” with each head off").format(
-            cls=uv.class_label(names[target])))), key="vit_x_importance_grid")
+        base - grid, title=_("Drop in the class's probability with each head off"))), key="vit_x_importance_grid")
     present.caption(_("Each cell: the class's probability ({base}) minus its probability with that head alone "
                       "switched off. {n} reruns in {seconds:.1f} s.").format(base=f"{base:.1%}", n=n,
                                                                               seconds=seconds))
