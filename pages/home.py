@@ -22,10 +22,16 @@ ROWS = [
     ("pages/vit.py", _("Vision Transformer"), _(
         "A ViT (Dosovitskiy et al., 2021) from timm on your image: the patch grid, every head's attention over the "
         "image, attention rollout, full token matrices, top-5 predictions and the paper's mean attention "
-        "distance.")),
+        "distance; what the prediction rests on (rollout, attention flow, gradient-weighted relevance, each "
+        "scored by removing patches) and heads switched off.")),
     ("pages/swin.py", _("Swin Transformer"), _(
         "Swin (Liu et al., 2021): regular and shifted windows drawn over the image, the cyclic shift and its "
         "masks, per-window attention, relative position bias and the stages.")),
+    ("pages/corpus.py", _("Heads across a corpus"), _(
+        "What each head does over hundreds of sentences or images (Clark et al., 2019): entropy, distance, "
+        "attention to the previous or next token, to [CLS], [SEP] or a register, for every layer and head; heads "
+        "mapped by how alike they attend; the inputs where a head is most and least itself. Large corpora run as "
+        "a batch job, here or on a Ray cluster.")),
     ("pages/positional.py", _("Positional encodings"), _(
         "The sinusoidal encoding and its distance-only similarity; a ViT's learned position embeddings; Swin's "
         "relative position bias.")),

@@ -27,7 +27,7 @@ ALLOWED = {
     # the sample photos' credits (people, agencies, licences) and image formats
     "nasa", "spacex", "dscovr", "walt", "van", "der", "rachel", "michetti", "pikolo", "espresso", "bar", "cc", "st",
     "fan", "eileen", "collins", "chelsea", "jpeg", "webp", "bmp", "gif", "tiff", "numpy", "touvron", "jacob",
-    "gildenblat", "scipy", "explain",  # SciPy; Gildenblat's vit-explain
+    "gildenblat", "scipy", "explain", "ray", "parquet",  # SciPy; vit-explain; Ray; the Parquet format
     "language", "english",  # the language picker is bilingual on purpose: "Language / 语言", English / 中文
 }
 _TAG = re.compile(r"<[^>]{0,40}>")
