@@ -1,4 +1,4 @@
-"""Attention Atlas: the entry point. Page config, language, the router over pages/, and the sidebar."""
+"""Attention Atlas: the entry point. Page config, language, the router over views/, and the sidebar."""
 # Imported here, before any session thread starts: plotly.express looks pandas up in sys.modules and
 # may otherwise find it half-imported by another session thread ("partially initialized module 'pandas'").
 import pandas  # noqa: F401
@@ -17,15 +17,15 @@ choose_language()  # before any text: every word below is in the session's langu
 choose_present()
 
 PAGES = [
-    st.Page("pages/home.py", title=_("Home"), icon=":material/home:", default=True),
-    st.Page("pages/encoder_decoder.py", title=_("Encoder–decoder"), icon=":material/translate:"),
-    st.Page("pages/language.py", title=_("Language models"), icon=":material/chat:"),
-    st.Page("pages/vit.py", title=_("Vision Transformer"), icon=":material/image:"),
-    st.Page("pages/swin.py", title=_("Swin Transformer"), icon=":material/grid_view:"),
-    st.Page("pages/corpus.py", title=_("Heads across a corpus"), icon=":material/query_stats:"),
-    st.Page("pages/positional.py", title=_("Positional encodings"), icon=":material/waves:"),
-    st.Page("pages/step_by_step.py", title=_("One head, step by step"), icon=":material/calculate:"),
-    st.Page("pages/glossary.py", title=_("Glossary"), icon=":material/menu_book:"),
+    st.Page("views/home.py", title=_("Home"), icon=":material/home:", default=True),
+    st.Page("views/encoder_decoder.py", title=_("Encoder–decoder"), icon=":material/translate:"),
+    st.Page("views/language.py", title=_("Language models"), icon=":material/chat:"),
+    st.Page("views/vit.py", title=_("Vision Transformer"), icon=":material/image:"),
+    st.Page("views/swin.py", title=_("Swin Transformer"), icon=":material/grid_view:"),
+    st.Page("views/corpus.py", title=_("Heads across a corpus"), icon=":material/query_stats:"),
+    st.Page("views/positional.py", title=_("Positional encodings"), icon=":material/waves:"),
+    st.Page("views/step_by_step.py", title=_("One head, step by step"), icon=":material/calculate:"),
+    st.Page("views/glossary.py", title=_("Glossary"), icon=":material/menu_book:"),
 ]
 
 page = st.navigation(PAGES)

@@ -74,7 +74,7 @@ at.query_params["vit_size"] = str(size)
 at.run()
 steps = {"home": hwm_mb()}
 t0 = time.perf_counter()
-at.switch_page("pages/vit.py").run()
+at.switch_page("views/vit.py").run()
 opened = time.perf_counter() - t0
 steps["page_opened"] = hwm_mb()
 errors = [e.message for e in at.exception] + [e.value for e in at.error]

@@ -164,7 +164,7 @@ from streamlit.testing.v1 import AppTest
 from bench.pages import page_bytes
 t0 = time.perf_counter()
 at = AppTest.from_file(sys.argv[1], default_timeout=900).run()
-at.switch_page("pages/language.py").run()
+at.switch_page("views/language.py").run()
 opened = time.perf_counter() - t0
 steps = {"default_page_minilm": hwm_mb()}
 at.text_input(key="lm_name").set_value(sys.argv[2]).run()

@@ -25,7 +25,7 @@ import torch
 torch.set_num_threads(int(sys.argv[3]))
 from streamlit.testing.v1 import AppTest
 at = AppTest.from_file(sys.argv[1], default_timeout=600).run()
-at.switch_page("pages/vit.py").run()
+at.switch_page("views/vit.py").run()
 at.radio(key="vit_weights").set_value("random").run()
 at.selectbox(key="vit_model").set_value("other timm model…").run()
 at.text_input(key="vit_model_other").set_value(sys.argv[2]).run()

@@ -92,7 +92,7 @@ def _rerender(at, changes: list[tuple[str, str, object]], page: str) -> list[flo
 def vit_page(quick: bool) -> dict:
     """The ViT page on one sample photo: vit_base_patch16_224 (random weights: no Hub here), or the demo ViT."""
     print("pages: ViT page", file=sys.stderr)
-    at = _open("pages/vit.py")
+    at = _open("views/vit.py")
     model = "vit_demo (demo weights)"
     if not quick:
         at.radio(key="vit_weights").set_value("random").run()
@@ -119,7 +119,7 @@ def vit_page(quick: bool) -> dict:
 
 def swin_page(quick: bool) -> dict:
     print("pages: Swin page", file=sys.stderr)
-    at = _open("pages/swin.py")
+    at = _open("views/swin.py")
     blocks = len(at.selectbox(key="swin_block").options)
     changes = []
     for i in range(2 if quick else 5):
@@ -132,7 +132,7 @@ def swin_page(quick: bool) -> dict:
 
 def encoder_decoder_page(quick: bool) -> dict:
     print("pages: encoder-decoder page", file=sys.stderr)
-    at = _open("pages/encoder_decoder.py")
+    at = _open("views/encoder_decoder.py")
     layer_key = "ed_layer" if any(s.key == "ed_layer" for s in at.select_slider) else "ed_enc_layer"
     layers = at.select_slider(key=layer_key).options
     heads = at.select_slider(key="ed_head").options

@@ -99,6 +99,24 @@ def test_lang_in_the_link_and_the_sidebar_switch(browser, server):
         ctx.close()
 
 
+def test_a_link_to_a_page_opens_it_inside_the_app(browser, server):
+    """A link straight to a page (/positional?lang=zh, as "Copy link" gives) runs it inside app.py: the sidebar's
+    navigation with the pages' titles, the language box, and the page in the link's language. (With the pages in a
+    folder named pages/, Streamlit ran the file by itself: file names in the sidebar, no language, English.)"""
+    ctx, pg = _context_page(browser, locale="en-US")
+    try:
+        pg.goto(server + "/positional?lang=zh")
+        wait_idle(pg)
+        nav = pg.locator("[data-testid='stSidebarNav']").inner_text()
+        assert "术语表" in nav and "位置编码" in nav and "app" not in nav.split()
+        assert pg.locator("[data-testid='stSidebar'] [data-testid='stSelectbox']").count() >= 1
+        assert "位置编码" in pg.locator("[data-testid='stMain'] h1").first.inner_text()
+        pg.screenshot(path=str(SHOTS / "i18n_deep_link.png"))
+        assert not [e for e in pg.errors if "status of 404" not in e], pg.errors
+    finally:
+        ctx.close()
+
+
 def test_copy_link_copies_the_address_bar(browser, server):
     ctx, pg = _context_page(browser, permissions=["clipboard-read", "clipboard-write"])
     try:

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import APP
 
-PAGE = "pages/corpus.py"
+PAGE = "views/corpus.py"
 SMALL = ("The cat sat on the mat.\n"
          "Hello, world! How are you today?\n"
          "\n"
@@ -271,7 +271,7 @@ def test_the_vit_pages_distance_for_one_bundled_shape_equals_the_jobs_row():
     for k, v in {"vit_weights": "demo", **params}.items():
         at.query_params[k] = v
     at.run()
-    at.switch_page("pages/vit.py").run()
+    at.switch_page("views/vit.py").run()
     assert not at.exception, at.exception
     fig = specs(at)["vit_distance"]
     page = np.stack([arr(t["y"]) for t in fig["data"]], axis=1)  # one trace per head, y per layer

@@ -33,7 +33,7 @@ TYPED = {
 @pytest.fixture(scope="module")
 def at():
     at = AppTest.from_file(APP, default_timeout=240).run()
-    at.switch_page("pages/encoder_decoder.py").run()
+    at.switch_page("views/encoder_decoder.py").run()
     assert not at.exception
     return at
 

@@ -20,7 +20,7 @@ def _page(**params) -> AppTest:
     for k, v in params.items():
         at.query_params[k] = v
     at.run()
-    at.switch_page("pages/vit.py").run()
+    at.switch_page("views/vit.py").run()
     return at
 
 

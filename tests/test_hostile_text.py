@@ -20,7 +20,7 @@ HOSTILE = {
 @pytest.mark.parametrize("task", ["reverse", "translate"])
 def test_hostile_text_never_raises(task):
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/encoder_decoder.py").run()
+    at.switch_page("views/encoder_decoder.py").run()
     at.radio[0].set_value(task).run()
     for label, value in HOSTILE.items():
         at.text_input(key=f"ed_text_{task}").set_value(value).run()

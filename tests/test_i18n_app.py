@@ -21,7 +21,7 @@ def _run(page: str | None = None, **params) -> AppTest:
     return at
 
 
-@pytest.mark.parametrize("page", [None, "pages/glossary.py"])
+@pytest.mark.parametrize("page", [None, "views/glossary.py"])
 def test_home_and_glossary_in_chinese_leave_no_english_sentence(page):
     at = _run(page, lang="zh")
     assert at.session_state["lang"] == "zh"
@@ -40,7 +40,7 @@ def test_home_in_english_and_chinese():
 
 
 def test_glossary_lists_every_term_in_both_languages():
-    at = _run("pages/glossary.py", lang="zh")
+    at = _run("views/glossary.py", lang="zh")
     shown = " ".join(m.value for m in at.markdown)
     for term in TERMS:
         assert term.zh in shown and term.en in shown, term.en
@@ -67,7 +67,7 @@ def test_the_sidebar_switch_changes_the_language():
     assert any("审慎解读注意力" in s.value for s in at.subheader)
 
 
-@pytest.mark.parametrize("page", ["pages/vit.py", "pages/swin.py"])
+@pytest.mark.parametrize("page", ["views/vit.py", "views/swin.py"])
 def test_the_demo_models_predictions_name_their_classes_in_chinese(page):
     """Class names are data the scan leaves out (tick labels), so they are checked here: the demo models'
     top-5 bars name the shapes in Chinese."""

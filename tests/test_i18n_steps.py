@@ -18,7 +18,7 @@ from ui import vision as ui_vision
 
 # Names a Chinese page keeps: the demo tasks' names, a model family and an author the page cites.
 NAMES = {"reverse", "dates", "translate", "cait", "touvron"}
-STEPS, POSITIONAL = "pages/step_by_step.py", "pages/positional.py"
+STEPS, POSITIONAL = "views/step_by_step.py", "views/positional.py"
 VIT = "Vision Transformer (ViT)"
 
 

@@ -9,7 +9,7 @@ from tests.conftest import APP
 from tests.i18n_scan import english_words
 from ui.i18n import use
 
-PAGE = "pages/swin.py"
+PAGE = "views/swin.py"
 # Names the Chinese page shows as they are: the demo's class names (model data) and a library's name.
 NAMES = set(shapes.CLASSES) | {"NumPy"}
 # A view other than the default, as a link writes it (stages, blocks, heads from 1; windows, rows, columns from 0)

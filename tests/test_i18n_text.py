@@ -24,7 +24,7 @@ from ui import i18n
 from ui import text as ui
 from ui.words.text import TEMPLATES
 
-PAGE = "pages/encoder_decoder.py"
+PAGE = "views/encoder_decoder.py"
 DEFAULT_TITLE = {"en": "Encoder self-attention · layer 1, head 1", "zh": "编码器自注意力 · 第 1 层，注意力头 1"}
 SECTIONS = ["encoder", "masks", "decoder", "cross", "steps", "overview"]
 NAMES = {"ISO", "ASCII", "Python", "POSIX", "Jain", "Wallace"}  # names: standards, a language, authors

@@ -15,7 +15,7 @@ from tests.i18n_scan import english_words
 from ui import i18n
 from ui.messages import templates, word
 
-PAGE = "pages/vit.py"
+PAGE = "views/vit.py"
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Names the page shows in Latin letters: papers' authors, the sample photos' subjects and credits, image formats.
 NAMES = {"touvron", "jacob", "gildenblat", "eileen", "collins", "chelsea", "dscovr", "nasa", "spacex", "st", "fan",

@@ -12,7 +12,7 @@ from tests.conftest import APP
 from tests.i18n_scan import english_words
 from ui import i18n
 
-PAGE = "pages/language.py"
+PAGE = "views/language.py"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 TEXT = "The cat sat on the mat because it was tired."
 # Names a Chinese page shows: the models, their authors and the input (data), never a sentence.

@@ -90,12 +90,12 @@ def record(label):
     errors = [e.value for e in at.error] + [str(e.value) for e in at.exception]
     steps.append({"after": label, "rss_mb": round(rss_mb(), 1), "cached": len(common.model_cache()), "errors": errors})
 
-at.switch_page("pages/encoder_decoder.py").run()
+at.switch_page("views/encoder_decoder.py").run()
 for task in ("reverse", "dates", "translate"):
     at.radio(key="ed_task").set_value(task).run()
     record(task)
 for page, name in json.loads(sys.argv[2]):
-    at.switch_page(f"pages/{page}.py").run()
+    at.switch_page(f"views/{page}.py").run()
     at.radio(key=f"{page}_weights").set_value("random").run()
     at.selectbox(key=f"{page}_model").set_value("other timm model…").run()
     at.text_input(key=f"{page}_model_other").set_value(name).run()

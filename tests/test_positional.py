@@ -166,7 +166,7 @@ def test_positional_encoding_page_runs_headlessly():
     from tests.conftest import APP
 
     at = AppTest.from_file(APP, default_timeout=240).run()
-    at.switch_page("pages/positional.py").run()
+    at.switch_page("views/positional.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]

@@ -284,7 +284,7 @@ def test_matrix_heatmap_marks_minus_infinity_and_states_the_shape():
 
 
 def _page(at: AppTest) -> AppTest:
-    return at.switch_page("pages/step_by_step.py").run()
+    return at.switch_page("views/step_by_step.py").run()
 
 
 def test_step_by_step_page_runs_for_text_and_vit():

@@ -178,7 +178,7 @@ def test_the_page_walks_a_1036_px_dinov2_block_from_a_link():
     at = AppTest.from_file(APP, default_timeout=600)
     at.query_params.update(sbs_model="vit", sbs_vit_which="timm", sbs_vit_weights="random", sbs_vit_name=NAME,
                            sbs_vit_size="1036", sbs_part="all", sbs_query_vit="1000", sbs_head="2")
-    at = at.run().switch_page("pages/step_by_step.py").run()
+    at = at.run().switch_page("views/step_by_step.py").run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
     assert at.selectbox(key="sbs_vit_size").value == 1036

@@ -315,7 +315,7 @@ def test_models_not_recomputed_are_refused_with_the_reason(tmp_path, model_type,
 
 # ------------------------------------------------------------------------------------------------- the page
 
-STEPS_PAGE = "pages/step_by_step.py"
+STEPS_PAGE = "views/step_by_step.py"
 PAGE_NAMES = {"reverse", "dates", "translate", "llama", "devlin", "radford", "su"}  # names a Chinese page keeps:
 # the demo tasks, the tiny test model "tiny-llama", the authors it cites
 

@@ -12,7 +12,7 @@ from models.capture import swin
 from tests.conftest import ROOT
 
 APP = str(ROOT / "app.py")
-PAGE = "pages/swin.py"
+PAGE = "views/swin.py"
 
 
 def _open() -> AppTest:

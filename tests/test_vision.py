@@ -364,7 +364,7 @@ def _page_with(name: str):
     from tests.conftest import APP
 
     at = AppTest.from_file(APP, default_timeout=300).run()
-    at.switch_page("pages/vit.py").run()
+    at.switch_page("views/vit.py").run()
     at.radio(key="vit_weights").set_value("pretrained").run()
     at.selectbox(key="vit_model").set_value("other timm model…").run()
     at.text_input(key="vit_model_other").set_value(name).run()

@@ -17,7 +17,7 @@ from streamlit.testing.v1 import AppTest
 from models.capture import vision
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-PAGE = "pages/vit.py"
+PAGE = "views/vit.py"
 
 
 def open_page() -> AppTest:

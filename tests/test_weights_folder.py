@@ -80,7 +80,7 @@ def test_off_by_default_and_when_the_folder_is_absent(tmp_path, layout):
 
 def _file_weights_page():
     at = AppTest.from_file(APP, default_timeout=120).run()
-    at.switch_page("pages/vit.py").run()
+    at.switch_page("views/vit.py").run()
     at.radio(key="vit_weights").set_value("file").run()
     return at
 

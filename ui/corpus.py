@@ -1,4 +1,4 @@
-"""Widget groups, cached results and words for the corpus page (pages/corpus.py).
+"""Widget groups, cached results and words for the corpus page (views/corpus.py).
 
 The page runs the corpus job's own code (models/corpus): `HeadStats(spec, model=<the cached model>)` on
 `corpus.batch(ids)`, batch by batch under a progress bar, then `job.assemble(...)` — the very table the batch job
@@ -680,7 +680,7 @@ def input_link(result: Result, label: str) -> tuple[str, dict] | None:
             params["lm_model"] = name
         else:
             params["lm_name"] = name
-        return "pages/language.py", params
+        return "views/language.py", params
     page = "vit" if result.kind == "vit" else "swin"
     where = bundled.link_params(label, page)
     if where is None:
@@ -691,7 +691,7 @@ def input_link(result: Result, label: str) -> tuple[str, dict] | None:
     elif result.model_name != f"{page}_demo":
         return None
     params.update(where)
-    return f"pages/{page}.py", params
+    return f"views/{page}.py", params
 
 
 def corpus_link(name: str, weights: str, key: str) -> None:
@@ -710,4 +710,4 @@ def corpus_link(name: str, weights: str, key: str) -> None:
         params[WEIGHTS_KEY] = weights
     if st.button(_("The same plot over a corpus: every head's mean and spread on many images"), key=key,
                  icon=":material/query_stats:", type="tertiary"):
-        st.switch_page("pages/corpus.py", query_params=params)
+        st.switch_page("views/corpus.py", query_params=params)

@@ -1,4 +1,4 @@
-"""Cached loaders, widget groups, words and downloads for the language-model page (pages/language.py).
+"""Cached loaders, widget groups, words and downloads for the language-model page (views/language.py).
 
 The model is loaded once per (name, device) into the one bounded model cache (ui.common.shared_model) and shared
 by every session; a run is cached per (model, text digest, new tokens, device) with st.cache_resource (a trace

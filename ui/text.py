@@ -1,6 +1,6 @@
 """Cached loaders, widget groups, words and downloads for the encoder–decoder page.
 
-Every word the page shows is here or in pages/encoder_decoder.py, through `_()`: the demo tasks' own texts
+Every word the page shows is here or in views/encoder_decoder.py, through `_()`: the demo tasks' own texts
 (models/demo/text.py) are English, so their display names, descriptions and training data are repeated here,
 marked for the catalog (TASK_TITLES, TASK_DESCRIPTIONS, TRAINED_ON; tests/test_i18n_text.py checks that the
 copies still say what the tasks say). Notes and reasons from the model are codes (models.messages), worded by

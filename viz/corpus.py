@@ -1,4 +1,4 @@
-"""Figures of the corpus page (pages/corpus.py), built from plain data: arrays of per-head numbers, never a model.
+"""Figures of the corpus page (views/corpus.py), built from plain data: arrays of per-head numbers, never a model.
 
 - `stat_grid`: a statistic's corpus mean per layer (rows, from 1) and head (columns, from 1), the picked cell
   outlined; one invisible marker per cell (a Scatter, which Streamlit can select) carries (layer, head, value) as

@@ -11,34 +11,34 @@ st.markdown(_(
 ))
 
 ROWS = [
-    ("pages/encoder_decoder.py", _("Encoder–decoder"), _(
+    ("views/encoder_decoder.py", _("Encoder–decoder"), _(
         "The Transformer of *Attention Is All You Need* (Vaswani et al., 2017), written from scratch and trained "
         "on small demo tasks: encoder self-attention, decoder masked self-attention and cross-attention for every "
         "layer and head, the padding and causal masks, and decoding step by step.")),
-    ("pages/language.py", _("Language models"), _(
+    ("views/language.py", _("Language models"), _(
         "Real language models from Hugging Face transformers — BERT, GPT-2, T5, BART, Marian, Llama, Qwen… — on "
         "your text, up to thousands of tokens: every layer and head, the masks, the head view, masked-word and "
         "next-token predictions, and generation step by step.")),
-    ("pages/vit.py", _("Vision Transformer"), _(
+    ("views/vit.py", _("Vision Transformer"), _(
         "A ViT (Dosovitskiy et al., 2021) from timm on your image: the patch grid, every head's attention over the "
         "image, attention rollout, full token matrices, top-5 predictions and the paper's mean attention "
         "distance; what the prediction rests on (rollout, attention flow, gradient-weighted relevance, each "
         "scored by removing patches) and heads switched off.")),
-    ("pages/swin.py", _("Swin Transformer"), _(
+    ("views/swin.py", _("Swin Transformer"), _(
         "Swin (Liu et al., 2021): regular and shifted windows drawn over the image, the cyclic shift and its "
         "masks, per-window attention, relative position bias and the stages.")),
-    ("pages/corpus.py", _("Heads across a corpus"), _(
+    ("views/corpus.py", _("Heads across a corpus"), _(
         "What each head does over hundreds of sentences or images (Clark et al., 2019): entropy, distance, "
         "attention to the previous or next token, to [CLS], [SEP] or a register, for every layer and head; heads "
         "mapped by how alike they attend; the inputs where a head is most and least itself. Large corpora run as "
         "a batch job, here or on a Ray cluster.")),
-    ("pages/positional.py", _("Positional encodings"), _(
+    ("views/positional.py", _("Positional encodings"), _(
         "The sinusoidal encoding and its distance-only similarity; a ViT's learned position embeddings; Swin's "
         "relative position bias.")),
-    ("pages/step_by_step.py", _("One head, step by step"), _(
+    ("views/step_by_step.py", _("One head, step by step"), _(
         "One attention head's arithmetic, from X to Q, K, V, softmax and output, with the model's real numbers, "
         "checked against the model's own output.")),
-    ("pages/glossary.py", _("Glossary"), _(
+    ("views/glossary.py", _("Glossary"), _(
         "The field's terms in English and Chinese, each defined in a sentence or two and linked to where it is "
         "drawn.")),
 ]

@@ -351,7 +351,7 @@ def swin_section() -> None:
               "{m}×{m})").format(stage=table.stage + 1, block=table.block + 1, head=head + 1, size=2 * m - 1, m=m)
     with main:
         st.plotly_chart(present.styled(figs.bias_table_heatmap(table.table[head], title)), key="pe_swin_table")
-        st.page_link("pages/swin.py", label=_("See the windows, the shift and every head's attention on the Swin page"),
+        st.page_link("views/swin.py", label=_("See the windows, the shift and every head's attention on the Swin page"),
                      icon=":material/grid_view:")
 
 
