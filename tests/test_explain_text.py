@@ -300,3 +300,37 @@ def test_codes_have_templates_in_both_languages():
     for template in TEMPLATES.values():
         assert zh.get(str(template)), template
         assert set(re.findall(r"{(\w+)}", zh[str(template)])) == set(re.findall(r"{(\w+)}", str(template)))
+
+
+def test_another_session_s_forward_meanwhile_is_unchanged(folder):
+    """While one thread runs in gradient mode with a head switched off, a forward of the same model from another
+    thread (another visitor) runs the fused path, records no weights, and gets the unablated output."""
+    import threading
+
+    from models.capture.hooks import hooks
+
+    _, lm = _lm(folder, "gpt2")
+    x = torch.tensor([lm.tokenizer(TEXTS["gpt2"])["input_ids"]])
+    with torch.no_grad():
+        plain = lm.module(input_ids=x, use_cache=False).logits.clone()
+    other: dict = {}
+
+    def run_other():
+        with recording(model=lm.module) as rec, torch.no_grad():
+            other["out"] = lm.module(input_ids=x, use_cache=False).logits
+        other["weights"] = [r.weights for r in rec.records]
+
+    def midway(mod, args):
+        t = threading.Thread(target=run_other)
+        t.start()
+        t.join()
+
+    proj = ex.lm_projections(lm)
+    with recording(model=lm.module, gradients=True) as rec, hooks() as h, torch.no_grad():
+        ex._apply(h, {proj[0]: torch.zeros(1, 1, lm.num_heads * lm.head_dim)})
+        h.pre(lm.module.transformer.h[1], midway)
+        ablated = lm.module(input_ids=x, use_cache=False).logits
+    torch.testing.assert_close(other["out"], plain)
+    assert len(other["weights"]) == 2 and all(w is None for w in other["weights"])
+    assert len(rec.records) == 2 and all(r.weights is not None for r in rec.records)
+    assert not torch.allclose(ablated, plain)
