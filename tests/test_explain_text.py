@@ -120,6 +120,11 @@ def test_alignment_on_fresh_reverse_examples(reverse):
     assert out["cross"][-1] > 0.9
     # relevance is far above chance, whatever it loses to the raw last layer
     assert out["relevance"] > 5 * out["random"]
+    # with </s> left out of the argmax, no method's rate falls, and chance rises a little
+    alt = out["without_eos"]
+    assert alt["relevance"] >= out["relevance"] and alt["cross"][-1] >= out["cross"][-1]
+    assert alt["random"] > out["random"]
+    assert all(type(v) is float for v in [out["relevance"], out["random"], out["cross_mean"], *out["cross"]])
 
 
 # ------------------------------------------------------------------------------ our encoder–decoder: ablation

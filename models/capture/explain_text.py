@@ -178,10 +178,11 @@ def alignment_accuracy(task: str, n: int, seed: int = 0, model=None, weights: st
                        progress: Callable[[int, int], None] | None = None) -> dict:
     """How often each map's largest source weight falls on the truly aligned source token, over `n` fresh
     held-out examples (models.demo.text.examples(task, n, seed, HELDOUT)) whose greedy output is exactly the
-    expected one (only there is the alignment of every output token known). The argmax runs over every source
-    position, </s> included (a maximum on </s> counts as a miss). Returns plain data:
+    expected one (only there is the alignment of every output token known). Returns plain data:
     {task, inputs, exact_inputs, tokens, cross: [rate per decoder layer, heads averaged], cross_mean: rate of the
-    layers' mean, relevance: rate, random: expected rate of a uniformly random position (mean of 1/S)}."""
+    layers' mean, relevance: rate, random: expected rate of a uniformly random position (mean of 1/S)}, with the
+    argmax over every source position, </s> included (a maximum on </s> counts as a miss), and the same under
+    "without_eos" with the argmax over the real source tokens only (</s> and padding left out)."""
     from models.demo import text as demo_text
 
     if task not in ALIGNED_TASKS:
@@ -189,8 +190,8 @@ def alignment_accuracy(task: str, n: int, seed: int = 0, model=None, weights: st
     model = model if model is not None else demo_text.load(task, weights=weights)
     pairs = demo_text.examples(task, n, seed, split=demo_text.HELDOUT)
     layers = model.transformer.cfg.n_decoder_layers
-    hits_cross = np.zeros(layers)
-    hits_mean = hits_rel = chance = 0.0
+    hits = {v: {"cross": np.zeros(layers), "cross_mean": 0.0, "relevance": 0.0, "random": 0.0}
+            for v in ("all", "without_eos")}
     tokens = exact = 0
     for k, (source, expected) in enumerate(pairs):
         ids, labels, *_ = demo_text.encode(model, source)
@@ -207,20 +208,27 @@ def alignment_accuracy(task: str, n: int, seed: int = 0, model=None, weights: st
                 r = relevance_rows(g)
                 cross = [a.mean(axis=0) for a in g.attention["cross"]]
                 mean = np.mean(cross, axis=0)
+                real = np.array([lab not in ("</s>", "<pad>") for lab in labels])
                 for t in steps:
                     j = aligned[t]
                     tokens += 1
-                    chance += 1.0 / len(labels)
-                    hits_rel += int(np.argmax(r[t]) == j)
-                    hits_mean += int(np.argmax(mean[t]) == j)
-                    for layer, c in enumerate(cross):
-                        hits_cross[layer] += int(np.argmax(c[t]) == j)
+                    for v, keep in (("all", np.ones_like(real)), ("without_eos", real)):
+                        def top(row, keep=keep):
+                            return int(np.argmax(np.where(keep, row, -np.inf)))
+
+                        h = hits[v]
+                        h["random"] += 1.0 / float(keep.sum())
+                        h["relevance"] += top(r[t]) == j
+                        h["cross_mean"] += top(mean[t]) == j
+                        for layer, c in enumerate(cross):
+                            h["cross"][layer] += top(c[t]) == j
         if progress is not None:
             progress(k + 1, len(pairs))
     d = max(tokens, 1)
-    return {"task": task, "inputs": len(pairs), "exact_inputs": exact, "tokens": tokens,
-            "cross": [float(x / d) for x in hits_cross], "cross_mean": hits_mean / d, "relevance": hits_rel / d,
-            "random": chance / d}
+    rates = {v: {"cross": [float(x / d) for x in h["cross"]], "cross_mean": float(h["cross_mean"] / d),
+                 "relevance": float(h["relevance"] / d), "random": float(h["random"] / d)} for v, h in hits.items()}
+    return {"task": task, "inputs": len(pairs), "exact_inputs": exact, "tokens": tokens, **rates["all"],
+            "without_eos": rates["without_eos"]}
 
 
 # ============================================================================ our encoder–decoder: ablation
