@@ -48,6 +48,7 @@ class Record:
     sliding_window: int | None
     value: torch.Tensor | None = None  # with keep_values
     output: torch.Tensor | None = None  # with keep_values: the fused kernel's output (B, Q, H, d)
+    weights: torch.Tensor | None = None  # with gradients: the softmax output (B, H, Q, K), in the autograd graph
 
 
 @dataclass
@@ -55,6 +56,7 @@ class Recorder:
     """What one call recorded, in call order."""
 
     keep_values: bool = False
+    gradients: bool = False  # explicit softmax(q kᵀ·scale + bias + mask) @ v, its weights kept in the graph
     names: dict[int, str] = field(default_factory=dict)  # id(module) -> qualified name
     kinds: dict[str, str] = field(default_factory=dict)  # qualified name -> kind
     records: list[Record] = field(default_factory=list)
@@ -108,9 +110,15 @@ _ACTIVE: contextvars.ContextVar[Recorder | None] = contextvars.ContextVar("atlas
 
 
 @contextlib.contextmanager
-def recording(keep_values: bool = False, model: torch.nn.Module | None = None, kinds: dict[str, str] | None = None):
-    """Record every attention call made by this thread inside the block: `with recording() as rec: model(...)`."""
-    rec = Recorder(keep_values=keep_values)
+def recording(keep_values: bool = False, model: torch.nn.Module | None = None, kinds: dict[str, str] | None = None,
+              gradients: bool = False):
+    """Record every attention call made by this thread inside the block: `with recording() as rec: model(...)`.
+
+    gradients=True (relevance maps, models/capture/explain_text.py): every layer computes its attention explicitly,
+    softmax(q kᵀ·scale + bias + mask) @ v, as the records' `scores` recomputes it, instead of the fused kernel, and
+    each record keeps those weights as `weights`, in the autograd graph (not detached), so that a score's gradient
+    with respect to them can be taken. Outside such a block nothing changes: the fused kernel runs as before."""
+    rec = Recorder(keep_values=keep_values, gradients=gradients)
     if model is not None:
         rec.watch(model, kinds)
     token = _ACTIVE.set(rec)
@@ -126,12 +134,21 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         raise CaptureRefused("lm.refused_keyword", keyword=", ".join(refused))
     if kwargs.get("softcap") is not None:
         raise CaptureRefused("lm.refused_keyword", keyword="softcap")
+    rec = _ACTIVE.get()
+    if rec is not None and rec.gradients:
+        return _explicit(rec, module, query, key, value, attention_mask, scaling, kwargs)
     output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                        **kwargs)
-    rec = _ACTIVE.get()
     if rec is None:
         return output, None
-    # The same decisions as sdpa_attention_forward, to know what its softmax saw.
+    rec.records.append(_record(rec, module, query, key, value, attention_mask, scaling, kwargs, output))
+    return output, None
+
+
+def _record(rec: Recorder, module, query, key, value, attention_mask, scaling, kwargs, output,
+            live: bool = False) -> Record:
+    """What the softmax saw, with the same decisions as sdpa_attention_forward. live: the tensors themselves (in
+    the autograd graph) instead of detached references."""
     is_causal = kwargs.get("is_causal")
     is_causal = is_causal if is_causal is not None else getattr(module, "is_causal", True)
     q_len = query.shape[2]
@@ -146,20 +163,38 @@ def _attention(module, query, key, value, attention_mask, scaling=None, dropout=
         groups = query.shape[1] // key_r.shape[1]
     window = kwargs.get("sliding_window", getattr(module, "sliding_window", None))
     name = rec.names.get(id(module), type(module).__name__)
-    rec.records.append(Record(
+    keep = (lambda t: t) if live else rec.keep
+    return Record(
         module=name,
         kind=rec.kinds.get(name),
-        query=rec.keep(query),
-        key=rec.keep(key_r),
+        query=keep(query),
+        key=keep(key_r),
         repeat=int(groups),
-        mask=rec.keep(attention_mask),
+        mask=keep(attention_mask),
         causal=causal,
         scale=float(scaling if scaling is not None else query.shape[-1] ** -0.5),
-        bias=rec.keep(bias),
+        bias=keep(bias),
         sliding_window=window if isinstance(window, int) else None,
-        value=rec.keep(value_r) if rec.keep_values else None,
-        output=output.detach() if rec.keep_values else None,
-    ))
+        value=keep(value_r) if (rec.keep_values or live) else None,
+        output=(output if live else output.detach()) if rec.keep_values and output is not None else None,
+    )
+
+
+def _explicit(rec: Recorder, module, query, key, value, attention_mask, scaling, kwargs):
+    """Gradient mode: the attention written out (the weights kept in the graph), recorded like the fused path."""
+    live = _record(rec, module, query, key, value, attention_mask, scaling, kwargs, None, live=True)
+    weights = []
+    for b in range(query.shape[0]):
+        w = torch.softmax(scores(live, b), dim=-1)
+        weights.append(torch.where(w.isnan(), torch.zeros((), dtype=w.dtype, device=w.device), w))
+    w = torch.stack(weights)  # (B, H, Q, K) float32
+    v = live.value.float()
+    if live.repeat > 1:
+        v = v.repeat_interleave(live.repeat, dim=1)
+    output = torch.matmul(w, v).to(query.dtype).transpose(1, 2).contiguous()  # (B, Q, H, d) as SDPA returns it
+    r = _record(rec, module, query, key, value, attention_mask, scaling, kwargs, output)
+    r.weights = w
+    rec.records.append(r)
     return output, None
 
 
