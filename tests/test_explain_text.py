@@ -300,7 +300,7 @@ def test_codes_have_templates_in_both_languages():
     src = pathlib.Path(ex.__file__).read_text(encoding="utf-8")
     used = set(re.findall(r'"(explain_text\.[a-z_]+)"', src))
     assert used and used <= set(TEMPLATES)
-    po = pathlib.Path(__file__).resolve().parents[1] / "locale/zh_CN/LC_MESSAGES/explain_text.po"
+    po = pathlib.Path(__file__).resolve().parents[1] / "locale/zh_CN/LC_MESSAGES/messages.po"
     zh = {m.id: m.string for m in read_po(po.open("rb")) if m.id}
     for template in TEMPLATES.values():
         assert zh.get(str(template)), template
