@@ -15,11 +15,12 @@ Metrics per image (CLS and other prefix tokens left out: maps are over patches o
 - box_mass: the share of the map's mass inside the object's box (attention_math.mass_inside_box: a patch the box cuts
   counts in part). Random's expected value is the box's share of the image.
 - pointing: 1 when the centre of the map's largest patch lies inside the box (pointing game, Zhang et al. 2016,
-  without their 15 px tolerance), else 0. Ties go to the first patch in row-major order.
+  without their 15 px tolerance), else 0; where patches tie for the largest value, the share of them inside.
 - positive_auc / negative_auc: Chefer et al. (2021) §4: patches set to 0 in the normalised input (the data mean), most
   relevant first (positive: lower area is better) or least relevant first (negative: higher is better), at
   fractions 0, 0.1, …, 0.9 (models/capture/explain.py perturbation_curve, the one function for every map); area by
-  the trapezoid rule over the fractions, of the predicted class's probability.
+  the trapezoid rule over the fractions, of the predicted class's probability. Tied scores are removed in a random
+  order (drawn per image), not row by row.
 
 "Worse than random" compares a method with the random map on the same images, pairwise: the mean difference in the
 worse direction, and whether it exceeds twice its standard error.
@@ -43,23 +44,40 @@ FRACTIONS = tuple(np.round(np.arange(0, 1.0, 0.1), 10))
 FRESH_SEED = 31_415_926
 
 
-def pointing_hit(patch_map: np.ndarray, box: Sequence[int], image_hw: tuple[int, int]) -> bool:
-    """Whether the centre of the map's largest patch (first in row-major order on ties) lies inside the pixel box
-    (x0, y0, x1, y1; x1, y1 exclusive)."""
+def pointing_hit(patch_map: np.ndarray, box: Sequence[int], image_hw: tuple[int, int]) -> float:
+    """Whether the centre of the map's largest patch lies inside the pixel box (x0, y0, x1, y1; x1, y1 exclusive): 1 or
+    0. Where several patches tie for the largest value, the share of them whose centre is inside (the expected hit
+    when the tie is broken at random): attention flow saturates, and many patches then carry the same, largest flow."""
     rows, cols = patch_map.shape
-    r, c = divmod(int(np.argmax(patch_map)), cols)
+    m = np.asarray(patch_map, dtype=np.float64).reshape(-1)
+    top = np.flatnonzero(m >= m.max() - 1e-12 * max(1.0, abs(m.max())))
+    r, c = np.divmod(top, cols)
     cy, cx = (r + 0.5) * image_hw[0] / rows, (c + 0.5) * image_hw[1] / cols
     x0, y0, x1, y1 = box
-    return bool(x0 <= cx < x1 and y0 <= cy < y1)
+    return float(np.mean((x0 <= cx) & (cx < x1) & (y0 <= cy) & (cy < y1)))
+
+
+def tie_broken(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The scores' ranks (0 = smallest), equal scores put in a random order: the same order as the scores wherever
+    they differ, so that the perturbation test does not remove tied patches top row first."""
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.lexsort((rng.permutation(s.size), s))  # by score, ties by a random key
+    ranks = np.empty(s.size)
+    ranks[order] = np.arange(s.size)
+    return ranks
 
 
 def perturbation_aucs(model, x: torch.Tensor, patch_map: np.ndarray, target: int,
-                      fractions: Sequence[float] = FRACTIONS) -> tuple[float, float]:
-    """(positive AUC, negative AUC) of one map: the one function every method's curves go through."""
+                      fractions: Sequence[float] = FRACTIONS, rng: np.random.Generator | None = None
+                      ) -> tuple[float, float]:
+    """(positive AUC, negative AUC) of one map: the one function every method's curves go through. With `rng`, ties
+    are broken at random (tie_broken) before the order is taken; without, they keep row-major order."""
     from models.analysis.relevance import area_under_curve
     from models.capture.explain import perturbation_curve
 
     flat = np.asarray(patch_map, dtype=np.float64).reshape(-1)
+    if rng is not None:
+        flat = tie_broken(flat, rng)
     pos = perturbation_curve(model, x, flat, target, True, fractions)
     neg = perturbation_curve(model, x, flat, target, False, fractions)
     return area_under_curve(fractions, pos), area_under_curve(fractions, neg)
@@ -141,10 +159,10 @@ def evaluate(model, kind: str, images: np.ndarray, labels: np.ndarray, boxes: np
         metrics = {}
         for m, pm in maps.items():
             t0 = time.perf_counter()
-            pos, neg = perturbation_aucs(model, x, pm, target)
+            pos, neg = perturbation_aucs(model, x, pm, target, rng=rng)
             seconds[f"{m}_perturbation"] = time.perf_counter() - t0
             metrics[m] = {"box_mass": mass_inside_box(pm, tuple(int(v) for v in box), img.shape[:2]),
-                          "pointing": float(pointing_hit(pm, box, img.shape[:2])),
+                          "pointing": pointing_hit(pm, box, img.shape[:2]),
                           "positive_auc": pos, "negative_auc": neg}
         out.append({"label": int(label), "predicted": int(target), "metrics": metrics, "seconds": seconds})
         if progress is not None:
