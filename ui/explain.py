@@ -89,9 +89,14 @@ def _flow(run_key: str, cap: explain.GradCapture, progress) -> tuple[np.ndarray,
 
 @st.cache_resource(max_entries=32, show_spinner=False)
 def _scores(run_key: str, target: int, method: str, _model, _x, _scores_map) -> dict:
-    """Positive and negative perturbation AUCs of one map, and their curves."""
-    pos = explain.perturbation_curve(_model, _x, _scores_map, target, True, FRACTIONS)
-    neg = explain.perturbation_curve(_model, _x, _scores_map, target, False, FRACTIONS)
+    """Positive and negative perturbation AUCs of one map, and their curves. Patches with equal values go in a random
+    order (seed 0; models/analysis/faithfulness.tie_broken), as in the benchmark: attention flow ties many patches at
+    1, and row order would remove the top rows first."""
+    from models.analysis.faithfulness import tie_broken
+
+    ranked = tie_broken(np.asarray(_scores_map), np.random.default_rng(0))
+    pos = explain.perturbation_curve(_model, _x, ranked, target, True, FRACTIONS)
+    neg = explain.perturbation_curve(_model, _x, ranked, target, False, FRACTIONS)
     return {"pos": rel.area_under_curve(FRACTIONS, pos), "neg": rel.area_under_curve(FRACTIONS, neg),
             "pos_curve": pos, "neg_curve": neg}
 
@@ -201,7 +206,7 @@ def vit_section(trace, name: str, weights: str, device: str, size: int | None, i
                  and _scores(run_key, target, k, model, x, np.asarray(maps[k]))["pos"] > base["auc"]]
         said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
                  "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
-                 "(2021, §4) do.").format(auc=f"{base['auc']:.3f}")
+                 "(2021, §4) do; patches with equal values go in a random order.").format(auc=f"{base['auc']:.3f}")
         if worse:
             said += " " + _("Worse than a random order on this image: {methods}.").format(methods=_(", ").join(worse))
         present.caption(said)
