@@ -59,3 +59,27 @@ def test_switching_heads_off_changes_the_prediction():
     after = array(charts["vit_x_after"]["data"][0]["x"])
     assert not np.allclose(before, after)
     assert "With 7 heads off" in json.dumps(charts["vit_x_after"]["layout"]["title"])
+
+
+def test_swin_section_draws_each_method_s_map():
+    from models.capture import explain_swin as es
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=300)
+    for k, v in dict(swin_image="shape", swin_shape="triangle", swin_seed="4").items():
+        at.query_params[k] = v
+    at.run()
+    at.switch_page("views/swin.py").run()
+    assert not at.exception
+    charts = {c.key: json.loads(c.proto.spec) for c in at.get("plotly_chart")}
+    for k in ("raw", "rollout", "flow", "relevance"):
+        assert f"swin_x_map_{k}" in charts
+    model = vision.load("swin_demo", "demo")
+    x, _ = vision.preprocess(model, shapes.sample_image("triangle", size=64, seed=4))
+    cap = es.swin_gradients(model, x)
+    from tests.test_vit_page import array
+
+    for key, want in (("relevance", es.relevance(cap.attention, cap.grads, cap.blocks)),
+                      ("rollout", es.rollout(cap.attention, cap.blocks))):
+        got = array(charts[f"swin_x_map_{key}"]["data"][1]["z"]).reshape(cap.grid)
+        np.testing.assert_allclose(got, np.asarray(want).reshape(cap.grid), rtol=1e-4, atol=1e-7)
+    assert " ".join(c.value for c in at.caption).count("Perturbation on this image") == 4

@@ -264,3 +264,109 @@ def ablation_view(trace, model, x, target: int, names: list[str], run_key: str) 
     present.caption(_("Each cell: the class's probability ({base}) minus its probability with that head alone "
                       "switched off. {n} reruns in {seconds:.1f} s.").format(base=f"{base:.1%}", n=n,
                                                                               seconds=seconds))
+
+
+# ------------------------------------------------------------------------------------------------ Swin
+SWIN_METHODS = {  # key: (name, what it assumes); every map is on stage 1's patch grid (models/capture/explain_swin.py)
+    "raw": (N_("Raw attention"), N_("Last block: the weight each token receives, heads and queries averaged (Swin "
+                                    "has no CLS: its classifier averages the last stage's tokens), spread back over "
+                                    "the patches each merged token covers.")),
+    "rollout": (N_("Rollout"), N_("Every block's window attention on the image grid, 0.5·A + 0.5·I, multiplied; "
+                                  "carried across patch merging by giving each of a merged token's 4 sources a "
+                                  "quarter: assumes attention alone moves information.")),
+    "flow": (N_("Attention flow"), N_("Abnar & Zuidema (2020) on the same layered graph (merging edges carry a "
+                                      "quarter each), to the averaged last stage: assumes capacity limits what "
+                                      "passes.")),
+    "relevance": (N_("Relevance"), N_("Chefer et al. (2021)'s rule applied block by block to the window attention "
+                                      "weighted by its gradient for this class, carried across patch merging as "
+                                      "rollout is (an extension: the paper does not cover Swin).")),
+}
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _swin_gradients(run_key: str, target: int, _model, _x):
+    from models.capture import explain_swin
+
+    return explain_swin.swin_gradients(_model, _x, target)
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def _swin_maps(run_key: str, target: int, _cap) -> dict[str, np.ndarray]:
+    from models.capture import explain_swin as es
+
+    a, g, b = _cap.attention, _cap.grads, _cap.blocks
+    return {"raw": es.raw_attention(a, b), "rollout": es.rollout(a, b), "relevance": es.relevance(a, g, b)}
+
+
+def _swin_flow(run_key: str, cap, progress) -> tuple[np.ndarray, float]:
+    from models.capture import explain_swin as es
+
+    def compute():
+        t0 = time.perf_counter()
+        out = es.attention_flow(cap.attention, cap.blocks, progress=progress)
+        return out, time.perf_counter() - t0
+
+    return _once(_slot("swin_flow", run_key), compute)
+
+
+def swin_section(trace, name: str, weights: str, device: str, image, run_key: str) -> None:
+    """The Swin page's section "What the prediction rests on"."""
+    if not trace.top_k:
+        st.info(_("This model has no classifier: there is no class whose evidence could be traced."))
+        return
+    model = uv.cached_model(name, weights, device)
+    x, _crop = vision.preprocess(model, image)
+    names = list(model.class_names)
+    top = [names.index(c) for c, _p in trace.top_k if c in names]
+    link.bind("swin_x_class", "swin_x_class", link.one_of([str(i) for i in top]))
+    if st.session_state.get("swin_x_class") not in [str(i) for i in top]:
+        st.session_state["swin_x_class"] = str(top[0])
+    target = int(st.selectbox(_("Class to explain"), [str(i) for i in top], key="swin_x_class",
+                              format_func=lambda i: uv.class_label(names[int(i)])))
+    link.publish(swin_x_class=None if target == top[0] else str(target))
+    try:
+        with st.spinner(_("One forward and one backward pass…")):
+            cap = _swin_gradients(run_key, target, model, x)
+    except explain.ExplainError as e:
+        st.warning(word(e))
+        return
+    maps = dict(_swin_maps(run_key, target, cap))
+    rows, cols = cap.grid
+    patch_px = float(trace.patch_size)
+    bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
+    maps["flow"], flow_s = _swin_flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
+        "Attention flow: {done} of {total} patches").format(done=d, total=t)))
+    bar.empty()
+    want_scores = _params(model) <= AUTO_PARAMS or ("swin_x_scores", run_key, target) in st.session_state.get(
+        "swin_x_asked", [])
+    cols_ = [c for _row in range(2) for c in st.columns(2)] if present.on() else st.columns(4)
+    for col, key in zip(cols_, SWIN_METHODS):
+        title, note = SWIN_METHODS[key]
+        with col:
+            st.plotly_chart(common.cached_figure("swin_x", run_key, (key, target), lambda m=maps[key], t=title: (
+                vi.attention_overlay(trace.image, np.asarray(m).reshape(rows, cols), patch_px, 0, title=_(t),
+                                     label=_("value"), height=300))), key=f"swin_x_map_{key}")
+            st.caption(_(note))
+            if want_scores:
+                sc = _scores(run_key, target, key, model, x, np.asarray(maps[key]).reshape(-1))
+                st.caption(_("Perturbation on this image: removing the most relevant patches first leaves an area "
+                             "of {pos} under the class's probability (lower is better); least relevant first, "
+                             "{neg} (higher is better).").format(pos=f"{sc['pos']:.3f}", neg=f"{sc['neg']:.3f}"))
+    present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
+        seconds=flow_s, n=rows * cols))
+    if want_scores:
+        base = _random(run_key, target, model, x, rows * cols)
+        worse = [_(SWIN_METHODS[k][0]) for k in SWIN_METHODS
+                 if _scores(run_key, target, k, model, x, np.asarray(maps[k]).reshape(-1))["pos"] > base["auc"]]
+        said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
+                 "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
+                 "(2021, §4) do; patches with equal values go in a random order.").format(auc=f"{base['auc']:.3f}")
+        if worse:
+            said += " " + _("Worse than a random order on this image: {methods}.").format(methods=_(", ").join(worse))
+        present.caption(said)
+    else:
+        st.info(_("The perturbation test reruns the model {n} times per method; for this model it waits to be "
+                  "asked.").format(n=2 * len(FRACTIONS)))
+        if st.button(_("Measure faithfulness on this image"), key="swin_x_scores_go"):
+            st.session_state.setdefault("swin_x_asked", []).append(("swin_x_scores", run_key, target))
+            st.rerun()

@@ -24,6 +24,7 @@ import streamlit as st
 from models.capture import swin
 from ui import clicks, common, i18n, link, present
 from ui import corpus as ui_corpus
+from ui import explain as ux
 from ui import vision as uv
 from ui.i18n import _
 from ui.messages import word
@@ -598,3 +599,13 @@ with c1:
 with c2:
     st.download_button(_("Download attention (.json)"), _export(swin.export_json), file_name=f"{stem}.json",
                        mime="application/json", key=f"{KEY}_dl_json", on_click="ignore")
+
+
+st.header(_("10 · What the prediction rests on"))
+present.explain(_(
+    "Raw attention weights are not explanations. Four ways to trace the class back to the patches, each with the "
+    "assumption it makes and its perturbation score on this image (Chefer et al., 2021, §4: remove the patches in "
+    "the map's order and watch the class's probability fall). Swin's windows are put back on the image grid, the "
+    "cyclic shift undone, and patch merging carried by giving each merged token's four patches a quarter."
+), label=_("What the prediction rests on"))
+ux.swin_section(trace, name, weights, device, image, RUN_KEY)
