@@ -31,7 +31,7 @@ import time
 import numpy as np
 import torch
 
-PARTS = ("faithfulness", "flow_timing", "relevance_cost", "importance")
+PARTS = ("faithfulness", "alignment", "flow_timing", "relevance_cost", "importance")
 GOALS = {
     "relevance_cost_ratio": "<= 3: relevance for vit_base_patch16_224 at 224 px (one forward + one backward) ÷ the "
     "bare forward, on the CPU (issue 16)",
@@ -199,11 +199,36 @@ def part_importance(args) -> dict:
     return out
 
 
+def part_alignment(args) -> dict:
+    """Ground truth on text: how often each map's largest source weight falls on the truly aligned source token, for
+    our reverse and translate demos (models/capture/explain_text.alignment_accuracy), raw cross-attention per layer
+    and relevance, over `--texts` fresh held-out examples each."""
+    from models.capture.explain_text import alignment_accuracy
+
+    out = {"texts": args.texts, "tasks": {}}
+    lines = ["| task | inputs (output tokens) | cross-attention, per layer | cross-attention, layers' mean "
+             "| relevance | random | worse than random |", "|---|---|---|---|---|---|---|"]
+    for task in ("reverse", "translate"):
+        t0 = time.perf_counter()
+        r = alignment_accuracy(task, args.texts, seed=2026)
+        r["seconds"] = time.perf_counter() - t0
+        out["tasks"][task] = r
+        worse = [name for name, v in (("relevance", r["relevance"]), ("cross_mean", r["cross_mean"]))
+                 if v < r["random"]] + [f"cross layer {i + 1}" for i, v in enumerate(r["cross"]) if v < r["random"]]
+        lines.append(f"| {task} | {r['exact_inputs']} of {r['inputs']} ({r['tokens']}) | "
+                     + ", ".join(f"{v:.1%}" for v in r["cross"]) + f" | {r['cross_mean']:.1%} | {r['relevance']:.1%} | "
+                     f"{r['random']:.1%} | {', '.join(worse) or '—'} |")
+        log(f"alignment {task}: relevance {r['relevance']:.3f}, cross {r['cross']}, {r['seconds']:.0f} s")
+    out["markdown"] = "\n".join(lines)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.faithfulness")
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--flow-images", type=int, default=None, help="attention flow on the first N images only")
     ap.add_argument("--flow-budget", type=float, default=300.0, help="seconds; above it flow timing extrapolates")
+    ap.add_argument("--texts", type=int, default=200, help="held-out examples per text task (alignment)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=",".join(PARTS))
@@ -218,7 +243,7 @@ def main(argv=None) -> int:
     result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": args.threads,
                           "torch": torch.__version__, "python": platform.python_version()},
               "goals": GOALS, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    fns = {"faithfulness": part_faithfulness, "flow_timing": part_flow_timing,
+    fns = {"faithfulness": part_faithfulness, "alignment": part_alignment, "flow_timing": part_flow_timing,
            "relevance_cost": part_relevance_cost, "importance": part_importance}
     for p in parts:
         t0 = time.perf_counter()
@@ -231,10 +256,10 @@ def main(argv=None) -> int:
             f.write(text + "\n")
     if args.format in ("json", "both"):
         print(text)
-    if args.format in ("markdown", "both") and "faithfulness" in result:
-        if args.format == "both":
+    for p in ("faithfulness", "alignment"):
+        if args.format in ("markdown", "both") and p in result:
             print()
-        print(result["faithfulness"]["markdown"])
+            print(result[p]["markdown"])
     return 0
 
 

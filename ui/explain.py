@@ -20,7 +20,7 @@ from viz import explain as vx
 from viz import vit as vi
 
 MAX_TOKENS = 1024  # every block's (heads, N, N) maps and their gradients are kept: above this, refused
-FLOW_AUTO_TOKENS = 260  # attention flow by itself up to ViT-B's 197 tokens (~3 s on 2 CPU cores); above, a button
+FLOW_AUTO_TOKENS = 130  # attention flow by itself up to here (ViT-B, 197 tokens: 6–8 s on 2 busy CPU cores: a button)
 AUTO_PARAMS = 6_000_000  # perturbation scores and the importance grid by themselves up to ViT-Ti's size; above, buttons
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))  # patches removed: 0 %, 10 %, … 90 %
 METHODS = {  # key: (name, what it assumes)
