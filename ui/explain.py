@@ -267,6 +267,7 @@ def ablation_view(trace, model, x, target: int, names: list[str], run_key: str) 
 
 
 # ------------------------------------------------------------------------------------------------ Swin
+SWIN_FLOW_AUTO_PATCHES = 1024  # Swin's windows keep its flow graph sparse: the demo's 256 patches take 0.2 s
 SWIN_METHODS = {  # key: (name, what it assumes); every map is on stage 1's patch grid (models/capture/explain_swin.py)
     "raw": (N_("Raw attention"), N_("Last block: the weight each token receives, heads and queries averaged (Swin "
                                     "has no CLS: its classifier averages the last stage's tokens), spread back over "
@@ -333,16 +334,28 @@ def swin_section(trace, name: str, weights: str, device: str, image, run_key: st
     maps = dict(_swin_maps(run_key, target, cap))
     rows, cols = cap.grid
     patch_px = float(trace.patch_size)
-    bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
-    maps["flow"], flow_s = _swin_flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
-        "Attention flow: {done} of {total} patches").format(done=d, total=t)))
-    bar.empty()
+    flow_key = ("swin_x_flow", run_key)
+    if rows * cols <= SWIN_FLOW_AUTO_PATCHES or flow_key in st.session_state.get("swin_x_asked", []):
+        bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
+        maps["flow"], flow_s = _swin_flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
+            "Attention flow: {done} of {total} patches").format(done=d, total=t)))
+        bar.empty()
     want_scores = _params(model) <= AUTO_PARAMS or ("swin_x_scores", run_key, target) in st.session_state.get(
         "swin_x_asked", [])
     cols_ = [c for _row in range(2) for c in st.columns(2)] if present.on() else st.columns(4)
     for col, key in zip(cols_, SWIN_METHODS):
         title, note = SWIN_METHODS[key]
         with col:
+            if key not in maps:
+                st.markdown(f"**{_(title)}**")
+                st.caption(_(note))
+                st.info(_("{n} maximum flows over a graph of {layers} × {tokens} nodes: several seconds or more, so "
+                          "it waits to be asked.").format(n=rows * cols, layers=len(cap.blocks) + 1,
+                                                          tokens=rows * cols))
+                if st.button(_("Compute attention flow"), key="swin_x_flow_go"):
+                    st.session_state.setdefault("swin_x_asked", []).append(flow_key)
+                    st.rerun()
+                continue
             st.plotly_chart(common.cached_figure("swin_x", run_key, (key, target), lambda m=maps[key], t=title: (
                 vi.attention_overlay(trace.image, np.asarray(m).reshape(rows, cols), patch_px, 0, title=_(t),
                                      label=_("value"), height=300))), key=f"swin_x_map_{key}")
@@ -352,12 +365,13 @@ def swin_section(trace, name: str, weights: str, device: str, image, run_key: st
                 st.caption(_("Perturbation on this image: removing the most relevant patches first leaves an area "
                              "of {pos} under the class's probability (lower is better); least relevant first, "
                              "{neg} (higher is better).").format(pos=f"{sc['pos']:.3f}", neg=f"{sc['neg']:.3f}"))
-    present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
-        seconds=flow_s, n=rows * cols))
+    if "flow" in maps:
+        present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
+            seconds=flow_s, n=rows * cols))
     if want_scores:
         base = _random(run_key, target, model, x, rows * cols)
-        worse = [_(SWIN_METHODS[k][0]) for k in SWIN_METHODS
-                 if _scores(run_key, target, k, model, x, np.asarray(maps[k]).reshape(-1))["pos"] > base["auc"]]
+        worse = [_(SWIN_METHODS[k][0]) for k in SWIN_METHODS if k in maps
+                 and _scores(run_key, target, k, model, x, np.asarray(maps[k]).reshape(-1))["pos"] > base["auc"]]
         said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
                  "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
                  "(2021, §4) do; patches with equal values go in a random order.").format(auc=f"{base['auc']:.3f}")
