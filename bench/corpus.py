@@ -61,6 +61,51 @@ def alternate(fns: dict, batches: list[list[int]], rounds: int) -> dict[str, lis
     return times
 
 
+class _Clock:
+    """Seconds spent inside named functions during one call: module attributes wrapped for the call only and put back
+    in `finally` (the bench's own process; the job looks them up at call time)."""
+
+    def __init__(self, targets: dict):
+        self.targets = targets  # label -> (owner, attribute name)
+        self.seconds = {k: 0.0 for k in targets}
+
+    def __enter__(self):
+        self.saved = {}
+        for label, (owner, name) in self.targets.items():
+            fn = getattr(owner, name)
+            self.saved[label] = (owner, name, fn, name in vars(owner))
+            setattr(owner, name, self._timed(label, fn))
+        return self
+
+    def _timed(self, label, fn):
+        def wrapper(*args, **kwargs):
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.seconds[label] += time.perf_counter() - t0
+        return wrapper
+
+    def __exit__(self, *exc):
+        for owner, name, fn, own in self.saved.values():
+            if own:
+                setattr(owner, name, fn)
+            else:  # an instance's bound method (a module's forward): the class's comes back
+                delattr(owner, name)
+
+
+def breakdown(job, ids, targets: dict) -> dict:
+    """One more (untimed for the ratio) call of job(ids), split into the seconds inside each target."""
+    with _Clock(targets) as clock:
+        t0 = time.perf_counter()
+        job(ids)
+        total = time.perf_counter() - t0
+    out = {k: round(v, 3) for k, v in clock.seconds.items()}
+    out["total"] = round(total, 3)
+    out["other"] = round(total - sum(clock.seconds.values()), 3)
+    return out
+
+
 def _bytes_of(table) -> int:
     import io
 
@@ -71,7 +116,8 @@ def _bytes_of(table) -> int:
     return buf.tell()
 
 
-def _compare(corpus, spec, hs, steady, bare, batch: int, rounds: int, tmp: pathlib.Path, label: str) -> dict:
+def _compare(corpus, spec, hs, steady, bare, batch: int, rounds: int, tmp: pathlib.Path, label: str,
+             parts: dict) -> dict:
     """The figures of one model: bare vs the job per batch (alternating; `steady`: the job past the head-map
     inputs), then run_local end to end with `hs` (the job as asked: on this small corpus every input feeds the head
     map) beside the bare forward over the whole corpus."""
@@ -85,6 +131,8 @@ def _compare(corpus, spec, hs, steady, bare, batch: int, rounds: int, tmp: pathl
         last["table"] = steady(corpus.batch(ids))
 
     times = alternate({"bare": bare, "job": job}, batches, rounds)
+    split = breakdown(job, batches[-1], parts["job"])
+    split_bare = breakdown(bare, batches[-1], parts["bare"])
     out = tmp / f"{label}.parquet"
     t0 = time.perf_counter()
     run_local(spec, corpus, out, batch_size=batch, restart=True, progress=False, computer=hs)
@@ -105,6 +153,8 @@ def _compare(corpus, spec, hs, steady, bare, batch: int, rounds: int, tmp: pathl
         "job_inputs_per_s": round(batch / med["job"], 2),
         "ratio": round(med["bare"] / med["job"], 3),  # job's inputs/s ÷ bare's, same inputs and batch
         "runs_s": {k: [round(t, 3) for t in v] for k, v in times.items()},
+        "job_breakdown_s": split,  # one more batch, where its seconds go (not alternated: a guide, not a figure)
+        "bare_breakdown_s": split_bare,
         "run_local_s": round(local_s, 3),
         "run_local_inputs_per_s": round(n / local_s, 2),
         "bare_whole_corpus_s": round(bare_all_s, 3),
@@ -117,17 +167,20 @@ def _compare(corpus, spec, hs, steady, bare, batch: int, rounds: int, tmp: pathl
 
 # ------------------------------------------------------------------------------------------------ images
 def vision_ratio(quick: bool, rounds: int, tmp: pathlib.Path) -> dict:
+    from models.analysis import head_stats
     from models.capture import vision
-    from models.corpus import bundled
+    from models.corpus import bundled, compute
     from models.corpus.compute import HeadStats, JobSpec
     from models.corpus.job import image_corpus
-    from models.runtime.images import load_image
+    from models.runtime import images
 
     name, batch, n = ("vit_tiny_patch16_224", 4, 8) if quick else ("vit_base_patch16_224", BATCH, 64)
     print(f"corpus job_ratio: {name}, {n} bundled images, batch {batch}", file=sys.stderr)
     full = bundled.images()
     corpus = image_corpus({lab: full._blobs[lab] for lab in full.labels[:n]}, f"<bundled images, first {n}>")
+    t0 = time.perf_counter()
     model = vision.load(name, "random")
+    load_s = time.perf_counter() - t0
     spec = JobSpec(model=name, modality="images", weights="random")
     hs = HeadStats(spec, model=model)
     steady = HeadStats(dataclasses.replace(spec, head_map_inputs=0), model=model)
@@ -135,13 +188,21 @@ def vision_ratio(quick: bool, rounds: int, tmp: pathlib.Path) -> dict:
 
     def bare(ids):
         b = corpus.batch(ids)
-        x = torch.cat([vision.preprocess(model, load_image(bytes(raw)))[0] for raw in b["bytes"]])
+        x = torch.cat([vision.preprocess(model, images.load_image(bytes(raw)))[0] for raw in b["bytes"]])
         with torch.inference_mode():
             return module(x)
 
-    row = _compare(corpus, spec, hs, steady, bare, batch, rounds, tmp, name)
+    parts = {
+        "job": {"decode": (images, "load_image"), "preprocess": (vision, "preprocess"),
+                "forward_keeping_q_k": (compute, "capture_queries_keys"), "stats": (head_stats, "image_stats"),
+                "rows": (compute._Rows, "layer"), "arrow_table": (compute._Rows, "table")},
+        "bare": {"decode": (images, "load_image"), "preprocess": (vision, "preprocess"),
+                 "forward": (module, "forward")},
+    }
+    row = _compare(corpus, spec, hs, steady, bare, batch, rounds, tmp, name, parts)
     grid = tuple(s // p for s, p in zip(model.data_config["input_size"][1:], vision._patch_size(module)))
-    row.update(model_key=name, model=name, weights="random", tokens=len(vision.token_labels(module, grid)[0]),
+    row.update(model_key=name, model=name, weights="random", model_load_s=round(load_s, 2),
+               tokens=len(vision.token_labels(module, grid)[0]),
                layers=len(module.blocks), heads=module.blocks[0].attn.num_heads,
                params=sum(p.numel() for p in module.parameters()))
     return row
@@ -195,8 +256,12 @@ def _bert_folder(where: pathlib.Path, quick: bool) -> pathlib.Path:
 
 def text_ratio(quick: bool, rounds: int, tmp: pathlib.Path) -> dict:
     from models import language
+    from models.analysis import head_stats
+    from models.corpus import compute
     from models.corpus.compute import HeadStats, JobSpec, text_body
     from models.corpus.job import text_corpus
+    from models.language import capture
+    from models.language import tokens as lm_tokens
 
     label, tokens, batch, n = ("bert_tiny_64", 64, 4, 8) if quick else ("bert_base_128", 128, BATCH, 64)
     print(f"corpus job_ratio: {label}, {n} texts of {tokens} tokens, batch {batch}", file=sys.stderr)
@@ -216,7 +281,13 @@ def text_ratio(quick: bool, rounds: int, tmp: pathlib.Path) -> dict:
         with torch.inference_mode():
             return body(input_ids=enc["input_ids"].to(lm.device), attention_mask=enc["attention_mask"].to(lm.device))
 
-    row = _compare(corpus, spec, hs, steady, bare, batch, rounds, tmp, label)
+    parts = {
+        "job": {"forward_recording": (body, "forward"), "weights_of": (capture, "weights_of"),
+                "token_list": (lm_tokens, "token_list"), "stats": (head_stats, "text_stats"),
+                "rows": (compute._Rows, "layer"), "arrow_table": (compute._Rows, "table")},
+        "bare": {"forward": (body, "forward")},
+    }
+    row = _compare(corpus, spec, hs, steady, bare, batch, rounds, tmp, label, parts)
     cfg = lm.module.config
     row.update(model_key=label,
                model=f"bert {cfg.num_hidden_layers} layers × {cfg.num_attention_heads} heads, d = {cfg.hidden_size}",
