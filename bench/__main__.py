@@ -1,6 +1,6 @@
 """python -m bench [--device cpu|cuda] [--quick] [--threads N] [--only part,part]: one JSON object on stdout.
 
-Progress goes to stderr. Goals (issues 6, 13 and 14) are written into the JSON beside each figure, with whether
+Progress goes to stderr. Goals (issues 6, 13, 14 and 15) are written into the JSON beside each figure, with whether
 they were met; `--quick` uses smaller models and fewer repeats (tests/test_bench.py runs it to keep it
 working: its timings are not the measured figures).
 """
@@ -12,7 +12,7 @@ import os
 import platform
 import time
 
-PARTS = ("capture", "pages", "memory", "browser", "language", "hires")
+PARTS = ("capture", "pages", "memory", "browser", "language", "hires", "corpus")
 GOALS = {
     "capture_overhead": "<= 1.05 for vit_base_patch16_224 and swin_tiny_patch4_window7_224 at 224 px (issue 14), "
     "<= 1.15 for the others (the encoder-decoder; the --quick stand-ins), and no worse than timm's AttentionExtract "
@@ -37,6 +37,11 @@ GOALS = {
     "hires_view_change_ms": "<= 300 (median) for a layer change and a head change on /vit at 1,036 px in Chromium",
     "hires_first_figure_after_upload_s": "<= 20 from handing a 2,000 px photo to the uploader of the open /vit page at "
     "1,036 px to its first chart painted",
+    "corpus_job_ratio": ">= 0.8: the local corpus job's inputs per second / the bare batched forward's on the same "
+    "inputs at batch 32, for vit_base_patch16_224 (224 px) and a BERT-base-sized encoder at 128 tokens (issue 15; "
+    "per batch past the head-map inputs, i.e. what every batch of a large corpus costs). corpus_run_local_ratio "
+    "(the whole job on the 64 inputs, each feeding the head map, Parquet written) and the Ray backend on 2 local "
+    "CPUs (corpus_ray: its inputs per second beside run_local's, its start-up) are reported, no goal",
 }
 NOTES = [
     "Each compared pair runs in one process on the same input, alternating (bare, ours, AttentionExtract, bare, ...), "
@@ -98,6 +103,28 @@ NOTES = [
     "1,036 px on the model already built at that size, the script up to its first chart and the browser's "
     "drawing; upload_to_idle_s beside (every figure). With --quick: vit_tiny_patch16_224 at 384 px for the 1,036-px "
     "rows and the browser, at 224 px (its own size) for the own-size row; 2 view changes each.",
+    "Corpus (bench/corpus.py, issue 15), batch 32, random weights (no Hub here; timing does not depend on weights). "
+    "vit_base_patch16_224 on the bundled image corpus's first 64 images (4 sample photos, 60 generated shapes): bare "
+    "= each image decoded (models.runtime.images.load_image, as the job does) + timm's eval transform "
+    "(vision.preprocess), stacked, module(x) under torch.inference_mode, the model as loaded (fused attention); job ="
+    " HeadStats(spec, model=that model)(corpus.batch(ids)), what run_local does per batch. BERT-base-sized encoder "
+    "(BertConfig defaults: 12 layers x 12 heads, d = 768, random init saved with the bundled MiniLM's tokenizer "
+    "files, loaded by models.language.load(folder)) on 64 texts of exactly 128 tokens ([CLS]/[SEP] included; the "
+    "bundled English sentences concatenated and cut): bare = the texts tokenised as one padded batch + the sub-module"
+    " the job runs (models.corpus.compute.text_body: the encoder without its language-model head) under "
+    "inference_mode; job as above. corpus_job_ratio = median bare seconds per batch / median job seconds per batch "
+    "with head_map_inputs=0 (the job past the first 64 inputs, which alone also feed the head map), bare and job "
+    "alternating batch by batch after a warm-up batch; corpus_run_local_ratio = the bare forward over the 64 inputs /"
+    " run_local end to end on them (once each) (every input feeding the head map, a Parquet part per batch, "
+    "aggregates, head map, the output file). Parquet bytes per input: the output's size / inputs, and a past-head-map"
+    " batch's part / its inputs. corpus_ray: the bundled all-MiniLM-L6-v2 on the first 200 bundled English sentences,"
+    " run_local (model loaded inside; before and after Ray, their mean) beside ray.init(num_cpus=2) (timed: start-up)"
+    " and run_ray (its actor count left to run_ray: one on 2 CPUs, a second starves the read tasks), end to end; the "
+    "largest difference between the two outputs' statistics; ray.shutdown in finally and leftover processes of that "
+    "Ray session killed. job_breakdown_s / bare_breakdown_s: one more batch after the rounds, the seconds spent "
+    "inside named functions (decoding, transform, forward, statistics, rows, Arrow table; weights_of and token_list "
+    "for text), not alternated: where the time goes, not a figure. With --quick: vit_tiny_patch16_224 and a 2-layer "
+    "BERT at 64 tokens, 8 inputs at batch 4; Ray on 32 sentences.",
 ]
 
 
@@ -135,6 +162,10 @@ def _goal_met(results: dict) -> dict:
         from bench import hires
 
         met.update(hires.goals_met(results))
+    if results.get("corpus_job_ratio"):
+        from bench import corpus
+
+        met.update(corpus.goals_met(results))
     if results.get("lm_capture_ratio") is not None:
         from bench import language
 
@@ -240,6 +271,12 @@ def main(argv: list[str] | None = None) -> dict:
         found = hires.measure(args.quick, args.threads)
         out["details"]["hires"] = found
         out.update(hires.summary(found))
+    if "corpus" in parts:
+        from bench import corpus
+
+        found = corpus.measure(args.quick, args.threads)
+        out["details"]["corpus"] = found
+        out.update(corpus.summary(found))
     out["goals_met"] = _goal_met(out)
     out["bench_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(out, indent=1))
