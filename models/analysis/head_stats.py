@@ -77,25 +77,25 @@ def text_stats(
 
     specials: name → (N,) bool, the positions of each special token; punct: (N,) bool; sinks: (N,) bool, the
     BOS-like keys that `exclude_sinks` removes. Returns ({stat: (heads,)}, profile (heads, 2·radius + 1))."""
-    w = w.double()
-    h, q, k = w.shape
+    h, q, k = w.shape  # computed in the weights' own precision (float32 from a model), means in float64
     if q != k:
         raise ValueError(f"self-attention expected: {q} queries, {k} keys")
     out: dict[str, torch.Tensor] = {}
     for name, where in specials.items():
         m = torch.as_tensor(np.asarray(where, dtype=bool), device=w.device)
-        out[SHARE + name] = w[..., m].sum(-1).mean(-1) if m.any() else torch.zeros(h, dtype=w.dtype, device=w.device)
+        out[SHARE + name] = (w[..., m].sum(-1).double().mean(-1) if m.any()
+                             else torch.zeros(h, dtype=torch.float64, device=w.device))
     rows = torch.ones(h, q, dtype=torch.bool, device=w.device)
     if exclude_sinks and sinks is not None and np.asarray(sinks).any():
         keep = torch.as_tensor(~np.asarray(sinks, dtype=bool), device=w.device)
         w, rows = _renormalise(w, keep)
     idx = torch.arange(q, device=w.device)
-    out["entropy"] = _mean_over(_entropy(w), rows)
-    out["max_weight"] = _mean_over(w.amax(-1), rows)
+    out["entropy"] = _mean_over(torch.special.entr(w).sum(-1).double(), rows)
+    out["max_weight"] = _mean_over(w.amax(-1).double(), rows)
     dist = (idx[:, None] - idx[None, :]).abs().to(w.dtype)
-    out["distance"] = _mean_over((w * dist).sum(-1), rows)
-    out["self"] = _mean_over(w.diagonal(dim1=-2, dim2=-1), rows)
-    prev = torch.zeros(h, q, dtype=w.dtype, device=w.device)
+    out["distance"] = _mean_over((w * dist).sum(-1).double(), rows)
+    out["self"] = _mean_over(w.diagonal(dim1=-2, dim2=-1).double(), rows)
+    prev = torch.zeros(h, q, dtype=torch.float64, device=w.device)
     nxt = torch.zeros_like(prev)
     if q > 1:
         prev[:, 1:] = w.diagonal(offset=-1, dim1=-2, dim2=-1)
@@ -103,11 +103,12 @@ def text_stats(
     out["prev"] = _mean_over(prev, rows & (idx > 0))
     out["next"] = _mean_over(nxt, rows & (idx < q - 1))
     pm = torch.as_tensor(np.asarray(punct, dtype=bool), device=w.device)
-    out["punct"] = _mean_over(w[..., pm].sum(-1), rows) if pm.any() else torch.zeros(h, dtype=w.dtype, device=w.device)
-    profile = torch.full((h, 2 * radius + 1), float("nan"), dtype=w.dtype, device=w.device)
+    out["punct"] = (_mean_over(w[..., pm].sum(-1).double(), rows) if pm.any()
+                    else torch.zeros(h, dtype=torch.float64, device=w.device))
+    profile = torch.full((h, 2 * radius + 1), float("nan"), dtype=torch.float64, device=w.device)
     for j, o in enumerate(range(-radius, radius + 1)):
         if abs(o) < q:
-            profile[:, j] = _mean_over(_shifted_diagonal(w, o), rows[:, max(0, -o): q - max(0, o)])
+            profile[:, j] = _mean_over(_shifted_diagonal(w, o).double(), rows[:, max(0, -o): q - max(0, o)])
     return out, profile
 
 

@@ -88,7 +88,7 @@ def run_ray(spec: JobSpec, corpus: Corpus, out, batch_size: int = 32, address: s
         if todo and ds is not None:
             ds = ds.map_batches(
                 HeadStats, fn_constructor_kwargs={"spec": spec_kw}, batch_size=batch_size, batch_format="numpy",
-                concurrency=workers, num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
+                compute=ray.data.ActorPoolStrategy(size=workers), num_gpus=1 if gpus else 0, num_cpus=0 if gpus else 1)
             ds.write_parquet(str(parts_dir(out)))
         extra = {"ray_startup_seconds": round(startup, 3), "ray_workers": workers, "ray_gpus": gpus}
         return finish(out, HeadStats(spec), corpus, "ray", time.perf_counter() - t0, extra)

@@ -192,15 +192,16 @@ class HeadStats:
             n = len(e)
             tokens = token_list(tok, e)
             info = text_tokens(tokens, self.specials)
-            js_rows = []
-            for layer, r in enumerate(records):
-                w = weights_of(r, b)[:, :n, :n]
-                stats, profile = hs.text_stats(w, info["specials"], info["punct"], info["sinks"],
-                                               self.spec.exclude_sinks)
-                rows.layer(i, t, layer + 1, 0, n, stats, profile, None)
-                if i < self.spec.head_map_inputs:
-                    js_rows.append(w[:, hs.sample_queries(n)])
-            self._js(rows, js_rows, len(records))
+            ws = [weights_of(r, b)[:, :n, :n] for r in records]  # (heads, n, n) per layer
+            w = torch.cat(ws)  # every layer's heads stacked: text_stats works head by head, one call per input
+            stats, profile = hs.text_stats(w, info["specials"], info["punct"], info["sinks"], self.spec.exclude_sinks)
+            start = 0
+            for layer, wl in enumerate(ws):
+                part = slice(start, start + wl.shape[0])
+                start += wl.shape[0]
+                rows.layer(i, t, layer + 1, 0, n, {k: v[part] for k, v in stats.items()}, profile[part], None)
+            if i < self.spec.head_map_inputs:
+                self._js(rows, [w[:, hs.sample_queries(n)]], len(records))
 
     def _demo_text(self, rows: _Rows, i: int, t: str) -> None:
         from models.language import run as lm_run

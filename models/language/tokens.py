@@ -1,6 +1,8 @@
 """Readable token labels for every tokenizer family (WordPiece, byte-level BPE, SentencePiece)."""
 from __future__ import annotations
 
+import threading
+import weakref
 from functools import lru_cache
 
 from models.language.model import Token
@@ -36,6 +38,31 @@ def _is_byte_level(tokenizer) -> bool:
         return False
 
 
+_MARKERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # tokenizer → its word-start marker (or None)
+_MARKERS_LOCK = threading.Lock()
+
+
+def _vocab_marker(tokenizer) -> str | None:
+    """"▁" when the tokenizer's vocabulary marks word starts with it (SentencePiece), else None: read once per
+    tokenizer (listing a vocabulary costs ~90 ms, more than the rest of a call), kept while the tokenizer lives."""
+    try:
+        with _MARKERS_LOCK:
+            if tokenizer in _MARKERS:
+                return _MARKERS[tokenizer]
+    except TypeError:  # a tokenizer that cannot be weakly referenced: read every time
+        pass
+    try:
+        marker = "▁" if any(p.startswith("▁") for p in list(tokenizer.get_vocab())[:5000]) else None
+    except Exception:  # a tokenizer without a vocabulary listing
+        marker = None
+    try:
+        with _MARKERS_LOCK:
+            _MARKERS[tokenizer] = marker
+    except TypeError:
+        pass
+    return marker
+
+
 def token_list(tokenizer, ids) -> list[Token]:
     """One Token per id: the piece, a readable label, whether special, whether it continues the previous word."""
     ids = [int(i) for i in ids]
@@ -46,10 +73,7 @@ def token_list(tokenizer, ids) -> list[Token]:
     vocab_sample = pieces
     marker = "Ġ" if byte_level else ("▁" if any(p and p.startswith("▁") for p in vocab_sample) else None)
     if marker is None and not byte_level:
-        try:
-            marker = "▁" if any(p.startswith("▁") for p in list(tokenizer.get_vocab())[:5000]) else None
-        except Exception:  # a tokenizer without a vocabulary listing
-            marker = None
+        marker = _vocab_marker(tokenizer)
     out: list[Token] = []
     prev_word = False  # the previous token ends inside a word (a letter, a digit, or an incomplete byte run)
     for tid, piece in zip(ids, pieces):
