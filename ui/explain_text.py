@@ -110,8 +110,8 @@ def seq2seq_section(model, text: str, run_key: str) -> None:
     out = list(r.output_tokens)
     n_layers = len(r.cross_layers)
     options = [str(i) for i in range(len(out))]
-    labels = {str(i): _("step {step}: {token}").format(step=i + 1, token=vt.visible_tokens([t])[0])
-              for i, t in enumerate(out)}
+    # a select shows plain text: the token as it is (Plotly's escaping is for figures only)
+    labels = {str(i): _("step {step}: {token}").format(step=i + 1, token=t) for i, t in enumerate(out)}
     link.bind("ed_x_token", "ed_x_token", link.one_of(options))
     if st.session_state.get("ed_x_token") not in options:
         st.session_state["ed_x_token"] = options[0]
@@ -247,7 +247,7 @@ def lm_section(lm, text: str, run_key: str) -> None:
             r = _lm_relevance(run_key, mask_index, lm, text)
     except CodedError as e:
         lead = _("Relevance needs a prediction to explain.") + " " if getattr(e, "code", "") in (
-            "explain_text.no_lm_head", "explain_text.no_mask") else ""
+            "explain_text.no_mask",) else ""
         st.info(lead + word(e))
         return
     n_layers = len(r.raw_layers)
