@@ -194,3 +194,12 @@ def test_language_section_in_chinese_leaves_no_english(weights_dir):
 
     found = [w for w in _english(at, _names() | set(lms.VOCAB) | {"tmp", "pytest", "weights", "bert", "gpt"})]
     assert found == [], found[:10]
+
+
+def test_a_text_longer_than_the_limit_gets_a_message(weights_dir, monkeypatch):
+    from ui import explain_text as ux
+
+    monkeypatch.setattr(ux, "MAX_TOKENS", 3)
+    at = _open(LM, {"lm_name": weights_dir["gpt2"], "lm_text": "the cat sat on the"})
+    assert any("relevance is offered up to 3 tokens" in i.value for i in at.info), [i.value for i in at.info]
+    assert not [k for k in _charts(at) if k.startswith("lm_x_")]

@@ -22,6 +22,7 @@ from viz import explain as vx
 from viz import explain_text as vxt
 from viz import text as vt
 
+MAX_TOKENS = 1024  # every layer's (heads, N, N) maps and their gradients are kept: above this, refused
 KIND_NAMES = {"encoder": N_("encoder"), "decoder": N_("decoder"), "cross": N_("cross")}
 RELEVANCE_NOTE = N_("Relevance (Chefer et al., 2021): every attention map weighted by its gradient for this output "
                     "token, negatives dropped, heads averaged and accumulated through the encoder, the decoder and "
@@ -61,6 +62,13 @@ def _timed(call):
         return out, time.perf_counter() - t0
 
     return compute
+
+
+def _tall(fig, height: int = 260):
+    """A small model's grid (2 layers) drawn tall enough for its colour bar to be read."""
+    if (fig.layout.height or 0) < height:
+        fig.update_layout(height=height)
+    return fig
 
 
 def _layer_ui(label: str, n_layers: int, key: str) -> int:
@@ -199,7 +207,7 @@ def _seq2seq_ablation(model, text: str, run_key: str, r: et.Seq2SeqRelevance) ->
         drop = (imp.base[None, None, :] - imp.probs[kind]).mean(axis=-1)
         with col:
             st.plotly_chart(common.cached_figure("ed_x", run_key, ("importance", kind), lambda d=drop, k=kind: (
-                vx.importance_grid(d, title=_("Heads: {kind}").format(kind=_(KIND_NAMES[k]))))),
+                _tall(vx.importance_grid(d, title=_("Heads: {kind}").format(kind=_(KIND_NAMES[k])))))),
                 key=f"ed_x_importance_{kind}")
     total = sum(v.shape[0] * v.shape[1] for v in imp.probs.values())
     present.caption(_("Each cell: the drop in the probability of the model's own output tokens (teacher-forced), "
@@ -218,14 +226,17 @@ def _lm_ablate(run_key: str, mask_index: int, heads: tuple, _lm, text: str) -> e
     return et.lm_ablate(_lm, text, heads, mask_index)
 
 
-def _mask_count(lm, text: str) -> int:
+def _ids(lm, text: str) -> list[int]:
     from models.language.run import _encode
 
+    return _encode(lm, text)[0]
+
+
+def _mask_count(lm, text: str) -> int:
     mask_id = getattr(lm.tokenizer, "mask_token_id", None)
     if mask_id is None:
         return 0
-    ids, _unused = _encode(lm, text)
-    return sum(1 for i in ids if i == mask_id)
+    return sum(1 for i in _ids(lm, text) if i == mask_id)
 
 
 def lm_section(lm, text: str, run_key: str) -> None:
@@ -243,6 +254,12 @@ def lm_section(lm, text: str, run_key: str) -> None:
                 mask_index = st.selectbox(_("Mask to explain (from 1)"), options, key="lm_x_mask",
                                           format_func=lambda i: str(i + 1))
                 link.publish(lm_x_mask=None if mask_index == 0 else mask_index + 1)
+        et._check_lm(lm)  # a family or model these methods do not cover: its coded message, before tokenising
+        n_tokens = len(_ids(lm, text))
+        if n_tokens > MAX_TOKENS:
+            st.info(_("At {tokens} tokens every layer's maps and their gradients would be kept whole; relevance is "
+                      "offered up to {limit} tokens.").format(tokens=f"{n_tokens:,}", limit=f"{MAX_TOKENS:,}"))
+            return
         with st.spinner(_("One forward and one backward pass…")):
             r = _lm_relevance(run_key, mask_index, lm, text)
     except CodedError as e:
@@ -263,7 +280,7 @@ def lm_section(lm, text: str, run_key: str) -> None:
     with left:
         st.plotly_chart(common.cached_figure("lm_x", run_key, ("rel", mask_index), lambda: vxt.token_bars(
             r.relevance, r.tokens, value_label=_("relevance"), highlight=r.position,
-            title=_("Relevance for {token}").format(token=vt.visible_tokens([r.target_label])[0]))), key="lm_x_rel")
+            title=_("Relevance for “{token}”").format(token=vt.visible_tokens([r.target_label])[0]))), key="lm_x_rel")
         st.caption(_(LM_RELEVANCE_NOTE))
     with right:
         st.plotly_chart(common.cached_figure("lm_x", run_key, ("raw", mask_index, layer), lambda: vxt.token_bars(
@@ -314,9 +331,9 @@ def _lm_ablation(lm, text: str, run_key: str, mask_index: int, r: et.LMRelevance
         st.info(word(e))
         return
     bar.empty()
-    st.plotly_chart(common.cached_figure("lm_x", run_key, ("importance", mask_index), lambda: vx.importance_grid(
-        imp.base - imp.probs, title=_("Drop in the probability of {token} with each head off").format(
-            token=vt.visible_tokens([imp.target_label])[0]))), key="lm_x_importance_grid")
+    st.plotly_chart(common.cached_figure("lm_x", run_key, ("importance", mask_index), lambda: _tall(vx.importance_grid(
+        imp.base - imp.probs, title=_("Drop in the probability of “{token}” with each head off").format(
+            token=vt.visible_tokens([imp.target_label])[0])))), key="lm_x_importance_grid")
     present.caption(_("Each cell: the prediction's probability ({base}) minus its probability with that head alone "
                       "switched off. {n} reruns in {seconds:.1f} s.").format(base=f"{imp.base:.1%}", n=n,
                                                                               seconds=seconds))
