@@ -1,8 +1,9 @@
-"""The text pages' "What the output rests on" in a real Chromium: on the encoder–decoder page the relevance and the
-cross-attention painted side by side, another output token picked from the select with the mouse, heads picked in
-the multiselect with the keyboard and the output without them drawn; on the language-model page (a small random
-BERT with an MLM head in the server's weights folder) the relevance of the [MASK] filler beside the raw row, and the
-importance grid computed on its button. Screenshots: screenshots/explain_text_*.png."""
+"""The text pages' "What the output rests on" in a real Chromium: on the encoder–decoder page the section switched
+on with its toggle, the relevance and the cross-attention painted side by side, another output token picked from
+the select with the mouse, heads picked in the multiselect with the keyboard and the output without them drawn; on
+the language-model page (a small random BERT with an MLM head in the server's weights folder) the relevance of the
+[MASK] filler beside the raw row, and the importance grid computed on its button. Screenshots:
+screenshots/explain_text_*.png."""
 from __future__ import annotations
 
 import urllib.parse
@@ -27,8 +28,10 @@ def test_encoder_decoder_section_in_the_browser(page, server):
 
     _deep(page, server, "encoder_decoder",
           {"ed_task": "translate", "ed_text_translate": "the teacher reads a red book"})
-    check(page, "explain_text_ed_page", min_plots=3)
+    check(page, "explain_text_ed_off", min_plots=1)  # the open tab's one figure; the section waits for its toggle
     page.get_by_text("8 · What the output rests on").scroll_into_view_if_needed()
+    page.locator(".st-key-ed_x_on label").first.click()  # the section computes when switched on
+    check(page, "explain_text_ed_page", min_plots=6)
     for key in ("ed_x_rel", "ed_x_cross", "ed_x_importance_encoder", "ed_x_importance_cross"):
         expect(page.locator(f".st-key-{key} .js-plotly-plot")).to_have_count(1, timeout=60_000)
     expect(page.locator(".st-key-ed_x_rel")).to_contain_text("Relevance for step 1")
@@ -59,7 +62,8 @@ def test_language_section_in_the_browser(page, server):
     from playwright.sync_api import expect
 
     folder = lm.build("bert", WEIGHTS / "bert_explain")
-    _deep(page, server, "language", {"lm_name": str(folder), "lm_text": "the cat [MASK] on the mat"})
+    _deep(page, server, "language", {"lm_name": str(folder), "lm_text": "the cat [MASK] on the mat",
+                                       "lm_x_on": "true"})
     check(page, "explain_text_lm_page", min_plots=2)
     page.get_by_text("7 · What the prediction rests on").scroll_into_view_if_needed()
     for key in ("lm_x_rel", "lm_x_raw"):

@@ -27,9 +27,12 @@ SENTENCE = "the teacher reads a red book"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def _open(page: str, params: dict[str, str], lang: str = "en") -> AppTest:
+def _open(page: str, params: dict[str, str], lang: str = "en", on: bool = True) -> AppTest:
+    """The page with the section switched on (its toggle, in the link) unless `on` is False."""
     at = AppTest.from_file(APP, default_timeout=300)
     at.query_params["lang"] = lang
+    if on:
+        at.query_params["ed_x_on" if page == ED else "lm_x_on"] = "true"
     for k, v in params.items():
         at.query_params[k] = v
     with i18n.use(lang):
@@ -112,6 +115,15 @@ def test_encoder_decoder_section_in_chinese_leaves_no_english():
     assert found == [], found[:10]
 
 
+def test_encoder_decoder_section_computes_only_when_switched_on():
+    at = _open(ED, {"ed_task": "reverse", "ed_text_reverse": "hello"}, on=False)
+    assert any("What the output rests on" in h.value for h in at.subheader)
+    assert not [k for k in _charts(at) if k.startswith("ed_x_")]
+    at.toggle(key="ed_x_on").set_value(True).run()
+    assert not at.exception
+    assert "ed_x_rel" in _charts(at)
+
+
 # ------------------------------------------------------------------------------------------ language models
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
@@ -167,7 +179,8 @@ def test_language_heads_off_change_the_top_5_and_the_grid_comes_on_a_button(weig
 
 
 def test_minilm_says_relevance_needs_a_prediction_and_shows_nothing_else():
-    at = _open(LM, {})
+    at = _open(LM, {}, on=False)  # said before the switch: there is nothing to switch on
+    assert not [t for t in at.toggle if t.key == "lm_x_on"]
     assert any("no language-model head" in i.value and MINILM in i.value for i in at.info)
     assert not [k for k in _charts(at) if k.startswith("lm_x_")]
     assert not [m for m in at.multiselect if m.key == "lm_x_off"]

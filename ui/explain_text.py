@@ -71,6 +71,14 @@ def _tall(fig, height: int = 260):
     return fig
 
 
+def _switched_on(key: str) -> bool:
+    """The section computes only when asked (a toggle, in the link): the page's other views stay as fast as they
+    were, and a large model's backward pass is not run on every new text."""
+    return st.toggle(_("Compute relevance and head ablation"), key=key, bind="query-params",
+                     help=_("One forward and one backward pass for the relevance, one rerun per set of heads "
+                            "switched off, and one per head for the importance grid."))
+
+
 def _layer_ui(label: str, n_layers: int, key: str) -> int:
     """A layer picker counted from 1, the last layer by default, bound to the link's `key`; returns the index
     from 0."""
@@ -108,6 +116,8 @@ def _parse_head(option: str) -> tuple[str, int, int]:
 def seq2seq_section(model, text: str, run_key: str) -> None:
     """The encoder–decoder page's section: `model` is the page's TextModel, `text` its input (read without the
     page's padding option: relevance follows the model's own unpadded input)."""
+    if not _switched_on("ed_x_on"):
+        return
     try:
         with st.spinner(_("One forward and one backward pass…")):
             r = _seq2seq_relevance(run_key, model, text)
@@ -243,7 +253,10 @@ def lm_section(lm, text: str, run_key: str) -> None:
     """The language-model page's section: a masked LM's [MASK] filler or a causal LM's next token after the text."""
     mask_index = 0
     try:
-        if getattr(lm, "family", None) == "encoder" and getattr(lm, "head", None) is not None:
+        et._check_lm(lm)  # a family or model these methods do not cover: its coded message, before anything else
+        if not _switched_on("lm_x_on"):
+            return
+        if lm.family == "encoder":
             n_masks = _mask_count(lm, text)
             if n_masks > 1:
                 options = list(range(n_masks))
@@ -254,7 +267,6 @@ def lm_section(lm, text: str, run_key: str) -> None:
                 mask_index = st.selectbox(_("Mask to explain (from 1)"), options, key="lm_x_mask",
                                           format_func=lambda i: str(i + 1))
                 link.publish(lm_x_mask=None if mask_index == 0 else mask_index + 1)
-        et._check_lm(lm)  # a family or model these methods do not cover: its coded message, before tokenising
         n_tokens = len(_ids(lm, text))
         if n_tokens > MAX_TOKENS:
             st.info(_("At {tokens} tokens every layer's maps and their gradients would be kept whole; relevance is "
@@ -288,7 +300,8 @@ def lm_section(lm, text: str, run_key: str) -> None:
             title=_("Self-attention of position {position} · layer {layer}, heads averaged").format(
                 position=r.position, layer=layer + 1))), key="lm_x_raw")
         st.caption(_(LM_RAW_NOTE))
-    present.caption(_("Positions are indices from 0; the predicted position is drawn in orange."))
+    present.caption(_("Positions are indices from 0; the predicted position is drawn in orange: its relevance "
+                      "includes the 1 that R starts from (the identity, for the residual connection)."))
     _lm_ablation(lm, text, run_key, mask_index, r)
 
 
