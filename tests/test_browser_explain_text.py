@@ -42,6 +42,12 @@ def test_encoder_decoder_section_in_the_browser(page, server):
     expect(page.locator(".st-key-ed_x_rel")).to_contain_text("Relevance for step 3")
     page.locator(".st-key-ed_x_rel").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "explain_text_ed_relevance.png"))
+    # every output token at once: relevance beside cross-attention as two heatmaps
+    page.locator(".st-key-ed_x_view label").filter(has_text="All output tokens").first.click()
+    wait_idle(page)
+    expect(page.locator(".st-key-ed_x_rel_map .js-plotly-plot")).to_have_count(1, timeout=60_000)
+    page.locator(".st-key-ed_x_rel_map").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "explain_text_ed_heatmaps.png"))
     # switch the cross-attention heads of layer 1 off with the keyboard
     box = page.locator(".st-key-ed_x_off input")
     for head in ("cross 1.1", "cross 1.2"):
