@@ -216,3 +216,14 @@ def test_a_text_longer_than_the_limit_gets_a_message(weights_dir, monkeypatch):
     at = _open(LM, {"lm_name": weights_dir["gpt2"], "lm_text": "the cat sat on the"})
     assert any("relevance is offered up to 3 tokens" in i.value for i in at.info), [i.value for i in at.info]
     assert not [k for k in _charts(at) if k.startswith("lm_x_")]
+
+
+def test_a_link_opens_the_same_view_and_a_bad_value_gets_a_notice():
+    at = _open(ED, {"ed_task": "translate", "ed_text_translate": SENTENCE, "ed_x_layer": "1", "ed_x_view": "heatmap"})
+    want = et.seq2seq_relevance(demo.load("translate"), SENTENCE)
+    assert at.selectbox(key="ed_x_layer").value == 1 and at.radio(key="ed_x_view").value == "heatmap"
+    np.testing.assert_allclose(array(_charts(at)["ed_x_cross_map"]["data"][0]["z"]), want.cross_layers[0], rtol=1e-5)
+    at = _open(ED, {"ed_task": "translate", "ed_text_translate": SENTENCE, "ed_x_layer": "9", "ed_x_token": "x"})
+    said = " ".join(w.value for w in at.warning)
+    assert "ed_x_layer=9 does not fit" in said and "ed_x_token=x does not fit" in said, said
+    assert at.selectbox(key="ed_x_layer").value == 2 and at.selectbox(key="ed_x_token").value == "0"
