@@ -227,3 +227,10 @@ def test_a_link_opens_the_same_view_and_a_bad_value_gets_a_notice():
     said = " ".join(w.value for w in at.warning)
     assert "ed_x_layer=9 does not fit" in said and "ed_x_token=x does not fit" in said, said
     assert at.selectbox(key="ed_x_layer").value == 2 and at.selectbox(key="ed_x_token").value == "0"
+
+
+def test_presentation_mode_runs_both_sections(weights_dir):
+    at = _open(ED, {"ed_task": "dates", "ed_text_dates": "tomorrow", "present": "1", "ed_x_view": "heatmap"})
+    assert {"ed_x_rel_map", "ed_x_cross_map"} <= set(_charts(at))
+    at = _open(LM, {"lm_name": weights_dir["gpt2"], "lm_text": "the cat sat", "present": "1"})
+    assert {"lm_x_rel", "lm_x_raw"} <= set(_charts(at))
