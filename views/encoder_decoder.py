@@ -17,6 +17,7 @@ import streamlit as st
 
 from models.demo import text
 from ui import common, link, present
+from ui import explain_text as ux
 from ui import text as ui
 from ui.i18n import N_, _
 from viz import lines
@@ -252,3 +253,11 @@ def views() -> None:
 
 
 views()
+
+st.subheader(_("8 · What the output rests on"))
+present.explain(_(
+    "Raw attention weights are not explanations. For a chosen output token: the relevance of each source token "
+    "(Chefer et al., 2021, with their encoder–decoder rules) beside the raw cross-attention; then switch heads off "
+    "and see what the model writes without them."
+))
+ux.seq2seq_section(model, sentence, run_key)

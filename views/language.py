@@ -14,6 +14,7 @@ import streamlit as st
 from models.analysis import attention_math as am
 from models.messages import CodedError
 from ui import clicks, common, link, present
+from ui import explain_text as ux
 from ui import language as ui
 from ui.i18n import N_, _, ngettext
 from viz import language as vl
@@ -301,3 +302,11 @@ def views() -> None:
 
 
 views()
+
+st.subheader(_("7 · What the prediction rests on"))
+present.explain(_(
+    "Raw attention weights are not explanations. For a masked language model's [MASK] filler, or a causal model's "
+    "next token after the text: the relevance of each context token (Chefer et al., 2021) beside the raw "
+    "self-attention of the predicted position; then switch heads off and see the new top 5."
+))
+ux.lm_section(model, text, run_key)
