@@ -112,6 +112,10 @@ def test_aggregates_and_metadata(text_job):
             assert a[stat] == pytest.approx(g[stat].mean())
             assert a[stat + "_std"] == pytest.approx(g[stat].std(ddof=0))
             assert a["count"] == len(g)
+    for (layer, head), g in rows.groupby(["layer", "head"]):
+        a = agg[(agg.layer == layer) & (agg["head"] == head)].iloc[0]
+        want = np.nanmean(np.stack(g.profile.to_list()).astype(float), axis=0)  # offsets no input has: NaN
+        np.testing.assert_allclose(np.asarray(a.profile, dtype=float), want, rtol=1e-6, equal_nan=True)
     meta = read(d / "s.parquet")[1]
     assert meta["model"]["name"] == MINILM and "sha256" in meta["model"]["weights"]
     assert meta["versions"]["torch"] and meta["versions"]["transformers"] and meta["spec"]["max_tokens"] == 30

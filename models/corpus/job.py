@@ -233,22 +233,27 @@ def aggregates(rows: pa.Table, stats: list[str]) -> pa.Table:
 
 
 def _mean_profiles(rows: pa.Table) -> dict[tuple[int, int], list[float]]:
-    layer = np.asarray(rows.column("layer").to_numpy())
-    head = np.asarray(rows.column("head").to_numpy())
-    prof = rows.column("profile").to_pylist()
-    sums: dict[tuple[int, int], np.ndarray] = {}
-    counts: dict[tuple[int, int], np.ndarray] = {}
-    for l_, h_, p in zip(layer, head, prof):
-        if p is None:
-            continue
-        v = np.asarray(p, dtype=np.float64)
-        ok = ~np.isnan(v)
-        k = (int(l_), int(h_))
-        if k not in sums:
-            sums[k], counts[k] = np.zeros_like(v), np.zeros_like(v)
-        sums[k][ok] += v[ok]
-        counts[k][ok] += 1
-    return {k: (sums[k] / np.maximum(counts[k], 1)).astype(np.float32).tolist() for k in sums}
+    """Each (layer, head)'s mean profile over the inputs, NaN offsets (no such neighbour) left out: vectorised over
+    the list column (50,000 images × 144 heads is 7.2 million rows)."""
+    col = rows.column("profile").combine_chunks()
+    if rows.num_rows == 0 or col.null_count == rows.num_rows:
+        return {}
+    lengths = pa.compute.list_value_length(col).to_numpy(zero_copy_only=False)
+    width = int(np.nanmax(lengths))
+    ok_rows = lengths == width
+    values = pa.compute.list_flatten(col).to_numpy(zero_copy_only=False).astype(np.float64)
+    starts = np.concatenate([[0], np.cumsum(np.nan_to_num(lengths, nan=0).astype(np.int64))[:-1]])
+    idx = starts[ok_rows][:, None] + np.arange(width)[None, :]
+    prof = values[idx]  # (good rows, width)
+    keys = np.stack([rows.column("layer").to_numpy()[ok_rows], rows.column("head").to_numpy()[ok_rows]], 1)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    ok = ~np.isnan(prof)
+    sums = np.zeros((len(uniq), width))
+    counts = np.zeros((len(uniq), width))
+    np.add.at(sums, inverse.reshape(-1), np.where(ok, prof, 0.0))
+    np.add.at(counts, inverse.reshape(-1), ok)
+    means = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan).astype(np.float32)
+    return {(int(k[0]), int(k[1])): means[i].tolist() for i, k in enumerate(uniq)}
 
 
 def head_map_from_rows(rows: pa.Table) -> dict | None:
