@@ -385,3 +385,26 @@ def test_ray_resumes_what_an_interrupted_job_left(tmp_path, minilm):
     a = _inputs(whole)[0].reset_index(drop=True)
     np.testing.assert_allclose(a[["entropy", "distance"]].to_numpy(float),
                                rows.reset_index(drop=True)[["entropy", "distance"]].to_numpy(float), atol=1e-6)
+
+
+def test_vit_rows_do_not_depend_on_the_statistics_chunk(image_folder, monkeypatch):
+    """The batch's weights are reduced a few images at a time: any chunk size gives the same rows, js included."""
+    from models.corpus import compute
+
+    corpus = open_corpus(image_folder)
+    spec = JobSpec(model="vit_demo", modality="images", weights="demo", head_map_inputs=5)
+    computer = HeadStats(spec)
+    batch = corpus.batch(list(range(len(corpus))))
+    whole = computer(batch).to_pandas()
+    monkeypatch.setattr(compute, "STATS_CHUNK", 3)
+    chunked = computer(batch).to_pandas()
+    assert len(whole) == len(chunked)
+    for col in ("input_id", "layer", "head"):
+        assert (whole[col] == chunked[col]).all()
+    np.testing.assert_allclose(whole[["entropy", "distance", "offset_x"]].to_numpy(float),
+                               chunked[["entropy", "distance", "offset_x"]].to_numpy(float), atol=1e-9, equal_nan=True)
+    js_a = [np.asarray(v) for v in whole.js if v is not None]
+    js_b = [np.asarray(v) for v in chunked.js if v is not None]
+    assert len(js_a) == len(js_b) == 5 * 4 * 4
+    for a, b in zip(js_a, js_b):
+        np.testing.assert_allclose(a, b, atol=1e-6)
