@@ -169,7 +169,6 @@ def _compare(corpus, spec, hs, steady, bare, batch: int, rounds: int, tmp: pathl
 
 # ------------------------------------------------------------------------------------------------ images
 def vision_ratio(quick: bool, rounds: int, tmp: pathlib.Path) -> dict:
-    from models.analysis import head_stats
     from models.capture import vision
     from models.corpus import bundled, compute
     from models.corpus.compute import HeadStats, JobSpec
@@ -196,7 +195,8 @@ def vision_ratio(quick: bool, rounds: int, tmp: pathlib.Path) -> dict:
 
     parts = {
         "job": {"decode": (images, "load_image"), "preprocess": (vision, "preprocess"),
-                "forward_keeping_q_k": (compute, "capture_queries_keys"), "stats": (head_stats, "image_stats"),
+                # each block's statistics run inside the forward, in the hook that receives its q and k
+                "forward_with_statistics": (compute, "capture_queries_keys"),
                 "rows": (compute._Rows, "layer"), "arrow_table": (compute._Rows, "table")},
         "bare": {"decode": (images, "load_image"), "preprocess": (vision, "preprocess"),
                  "forward": (module, "forward")},

@@ -231,7 +231,7 @@ def check_corpus(out: dict) -> None:
         # where one more batch's seconds went: the named parts add up to the call, the forward took some
         split = row["job_breakdown_s"]
         assert split["total"] > 0 and all(v >= 0 for k, v in split.items() if k != "other"), split
-        assert split["forward_keeping_q_k" if part == "vision" else "forward_recording"] > 0, split
+        assert split["forward_with_statistics" if part == "vision" else "forward_recording"] > 0, split
         assert abs(sum(v for k, v in split.items() if k != "total") - split["total"]) < 0.01, split
         assert row["bare_breakdown_s"]["forward"] > 0, row["bare_breakdown_s"]
     assert found["vision"]["tokens"] == 197 and found["vision"]["layers"] == 12 and found["vision"]["heads"] == 3

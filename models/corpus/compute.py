@@ -277,7 +277,6 @@ class HeadStats:
         from models.capture import vision
 
         module = self.model.module
-        qs, ks = capture_queries_keys(module, x)
         ph, pw = vision._patch_size(module)
         grid = (x.shape[-2] // ph, x.shape[-1] // pw)
         labels, n_prefix = vision.token_labels(module, grid)
@@ -286,9 +285,14 @@ class HeadStats:
         scales = [float(b.attn.scale) for b in module.blocks]
         js_rows: dict[int, list[torch.Tensor]] = {}
         sample = hs.sample_queries(n)
-        for layer, (q, k, s) in enumerate(zip(qs, ks, scales)):
-            # a few images at a time: their (chunk, H, N, N) weights stay in the CPU's cache through the ~10 passes
-            # of the statistics (the whole batch's 32 × 12 × 197² floats went through memory each time: 2× slower)
+        heads = [0]
+
+        def on_block(layer: int, q: torch.Tensor, k: torch.Tensor) -> None:
+            # Each block's statistics while the forward runs (q and k fresh in cache, never kept), a few images at a
+            # time: their (chunk, H, N, N) weights stay in the CPU's cache through the statistics' ~10 passes (the
+            # whole batch's 32 × 12 × 197² floats went through memory each time: 2× slower).
+            heads[0] = q.shape[1]
+            s = scales[layer]
             for c0 in range(0, len(items), STATS_CHUNK):
                 c1 = min(c0 + STATS_CHUNK, len(items))
                 w = torch.softmax(torch.matmul(q[c0:c1].float() * s, k[c0:c1].float().transpose(-1, -2)), dim=-1)
@@ -298,16 +302,17 @@ class HeadStats:
                     rows.layer(i, p, layer + 1, 0, n, {kk: v[b - c0] for kk, v in stats.items()}, profile[b - c0],
                                None)
                     if i < self.spec.head_map_inputs:
-                        js_rows.setdefault(b, []).append(w[b - c0][:, sample])
+                        js_rows.setdefault(b, []).append(w[b - c0][:, sample].clone())
+
+        blocks = capture_queries_keys(module, x, on_block)
         # the js column: rows were added layer by layer, input by input within a layer
-        heads = qs[0].shape[1]
         for b, parts in js_rows.items():
             d = hs.js_distances(torch.cat(parts, 0)).cpu().numpy().astype(np.float32)
-            base = len(rows.cols["js"]) - len(qs) * len(items) * heads
-            for layer in range(len(qs)):
-                start = base + (layer * len(items) + b) * heads
-                for h in range(heads):
-                    rows.cols["js"][start + h] = d[layer * heads + h].tolist()
+            base = len(rows.cols["js"]) - blocks * len(items) * heads[0]
+            for layer in range(blocks):
+                start = base + (layer * len(items) + b) * heads[0]
+                for h in range(heads[0]):
+                    rows.cols["js"][start + h] = d[layer * heads[0] + h].tolist()
 
     def _one_image(self, rows: _Rows, i: int, p: str, im) -> None:
         from models.capture import vision
@@ -387,21 +392,30 @@ def text_tokens(tokens, specials: list[str]) -> dict:
     return {"specials": out, "punct": punct, "sinks": sinks}
 
 
-def capture_queries_keys(module: torch.nn.Module, x: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """A batch through a plain timm ViT (its own fused forward) keeping every block's q and k, (B, H, N, d): forward
-    hooks on q_norm / k_norm for this thread only, removed in `finally` (models/capture/hooks.py)."""
+def capture_queries_keys(module: torch.nn.Module, x: torch.Tensor, on_block) -> int:
+    """A batch through a plain timm ViT (its own fused forward), handing every block's q and k, (B, H, N, d), to
+    `on_block(block index, q, k)` as soon as the block has made them (nothing kept): forward hooks on q_norm / k_norm
+    for this thread only, removed in `finally` (models/capture/hooks.py). Returns the number of blocks seen."""
     from models.capture.hooks import hooks
 
-    qs: list[torch.Tensor] = []
-    ks: list[torch.Tensor] = []
+    seen = {"q": None, "blocks": 0}
+
+    def on_q(mod, inp, out):
+        seen["q"] = out
+
+    def on_k(mod, inp, out):
+        on_block(seen["blocks"], seen["q"], out)
+        seen["blocks"] += 1
+        seen["q"] = None
+
     with hooks(hold=module) as h, torch.inference_mode():
         for b in module.blocks:
-            h.forward(b.attn.q_norm, lambda mod, inp, out: qs.append(out.contiguous()))
-            h.forward(b.attn.k_norm, lambda mod, inp, out: ks.append(out.contiguous()))
+            h.forward(b.attn.q_norm, on_q)
+            h.forward(b.attn.k_norm, on_k)
         module(x)
-    if len(qs) != len(module.blocks) or len(ks) != len(module.blocks):
-        raise BadInput("corpus.capture_count", maps=len(qs), blocks=len(module.blocks))
-    return qs, ks
+    if seen["blocks"] != len(module.blocks):
+        raise BadInput("corpus.capture_count", maps=seen["blocks"], blocks=len(module.blocks))
+    return seen["blocks"]
 
 
 __all__ = ["JobSpec", "HeadStats", "BadInput", "Notice", "schema", "stat_names", "load_model", "special_names"]
