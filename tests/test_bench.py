@@ -220,7 +220,10 @@ def check_corpus(out: dict) -> None:
         assert row["batch"] == 4 and row["inputs"] == 8, row
         assert len(row["runs_s"]["bare"]) == len(row["runs_s"]["job"]) == 2, row["runs_s"]  # 2 batches, 1 round
         assert row["bare_s_per_batch"] > 0 and row["job_s_per_batch"] > 0, row
-        assert abs(row["ratio"] - row["bare_s_per_batch"] / row["job_s_per_batch"]) < 0.01, row  # throughput ratio
+        # the ratio is of the unrounded medians; the seconds are rounded to 1 ms, which a tiny model's batch is near
+        rounded = row["bare_s_per_batch"] / row["job_s_per_batch"]
+        slack = 0.0005 / row["job_s_per_batch"] * (1 + rounded) + 0.01
+        assert abs(row["ratio"] - rounded) < slack, row  # the throughput ratio
         assert out["corpus_job_ratio"][name] == row["ratio"] and out["corpus_run_local_ratio"][name] > 0
         assert out["corpus_seconds_per_batch"][name] == {"batch": 4, "bare": row["bare_s_per_batch"],
                                                           "job": row["job_s_per_batch"]}
