@@ -279,7 +279,7 @@ def test_the_vit_pages_distance_for_one_bundled_shape_equals_the_jobs_row():
     # under the plot: the same over a corpus, with the same model and weights
     at.button(key="vit_corpus_link").click().run()
     assert not at.exception, at.exception
-    assert [t.value for t in at.title] == ["Heads across a corpus"]
+    assert [t.value for t in at.main.title] == ["Heads across a corpus"]
     assert at.radio(key="cp_modality").value == "images" and at.selectbox(key="cp_model").value == "vit_demo"
     assert "Weights: **demo (vit_demo" in texts(at.info)
 
