@@ -28,6 +28,7 @@ ALLOWED = {
     "nasa", "spacex", "dscovr", "walt", "van", "der", "rachel", "michetti", "pikolo", "espresso", "bar", "cc", "st",
     "fan", "eileen", "collins", "chelsea", "jpeg", "webp", "bmp", "gif", "tiff", "numpy", "touvron", "jacob",
     "gildenblat", "scipy", "explain", "ray", "parquet",  # SciPy; vit-explain; Ray; the Parquet format
+    "swintransformer", "swintransformerv", "swintransformervcr",  # timm class names (SwinTransformerV2Cr)
     "language", "english",  # the language picker is bilingual on purpose: "Language / 语言", English / 中文
 }
 _TAG = re.compile(r"<[^>]{0,40}>")
@@ -44,7 +45,7 @@ SKIP_FIELDS = {"id", "form_id", "value", "default", "spec", "key", "url", "type"
                "width_config", "height_config", "raw_value", "query_params", "tab_id", "uuid", "widget_id",
                "page_name", "main_script_hash", "page_link_url", "src", "frame_id"}
 # widgets whose options are model data: a classifier's own class names (ImageNet's are English)
-MODEL_DATA_WIDGETS = {"vit_x_class"}
+MODEL_DATA_WIDGETS = {"vit_x_class", "swin_x_class"}
 SKIP_ELEMENTS = {"code", "text_area", "text_input", "json", "dataframe", "arrow_data_frame", "exception", "html"}
 
 
