@@ -43,7 +43,7 @@ EXTRA = {
 }
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)  # every block's maps and gradients: ~45 MB for ViT-B
 def _gradients(run_key: str, target: int, _model, _x) -> explain.GradCapture:
     return explain.vit_gradients(_model, _x, target)
 
@@ -123,6 +123,19 @@ def _params(model) -> int:
     return sum(p.numel() for p in model.module.parameters())
 
 
+def _asked(key: str, run_key: str, model) -> bool:
+    """Small models (≤ AUTO_PARAMS) go ahead by themselves; a larger one's forward and backward pass (and the memory
+    its autograd graph takes) waits for a button, once per image and model."""
+    if _params(model) <= AUTO_PARAMS or st.session_state.get(key) == run_key:
+        return True
+    st.info(_("For this model the section needs one more forward and a backward pass through every layer, so it "
+              "waits to be asked."))
+    if st.button(_("Trace the prediction back"), key=key + "_button"):
+        st.session_state[key] = run_key
+        st.rerun()
+    return False
+
+
 def vit_section(trace, name: str, weights: str, device: str, size: int | None, image, run_key: str) -> None:
     """Section 8 of the ViT page."""
     n_tokens = len(trace.token_labels)
@@ -148,6 +161,8 @@ def vit_section(trace, name: str, weights: str, device: str, size: int | None, i
                           format_func=lambda i: uv.class_label(names[int(i)]))
     link.publish(vit_x_class=None if target == str(top[0]) else target)
     target = int(target)
+    if not _asked("vit_x_go", run_key, model):
+        return
     try:
         with st.spinner(_("One forward and one backward pass…")):
             cap = _gradients(run_key, target, model, x)
@@ -284,7 +299,7 @@ SWIN_METHODS = {  # key: (name, what it assumes); every map is on stage 1's patc
 }
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
+@st.cache_resource(max_entries=2, show_spinner=False)
 def _swin_gradients(run_key: str, target: int, _model, _x):
     from models.capture import explain_swin
 
@@ -325,6 +340,8 @@ def swin_section(trace, name: str, weights: str, device: str, image, run_key: st
     target = int(st.selectbox(_("Class to explain"), [str(i) for i in top], key="swin_x_class",
                               format_func=lambda i: uv.class_label(names[int(i)])))
     link.publish(swin_x_class=None if target == top[0] else str(target))
+    if not _asked("swin_x_go", run_key, model):
+        return
     try:
         with st.spinner(_("One forward and one backward pass…")):
             cap = _swin_gradients(run_key, target, model, x)

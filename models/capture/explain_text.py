@@ -362,7 +362,7 @@ def _check_lm(lm) -> None:
     from models.language.demo import is_demo
 
     if is_demo(lm) or lm.family not in ("encoder", "decoder"):
-        raise TextExplainError("explain_text.unsupported_family", model=lm.name, family=lm.family)
+        raise TextExplainError("explain_text.unsupported_family", model=lm.name)  # an encoder–decoder (ours or not)
     if lm.head is None:
         raise TextExplainError("explain_text.no_lm_head", model=lm.name)
 

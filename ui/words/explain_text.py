@@ -7,7 +7,7 @@ TEMPLATES = {
                                     "alignment is measured on reverse and translate."),
     "explain_text.bad_head": N_("There is no head {head} in {kind} layer {layer}."),
     "explain_text.unsupported_family": N_("Relevance and head ablation here cover masked and causal language "
-                                          "models; {model} is a {family} model."),
+                                          "models; {model} is an encoder–decoder model."),
     "explain_text.no_lm_head": N_("{model} has no language-model head: there is no prediction to explain."),
     "explain_text.no_mask": N_("The text has no {mask} token: put one where the model should fill in a word."),
     "explain_text.bad_mask": N_("There is no mask number {index}: the text has {count} in all."),
