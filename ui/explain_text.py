@@ -8,7 +8,6 @@ ui/explain.py does). Keys: ed_x_* on the encoder–decoder page, lm_x_* on the l
 and heads count from 1 on screen; token positions from 0."""
 from __future__ import annotations
 
-import threading
 import time
 
 import streamlit as st
@@ -16,6 +15,7 @@ import streamlit as st
 from models.capture import explain_text as et
 from models.messages import CodedError
 from ui import common, link, present
+from ui.explain import _once, _slot  # the one shared slot for long results drawn with a progress bar
 from ui.i18n import N_, _
 from ui.messages import word
 from viz import explain as vx
@@ -39,20 +39,6 @@ LM_RAW_NOTE = N_("Raw self-attention: one layer's weights of the predicted posit
 ABLATION_NOTE = N_("Each chosen head's output is set to zero before the output projection W_O, and the model runs "
                    "again on the same input; the weights are not changed.")
 VIEWS = {"bars": N_("One output token"), "heatmap": N_("All output tokens")}
-
-
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _slot(kind: str, *key) -> dict:
-    """A place, shared by every session, for one long result computed with a progress bar; computed once under the
-    slot's lock; the cache bounds the slots."""
-    return {"lock": threading.Lock(), "value": None}
-
-
-def _once(slot: dict, compute):
-    with slot["lock"]:
-        if slot["value"] is None:
-            slot["value"] = compute()
-        return slot["value"]
 
 
 def _timed(call):
