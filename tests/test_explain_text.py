@@ -339,3 +339,71 @@ def test_another_session_s_forward_meanwhile_is_unchanged(folder):
     assert len(other["weights"]) == 2 and all(w is None for w in other["weights"])
     assert len(rec.records) == 2 and all(r.weights is not None for r in rec.records)
     assert not torch.allclose(ablated, plain)
+
+
+# ------------------------------------------------------------------------------ perturbation (tokens removed)
+def test_seq2seq_removed_tokens_are_not_read_and_rows_match_one_by_one(reverse):
+    """Removing a source token: its id no longer matters (nothing reads it), the others keep their positions, no
+    removal gives the output's own probabilities, and a batch of rows equals the rows run one by one."""
+    r = ex.seq2seq_relevance(reverse, "attention")
+    s, t = len(r.source_ids), len(r.output_tokens)
+    none = ex.seq2seq_removed_probs(reverse, r.source_ids, r.decoder_ids, range(t), np.zeros((t, s), bool))
+    np.testing.assert_allclose(none, r.token_probs, atol=1e-5)
+    removable = ex.seq2seq_removable(r.source_ids)
+    assert removable.sum() == s - 1 and not removable[-1]  # </s> stays
+    rng = np.random.default_rng(0)
+    removed = (rng.random((12, s)) < 0.4) & removable
+    steps = rng.integers(0, t, 12)
+    batch = ex.seq2seq_removed_probs(reverse, r.source_ids, r.decoder_ids, steps, removed)
+    one = [ex.seq2seq_removed_probs(reverse, r.source_ids, r.decoder_ids, [st], row[None])[0]
+           for st, row in zip(steps, removed)]
+    np.testing.assert_allclose(batch, one, atol=1e-5)
+    other = list(r.source_ids)
+    for j in np.flatnonzero(removed[0]):
+        other[j] = reverse.source_vocab.index("z") if "z" in reverse.source_vocab else 4
+    again = ex.seq2seq_removed_probs(reverse, other, r.decoder_ids, steps[:1], removed[:1])
+    assert again[0] == pytest.approx(batch[0], abs=1e-6)
+    assert batch.min() < none.min()  # removing tokens of a reversed word does change the output's probability
+
+
+def test_seq2seq_relevance_order_beats_a_random_order(reverse):
+    """On the trained reverse model, removing source tokens most relevant first lowers the written token's
+    probability faster than a random order (a behaviour, not a formula: a broken map would not)."""
+    pos, rnd = [], []
+    for word in ("transformer", "attention", "heads"):
+        r = ex.seq2seq_relevance(reverse, word)
+        for t in range(len(r.output_tokens) - 1):
+            out = ex.seq2seq_perturbation(reverse, r.source_ids, r.decoder_ids, t, {"relevance": r.relevance[t]},
+                                          tuple(round(0.1 * i, 1) for i in range(10)))
+            pos.append(out["maps"]["relevance"]["pos"])
+            rnd.append(out["random"]["auc"])
+    assert np.mean(pos) < np.mean(rnd) - 0.1
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2", "llama"])
+def test_lm_removed_tokens_equal_eager_with_the_attention_mask(folder, kind):
+    """Context tokens removed through the attention mask: the probabilities equal transformers' eager model given the
+    same mask; a removed token's id no longer matters; specials and the predicted position are never removed."""
+    path, lm = _lm(folder, kind)
+    r = ex.lm_relevance(lm, TEXTS[kind])
+    removable = ex.lm_removable(lm, r.ids, r.position)
+    assert not removable[r.position]
+    special = set(lm.tokenizer.all_special_ids)
+    assert all(not removable[i] for i, x in enumerate(r.ids) if x in special)
+    rng = np.random.default_rng(1)
+    removed = (rng.random((6, len(r.ids))) < 0.5) & removable
+    removed[0] = False
+    ours = ex.lm_removed_probs(lm, r.ids, r.position, r.target, removed)
+    assert ours[0] == pytest.approx(r.target_prob, abs=1e-5)
+    ref = lms.reference(path, kind, "eager")
+    extra = {"use_cache": False} if kind != "bert" else {}
+    x = torch.tensor([r.ids]).expand(6, -1)
+    with torch.no_grad():
+        logits = ref(input_ids=x, attention_mask=torch.as_tensor(~removed).long(), **extra).logits[:, r.position]
+    np.testing.assert_allclose(ours, torch.softmax(logits, -1)[:, r.target].numpy(), atol=1e-5)
+    other = list(r.ids)
+    for j in np.flatnonzero(removed[1]):
+        other[j] = (other[j] + 7) % lm.tokenizer.vocab_size if other[j] + 7 not in special else other[j]
+    assert ex.lm_removed_probs(lm, other, r.position, r.target, removed[1:2])[0] == pytest.approx(ours[1], abs=1e-5)
+    res = ex.lm_perturbation(lm, r, {"relevance": r.relevance}, (0.0, 0.5))
+    assert res["removable"] == int(removable.sum()) and set(res["maps"]) == {"relevance"}

@@ -110,3 +110,37 @@ def test_bench_command_prints_json_and_markdown(capsys):
     assert set(models) == {"vit_demo", "swin_demo"}
     assert {r["method"] for r in models["vit_demo"]["table"]} == set(F.METHODS)
     assert "| vit_demo | relevance | 2 |" in out["faithfulness"]["markdown"]
+
+
+def test_token_perturbation_on_a_model_whose_truth_is_known():
+    """A 'model' whose probability is 1 − the summed weight of the removed tokens: the true weights as a map remove
+    the most important first (lowest positive area) and the least important last (highest negative area), random
+    orders fall in between, the curves start at the unperturbed 1, and tokens marked not removable never go."""
+    w = np.array([0.0, 0.4, 0.05, 0.25, 0.1, 0.2, 0.0])  # token 6 (like </s>) not removable
+    removable = np.array([True] * 6 + [False])
+    seen = []
+
+    def probs_of(removed):
+        seen.append(removed.copy())
+        return 1.0 - removed.astype(float) @ w
+
+    out = F.token_perturbation(probs_of, {"truth": w, "reverse": -w}, removable, random_orders=4, seed=3)
+    assert len(seen) == 1 and seen[0].shape == ((2 * 2 + 4) * len(F.FRACTIONS), 7)  # one batched call
+    assert not seen[0][:, 6].any()
+    truth, rev = out["maps"]["truth"], out["maps"]["reverse"]
+    assert truth["pos_curve"][0] == 1.0 and truth["neg_curve"][0] == 1.0
+    assert truth["pos"] < out["random"]["auc"] < rev["pos"]
+    assert truth["neg"] == pytest.approx(rev["pos"]) and rev["neg"] == pytest.approx(truth["pos"])
+    assert out["removable"] == 6
+    # the curve at 50 %: the three largest weights gone
+    assert truth["pos_curve"][5] == pytest.approx(1 - (0.4 + 0.25 + 0.2))
+
+
+def test_text_summary_table_counts_tokens():
+    rec = [{"metrics": {"relevance": {"positive_auc": 0.2 + 0.01 * i, "negative_auc": 0.8},
+                        "random": {"positive_auc": 0.5, "negative_auc": 0.5}}, "seconds": {}} for i in range(5)]
+    rows = F.summarise(rec, ("relevance", "random"), F.TEXT_METRICS, unit="tokens")
+    assert rows[0]["tokens"] == 5 and rows[0]["worse_than_random"] == []
+    text = F.markdown({"reverse": rows}, metrics=F.TEXT_METRICS, unit="tokens")
+    assert "| model | method | tokens | positive_auc ↓ | negative_auc ↑ |" in text
+    assert "| reverse | relevance | 5 | 0.220 ± 0.007 | 0.800 ± 0.000 | — |" in text

@@ -96,3 +96,20 @@ def test_perturbation_order_and_area():
     assert rel.perturbation_order(s, False).tolist() == [0, 2, 3, 1]
     assert sorted(rel.perturbation_order(s, True, np.random.default_rng(0)).tolist()) == [0, 1, 2, 3]
     assert rel.area_under_curve([0, 0.5, 1], [1, 1, 0]) == pytest.approx(0.75)
+
+
+def test_removal_masks_remove_the_first_fraction_of_the_removable_in_order():
+    s = np.array([0.1, 0.9, 0.5, 0.7, 0.3])
+    m = rel.removal_masks(s, True, [0, 0.5, 1.0])
+    assert m.tolist()[0] == [False] * 5
+    assert np.flatnonzero(m[1]).tolist() == [1, 3]  # round(2.5) = 2: the two largest
+    assert m[2].all()
+    least = rel.removal_masks(s, False, [0.4])
+    assert np.flatnonzero(least[0]).tolist() == [0, 4]
+    keep = np.array([True, False, True, True, True])  # position 1 never goes, and is not counted
+    m = rel.removal_masks(s, True, [0.25, 0.5, 1.0], removable=keep)
+    assert not m[:, 1].any()
+    assert np.flatnonzero(m[0]).tolist() == [3] and np.flatnonzero(m[1]).tolist() == [2, 3]
+    assert m[2].sum() == 4
+    rnd = rel.removal_masks(s, True, [0.6], np.random.default_rng(0), removable=keep)
+    assert rnd.sum() == 2 and not rnd[0, 1]

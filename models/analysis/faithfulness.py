@@ -83,6 +83,60 @@ def perturbation_aucs(model, x: torch.Tensor, patch_map: np.ndarray, target: int
     return area_under_curve(fractions, pos), area_under_curve(fractions, neg)
 
 
+def token_perturbation(probs_of: Callable[[np.ndarray], np.ndarray], maps: dict[str, np.ndarray],
+                       removable: np.ndarray, fractions: Sequence[float] = FRACTIONS, random_orders: int = 3,
+                       seed: int = 0) -> dict:
+    """The perturbation test on tokens (Chefer et al. 2021, §4, with source or context tokens in place of patches),
+    for several maps over the same input, in one batched call: `probs_of(removed)` takes (R, N) bool (True: that
+    token removed) and returns the explained token's probability for each row. Each map's tokens are removed by
+    relevance.removal_masks, most relevant first and least relevant first (ties in a random order, seed `seed`, as
+    tie_broken); the baseline is the mean curve of `random_orders` random orders (seeds seed … seed + k − 1).
+    Returns {"fractions", "removable": M, "maps": {name: {"pos", "neg", "pos_curve", "neg_curve"}},
+    "random": {"auc", "curve"}}: AUCs by the trapezoid rule over the fractions, of the probability."""
+    removed, keys = token_plan(maps, removable, fractions, random_orders, seed)
+    return token_results(keys, np.asarray(probs_of(removed)), fractions, int(np.sum(removable)))
+
+
+def token_plan(maps: dict[str, np.ndarray], removable: np.ndarray, fractions: Sequence[float] = FRACTIONS,
+               random_orders: int = 3, seed: int = 0) -> tuple[np.ndarray, list]:
+    """The rows token_perturbation asks for: (R, N) removal masks and what each block of len(fractions) rows is
+    ((map, most relevant first?) or ("random", k)). Several inputs' plans can go through one forward."""
+    from models.analysis.relevance import removal_masks
+
+    removable = np.asarray(removable, dtype=bool)
+    n = removable.size
+    blocks, keys = [], []
+    for name, m in maps.items():
+        ranked = tie_broken(np.asarray(m, dtype=np.float64).reshape(-1), np.random.default_rng(seed))
+        if ranked.size != n:
+            raise ValueError(f"map {name!r} has {ranked.size} values for {n} tokens")
+        for first in (True, False):
+            blocks.append(removal_masks(ranked, first, fractions, removable=removable))
+            keys.append((name, first))
+    for k in range(random_orders):
+        blocks.append(removal_masks(np.zeros(n), True, fractions, np.random.default_rng(seed + k), removable))
+        keys.append(("random", k))
+    return (np.concatenate(blocks) if blocks else np.zeros((0, n), dtype=bool)), keys
+
+
+def token_results(keys: list, probs: np.ndarray, fractions: Sequence[float], removable: int) -> dict:
+    """token_perturbation's result from a plan's keys and the probabilities of its rows."""
+    from models.analysis.relevance import area_under_curve
+
+    f = len(fractions)
+    curves = {key: np.asarray(probs[i * f: (i + 1) * f], dtype=np.float64) for i, key in enumerate(keys)}
+    out: dict = {"fractions": list(fractions), "removable": removable, "maps": {}}
+    for name in dict.fromkeys(k[0] for k in keys if k[0] != "random"):
+        pos, neg = curves[(name, True)], curves[(name, False)]
+        out["maps"][name] = {"pos": area_under_curve(fractions, pos), "neg": area_under_curve(fractions, neg),
+                             "pos_curve": pos, "neg_curve": neg}
+    randoms = [c for k, c in curves.items() if k[0] == "random"]
+    if randoms:
+        mean = np.mean(randoms, axis=0)
+        out["random"] = {"auc": area_under_curve(fractions, mean), "curve": mean}
+    return out
+
+
 def vit_maps(model, x: torch.Tensor, methods: Sequence[str], rng: np.random.Generator
              ) -> tuple[dict[str, np.ndarray], int, dict[str, float]]:
     """Every asked method's (rows, cols) patch map for a plain timm ViT, the predicted class, seconds per method."""
@@ -170,16 +224,117 @@ def evaluate(model, kind: str, images: np.ndarray, labels: np.ndarray, boxes: np
     return out
 
 
-def summarise(records: list[dict], methods: Sequence[str] = METHODS) -> list[dict]:
-    """One row per method: n, mean and standard error of every metric, and the paired comparison with random."""
+TEXT_METHODS = ("raw_cross_last", "raw_cross_mean", "relevance", "attention_x_gradient", "random")
+LM_METHODS = ("raw_attention", "rollout", "relevance", "attention_x_gradient", "random")
+TEXT_METRICS = ("positive_auc", "negative_auc")
+
+
+def _token_records(keys, probs, fractions, removable, methods) -> dict:
+    res = token_results(keys, probs, fractions, removable)
+    metrics = {m: {"positive_auc": v["pos"], "negative_auc": v["neg"]} for m, v in res["maps"].items()}
+    if "random" in methods:  # the random map: one random order read forwards (positive), another (negative)
+        from models.analysis.relevance import area_under_curve
+
+        rnd = [k for k in keys if k[0] == "random"]
+        f = len(fractions)
+        pos, neg = (probs[keys.index(k) * f: (keys.index(k) + 1) * f] for k in rnd[:2])
+        metrics["random"] = {"positive_auc": area_under_curve(fractions, pos),
+                             "negative_auc": area_under_curve(fractions, neg)}
+    return metrics
+
+
+def seq2seq_evaluate(model, texts: Sequence[str], methods: Sequence[str] = TEXT_METHODS, seed: int = 0,
+                     progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """The perturbation test on source tokens for our encoder–decoder: one record per (input, output token) of the
+    greedy output, for the token the model wrote (its teacher-forced probability as source tokens are removed,
+    models/capture/explain_text.seq2seq_removed_probs: a removed token becomes <pad>, which every attention masks
+    out; </s> stays). Maps, each the row of that output token over the source tokens:
+    raw_cross_last: the last decoder layer's cross-attention, heads averaged; raw_cross_mean: the mean over decoder
+    layers; relevance: Chefer et al. (2021)'s encoder–decoder rules; attention_x_gradient: the last cross layer's
+    (A ⊙ ∇A)⁺, heads averaged; random: two random orders (positive, negative). All of one input's rows in one
+    batched call."""
+    from models.capture import explain_text as et
+
+    out = []
+    for k, text in enumerate(texts):
+        t0 = time.perf_counter()
+        r = et.seq2seq_relevance(model, text)
+        capture_s = time.perf_counter() - t0
+        removable = et.seq2seq_removable(r.source_ids)
+        if removable.sum() == 0:
+            continue
+        plans, steps = [], []
+        for t in range(len(r.output_tokens)):
+            rows = {"raw_cross_last": r.cross_last[t], "raw_cross_mean": np.mean(r.cross_layers, axis=0)[t],
+                    "relevance": r.relevance[t], "attention_x_gradient": r.attn_x_grad[t]}
+            masks, keys = token_plan({m: rows[m] for m in methods if m != "random"}, removable, FRACTIONS,
+                                     2 if "random" in methods else 0, seed + 1_000 * k + t)
+            plans.append((masks, keys))
+            steps += [t] * len(masks)
+        t1 = time.perf_counter()
+        probs = et.seq2seq_removed_probs(model, r.source_ids, r.decoder_ids, steps,
+                                         np.concatenate([m for m, _ in plans]))
+        per = (time.perf_counter() - t1) / max(len(plans), 1)
+        a = 0
+        for t, (masks, keys) in enumerate(plans):
+            metrics = _token_records(keys, probs[a: a + len(masks)], FRACTIONS, int(removable.sum()), methods)
+            a += len(masks)
+            out.append({"input": k, "step": t, "token": r.output_tokens[t], "metrics": metrics,
+                        "seconds": {"gradient_capture": capture_s, "perturbation": per}})
+        if progress is not None:
+            progress(k + 1, len(texts))
+    return out
+
+
+def lm_evaluate(lm, texts: Sequence[str], methods: Sequence[str] = LM_METHODS, seed: int = 0,
+                progress: Callable[[int, int], None] | None = None) -> list[dict]:
+    """The same test on a transformers language model's prediction for each text (a masked LM: the first [MASK]'s
+    filler; a causal LM: the next token after the text), context tokens removed through the attention mask
+    (explain_text.lm_removed_probs; special tokens and the predicted position stay). Maps, the predicted
+    position's row: raw_attention (last layer, heads averaged), rollout (Abnar & Zuidema, 0.5·A + 0.5·I),
+    relevance (Chefer et al. 2021), attention_x_gradient (last layer's (A ⊙ ∇A)⁺), random (two random orders).
+    Texts the model cannot explain (no [MASK], too long) are skipped and counted in the records' absence."""
+    from models.analysis import attention_math
+    from models.analysis.relevance import attention_x_gradient
+    from models.capture import explain_text as et
+    from models.messages import CodedError
+
+    out = []
+    for k, text in enumerate(texts):
+        try:
+            r = et.lm_relevance(lm, text)
+        except CodedError:
+            continue
+        removable = et.lm_removable(lm, r.ids, r.position)
+        if removable.sum() == 0:
+            continue
+        p = r.position
+        fns = {"raw_attention": lambda: r.raw_last,
+               "rollout": lambda: attention_math.rollout(r.attention, rows=[p])[0],
+               "relevance": lambda: r.relevance,
+               "attention_x_gradient": lambda: attention_x_gradient(r.attention[-1], r.grads[-1], row=p)}
+        maps = {m: fns[m]() for m in methods if m != "random"}
+        masks, keys = token_plan(maps, removable, FRACTIONS, 2 if "random" in methods else 0, seed + k)
+        probs = et.lm_removed_probs(lm, r.ids, p, r.target, masks)
+        out.append({"input": k, "token": r.target_label, "seconds": {},
+                    "metrics": _token_records(keys, probs, FRACTIONS, int(removable.sum()), methods)})
+        if progress is not None:
+            progress(k + 1, len(texts))
+    return out
+
+
+def summarise(records: list[dict], methods: Sequence[str] = METHODS, metrics: Sequence[str] = METRICS,
+              unit: str = "images") -> list[dict]:
+    """One row per method: n (under `unit`), mean and standard error of every metric, and the paired comparison with
+    random."""
     rows = []
     for m in methods:
         have = [r for r in records if m in r["metrics"]]
         if not have:
             continue
-        row: dict = {"method": m, "images": len(have)}
+        row: dict = {"method": m, unit: len(have)}
         worse, worse_sig = [], []
-        for metric in METRICS:
+        for metric in metrics:
             v = np.array([r["metrics"][m][metric] for r in have])
             row[metric] = float(v.mean())
             row[f"{metric}_se"] = float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
@@ -210,17 +365,18 @@ def accuracy(records: list[dict]) -> float:
     return float(np.mean([r["label"] == r["predicted"] for r in records])) if records else float("nan")
 
 
-def markdown(tables: dict[str, list[dict]], counts: dict[str, int] | None = None) -> str:
+def markdown(tables: dict[str, list[dict]], counts: dict[str, int] | None = None, metrics: Sequence[str] = METRICS,
+             unit: str = "images") -> str:
     """The table: model × method, every metric as mean ± standard error, the number of images, and where the method
     is worse than the random map (* : by more than two standard errors of the paired difference)."""
     arrows = {"box_mass": "↑", "pointing": "↑", "positive_auc": "↓", "negative_auc": "↑"}
-    head = ("| model | method | images | " + " | ".join(f"{k} {arrows[k]}" for k in METRICS)
+    head = (f"| model | method | {unit} | " + " | ".join(f"{k} {arrows[k]}" for k in metrics)
             + " | worse than random on |")
-    lines = [head, "|" + "---|" * (len(METRICS) + 4)]
+    lines = [head, "|" + "---|" * (len(metrics) + 4)]
     for model, rows in tables.items():
         for row in rows:
-            cells = [f"{row[k]:.3f} ± {row[k + '_se']:.3f}" for k in METRICS]
+            cells = [f"{row[k]:.3f} ± {row[k + '_se']:.3f}" for k in metrics]
             worse = ", ".join(f"{k}{'*' if k in row['worse_than_random_beyond_2se'] else ''}"
                               for k in row["worse_than_random"]) or ("—" if row["method"] != "random" else "(baseline)")
-            lines.append(f"| {model} | {row['method']} | {row['images']} | " + " | ".join(cells) + f" | {worse} |")
+            lines.append(f"| {model} | {row['method']} | {row[unit]} | " + " | ".join(cells) + f" | {worse} |")
     return "\n".join(lines)

@@ -160,6 +160,21 @@ def perturbation_order(scores: np.ndarray, most_relevant_first: bool, rng: np.ra
     return np.argsort(key, kind="stable")
 
 
+def removal_masks(scores: np.ndarray, most_relevant_first: bool, fractions: Sequence[float],
+                  rng: np.random.Generator | None = None, removable: np.ndarray | None = None) -> np.ndarray:
+    """(len(fractions), N) bool, True where an input (patch or token) is removed at each fraction: the first
+    round(f · M) of the M removable inputs in perturbation_order (most relevant first, least relevant first, or
+    random with `rng`). The one removal schedule of every perturbation test, images and text alike; `removable`
+    (N,) bool marks the inputs that may go (None: all), the others are never removed and not counted in M."""
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    idx = np.arange(s.size) if removable is None else np.flatnonzero(np.asarray(removable, dtype=bool).reshape(-1))
+    order = idx[perturbation_order(s[idx], most_relevant_first, rng)]
+    out = np.zeros((len(fractions), s.size), dtype=bool)
+    for k, f in enumerate(fractions):
+        out[k, order[: int(round(float(f) * idx.size))]] = True
+    return out
+
+
 def area_under_curve(fractions: Sequence[float], values: Sequence[float]) -> float:
     """Trapezoidal area under a perturbation curve (fractions removed in [0, 1] → the class probability)."""
     x = np.asarray(fractions, dtype=np.float64)

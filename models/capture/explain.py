@@ -76,19 +76,21 @@ def perturbation_curve(model, x: torch.Tensor, patch_scores: np.ndarray, target:
     """The probability of `target` as patches are removed (set to 0 in the normalised input: the dataset mean)
     in the order of `patch_scores` ((rows·cols,), row-major), most relevant first or least relevant first; with
     `rng` a random order (the baseline). One batched forward for every fraction. Returns (len(fractions),)."""
-    from models.analysis.relevance import perturbation_order
+    from models.analysis.relevance import removal_masks
     from models.capture import vision
     from models.capture.hooks import running
 
     module = model.module
     ph, pw = vision._patch_size(module)
     rows, cols = x.shape[-2] // ph, x.shape[-1] // pw
-    order = perturbation_order(np.asarray(patch_scores).reshape(-1), most_relevant_first, rng)
+    scores = np.asarray(patch_scores).reshape(-1)
+    if scores.size != rows * cols:
+        raise ValueError(f"{scores.size} scores for a grid of {rows} × {cols} patches")
+    removed = removal_masks(scores, most_relevant_first, fractions, rng)
     batch = x.detach().repeat(len(fractions), 1, 1, 1)
-    for k, f in enumerate(fractions):
-        for p in order[: int(round(f * rows * cols))]:
-            r, c = divmod(int(p), cols)
-            batch[k, :, r * ph: (r + 1) * ph, c * pw: (c + 1) * pw] = 0
+    for k, p in zip(*np.nonzero(removed)):
+        r, c = divmod(int(p), cols)
+        batch[k, :, r * ph: (r + 1) * ph, c * pw: (c + 1) * pw] = 0
     with running(), torch.inference_mode():
         logits = module(batch)
     if isinstance(logits, (tuple, list)):

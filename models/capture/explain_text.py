@@ -115,6 +115,9 @@ class Seq2SeqRelevance:
     cross_last: np.ndarray  # (T, S) the last layer's cross-attention, heads averaged
     cross_layers: list[np.ndarray]  # per decoder layer (T, S), heads averaged
     output: str  # the decoded text
+    source_ids: list[int]  # the encoder's input ids (</s> included): what the perturbation test removes from
+    decoder_ids: list[int]  # <s> + the output ids, as greedy decoding returned them (teacher forcing)
+    attn_x_grad: np.ndarray  # (T, S) the last cross layer's (A ⊙ ∇A)⁺, heads averaged, row t from token t's gradient
 
 
 def _greedy(model, ids: list[int]) -> list[int]:
@@ -138,7 +141,15 @@ def seq2seq_relevance(model, text: str) -> Seq2SeqRelevance:
     return Seq2SeqRelevance(
         source_tokens=labels, output_tokens=tokens, token_probs=[float(p) for p in g.probs],
         relevance=relevance_rows(g), cross_last=cross[-1], cross_layers=cross,
-        output=demo_text.detokenize(model.task, [t for t in tokens if t != "</s>"]))
+        output=demo_text.detokenize(model.task, [t for t in tokens if t != "</s>"]),
+        source_ids=list(ids), decoder_ids=list(ys), attn_x_grad=cross_x_gradient(g))
+
+
+def cross_x_gradient(g: Seq2SeqGradients) -> np.ndarray:
+    """(T, S): row t, the last cross-attention layer's (A ⊙ ∇A)⁺ for output token t, heads averaged, its own query
+    row (vit-explain's attention × gradient read on the cross-attention)."""
+    a, grads = g.attention["cross"][-1], g.grads["cross"][-1]
+    return np.stack([rel.attention_x_gradient(a, grads[t], row=t) for t in range(len(g.output_ids))])
 
 
 # ------------------------------------------------------------------------------ alignment (known truth)
@@ -229,6 +240,57 @@ def alignment_accuracy(task: str, n: int, seed: int = 0, model=None, weights: st
                  "relevance": float(h["relevance"] / d), "random": float(h["random"] / d)} for v, h in hits.items()}
     return {"task": task, "inputs": len(pairs), "exact_inputs": exact, "tokens": tokens, **rates["all"],
             "without_eos": rates["without_eos"]}
+
+
+# ------------------------------------------------------------------------- perturbation (source tokens removed)
+ROWS_PER_FORWARD = 8192  # rows × tokens per forward of a perturbation batch (bounds its memory)
+
+
+def seq2seq_removable(source_ids: Sequence[int]) -> np.ndarray:
+    """(S,) bool: the source tokens a perturbation test may remove: every real token; </s> and <pad> stay (with
+    </s> kept, no query is ever left with nothing to attend to)."""
+    from models.demo.text import EOS, PAD
+
+    return np.array([i not in (EOS, PAD) for i in source_ids], dtype=bool)
+
+
+def seq2seq_removed_probs(model, source_ids: Sequence[int], decoder_ids: Sequence[int], steps: Sequence[int],
+                          removed: np.ndarray) -> np.ndarray:
+    """(R,) row r: the teacher-forced probability of output token steps[r] (from 0: decoder_ids[steps[r] + 1]) with
+    the source tokens removed[r] (R, S) taken out. A token is taken out by writing <pad> in its place: the model
+    masks <pad> out of every encoder self-attention and cross-attention (models/network/transformer.py
+    padding_mask), so nothing reads it, and the other tokens keep their positions. Batched forwards."""
+    from models.demo.text import PAD
+
+    tf, dev = model.transformer, model.device
+    removed = np.asarray(removed, dtype=bool)
+    src = torch.tensor(list(source_ids), dtype=torch.long, device=dev)
+    tgt = torch.tensor([list(decoder_ids[:-1])], dtype=torch.long, device=dev)
+    out_ids = torch.tensor(list(decoder_ids[1:]), dtype=torch.long, device=dev)
+    steps_t = torch.as_tensor(np.asarray(steps, dtype=np.int64), device=dev)
+    rows = max(1, ROWS_PER_FORWARD // max(len(source_ids) + len(decoder_ids), 1))
+    out = []
+    with running(), torch.inference_mode():
+        for a in range(0, len(removed), rows):
+            m = torch.as_tensor(removed[a: a + rows], device=dev)
+            batch = torch.where(m, torch.full_like(src, PAD), src)
+            logits, _ = tf(batch, tgt.expand(len(batch), -1), need_weights=False)
+            st = steps_t[a: a + rows]
+            p = torch.softmax(logits[torch.arange(len(batch), device=dev), st].float(), -1)
+            out.append(p.gather(1, out_ids[st][:, None])[:, 0])
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0)
+
+
+def seq2seq_perturbation(model, source_ids: Sequence[int], decoder_ids: Sequence[int], step: int,
+                         maps: dict[str, np.ndarray], fractions: Sequence[float], random_orders: int = 3,
+                         seed: int = 0) -> dict:
+    """The perturbation test (Chefer et al. 2021, §4, on source tokens) of each map (S,) for output token `step`
+    (from 0), and of `random_orders` random orders: faithfulness.token_perturbation on seq2seq_removed_probs."""
+    from models.analysis.faithfulness import token_perturbation
+
+    return token_perturbation(
+        lambda removed: seq2seq_removed_probs(model, source_ids, decoder_ids, [step] * len(removed), removed),
+        maps, seq2seq_removable(source_ids), fractions, random_orders, seed)
 
 
 # ============================================================================ our encoder–decoder: ablation
@@ -413,6 +475,8 @@ class LMRelevance:
     raw_layers: list[np.ndarray]  # per layer (N,), heads averaged
     attention: list[np.ndarray]  # per layer (heads, N, N) float32
     grads: list[np.ndarray]  # per layer (heads, N, N): ∂ logit / ∂ attention
+    ids: list[int]  # the token ids of the positions
+    target_prob: float  # the probability of `target`
 
 
 def lm_relevance(lm, text: str, mask_index: int = 0, target: int | None = None) -> LMRelevance:
@@ -444,7 +508,52 @@ def lm_relevance(lm, text: str, mask_index: int = 0, target: int | None = None) 
     return LMRelevance(
         tokens=_labels(lm, ids), position=pos, prediction="next" if lm.family == "decoder" else "masked",
         target=cls, target_label=_labels(lm, [cls])[0], top=_top(lm, probs),
-        relevance=rel.chefer_self(att, grd)[pos], raw_last=raw[-1], raw_layers=raw, attention=att, grads=grd)
+        relevance=rel.chefer_self(att, grd)[pos], raw_last=raw[-1], raw_layers=raw, attention=att, grads=grd,
+        ids=list(ids), target_prob=float(probs[cls]))
+
+
+def lm_removable(lm, ids: Sequence[int], position: int) -> np.ndarray:
+    """(N,) bool: the context tokens a perturbation test may remove: every token but the predicted position itself
+    and the tokenizer's special tokens ([CLS], [SEP], <s>…: removing them would change the input's frame, not its
+    content, and would leave a causal model's first query nothing to attend to)."""
+    special = set(getattr(lm.tokenizer, "all_special_ids", []) or [])
+    keep = np.array([i not in special for i in ids], dtype=bool)
+    keep[position] = False
+    return keep
+
+
+def lm_removed_probs(lm, ids: Sequence[int], position: int, target: int, removed: np.ndarray) -> np.ndarray:
+    """(R,) row r: the probability of `target` at `position` (the [MASK] filler, or the next token after the last
+    position) with the context tokens removed[r] (R, N) taken out through the attention mask: no position attends
+    to them in any layer. Position ids are passed explicitly (0…N−1) where the model takes them, so the other tokens
+    keep their positions (some models, OPT among them, would otherwise count positions from the mask)."""
+    import inspect
+
+    module, dev = lm.module, lm.device
+    removed = np.asarray(removed, dtype=bool)
+    x = torch.tensor([list(ids)], device=dev)
+    extra: dict = {"use_cache": False} if lm.family == "decoder" else {}
+    if "position_ids" in inspect.signature(module.forward).parameters:
+        extra["position_ids"] = torch.arange(len(ids), device=dev)[None]
+    rows = max(1, ROWS_PER_FORWARD // max(len(ids), 1))
+    out = []
+    with running(), torch.inference_mode():
+        for a in range(0, len(removed), rows):
+            keep = torch.as_tensor(~removed[a: a + rows], device=dev).long()
+            kw = {k: (v.expand(len(keep), -1) if k == "position_ids" else v) for k, v in extra.items()}
+            logits = module(input_ids=x.expand(len(keep), -1), attention_mask=keep, **kw).logits[:, position]
+            out.append(torch.softmax(logits.float(), -1)[:, int(target)])
+    return torch.cat(out).cpu().numpy() if out else np.zeros(0)
+
+
+def lm_perturbation(lm, r: LMRelevance, maps: dict[str, np.ndarray], fractions: Sequence[float],
+                    random_orders: int = 3, seed: int = 0) -> dict:
+    """The perturbation test of each map (N,) for the prediction `r` explains (its target token at its position),
+    and of `random_orders` random orders: faithfulness.token_perturbation on lm_removed_probs."""
+    from models.analysis.faithfulness import token_perturbation
+
+    return token_perturbation(lambda removed: lm_removed_probs(lm, r.ids, r.position, r.target, removed),
+                              maps, lm_removable(lm, r.ids, r.position), fractions, random_orders, seed)
 
 
 # ------------------------------------------------------------------------------------ language-model ablation
