@@ -234,3 +234,56 @@ def test_presentation_mode_runs_both_sections(weights_dir):
     assert {"ed_x_rel_map", "ed_x_cross_map"} <= set(_charts(at))
     at = _open(LM, {"lm_name": weights_dir["gpt2"], "lm_text": "the cat sat", "present": "1"})
     assert {"lm_x_rel", "lm_x_raw"} <= set(_charts(at))
+
+
+# ------------------------------------------------------------------------------------ perturbation on this input
+def _captions(at: AppTest) -> str:
+    return " ".join(c.value for c in at.caption)
+
+
+def test_encoder_decoder_perturbation_scores_are_the_test_s_own_numbers():
+    at = _open(ED, {"ed_task": "reverse", "ed_text_reverse": "attention", "ed_x_token": "3", "ed_x_layer": "1"})
+    model = demo.load("reverse")
+    r = et.seq2seq_relevance(model, "attention")
+    want = et.seq2seq_perturbation(model, r.source_ids, r.decoder_ids, 3,
+                                   {"relevance": r.relevance[3], "raw": r.cross_layers[0][3]}, ux_fractions())
+    said = _captions(at)
+    for k in ("relevance", "raw"):
+        s = want["maps"][k]
+        assert f"leaves an area of {s['pos']:.3f} under the token's probability" in said
+        assert f"least relevant first, {s['neg']:.3f}" in said
+    assert f"leaves an area of {want['random']['auc']:.3f} (mean of 3 orders)" in said
+    assert f"{r.source_ids.__len__() - 1} tokens can be removed" in said
+    curves = {c["name"]: array(c["y"]) for c in _charts(at)["ed_x_curves"]["data"]}
+    assert set(curves) == {"Relevance", "Cross-attention · layer 1", "Random order"}
+    np.testing.assert_allclose(curves["Relevance"], want["maps"]["relevance"]["pos_curve"], atol=1e-6)
+    np.testing.assert_allclose(curves["Random order"], want["random"]["curve"], atol=1e-6)
+    assert curves["Relevance"][0] == pytest.approx(r.token_probs[3], abs=1e-5)  # nothing removed: its probability
+
+
+def ux_fractions():
+    from ui import explain_text as ux
+
+    return ux.FRACTIONS
+
+
+@pytest.mark.parametrize("kind,typed", [("bert", "the cat [MASK] on the mat"), ("gpt2", "the cat sat on the")])
+def test_language_perturbation_scores_and_the_button_for_large_work(weights_dir, kind, typed, monkeypatch):
+    at = _open(LM, {"lm_name": weights_dir[kind], "lm_text": typed})
+    lm = _load(weights_dir[kind])
+    r = et.lm_relevance(lm, typed)
+    want = et.lm_perturbation(lm, r, {"relevance": r.relevance, "raw": r.raw_layers[-1]}, ux_fractions())
+    said = _captions(at)
+    assert f"leaves an area of {want['maps']['relevance']['pos']:.3f} under the token's probability" in said
+    assert f"leaves an area of {want['maps']['raw']['pos']:.3f} under the token's probability" in said
+    curves = {c["name"]: array(c["y"]) for c in _charts(at)["lm_x_curves"]["data"]}
+    np.testing.assert_allclose(curves["Relevance"], want["maps"]["relevance"]["pos_curve"], atol=1e-6)
+    assert curves["Relevance"][0] == pytest.approx(r.target_prob, abs=1e-5)
+    # a model and text past the automatic budget: a button, then the same numbers
+    from ui import explain_text as ux
+
+    monkeypatch.setattr(ux, "AUTO_WORK", 0)
+    at = _open(LM, {"lm_name": weights_dir[kind], "lm_text": typed + " a"})
+    assert "lm_x_curves" not in _charts(at)
+    at.button(key="lm_x_scores_go").click().run()
+    assert not at.exception and "lm_x_curves" in _charts(at)

@@ -39,6 +39,10 @@ LM_RAW_NOTE = N_("Raw self-attention: one layer's weights of the predicted posit
 ABLATION_NOTE = N_("Each chosen head's output is set to zero before the output projection W_O, and the model runs "
                    "again on the same input; the weights are not changed.")
 VIEWS = {"bars": N_("One output token"), "heatmap": N_("All output tokens")}
+FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))  # tokens removed: 0 %, 10 %, … 90 % of the removable ones
+AUTO_WORK = 1_000_000_000  # parameters × tokens up to which a language model's perturbation test runs by itself
+SCORE_TEXT = N_("Perturbation on this input: removing the most relevant tokens first leaves an area of {pos} under "
+                "the token's probability (lower is better); least relevant first, {neg} (higher is better).")
 
 
 def _timed(call):
@@ -88,6 +92,34 @@ def _seq2seq_ablate(run_key: str, heads: tuple, _model, text: str) -> et.Seq2Seq
     return et.seq2seq_ablate(_model, text, heads)
 
 
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _seq2seq_scores(run_key: str, step: int, layer: int, _model, _r: et.Seq2SeqRelevance) -> dict:
+    """The perturbation test of the relevance and of one layer's cross-attention for output token `step` (from 0),
+    with the mean of 3 random orders: a few dozen teacher-forced forwards of a demo model, batched."""
+    maps = {"relevance": _r.relevance[step], "raw": _r.cross_layers[layer][step]}
+    return et.seq2seq_perturbation(_model, _r.source_ids, _r.decoder_ids, step, maps, FRACTIONS)
+
+
+def _score_caption(s: dict) -> None:
+    st.caption(_(SCORE_TEXT).format(pos=f"{s['pos']:.3f}", neg=f"{s['neg']:.3f}"))
+
+
+def _curves(prefix: str, run_key: str, key: tuple, scores: dict, names: dict[str, str], how: str) -> None:
+    """The positive curves of each map beside the mean random order, and what the areas say."""
+    curves = {names[k]: v["pos_curve"] for k, v in scores["maps"].items()}
+    curves[_("Random order")] = scores["random"]["curve"]
+    st.plotly_chart(common.cached_figure(prefix, run_key, ("curves",) + key, lambda: vx.perturbation_curves(
+        FRACTIONS, curves, title=_("Removing the most relevant tokens first"), x_title=_("tokens removed"),
+        y_title=_("probability of the token"))), key=f"{prefix}_curves")
+    said = _("A random order of the same tokens leaves an area of {auc} (mean of 3 orders).").format(
+        auc=f"{scores['random']['auc']:.3f}") + " " + how + " " + _(
+        "Tokens with equal values go in a random order; {n} tokens can be removed.").format(n=scores["removable"])
+    worse = [names[k] for k, v in scores["maps"].items() if v["pos"] > scores["random"]["auc"]]
+    if worse:
+        said += " " + _("Worse than a random order on this input: {methods}.").format(methods=_(", ").join(worse))
+    present.caption(said)
+
+
 def _head_label(option: str) -> str:
     kind, rest = option.split(" ", 1)
     return f"{_(KIND_NAMES[kind])} {rest}"
@@ -134,6 +166,7 @@ def seq2seq_section(model, text: str, run_key: str) -> None:
     cross = r.cross_layers[layer]
     cross_title = _("Cross-attention · layer {layer}, heads averaged").format(layer=layer + 1)
     left, right = st.columns(2)
+    scores = _seq2seq_scores(run_key, t, layer, model, r) if view == "bars" and len(src) > 1 else None
     if view == "bars":
         with left:
             st.plotly_chart(common.cached_figure("ed_x", run_key, ("rel", t), lambda: vxt.token_bars(
@@ -142,11 +175,21 @@ def seq2seq_section(model, text: str, run_key: str) -> None:
                     step=t + 1, token=vt.visible_tokens([out[t]])[0]))),
                 key="ed_x_rel")
             st.caption(_(RELEVANCE_NOTE))
+            if scores:
+                _score_caption(scores["maps"]["relevance"])
         with right:
             st.plotly_chart(common.cached_figure("ed_x", run_key, ("cross", t, layer), lambda: vxt.token_bars(
                 cross[t], src, value_label=_("weight"), title=cross_title)), key="ed_x_cross")
             st.caption(_(CROSS_NOTE))
+            if scores:
+                _score_caption(scores["maps"]["raw"])
         st.caption(_("Probability of this output token: {p:.3f}.").format(p=r.token_probs[t]))
+        if scores:
+            _curves("ed_x", run_key, (t, layer), scores, {
+                "relevance": _("Relevance"), "raw": _("Cross-attention · layer {layer}").format(layer=layer + 1)},
+                _("A source token is removed by writing <pad> in its place, which the model masks out of every "
+                  "attention (its position stays, so the others keep theirs); </s> stays. The probability is the "
+                  "token's, teacher-forced after the same earlier output (Chefer et al., 2021, §4, on tokens)."))
     else:
         rows, cols = _("output token"), _("source token")
         with left:
@@ -218,6 +261,16 @@ def _lm_relevance(run_key: str, mask_index: int, _lm, text: str) -> et.LMRelevan
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
+def _lm_scores(run_key: str, mask_index: int, layer: int, _lm, _r: et.LMRelevance) -> dict:
+    """The perturbation test of the relevance and of one layer's raw row, with the mean of 3 random orders."""
+    return et.lm_perturbation(_lm, _r, {"relevance": _r.relevance, "raw": _r.raw_layers[layer]}, FRACTIONS)
+
+
+def _lm_work(lm, n_tokens: int) -> int:
+    return sum(p.numel() for p in lm.module.parameters()) * n_tokens
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
 def _lm_ablate(run_key: str, mask_index: int, heads: tuple, _lm, text: str) -> et.LMAblation:
     return et.lm_ablate(_lm, text, heads, mask_index)
 
@@ -274,20 +327,45 @@ def lm_section(lm, text: str, run_key: str) -> None:
                       "position {position}.").format(position=r.position, token=f"`{r.target_label}`",
                                                       p=r.top[0][1]))
     layer = _layer_ui(_("Self-attention layer (from 1)"), n_layers, "lm_x_layer")
+    score_key = (run_key, mask_index)
+    want = _lm_work(lm, len(r.tokens)) <= AUTO_WORK or st.session_state.get("lm_x_scores") == score_key
+    scores = None
+    if want and et.lm_removable(lm, r.ids, r.position).any():
+        try:
+            with st.spinner(_("Removing tokens and rerunning the model…")):
+                scores = _lm_scores(run_key, mask_index, layer, lm, r)
+        except CodedError as e:
+            st.info(word(e))
     left, right = st.columns(2)
     with left:
         st.plotly_chart(common.cached_figure("lm_x", run_key, ("rel", mask_index), lambda: vxt.token_bars(
             r.relevance, r.tokens, value_label=_("relevance"), highlight=r.position,
             title=_("Relevance for “{token}”").format(token=vt.visible_tokens([r.target_label])[0]))), key="lm_x_rel")
         st.caption(_(LM_RELEVANCE_NOTE))
+        if scores:
+            _score_caption(scores["maps"]["relevance"])
     with right:
         st.plotly_chart(common.cached_figure("lm_x", run_key, ("raw", mask_index, layer), lambda: vxt.token_bars(
             r.raw_layers[layer], r.tokens, value_label=_("weight"), highlight=r.position,
             title=_("Self-attention of position {position} · layer {layer}, heads averaged").format(
                 position=r.position, layer=layer + 1))), key="lm_x_raw")
         st.caption(_(LM_RAW_NOTE))
+        if scores:
+            _score_caption(scores["maps"]["raw"])
     present.caption(_("Positions are indices from 0; the predicted position is drawn in orange: its relevance "
                       "includes the 1 that R starts from (the identity, for the residual connection)."))
+    if scores:
+        _curves("lm_x", run_key, (mask_index, layer), scores, {
+            "relevance": _("Relevance"), "raw": _("Self-attention · layer {layer}").format(layer=layer + 1)},
+            _("A context token is removed through the attention mask: no position reads it in any layer, and the "
+              "others keep their positions. Special tokens and the predicted position stay. The probability is the "
+              "explained token's (Chefer et al., 2021, §4, on tokens)."))
+    elif not want:
+        st.info(_("The perturbation test reruns the model {n} times; for this model and text it waits to be "
+                  "asked.").format(n=7 * len(FRACTIONS)))
+        if st.button(_("Measure faithfulness on this input"), key="lm_x_scores_go"):
+            st.session_state["lm_x_scores"] = score_key
+            st.rerun()
     _lm_ablation(lm, text, run_key, mask_index, r)
 
 

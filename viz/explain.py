@@ -29,8 +29,9 @@ def importance_grid(drop: np.ndarray, title: str | None = None) -> go.Figure:
 
 
 def perturbation_curves(fractions: Sequence[float], curves: dict[str, np.ndarray], title: str | None = None,
-                        ) -> go.Figure:
-    """The target class's probability as patches are removed, one line per method (name → values)."""
+                        x_title: str | None = None, y_title: str | None = None) -> go.Figure:
+    """The target class's (or token's) probability as patches (or tokens) are removed, one line per method
+    (name → values); the axis titles default to patches and the class."""
     fig = go.Figure()
     x = [float(f) for f in fractions]
     for name, y in curves.items():
@@ -38,7 +39,7 @@ def perturbation_curves(fractions: Sequence[float], curves: dict[str, np.ndarray
                                  hovertemplate=name + "<br>%{x:.0%} → %{y:.3f}<extra></extra>"))
     fig.update_layout(
         title=dict(text=title) if title else None, height=320, margin=dict(l=10, r=10, t=40, b=10),
-        xaxis=dict(title=dict(text=_("patches removed")), tickformat=".0%"),
-        yaxis=dict(title=dict(text=_("probability of the class")), rangemode="tozero"),
+        xaxis=dict(title=dict(text=x_title or _("patches removed")), tickformat=".0%"),
+        yaxis=dict(title=dict(text=y_title or _("probability of the class")), rangemode="tozero"),
     )
     return fig
