@@ -5,6 +5,12 @@ head-importance grid cost.
 Parts:
 - faithfulness: every method × metric on the demo ViT and the demo Swin over `--images` fresh generated shapes
   (attention flow on the first `--flow-images` of them when given), for the predicted class.
+- text_perturbation: the perturbation test on source tokens (Chefer et al. 2021, §4, tokens in place of patches) for
+  every output token our reverse, translate and dates demos write on `--texts` fresh held-out inputs each: raw
+  cross-attention (last layer; layers' mean), relevance, attention × gradient and random orders
+  (models/analysis/faithfulness.seq2seq_evaluate). With `--lm NAME[,NAME]` (a transformers masked or causal LM,
+  which needs the Hugging Face Hub or a local folder), the same on each LM's prediction for the first `--texts`
+  lines of the bundled English corpus (a masked LM: each line's last word replaced by the mask token).
 - flow_timing: relevance.attention_flow (SciPy's max-flow) on the attention of vit_demo (65 tokens), vit_small and
   vit_base (197 tokens, random weights: the graph's size, not its weights, sets the time) and DINOv2 ViT-S/14 at
   518 px (1,370 tokens): seconds per input token, times the token count for the whole map. Where timing every
@@ -31,7 +37,7 @@ import time
 import numpy as np
 import torch
 
-PARTS = ("faithfulness", "alignment", "flow_timing", "relevance_cost", "importance")
+PARTS = ("faithfulness", "alignment", "text_perturbation", "flow_timing", "relevance_cost", "importance")
 GOALS = {
     "relevance_cost_ratio": "<= 3: relevance for vit_base_patch16_224 at 224 px (one forward + one backward) ÷ the "
     "bare forward, on the CPU (issue 16)",
@@ -223,12 +229,56 @@ def part_alignment(args) -> dict:
     return out
 
 
+def _lm_texts(lm, n: int) -> list[str]:
+    """The bundled English corpus's first n lines; for a masked LM each line's last word becomes the mask token."""
+    import pathlib
+
+    lines = [ln.strip() for ln in (pathlib.Path(__file__).resolve().parents[1] / "assets" / "corpora"
+                                   / "en.txt").read_text(encoding="utf-8").splitlines() if ln.strip()][:n]
+    if lm.family == "encoder":
+        mask = lm.tokenizer.mask_token
+        lines = [ln.rsplit(" ", 1)[0] + " " + mask + ("." if ln.endswith(".") else "") for ln in lines if " " in ln]
+    return lines
+
+
+def part_text_perturbation(args) -> dict:
+    from models.analysis import faithfulness as F
+    from models.demo import text as demo_text
+
+    out = {"texts": args.texts, "fractions": list(F.FRACTIONS), "seed": 2027,
+           "target": "each output token the model wrote (teacher-forced); an LM's own prediction", "models": {}}
+    for task in ("reverse", "translate", "dates"):
+        model = demo_text.load(task)
+        texts = [s for s, _e in demo_text.examples(task, args.texts, 2027, split=demo_text.HELDOUT)]
+        t0 = time.perf_counter()
+        step = max(1, len(texts) // 5)
+        rec = F.seq2seq_evaluate(model, texts, progress=lambda d, n, task=task: d % step == 0 and log(
+            f"text perturbation {task}: {d}/{n} inputs, {time.perf_counter() - t0:.0f} s"))
+        out["models"][f"{task} (demo)"] = {
+            "inputs": len(texts), "seconds": time.perf_counter() - t0,
+            "table": F.summarise(rec, F.TEXT_METHODS, F.TEXT_METRICS, unit="tokens")}
+    for name in [n for n in (args.lm or "").split(",") if n]:
+        from models import language
+
+        lm = language.load(name, "cpu")
+        texts = _lm_texts(lm, args.texts)
+        t0 = time.perf_counter()
+        rec = F.lm_evaluate(lm, texts)
+        out["models"][name] = {"inputs": len(texts), "explained": len(rec), "seconds": time.perf_counter() - t0,
+                               "table": F.summarise(rec, F.LM_METHODS, F.TEXT_METRICS, unit="tokens")}
+    out["markdown"] = F.markdown({k: v["table"] for k, v in out["models"].items()}, metrics=F.TEXT_METRICS,
+                                 unit="tokens")
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.faithfulness")
     ap.add_argument("--images", type=int, default=500)
     ap.add_argument("--flow-images", type=int, default=None, help="attention flow on the first N images only")
     ap.add_argument("--flow-budget", type=float, default=300.0, help="seconds; above it flow timing extrapolates")
-    ap.add_argument("--texts", type=int, default=200, help="held-out examples per text task (alignment)")
+    ap.add_argument("--texts", type=int, default=200, help="held-out examples per text task (alignment, text "
+                    "perturbation)")
+    ap.add_argument("--lm", default=None, help="text_perturbation also on these transformers LMs (comma-separated)")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default=",".join(PARTS))
@@ -243,7 +293,8 @@ def main(argv=None) -> int:
     result = {"machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": args.threads,
                           "torch": torch.__version__, "python": platform.python_version()},
               "goals": GOALS, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    fns = {"faithfulness": part_faithfulness, "alignment": part_alignment, "flow_timing": part_flow_timing,
+    fns = {"faithfulness": part_faithfulness, "alignment": part_alignment, "text_perturbation": part_text_perturbation,
+           "flow_timing": part_flow_timing,
            "relevance_cost": part_relevance_cost, "importance": part_importance}
     for p in parts:
         t0 = time.perf_counter()
@@ -256,7 +307,7 @@ def main(argv=None) -> int:
             f.write(text + "\n")
     if args.format in ("json", "both"):
         print(text)
-    for p in ("faithfulness", "alignment"):
+    for p in ("faithfulness", "alignment", "text_perturbation"):
         if args.format in ("markdown", "both") and p in result:
             print()
             print(result[p]["markdown"])

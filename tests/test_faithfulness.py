@@ -144,3 +144,22 @@ def test_text_summary_table_counts_tokens():
     text = F.markdown({"reverse": rows}, metrics=F.TEXT_METRICS, unit="tokens")
     assert "| model | method | tokens | positive_auc ↓ | negative_auc ↑ |" in text
     assert "| reverse | relevance | 5 | 0.220 ± 0.007 | 0.800 ± 0.000 | — |" in text
+
+
+def test_bench_text_perturbation_on_the_demos_and_a_local_language_model(capsys, tmp_path):
+    from bench import faithfulness as bench
+    from tests import language_models as lms
+
+    gpt2, bert = lms.build("gpt2", tmp_path), lms.build("bert", tmp_path)
+    assert bench.main(["--texts", "2", "--only", "text_perturbation", "--lm", f"{gpt2},{bert}",
+                       "--format", "json"]) == 0
+    out = json.loads(capsys.readouterr().out)["text_perturbation"]
+    assert set(out["models"]) == {"reverse (demo)", "translate (demo)", "dates (demo)", str(gpt2), str(bert)}
+    rev = {r["method"]: r for r in out["models"]["reverse (demo)"]["table"]}
+    assert set(rev) == set(F.TEXT_METHODS) and rev["relevance"]["tokens"] > 2  # every output token of 2 inputs
+    lm = {r["method"]: r for r in out["models"][str(bert)]["table"]}
+    # the tiny test model's 128 positions cut the first line's mask off: that input is skipped, and counted
+    assert set(lm) == set(F.LM_METHODS) and out["models"][str(bert)]["inputs"] == 2
+    assert out["models"][str(bert)]["explained"] == 1 and out["models"][str(gpt2)]["explained"] == 2
+    assert all(0 <= r["positive_auc"] <= 1 for r in lm.values())
+    assert "| reverse (demo) | relevance |" in out["markdown"] and "tokens" in out["markdown"]
