@@ -2,8 +2,9 @@
 
 One server and one browser serve every browser test of a pytest run (session fixtures, registered in conftest.py);
 each test gets a fresh page. Helpers: open a page from the sidebar as a user does, wait until the app is idle, check
-that charts rendered with no exception box and no console error (and take a screenshot), click a chart with a real
-mouse click at a place in its plot area. Without Chromium or Playwright the tests are skipped with the reason.
+that charts rendered with no exception box and no console error (and take a screenshot), pick in a multiselect or a
+selectbox by typing, click a chart with a real mouse click at a place in its plot area. Without Chromium or
+Playwright the tests are skipped with the reason.
 """
 from __future__ import annotations
 
@@ -155,6 +156,27 @@ def upload(pg, path: pathlib.Path) -> None:
     pg.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(path))
 
 
+def multiselect_type(pg, key: str, values) -> None:
+    """Pick `values` in the Streamlit multiselect whose key is `key` with the keyboard, as a user does: click into
+    the box, type each value and press Enter (the list filters as one types; Enter takes the first match), then
+    Escape to close the list; waits until the app is idle."""
+    box = pg.locator(f".st-key-{key} input").first
+    for value in values:
+        box.click()
+        box.type(value)
+        pg.keyboard.press("Enter")
+    pg.keyboard.press("Escape")
+    wait_idle(pg)
+
+
+def select_type(pg, key: str, text: str) -> None:
+    """Choose in the Streamlit selectbox whose key is `key` by typing: click it, type `text` (its list filters as
+    one types), press Enter for the first match; waits until the app is idle."""
+    box = pg.locator(f".st-key-{key} input").first
+    box.click()
+    box.type(text)
+    pg.keyboard.press("Enter")
+    wait_idle(pg)
 
 
 def plot_area(pg, key: str):

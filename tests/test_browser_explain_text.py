@@ -11,7 +11,7 @@ import urllib.parse
 import pytest
 
 from tests import language_models as lm
-from tests.browser import SHOTS, WEIGHTS, check, wait_idle
+from tests.browser import SHOTS, WEIGHTS, check, multiselect_type, wait_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -49,13 +49,7 @@ def test_encoder_decoder_section_in_the_browser(page, server):
     page.locator(".st-key-ed_x_rel_map").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "explain_text_ed_heatmaps.png"))
     # switch the cross-attention heads of layer 1 off with the keyboard
-    box = page.locator(".st-key-ed_x_off input")
-    for head in ("cross 1.1", "cross 1.2"):
-        box.click()
-        box.type(head)
-        page.keyboard.press("Enter")
-    page.keyboard.press("Escape")
-    wait_idle(page)
+    multiselect_type(page, "ed_x_off", ["cross 1.1", "cross 1.2"])
     expect(page.locator(".st-key-ed_x_after .js-plotly-plot")).to_have_count(1, timeout=60_000)
     expect(page.locator(".st-key-ed_x_after")).to_contain_text("With 2 heads off")
     page.locator(".st-key-ed_x_after").scroll_into_view_if_needed()

@@ -136,6 +136,109 @@ def _asked(key: str, run_key: str, model) -> bool:
     return False
 
 
+def _top_indices(names: list[str], top_k) -> list[tuple[int, float]]:
+    """(class index, probability) of the trace's top classes, in their order. A name the classifier has twice
+    (ImageNet's "crane", "maillot") maps to its first index not taken yet."""
+    out: list[tuple[int, float]] = []
+    taken: set[int] = set()
+    for c, p in top_k:
+        i = next((j for j, n in enumerate(names) if n == c and j not in taken), None)
+        if i is not None:
+            out.append((i, float(p)))
+            taken.add(i)
+    return out
+
+
+def _class_picker(prefix: str, trace, names: list[str], run_key: str) -> int:
+    """The select "Class to explain" over every class of the classifier (key `{prefix}_class`, also the link's
+    parameter, a class index from 0): the top classes first, in their order and with their probabilities, then the
+    rest by class index. The default is the predicted class; another image or model starts again from its predicted
+    class, unless a link names one. Returns the class index."""
+    key = f"{prefix}_class"
+    top = _top_indices(names, trace.top_k)
+    prob = dict(top)
+    options = [str(i) for i, _p in top] + [str(i) for i in range(len(names)) if i not in prob]
+    if st.session_state.get(key + "_run") != run_key or st.session_state.get(key) not in options:
+        st.session_state[key] = options[0]  # another image or model: its predicted class (a link may change it)
+        st.session_state[key + "_run"] = run_key
+    link.bind(key, key, link.one_of(options))
+
+    def label(i: str) -> str:
+        name = uv.class_label(names[int(i)])
+        if int(i) not in prob:
+            return name
+        return _("{label} · {percent:.1f} %").format(label=name, percent=100 * prob[int(i)])
+
+    target = st.selectbox(_("Class to explain"), options, key=key, format_func=label)
+    link.publish(**{key: None if target == options[0] else target})
+    return int(target)
+
+
+def _maps_and_scores(prefix: str, methods: dict, maps: dict, trace, model, x, run_key: str, target: int,
+                     grid: tuple[int, int], num_prefix: int, flow: tuple[int, int, int], flow_s: float | None,
+                     flow_key: tuple) -> None:
+    """The four maps side by side (two by two when projecting), each with its note and its perturbation scores on
+    this image; the attention flow's button in its slot when it waits to be asked, its time when computed; the
+    curves against a random order and the "worse than random" sentence, or the button that asks for them. Shared by
+    the ViT and Swin sections; widget and figure keys start with `prefix` ("vit_x", "swin_x").
+
+    `maps`: method key → scores over the patches (rows·cols, row-major; "flow" absent while it waits). `flow`: (number
+    of maximum flows, layers of its graph, nodes per layer), for the sentence that asks for it."""
+    asked = st.session_state.get(f"{prefix}_asked", [])
+    score_key = (f"{prefix}_scores", run_key, target)
+    want_scores = _params(model) <= AUTO_PARAMS or score_key in asked
+    patch_px = float(trace.patch_size)
+
+    def scores(key: str) -> dict:
+        return _scores(run_key, target, key, model, x, np.asarray(maps[key]).reshape(-1))
+
+    cols = [c for _row in range(2) for c in st.columns(2)] if present.on() else st.columns(4)
+    for col, key in zip(cols, methods):
+        title, note = methods[key]
+        with col:
+            if key not in maps:
+                st.markdown(f"**{_(title)}**")
+                st.caption(_(note))
+                st.info(_("{n} maximum flows over a graph of {layers} × {tokens} nodes: several seconds or more, so "
+                          "it waits to be asked.").format(n=flow[0], layers=flow[1], tokens=flow[2]))
+                if st.button(_("Compute attention flow"), key=f"{prefix}_flow_go"):
+                    st.session_state.setdefault(f"{prefix}_asked", []).append(flow_key)
+                    st.rerun()
+                continue
+            st.plotly_chart(common.cached_figure(prefix, run_key, (key, target), lambda m=maps[key], t=title: (
+                vi.attention_overlay(trace.image, np.asarray(m).reshape(grid), patch_px, num_prefix, title=_(t),
+                                     label=_("value"), height=300))), key=f"{prefix}_map_{key}")
+            st.caption(_(note))
+            if want_scores:
+                s = scores(key)
+                st.caption(_("Perturbation on this image: removing the most relevant patches first leaves an area "
+                             "of {pos} under the class's probability (lower is better); least relevant first, "
+                             "{neg} (higher is better).").format(pos=f"{s['pos']:.3f}", neg=f"{s['neg']:.3f}"))
+    if "flow" in maps:
+        present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
+            seconds=flow_s, n=flow[0]))
+    if want_scores:
+        base = _random(run_key, target, model, x, grid[0] * grid[1])
+        curves = {_(methods[k][0]): scores(k)["pos_curve"] for k in methods if k in maps}
+        curves[_("Random order")] = base["curve"]
+        st.plotly_chart(common.cached_figure(prefix, run_key, ("curves", target, tuple(maps)), lambda: (
+            vx.perturbation_curves(FRACTIONS, curves, title=_("Removing the most relevant patches first")))),
+            key=f"{prefix}_curves")
+        worse = [_(methods[k][0]) for k in methods if k in maps and scores(k)["pos"] > base["auc"]]
+        said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
+                 "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
+                 "(2021, §4) do; patches with equal values go in a random order.").format(auc=f"{base['auc']:.3f}")
+        if worse:
+            said += " " + _("Worse than a random order on this image: {methods}.").format(methods=_(", ").join(worse))
+        present.caption(said)
+    else:
+        st.info(_("The perturbation test reruns the model {n} times per method; for this model it waits to be "
+                  "asked.").format(n=2 * len(FRACTIONS)))
+        if st.button(_("Measure faithfulness on this image"), key=f"{prefix}_scores_go"):
+            st.session_state.setdefault(f"{prefix}_asked", []).append(score_key)
+            st.rerun()
+
+
 def vit_section(trace, name: str, weights: str, device: str, size: int | None, image, run_key: str) -> None:
     """Section 8 of the ViT page."""
     n_tokens = len(trace.token_labels)
@@ -153,14 +256,7 @@ def vit_section(trace, name: str, weights: str, device: str, size: int | None, i
     model = uv.cached_model(name, weights, device, size)
     x, _crop = vision.preprocess(model, image)
     names = list(model.class_names)
-    top = [names.index(c) for c, _p in trace.top_k if c in names]
-    link.bind("vit_x_class", "vit_x_class", link.one_of([str(i) for i in top]))
-    if st.session_state.get("vit_x_class") not in [str(i) for i in top]:  # another image or model: its top class
-        st.session_state["vit_x_class"] = str(top[0])
-    target = st.selectbox(_("Class to explain"), [str(i) for i in top], key="vit_x_class",
-                          format_func=lambda i: uv.class_label(names[int(i)]))
-    link.publish(vit_x_class=None if target == str(top[0]) else target)
-    target = int(target)
+    target = _class_picker("vit_x", trace, names, run_key)
     if not _asked("vit_x_go", run_key, model):
         return
     try:
@@ -173,64 +269,14 @@ def vit_section(trace, name: str, weights: str, device: str, size: int | None, i
     grid = tuple(cap.grid)
     patch_px = float(trace.patch_size)
     flow_key = ("vit_x_flow", run_key)
-    want_flow = n_tokens <= FLOW_AUTO_TOKENS or flow_key in st.session_state.get("vit_x_asked", [])
-    if want_flow:
+    flow_s = None
+    if n_tokens <= FLOW_AUTO_TOKENS or flow_key in st.session_state.get("vit_x_asked", []):
         bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
         maps["flow"], flow_s = _flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
             "Attention flow: {done} of {total} patches").format(done=d, total=t)))
         bar.empty()
-    auto = _params(model) <= AUTO_PARAMS
-    score_key = ("vit_x_scores", run_key, target)
-    want_scores = auto or score_key in st.session_state.get("vit_x_asked", [])
-    # four maps side by side; two by two when projecting (each map then wide enough to read from the back)
-    cols = [c for _row in range(2) for c in st.columns(2)] if present.on() else st.columns(4)
-    for col, key in zip(cols, METHODS):
-        title, note = METHODS[key]
-        with col:
-            if key not in maps:
-                st.markdown(f"**{_(title)}**")
-                st.caption(_(note))
-                st.info(_("{n} maximum flows over a graph of {layers} × {tokens} nodes: several seconds or more, so "
-                          "it waits to be asked.").format(n=n_tokens - P, layers=len(cap.attention) + 1,
-                                                          tokens=n_tokens))
-                if st.button(_("Compute attention flow"), key="vit_x_flow_go"):
-                    st.session_state.setdefault("vit_x_asked", []).append(flow_key)
-                    st.rerun()
-                continue
-            st.plotly_chart(common.cached_figure("vit_x", run_key, (key, target), lambda m=maps[key], t=title: (
-                vi.attention_overlay(trace.image, np.asarray(m).reshape(grid), patch_px, P, title=_(t),
-                                     label=_("value"), height=300))), key=f"vit_x_map_{key}")
-            st.caption(_(note))
-            if want_scores:
-                s = _scores(run_key, target, key, model, x, np.asarray(maps[key]))
-                st.caption(_("Perturbation on this image: removing the most relevant patches first leaves an area "
-                             "of {pos} under the class's probability (lower is better); least relevant first, "
-                             "{neg} (higher is better).").format(pos=f"{s['pos']:.3f}", neg=f"{s['neg']:.3f}"))
-    if "flow" in maps:
-        present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
-            seconds=flow_s, n=n_tokens - P))
-    if want_scores:
-        base = _random(run_key, target, model, x, grid[0] * grid[1])
-        curves = {_(METHODS[k][0]): _scores(run_key, target, k, model, x, np.asarray(maps[k]))["pos_curve"]
-                  for k in METHODS if k in maps}
-        curves[_("Random order")] = base["curve"]
-        st.plotly_chart(common.cached_figure("vit_x", run_key, ("curves", target, tuple(maps)), lambda: (
-            vx.perturbation_curves(FRACTIONS, curves, title=_("Removing the most relevant patches first")))),
-            key="vit_x_curves")
-        worse = [_(METHODS[k][0]) for k in METHODS if k in maps
-                 and _scores(run_key, target, k, model, x, np.asarray(maps[k]))["pos"] > base["auc"]]
-        said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
-                 "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
-                 "(2021, §4) do; patches with equal values go in a random order.").format(auc=f"{base['auc']:.3f}")
-        if worse:
-            said += " " + _("Worse than a random order on this image: {methods}.").format(methods=_(", ").join(worse))
-        present.caption(said)
-    else:
-        st.info(_("The perturbation test reruns the model {n} times per method; for this model it waits to be "
-                  "asked.").format(n=2 * len(FRACTIONS)))
-        if st.button(_("Measure faithfulness on this image"), key="vit_x_scores_go"):
-            st.session_state.setdefault("vit_x_asked", []).append(score_key)
-            st.rerun()
+    _maps_and_scores("vit_x", METHODS, maps, trace, model, x, run_key, target, grid, P,
+                     (n_tokens - P, len(cap.attention) + 1, n_tokens), flow_s, flow_key)
     with st.expander(_("More methods: gradient rollout, attention × gradient")):
         cols = st.columns(2)
         for col, key in zip(cols, EXTRA):
@@ -333,13 +379,7 @@ def swin_section(trace, name: str, weights: str, device: str, image, run_key: st
     model = uv.cached_model(name, weights, device)
     x, _crop = vision.preprocess(model, image)
     names = list(model.class_names)
-    top = [names.index(c) for c, _p in trace.top_k if c in names]
-    link.bind("swin_x_class", "swin_x_class", link.one_of([str(i) for i in top]))
-    if st.session_state.get("swin_x_class") not in [str(i) for i in top]:
-        st.session_state["swin_x_class"] = str(top[0])
-    target = int(st.selectbox(_("Class to explain"), [str(i) for i in top], key="swin_x_class",
-                              format_func=lambda i: uv.class_label(names[int(i)])))
-    link.publish(swin_x_class=None if target == top[0] else str(target))
+    target = _class_picker("swin_x", trace, names, run_key)
     if not _asked("swin_x_go", run_key, model):
         return
     try:
@@ -350,54 +390,12 @@ def swin_section(trace, name: str, weights: str, device: str, image, run_key: st
         return
     maps = dict(_swin_maps(run_key, target, cap))
     rows, cols = cap.grid
-    patch_px = float(trace.patch_size)
     flow_key = ("swin_x_flow", run_key)
+    flow_s = None
     if rows * cols <= SWIN_FLOW_AUTO_PATCHES or flow_key in st.session_state.get("swin_x_asked", []):
         bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
         maps["flow"], flow_s = _swin_flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
             "Attention flow: {done} of {total} patches").format(done=d, total=t)))
         bar.empty()
-    want_scores = _params(model) <= AUTO_PARAMS or ("swin_x_scores", run_key, target) in st.session_state.get(
-        "swin_x_asked", [])
-    cols_ = [c for _row in range(2) for c in st.columns(2)] if present.on() else st.columns(4)
-    for col, key in zip(cols_, SWIN_METHODS):
-        title, note = SWIN_METHODS[key]
-        with col:
-            if key not in maps:
-                st.markdown(f"**{_(title)}**")
-                st.caption(_(note))
-                st.info(_("{n} maximum flows over a graph of {layers} × {tokens} nodes: several seconds or more, so "
-                          "it waits to be asked.").format(n=rows * cols, layers=len(cap.blocks) + 1,
-                                                          tokens=rows * cols))
-                if st.button(_("Compute attention flow"), key="swin_x_flow_go"):
-                    st.session_state.setdefault("swin_x_asked", []).append(flow_key)
-                    st.rerun()
-                continue
-            st.plotly_chart(common.cached_figure("swin_x", run_key, (key, target), lambda m=maps[key], t=title: (
-                vi.attention_overlay(trace.image, np.asarray(m).reshape(rows, cols), patch_px, 0, title=_(t),
-                                     label=_("value"), height=300))), key=f"swin_x_map_{key}")
-            st.caption(_(note))
-            if want_scores:
-                sc = _scores(run_key, target, key, model, x, np.asarray(maps[key]).reshape(-1))
-                st.caption(_("Perturbation on this image: removing the most relevant patches first leaves an area "
-                             "of {pos} under the class's probability (lower is better); least relevant first, "
-                             "{neg} (higher is better).").format(pos=f"{sc['pos']:.3f}", neg=f"{sc['neg']:.3f}"))
-    if "flow" in maps:
-        present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
-            seconds=flow_s, n=rows * cols))
-    if want_scores:
-        base = _random(run_key, target, model, x, rows * cols)
-        worse = [_(SWIN_METHODS[k][0]) for k in SWIN_METHODS if k in maps
-                 and _scores(run_key, target, k, model, x, np.asarray(maps[k]).reshape(-1))["pos"] > base["auc"]]
-        said = _("A random order of the same patches leaves an area of {auc} (mean of 3 orders). Patches are removed "
-                 "by setting their pixels to 0 in the normalised input (the dataset's mean colour), as Chefer et al. "
-                 "(2021, §4) do; patches with equal values go in a random order.").format(auc=f"{base['auc']:.3f}")
-        if worse:
-            said += " " + _("Worse than a random order on this image: {methods}.").format(methods=_(", ").join(worse))
-        present.caption(said)
-    else:
-        st.info(_("The perturbation test reruns the model {n} times per method; for this model it waits to be "
-                  "asked.").format(n=2 * len(FRACTIONS)))
-        if st.button(_("Measure faithfulness on this image"), key="swin_x_scores_go"):
-            st.session_state.setdefault("swin_x_asked", []).append(("swin_x_scores", run_key, target))
-            st.rerun()
+    _maps_and_scores("swin_x", SWIN_METHODS, maps, trace, model, x, run_key, target, (rows, cols), 0,
+                     (rows * cols, len(cap.blocks) + 1, rows * cols), flow_s, flow_key)
