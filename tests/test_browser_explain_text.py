@@ -1,6 +1,6 @@
 """The text pages' "What the output rests on" in a real Chromium: on the encoder–decoder page the section switched
 on with its toggle, the relevance and the cross-attention painted side by side, another output token picked from
-the select with the mouse, heads picked in the multiselect with the keyboard and the output without them drawn; on
+the select with the mouse, its perturbation curves, heads picked in the multiselect with the keyboard and the output without them drawn; on
 the language-model page (a small random BERT with an MLM head in the server's weights folder) the relevance of the
 [MASK] filler beside the raw row, and the importance grid computed on its button. Screenshots:
 screenshots/explain_text_*.png."""
@@ -42,6 +42,12 @@ def test_encoder_decoder_section_in_the_browser(page, server):
     expect(page.locator(".st-key-ed_x_rel")).to_contain_text("Relevance for step 3")
     page.locator(".st-key-ed_x_rel").scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "explain_text_ed_relevance.png"))
+    # the perturbation test on this input: relevance, the layer's cross-attention and a random order
+    expect(page.locator(".st-key-ed_x_curves .js-plotly-plot")).to_have_count(1, timeout=60_000)
+    expect(page.locator(".st-key-ed_x_curves")).to_contain_text("Removing the most relevant tokens first")
+    expect(page.locator(".st-key-ed_x_curves .legend")).to_contain_text("Random order")
+    page.locator(".st-key-ed_x_curves").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "explain_text_ed_perturbation.png"))
     # every output token at once: relevance beside cross-attention as two heatmaps
     page.locator(".st-key-ed_x_view label").filter(has_text="All output tokens").first.click()
     wait_idle(page)
@@ -66,7 +72,7 @@ def test_language_section_in_the_browser(page, server):
                                        "lm_x_on": "true"})
     check(page, "explain_text_lm_page", min_plots=2)
     page.get_by_text("7 · What the prediction rests on").scroll_into_view_if_needed()
-    for key in ("lm_x_rel", "lm_x_raw"):
+    for key in ("lm_x_rel", "lm_x_raw", "lm_x_curves"):
         expect(page.locator(f".st-key-{key} .js-plotly-plot")).to_have_count(1, timeout=60_000)
     page.locator(".st-key-lm_x_importance_go button").click()
     wait_idle(page)

@@ -34,8 +34,10 @@ def perturbation_curves(fractions: Sequence[float], curves: dict[str, np.ndarray
     (name → values); the axis titles default to patches and the class."""
     fig = go.Figure()
     x = [float(f) for f in fractions]
-    for name, y in curves.items():
+    dashes = ("solid", "dash", "dot", "dashdot", "longdash")  # lines that coincide stay told apart (and in grey print)
+    for k, (name, y) in enumerate(curves.items()):
         fig.add_trace(go.Scatter(x=x, y=[float(v) for v in y], mode="lines+markers", name=name,
+                                 line=dict(dash=dashes[k % len(dashes)]),
                                  hovertemplate=name + "<br>%{x:.0%} → %{y:.3f}<extra></extra>"))
     fig.update_layout(
         title=dict(text=title) if title else None, height=320, margin=dict(l=10, r=10, t=40, b=10),
