@@ -163,6 +163,53 @@ def _start_server(port: int, device: str, env: dict[str, str] | None = None) -> 
     )
 
 
+def missing() -> str | None:
+    """Why a browser figure cannot be measured here (Chromium or Playwright absent), or None."""
+    if not os.path.exists(CHROMIUM):
+        return f"Chromium not found at {CHROMIUM}"
+    try:
+        from playwright.sync_api import sync_playwright  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed"
+    return None
+
+
+def with_page(out: dict, measure_page, device: str = "cpu", env: dict[str, str] | None = None,
+              timeout_s: float = 600.0) -> dict:
+    """A `streamlit run app.py` of its own (127.0.0.1, stopped after), one Chromium page of 1400 × 1000 with
+    `timeout_s` as its default timeout, and `measure_page(page, url)` filling `out`. What goes wrong is written to
+    out["reason"], never raised; returns `out`."""
+    why = missing()
+    if why:
+        out["reason"] = why
+        return out
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = _start_server(port, device, env=env)
+    try:
+        t0 = time.perf_counter()
+        while not _healthy(url):
+            if proc.poll() is not None or time.perf_counter() - t0 > 120:
+                out["reason"] = "streamlit did not start"
+                return out
+            time.sleep(0.05)
+        with sync_playwright() as p:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+            try:
+                page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(timeout_s * 1000)
+                measure_page(page, url)
+            except Exception as e:
+                out["reason"] = f"{type(e).__name__}: {str(e)[:300]}"
+            finally:
+                chromium.close()
+    finally:
+        _stop(proc)
+    return out
+
+
 def _stop(proc: subprocess.Popen) -> None:
     proc.terminate()
     try:

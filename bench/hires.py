@@ -183,58 +183,36 @@ def browser_figures(model: str, size: int, repeats: int, timeout_s: float = 900.
     from bench import browser
     from bench.language import _split
 
-    if not os.path.exists(browser.CHROMIUM):
-        return {"reason": f"Chromium not found at {browser.CHROMIUM}"}
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return {"reason": "Playwright for Python is not installed"}
-    print(f"hires browser: Chromium, /vit with {model} at {size} px", file=sys.stderr)
-    port = browser._free_port()
-    url = f"http://127.0.0.1:{port}"
     query = urllib.parse.urlencode({"vit_weights": "random", "vit_model": model, "vit_size": size})
-    proc = browser._start_server(port, "cpu")
-    timeout_ms = timeout_s * 1000
     out: dict = {"model": model, "size": size, "address": f"/vit?{query}"}
-    try:
-        t0 = time.perf_counter()
-        while not browser._healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                out["reason"] = "streamlit did not start"
-                return out
-            time.sleep(0.05)
-        with sync_playwright() as p, tempfile.TemporaryDirectory(prefix="atlas-bench-hires-") as tmp:
+    if not browser.missing():
+        print(f"hires browser: Chromium, /vit with {model} at {size} px", file=sys.stderr)
+    timeout_ms = timeout_s * 1000
+
+    def measure_page(page, url: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="atlas-bench-hires-") as tmp:
             photo = large_photo(pathlib.Path(tmp))
             out["photo"] = f"{PHOTO_PX} × {PHOTO_PX} px JPEG, {photo.stat().st_size:,} bytes"
-            chromium = p.chromium.launch(executable_path=browser.CHROMIUM, args=browser.LAUNCH_ARGS)
-            try:
-                page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(timeout_ms)
-                t1 = time.perf_counter()
-                page.goto(f"{url}/vit?{query}")
-                page.wait_for_selector(browser.FIGURE)
-                browser._wait_idle(page)
-                out["open_s"] = round(time.perf_counter() - t1, 2)
-                browser._check_no_exception(page)
-                shown = page.locator(".st-key-vit_size").first  # its label and the option shown (an input's value)
-                out["size_shown"] = " ".join(shown.evaluate(SHOWN_JS).split())[:160] if shown.count() else None
-                if not out["size_shown"] or f"{size} px" not in out["size_shown"]:
-                    out["reason"] = f"the page does not show {size} px in its vit_size control: {out['size_shown']}"
-                    return out
-                page.evaluate(browser.OBSERVER_JS)
-                for key in ("vit_layer", "vit_head"):
-                    found = browser._slider(page, key).count() > 0
-                    t_key = page.evaluate("() => performance.now()")
-                    out[key] = browser._row(page, key, found, browser._slider_changes, repeats, timeout_ms)
-                    out[key].update(_split(page.evaluate("() => window.__atlasStates"), t_key))
-                out["upload"] = _upload(page, photo, timeout_ms)
-            except Exception as e:
-                out["reason"] = f"{type(e).__name__}: {str(e)[:300]}"
-            finally:
-                chromium.close()
-    finally:
-        browser._stop(proc)
-    return out
+            t1 = time.perf_counter()
+            page.goto(f"{url}/vit?{query}")
+            page.wait_for_selector(browser.FIGURE)
+            browser._wait_idle(page)
+            out["open_s"] = round(time.perf_counter() - t1, 2)
+            browser._check_no_exception(page)
+            shown = page.locator(".st-key-vit_size").first  # its label and the option shown (an input's value)
+            out["size_shown"] = " ".join(shown.evaluate(SHOWN_JS).split())[:160] if shown.count() else None
+            if not out["size_shown"] or f"{size} px" not in out["size_shown"]:
+                out["reason"] = f"the page does not show {size} px in its vit_size control: {out['size_shown']}"
+                return
+            page.evaluate(browser.OBSERVER_JS)
+            for key in ("vit_layer", "vit_head"):
+                found = browser._slider(page, key).count() > 0
+                t_key = page.evaluate("() => performance.now()")
+                out[key] = browser._row(page, key, found, browser._slider_changes, repeats, timeout_ms)
+                out[key].update(_split(page.evaluate("() => window.__atlasStates"), t_key))
+            out["upload"] = _upload(page, photo, timeout_ms)
+
+    return browser.with_page(out, measure_page, "cpu", timeout_s=timeout_s)
 
 
 def _upload(page, photo: pathlib.Path, timeout_ms: float) -> dict:

@@ -239,57 +239,34 @@ def view_changes(weights: pathlib.Path, folder: pathlib.Path, tokens: int, repea
     """{"lm_head": row, "lm_layer": row} as bench.browser reports a page's control, or a reason."""
     from bench import browser
 
-    if not os.path.exists(browser.CHROMIUM):
-        return {"reason": f"Chromium not found at {browser.CHROMIUM}"}
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return {"reason": "Playwright for Python is not installed"}
-    print(f"language view_change: Chromium, {folder.name} at {tokens} tokens", file=sys.stderr)
-    port = browser._free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = browser._start_server(port, "cpu", env={"ATLAS_WEIGHTS_DIR": str(weights)})
-    timeout_ms = timeout_s * 1000
     out: dict = {"model": folder.name, "tokens": tokens}
-    try:
-        t0 = time.perf_counter()
-        while not browser._healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                out["reason"] = "streamlit did not start"
-                return out
-            time.sleep(0.05)
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(executable_path=browser.CHROMIUM, args=browser.LAUNCH_ARGS)
-            try:
-                page = chromium.new_page(viewport={"width": 1400, "height": 1000})
-                page.set_default_timeout(timeout_ms)
-                browser._open(page, url, "language")
-                name = page.locator(".st-key-lm_name input").first
-                name.fill(folder.name)
-                name.press("Enter")
-                browser._wait_idle(page)
-                box = page.locator(".st-key-lm_text textarea").first
-                box.fill(_text_of(tokens))
-                t1 = time.perf_counter()
-                box.press("Control+Enter")
-                page.wait_for_timeout(500)
-                browser._wait_idle(page)
-                page.wait_for_selector(browser.FIGURE)
-                out["text_to_idle_s"] = round(time.perf_counter() - t1, 2)
-                browser._check_no_exception(page)
-                page.evaluate(browser.OBSERVER_JS)
-                for key in ("lm_head", "lm_layer"):
-                    found = browser._slider(page, key).count() > 0
-                    t0 = page.evaluate("() => performance.now()")
-                    out[key] = browser._row(page, key, found, browser._slider_changes, repeats, timeout_ms)
-                    out[key].update(_split(page.evaluate("() => window.__atlasStates"), t0))
-            except Exception as e:
-                out["reason"] = f"{type(e).__name__}: {str(e)[:300]}"
-            finally:
-                chromium.close()
-    finally:
-        browser._stop(proc)
-    return out
+    if not browser.missing():
+        print(f"language view_change: Chromium, {folder.name} at {tokens} tokens", file=sys.stderr)
+    timeout_ms = timeout_s * 1000
+
+    def measure_page(page, url: str) -> None:
+        browser._open(page, url, "language")
+        name = page.locator(".st-key-lm_name input").first
+        name.fill(folder.name)
+        name.press("Enter")
+        browser._wait_idle(page)
+        box = page.locator(".st-key-lm_text textarea").first
+        box.fill(_text_of(tokens))
+        t1 = time.perf_counter()
+        box.press("Control+Enter")
+        page.wait_for_timeout(500)
+        browser._wait_idle(page)
+        page.wait_for_selector(browser.FIGURE)
+        out["text_to_idle_s"] = round(time.perf_counter() - t1, 2)
+        browser._check_no_exception(page)
+        page.evaluate(browser.OBSERVER_JS)
+        for key in ("lm_head", "lm_layer"):
+            found = browser._slider(page, key).count() > 0
+            t0 = page.evaluate("() => performance.now()")
+            out[key] = browser._row(page, key, found, browser._slider_changes, repeats, timeout_ms)
+            out[key].update(_split(page.evaluate("() => window.__atlasStates"), t0))
+
+    return browser.with_page(out, measure_page, "cpu", env={"ATLAS_WEIGHTS_DIR": str(weights)}, timeout_s=timeout_s)
 
 
 def _split(states: list[dict], t0: float) -> dict:
