@@ -1,9 +1,9 @@
 """The text pages' "What the output rests on" in a real Chromium: on the encoder–decoder page the section switched
 on with its toggle, the relevance and the cross-attention painted side by side, another output token picked from
-the select with the mouse, its perturbation curves, heads picked in the multiselect with the keyboard and the output without them drawn; on
-the language-model page (a small random BERT with an MLM head in the server's weights folder) the relevance of the
-[MASK] filler beside the raw row, and the importance grid computed on its button. Screenshots:
-screenshots/explain_text_*.png."""
+the select with the mouse, its perturbation curves, heads picked in the multiselect with the keyboard and the output
+without them drawn; on the language-model page (a small random BERT with an MLM head in the server's weights folder)
+the relevance of the [MASK] filler beside the raw row, rollout and flow in their expander, and the importance grid
+computed on its button. Screenshots: screenshots/explain_text_*.png."""
 from __future__ import annotations
 
 import urllib.parse
@@ -74,6 +74,12 @@ def test_language_section_in_the_browser(page, server):
     page.get_by_text("7 · What the prediction rests on").scroll_into_view_if_needed()
     for key in ("lm_x_rel", "lm_x_raw", "lm_x_curves"):
         expect(page.locator(f".st-key-{key} .js-plotly-plot")).to_have_count(1, timeout=60_000)
+    # rollout and attention flow to the predicted position, in their expander
+    page.get_by_text("More methods: rollout, attention flow").click()
+    for key in ("lm_x_rollout", "lm_x_flow"):
+        expect(page.locator(f".st-key-{key} .js-plotly-plot")).to_have_count(1, timeout=60_000)
+    page.locator(".st-key-lm_x_flow").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "explain_text_lm_flow.png"))
     page.locator(".st-key-lm_x_importance_go button").click()
     wait_idle(page)
     expect(page.locator(".st-key-lm_x_importance_grid .js-plotly-plot")).to_have_count(1, timeout=60_000)

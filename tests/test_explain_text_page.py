@@ -287,3 +287,29 @@ def test_language_perturbation_scores_and_the_button_for_large_work(weights_dir,
     assert "lm_x_curves" not in _charts(at)
     at.button(key="lm_x_scores_go").click().run()
     assert not at.exception and "lm_x_curves" in _charts(at)
+
+
+def test_language_rollout_and_flow_to_the_predicted_position(weights_dir, monkeypatch):
+    """Abnar & Zuidema's rollout and flow read at the predicted position ("a chosen query"), each the formula's
+    output (relevance.attention_flow itself is held against networkx in tests/test_relevance.py) with its score;
+    above FLOW_AUTO_TOKENS the flow waits for its button."""
+    from models.analysis import attention_math as am
+    from models.analysis import relevance as rel
+    from ui import explain_text as ux
+
+    typed = "the cat sat on the"
+    at = _open(LM, {"lm_name": weights_dir["gpt2"], "lm_text": typed})
+    lm = _load(weights_dir["gpt2"])
+    r = et.lm_relevance(lm, typed)
+    charts = _charts(at)
+    np.testing.assert_allclose(array(charts["lm_x_rollout"]["data"][0]["y"]),
+                               am.rollout(r.attention, rows=[r.position])[0], rtol=1e-5, atol=1e-7)
+    flow = rel.attention_flow([a.mean(0) for a in r.attention], target=r.position)
+    np.testing.assert_allclose(array(charts["lm_x_flow"]["data"][0]["y"]), flow, atol=1e-6)
+    want = et.lm_perturbation(lm, r, {"flow": flow}, ux.FRACTIONS)["maps"]["flow"]
+    assert f"leaves an area of {want['pos']:.3f} under the token's probability" in _captions(at)
+    monkeypatch.setattr(ux, "FLOW_AUTO_TOKENS", 2)
+    at = _open(LM, {"lm_name": weights_dir["gpt2"], "lm_text": typed + " mat"})
+    assert "lm_x_flow" not in _charts(at) and "lm_x_rollout" in _charts(at)
+    at.button(key="lm_x_flow_go").click().run()
+    assert not at.exception and "lm_x_flow" in _charts(at)

@@ -36,10 +36,17 @@ LM_RELEVANCE_NOTE = N_("Relevance (Chefer et al., 2021): every layer's attention
 LM_RAW_NOTE = N_("Raw self-attention: one layer's weights of the predicted position over the context, heads "
                  "averaged: assumes that layer's mixing says what the prediction rests on, and that every head "
                  "counts the same.")
+LM_ROLLOUT_NOTE = N_("Rollout (Abnar & Zuidema, 2020): every layer's heads averaged, 0.5·A + 0.5·I for the residual, "
+                     "multiplied, read at the predicted position: assumes attention alone moves information, split "
+                     "evenly.")
+LM_FLOW_NOTE = N_("Attention flow (Abnar & Zuidema, 2020): the same layered graph read as a flow network, each token's "
+                  "value its maximum flow to the predicted position in the last layer: assumes capacity, not "
+                  "products, limits what passes.")
 ABLATION_NOTE = N_("Each chosen head's output is set to zero before the output projection W_O, and the model runs "
                    "again on the same input; the weights are not changed.")
 VIEWS = {"bars": N_("One output token"), "heatmap": N_("All output tokens")}
 FRACTIONS = tuple(round(0.1 * i, 1) for i in range(10))  # tokens removed: 0 %, 10 %, … 90 % of the removable ones
+FLOW_AUTO_TOKENS = 130  # attention flow (one maximum flow per token) by itself up to here, as on the ViT page
 AUTO_WORK = 1_000_000_000  # parameters × tokens up to which a language model's perturbation test runs by itself
 SCORE_TEXT = N_("Perturbation on this input: removing the most relevant tokens first leaves an area of {pos} under "
                 "the token's probability (lower is better); least relevant first, {neg} (higher is better).")
@@ -266,6 +273,61 @@ def _lm_scores(run_key: str, mask_index: int, layer: int, _lm, _r: et.LMRelevanc
     return et.lm_perturbation(_lm, _r, {"relevance": _r.relevance, "raw": _r.raw_layers[layer]}, FRACTIONS)
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _lm_rollout(run_key: str, mask_index: int, _r: et.LMRelevance):
+    from models.analysis import attention_math as am
+
+    return am.rollout(_r.attention, rows=[_r.position])[0]
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _lm_more_scores(run_key: str, mask_index: int, method: str, _lm, _r: et.LMRelevance, _map) -> dict:
+    return et.lm_perturbation(_lm, _r, {method: _map}, FRACTIONS)
+
+
+def _lm_flow(run_key: str, mask_index: int, r: et.LMRelevance, progress):
+    from models.analysis import relevance as rel
+
+    return _once(_slot("lm_flow", run_key, mask_index), _timed(lambda: rel.attention_flow(
+        [a.mean(0) for a in r.attention], target=r.position, progress=progress)))
+
+
+def _lm_more(lm, run_key: str, mask_index: int, r: et.LMRelevance, score: bool) -> None:
+    """Rollout and attention flow to the predicted position (the "chosen query" of Abnar & Zuidema), with their
+    perturbation scores when the others have them; flow on a button above FLOW_AUTO_TOKENS."""
+    n = len(r.tokens)
+    with st.expander(_("More methods: rollout, attention flow")):
+        maps = {"rollout": _lm_rollout(run_key, mask_index, r)}
+        flow_key = (run_key, mask_index)
+        if n <= FLOW_AUTO_TOKENS or st.session_state.get("lm_x_flow") == flow_key:
+            bar = st.progress(0.0, text=_("Attention flow: one maximum flow per token…"))
+            maps["flow"], flow_s = _lm_flow(run_key, mask_index, r, lambda d, t: bar.progress(d / t, text=_(
+                "Attention flow: {done} of {total} tokens").format(done=d, total=t)))
+            bar.empty()
+        cols = st.columns(2)
+        for col, (key, title, note) in zip(cols, (("rollout", _("Rollout"), LM_ROLLOUT_NOTE),
+                                                  ("flow", _("Attention flow"), LM_FLOW_NOTE))):
+            with col:
+                if key not in maps:
+                    st.markdown(f"**{title}**")
+                    st.caption(_(note))
+                    st.info(_("{n} maximum flows over a graph of {layers} × {tokens} nodes: several seconds or "
+                              "more, so it waits to be asked.").format(n=n, layers=len(r.attention) + 1, tokens=n))
+                    if st.button(_("Compute attention flow"), key="lm_x_flow_go"):
+                        st.session_state["lm_x_flow"] = flow_key
+                        st.rerun()
+                    continue
+                st.plotly_chart(common.cached_figure("lm_x", run_key, (key, mask_index), lambda m=maps[key], t=title: (
+                    vxt.token_bars(m, r.tokens, value_label=_("value"), highlight=r.position, title=t))),
+                    key=f"lm_x_{key}")
+                st.caption(_(note))
+                if score:
+                    _score_caption(_lm_more_scores(run_key, mask_index, key, lm, r, maps[key])["maps"][key])
+        if "flow" in maps:
+            present.caption(_("Attention flow took {seconds:.1f} s ({n} maximum flows, SciPy).").format(
+                seconds=flow_s, n=n))
+
+
 def _lm_work(lm, n_tokens: int) -> int:
     return sum(p.numel() for p in lm.module.parameters()) * n_tokens
 
@@ -366,6 +428,7 @@ def lm_section(lm, text: str, run_key: str) -> None:
         if st.button(_("Measure faithfulness on this input"), key="lm_x_scores_go"):
             st.session_state["lm_x_scores"] = score_key
             st.rerun()
+    _lm_more(lm, run_key, mask_index, r, scores is not None)
     _lm_ablation(lm, text, run_key, mask_index, r)
 
 
