@@ -136,12 +136,15 @@ def _asked(key: str, run_key: str, model) -> bool:
     return False
 
 
-def _top_indices(names: list[str], top_k) -> list[tuple[int, float]]:
-    """(class index, probability) of the trace's top classes, in their order. A name the classifier has twice
-    (ImageNet's "crane", "maillot") maps to its first index not taken yet."""
+def _top_indices(names: list[str], trace) -> list[tuple[int, float]]:
+    """(class index, probability) of the trace's top classes, in their order: the indices the run recorded (a
+    name the classifier has twice, ImageNet's "crane" or "maillot", is then still the right class); for a trace
+    without them, a name's first index not taken yet."""
+    if len(getattr(trace, "top_k_indices", [])) == len(trace.top_k):
+        return [(int(i), float(p)) for i, (_c, p) in zip(trace.top_k_indices, trace.top_k)]
     out: list[tuple[int, float]] = []
     taken: set[int] = set()
-    for c, p in top_k:
+    for c, p in trace.top_k:
         i = next((j for j, n in enumerate(names) if n == c and j not in taken), None)
         if i is not None:
             out.append((i, float(p)))
@@ -155,7 +158,7 @@ def _class_picker(prefix: str, trace, names: list[str], run_key: str) -> int:
     rest by class index. The default is the predicted class; another image or model starts again from its predicted
     class, unless a link names one. Returns the class index."""
     key = f"{prefix}_class"
-    top = _top_indices(names, trace.top_k)
+    top = _top_indices(names, trace)
     prob = dict(top)
     options = [str(i) for i, _p in top] + [str(i) for i in range(len(names)) if i not in prob]
     if st.session_state.get(key + "_run") != run_key or st.session_state.get(key) not in options:

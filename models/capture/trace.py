@@ -68,3 +68,5 @@ class VisionTrace:
     # Notice, for the page to word in the reader's language), has_cls
     extras: dict = field(default_factory=dict)
     swin: SwinDetails | None = None  # Swin runs: masks, position bias, stages
+    top_k_indices: list[int] = field(default_factory=list)  # the class index (from 0) of each top_k entry: names
+    # repeat in some classifiers (ImageNet's two "crane" and two "maillot"), so a name alone does not say which

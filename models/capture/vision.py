@@ -785,7 +785,7 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
             ]
             ps = ph
             extras["has_cls"] = getattr(model, "cls_token", None) is not None
-    top = _top_k(logits, meta.class_names, top_k)
+    top, top_indices = _top_k(logits, meta.class_names, top_k)
     return VisionTrace(
         model_name=meta.name,
         weights_source=meta.weights_source,
@@ -800,14 +800,16 @@ def run(model: VisionModel, image: Image.Image, top_k: int = 5) -> VisionTrace:
         top_k=top,
         extras=extras,
         swin=swin_details,
+        top_k_indices=top_indices,
     )
 
 
-def _top_k(logits: torch.Tensor, class_names: tuple[str, ...], k: int) -> list[tuple[str, float]]:
+def _top_k(logits: torch.Tensor, class_names: tuple[str, ...], k: int) -> tuple[list[tuple[str, float]], list[int]]:
+    """The k most probable classes as (name, probability), best first, and their class indices."""
     if isinstance(logits, (tuple, list)):  # distilled models in train mode return (cls, dist) logits
         logits = (logits[0] + logits[1]) / 2
     if logits is None or logits.ndim != 2 or logits.shape[-1] != len(class_names) or not class_names:
-        return []  # no classifier head (num_classes=0): the output is features, not class scores
+        return [], []  # no classifier head (num_classes=0): the output is features, not class scores
     probs = torch.softmax(logits[0].float(), dim=-1).cpu().numpy()
     order = np.argsort(-probs)[: max(0, k)]
-    return [(class_names[i], float(probs[i])) for i in order]
+    return [(class_names[i], float(probs[i])) for i in order], [int(i) for i in order]
