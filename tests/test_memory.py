@@ -51,10 +51,13 @@ def test_captures_stop_faulting_in_fresh_pages():
         out[mode] = json.loads(proc.stdout.strip().splitlines()[-1])
     pages = out["keep"]["attention_pages"]
     keep, default = (statistics.median(out[m]["faults"][1:]) for m in ("keep", "default"))  # after the first run
-    # by default a good part of each run's maps land on fresh pages (glibc's choice varies: medians of 1,302-2,700
-    # faults for 2,728 pages of maps were seen), kept they reuse the last run's pages
-    assert default > pages / 4, out
-    assert keep < pages / 4 and keep < default / 4, out  # kept: the maps reuse the last run's pages
+    # kept: every run after the first reuses the last run's pages
+    assert keep < pages / 4, out
+    # by default a good part of each run's maps usually land on fresh pages (medians of 1,302-2,700 faults for 2,728
+    # pages of maps were seen), but glibc's own dynamic mmap threshold sometimes reuses them too (a CI run on
+    # 2026-12-02 saw 0 after the second run): the contrast is asserted only where the default did fault
+    if default > pages / 4:
+        assert keep < default / 4, out
 
 
 # --- The one bounded model cache (ui.common.MODEL_CACHE_SIZE), through the pages ---------------------------------
