@@ -76,15 +76,33 @@ def _once(slot: dict, compute):
         return slot["value"]
 
 
-def _flow(run_key: str, cap: explain.GradCapture, progress) -> tuple[np.ndarray, float]:
+def timed(call):
+    """`call` as a function that returns (its result, the seconds it took)."""
     def compute():
         t0 = time.perf_counter()
-        p, n = cap.num_prefix, cap.attention[0].shape[-1]
-        fused = [a.mean(0) for a in cap.attention]
-        out = rel.attention_flow(fused, target=0, inputs=range(p, n), progress=progress)
-        return out[p:], time.perf_counter() - t0
+        out = call()
+        return out, time.perf_counter() - t0
 
-    return _once(_slot("flow", run_key), compute)
+    return compute
+
+
+def long_result(slot: tuple, start: str, step: str, work):
+    """(work(progress), the seconds it took), computed once in the shared slot `slot` (kind, *key) under a progress
+    bar: `start` until the first step, then `step` with {done} and {total} as work calls progress(done, total). The
+    bar is removed afterwards, also when work raises."""
+    bar = st.progress(0.0, text=start)
+    try:
+        return _once(_slot(*slot), timed(lambda: work(
+            lambda d, t: bar.progress(d / t, text=step.format(done=d, total=t)))))
+    finally:
+        bar.empty()
+
+
+def _vit_flow(cap: explain.GradCapture, progress) -> np.ndarray:
+    """Attention flow from every patch to CLS (the prefix tokens left out)."""
+    p, n = cap.num_prefix, cap.attention[0].shape[-1]
+    fused = [a.mean(0) for a in cap.attention]
+    return rel.attention_flow(fused, target=0, inputs=range(p, n), progress=progress)[p:]
 
 
 @st.cache_resource(max_entries=32, show_spinner=False)
@@ -108,15 +126,6 @@ def _random(run_key: str, target: int, _model, _x, n_patches: int) -> dict:
                                          rng=np.random.default_rng(s)) for s in range(3)]
     mean = np.mean(curves, axis=0)
     return {"auc": rel.area_under_curve(FRACTIONS, mean), "curve": mean}
-
-
-def _importance(run_key: str, target: int, model, x, progress) -> tuple[np.ndarray, float]:
-    def compute():
-        t0 = time.perf_counter()
-        grid = ablation.importance(model, x, target, batch=16, progress=progress)
-        return grid, time.perf_counter() - t0
-
-    return _once(_slot("importance", run_key, target), compute)
 
 
 def _params(model) -> int:
@@ -274,10 +283,9 @@ def vit_section(trace, name: str, weights: str, device: str, size: int | None, i
     flow_key = ("vit_x_flow", run_key)
     flow_s = None
     if n_tokens <= FLOW_AUTO_TOKENS or flow_key in st.session_state.get("vit_x_asked", []):
-        bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
-        maps["flow"], flow_s = _flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
-            "Attention flow: {done} of {total} patches").format(done=d, total=t)))
-        bar.empty()
+        maps["flow"], flow_s = long_result(("flow", run_key), _("Attention flow: one maximum flow per patch…"),
+                                           _("Attention flow: {done} of {total} patches"),
+                                           lambda progress: _vit_flow(cap, progress))
     _maps_and_scores("vit_x", METHODS, maps, trace, model, x, run_key, target, grid, P,
                      (n_tokens - P, len(cap.attention) + 1, n_tokens), flow_s, flow_key)
     with st.expander(_("More methods: gradient rollout, attention × gradient")):
@@ -318,10 +326,9 @@ def ablation_view(trace, model, x, target: int, names: list[str], run_key: str) 
             st.session_state["vit_x_importance"] = run_key
             st.rerun()
         return
-    bar = st.progress(0.0, text=_("Switching each head off in turn…"))
-    grid, seconds = _importance(run_key, target, model, x, lambda d, t: bar.progress(d / t, text=_(
-        "Switching each head off in turn: {done} of {total}").format(done=d, total=t)))
-    bar.empty()
+    grid, seconds = long_result(("importance", run_key, target), _("Switching each head off in turn…"),
+                                _("Switching each head off in turn: {done} of {total}"),
+                                lambda progress: ablation.importance(model, x, target, batch=16, progress=progress))
     base = float(ablation.ablate(model, x, [])[target])
     st.plotly_chart(common.cached_figure("vit_x", run_key, ("importance", target), lambda: vx.importance_grid(
         base - grid, title=_("Drop in the class's probability with each head off"))), key="vit_x_importance_grid")
@@ -363,17 +370,6 @@ def _swin_maps(run_key: str, target: int, _cap) -> dict[str, np.ndarray]:
     return {"raw": es.raw_attention(a, b), "rollout": es.rollout(a, b), "relevance": es.relevance(a, g, b)}
 
 
-def _swin_flow(run_key: str, cap, progress) -> tuple[np.ndarray, float]:
-    from models.capture import explain_swin as es
-
-    def compute():
-        t0 = time.perf_counter()
-        out = es.attention_flow(cap.attention, cap.blocks, progress=progress)
-        return out, time.perf_counter() - t0
-
-    return _once(_slot("swin_flow", run_key), compute)
-
-
 def swin_section(trace, name: str, weights: str, device: str, image, run_key: str) -> None:
     """The Swin page's section "What the prediction rests on"."""
     if not trace.top_k:
@@ -396,9 +392,11 @@ def swin_section(trace, name: str, weights: str, device: str, image, run_key: st
     flow_key = ("swin_x_flow", run_key)
     flow_s = None
     if rows * cols <= SWIN_FLOW_AUTO_PATCHES or flow_key in st.session_state.get("swin_x_asked", []):
-        bar = st.progress(0.0, text=_("Attention flow: one maximum flow per patch…"))
-        maps["flow"], flow_s = _swin_flow(run_key, cap, lambda d, t: bar.progress(d / t, text=_(
-            "Attention flow: {done} of {total} patches").format(done=d, total=t)))
-        bar.empty()
+        from models.capture import explain_swin as es
+
+        maps["flow"], flow_s = long_result(("swin_flow", run_key), _("Attention flow: one maximum flow per patch…"),
+                                           _("Attention flow: {done} of {total} patches"),
+                                           lambda progress: es.attention_flow(cap.attention, cap.blocks,
+                                                                              progress=progress))
     _maps_and_scores("swin_x", SWIN_METHODS, maps, trace, model, x, run_key, target, (rows, cols), 0,
                      (rows * cols, len(cap.blocks) + 1, rows * cols), flow_s, flow_key)

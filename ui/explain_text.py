@@ -8,14 +8,13 @@ ui/explain.py does). Keys: ed_x_* on the encoder–decoder page, lm_x_* on the l
 and heads count from 1 on screen; token positions from 0."""
 from __future__ import annotations
 
-import time
-
 import streamlit as st
 
+from models.analysis import relevance as rel
 from models.capture import explain_text as et
 from models.messages import CodedError
 from ui import common, link, present
-from ui.explain import _once, _slot  # the one shared slot for long results drawn with a progress bar
+from ui.explain import long_result  # the one shared slot for long results drawn with a progress bar
 from ui.i18n import N_, _
 from ui.messages import word
 from viz import explain as vx
@@ -50,15 +49,6 @@ FLOW_AUTO_TOKENS = 130  # attention flow (one maximum flow per token) by itself 
 AUTO_WORK = 1_000_000_000  # parameters × tokens up to which a language model's perturbation test runs by itself
 SCORE_TEXT = N_("Perturbation on this input: removing the most relevant tokens first leaves an area of {pos} under "
                 "the token's probability (lower is better); least relevant first, {neg} (higher is better).")
-
-
-def _timed(call):
-    def compute():
-        t0 = time.perf_counter()
-        out = call()
-        return out, time.perf_counter() - t0
-
-    return compute
 
 
 def _tall(fig, height: int = 260):
@@ -243,11 +233,9 @@ def _seq2seq_ablation(model, text: str, run_key: str, r: et.Seq2SeqRelevance) ->
         present.caption(_(ABLATION_NOTE) + " " + _("Left: the model's own output, each token's probability with "
                                                     "every head on and, teacher-forced, with the chosen heads off; "
                                                     "right: what greedy decoding writes with them off."))
-    bar = st.progress(0.0, text=_("Switching each head off in turn…"))
-    imp, seconds = _once(_slot("ed_importance", run_key), _timed(lambda: et.seq2seq_importance(
-        model, text, progress=lambda d, n: bar.progress(d / n, text=_(
-            "Switching each head off in turn: {done} of {total}").format(done=d, total=n)))))
-    bar.empty()
+    imp, seconds = long_result(("ed_importance", run_key), _("Switching each head off in turn…"),
+                               _("Switching each head off in turn: {done} of {total}"),
+                               lambda progress: et.seq2seq_importance(model, text, progress=progress))
     cols = st.columns(len(et.KINDS))
     for col, kind in zip(cols, et.KINDS):
         drop = (imp.base[None, None, :] - imp.probs[kind]).mean(axis=-1)
@@ -285,13 +273,6 @@ def _lm_more_scores(run_key: str, mask_index: int, method: str, _lm, _r: et.LMRe
     return et.lm_perturbation(_lm, _r, {method: _map}, FRACTIONS)
 
 
-def _lm_flow(run_key: str, mask_index: int, r: et.LMRelevance, progress):
-    from models.analysis import relevance as rel
-
-    return _once(_slot("lm_flow", run_key, mask_index), _timed(lambda: rel.attention_flow(
-        [a.mean(0) for a in r.attention], target=r.position, progress=progress)))
-
-
 def _lm_more(lm, run_key: str, mask_index: int, r: et.LMRelevance, score: bool) -> None:
     """Rollout and attention flow to the predicted position (the "chosen query" of Abnar & Zuidema), with their
     perturbation scores when the others have them; flow on a button above FLOW_AUTO_TOKENS."""
@@ -300,10 +281,11 @@ def _lm_more(lm, run_key: str, mask_index: int, r: et.LMRelevance, score: bool) 
         maps = {"rollout": _lm_rollout(run_key, mask_index, r)}
         flow_key = (run_key, mask_index)
         if n <= FLOW_AUTO_TOKENS or st.session_state.get("lm_x_flow") == flow_key:
-            bar = st.progress(0.0, text=_("Attention flow: one maximum flow per token…"))
-            maps["flow"], flow_s = _lm_flow(run_key, mask_index, r, lambda d, t: bar.progress(d / t, text=_(
-                "Attention flow: {done} of {total} tokens").format(done=d, total=t)))
-            bar.empty()
+            maps["flow"], flow_s = long_result(
+                ("lm_flow", run_key, mask_index), _("Attention flow: one maximum flow per token…"),
+                _("Attention flow: {done} of {total} tokens"),
+                lambda progress: rel.attention_flow([a.mean(0) for a in r.attention], target=r.position,
+                                                    progress=progress))
         cols = st.columns(2)
         for col, (key, title, note) in zip(cols, (("rollout", _("Rollout"), LM_ROLLOUT_NOTE),
                                                   ("flow", _("Attention flow"), LM_FLOW_NOTE))):
@@ -461,16 +443,13 @@ def _lm_ablation(lm, text: str, run_key: str, mask_index: int, r: et.LMRelevance
             st.session_state["lm_x_importance"] = key
             st.rerun()
         return
-    bar = st.progress(0.0, text=_("Switching each head off in turn…"))
     try:
-        imp, seconds = _once(_slot("lm_importance", run_key, mask_index), _timed(lambda: et.lm_importance(
-            lm, text, mask_index, progress=lambda d, t: bar.progress(d / t, text=_(
-                "Switching each head off in turn: {done} of {total}").format(done=d, total=t)))))
+        imp, seconds = long_result(("lm_importance", run_key, mask_index), _("Switching each head off in turn…"),
+                                   _("Switching each head off in turn: {done} of {total}"),
+                                   lambda progress: et.lm_importance(lm, text, mask_index, progress=progress))
     except CodedError as e:
-        bar.empty()
         st.info(word(e))
         return
-    bar.empty()
     st.plotly_chart(common.cached_figure("lm_x", run_key, ("importance", mask_index), lambda: _tall(vx.importance_grid(
         imp.base - imp.probs, title=_("Drop in the probability of “{token}” with each head off").format(
             token=vt.visible_tokens([imp.target_label])[0])))), key="lm_x_importance_grid")
