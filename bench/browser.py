@@ -100,27 +100,16 @@ def measure(device: str, timeout_s: float = 120.0, slug: str = "encoder_decoder"
     print("first_figure_s: streamlit run app.py + Chromium", file=sys.stderr)
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    env = dict(os.environ)
-    if device == "cpu":
-        env["CUDA_VISIBLE_DEVICES"] = ""
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(timeout_s * 1000)
         t0 = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
-             "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--global.developmentMode", "false", "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        )
+        proc = _start_server(port, device)
         try:
-            while not _healthy(url):
-                if proc.poll() is not None:
-                    return {"first_figure_s": None, "reason": "streamlit exited: " + proc.stderr.read()[-500:]}
-                if time.perf_counter() - t0 > timeout_s:
-                    return {"first_figure_s": None, "reason": f"streamlit did not answer within {timeout_s:.0f} s"}
-                time.sleep(0.05)
+            why = _wait_healthy(proc, url, timeout_s)
+            if why:
+                return {"first_figure_s": None, "reason": why}
             ready = time.perf_counter() - t0
             page.goto(url)  # as a user does: the app's address, then the page's link in the sidebar
             link = page.locator(f"[data-testid='stSidebarNav'] a[href$='/{slug}']").first
@@ -143,11 +132,7 @@ def measure(device: str, timeout_s: float = 120.0, slug: str = "encoder_decoder"
             return {"first_figure_s": None, "reason": f"{type(e).__name__}: {str(e)[:300]}"}
         finally:
             browser.close()
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            _stop(proc)
 
 
 def _start_server(port: int, device: str, env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -189,12 +174,10 @@ def with_page(out: dict, measure_page, device: str = "cpu", env: dict[str, str] 
     url = f"http://127.0.0.1:{port}"
     proc = _start_server(port, device, env=env)
     try:
-        t0 = time.perf_counter()
-        while not _healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > 120:
-                out["reason"] = "streamlit did not start"
-                return out
-            time.sleep(0.05)
+        why = _wait_healthy(proc, url, 120)
+        if why:
+            out["reason"] = why
+            return out
         with sync_playwright() as p:
             chromium = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             try:
@@ -208,6 +191,18 @@ def with_page(out: dict, measure_page, device: str = "cpu", env: dict[str, str] 
     finally:
         _stop(proc)
     return out
+
+
+def _wait_healthy(proc: subprocess.Popen, url: str, limit_s: float) -> str | None:
+    """Wait until the server at `url` answers its health check: None, or why it never did."""
+    t0 = time.perf_counter()
+    while not _healthy(url):
+        if proc.poll() is not None:
+            return "streamlit exited: " + proc.stderr.read()[-500:]
+        if time.perf_counter() - t0 > limit_s:
+            return f"streamlit did not answer within {limit_s:.0f} s"
+        time.sleep(0.05)
+    return None
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -372,13 +367,11 @@ def measure_all(device: str, repeats: int = 9, timeout_s: float = 120.0, first_f
     url = f"http://127.0.0.1:{port}"
     proc = _start_server(port, device)
     try:
-        t0 = time.perf_counter()
-        while not _healthy(url):
-            if proc.poll() is not None or time.perf_counter() - t0 > timeout_s:
-                first["view_change"] = None
-                first["view_change_reason"] = "streamlit did not start"
-                return first
-            time.sleep(0.05)
+        why = _wait_healthy(proc, url, timeout_s)
+        if why:
+            first["view_change"] = None
+            first["view_change_reason"] = why
+            return first
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
             try:
