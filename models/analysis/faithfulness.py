@@ -264,8 +264,9 @@ def seq2seq_evaluate(model, texts: Sequence[str], methods: Sequence[str] = TEXT_
         if removable.sum() == 0:
             continue
         plans, steps = [], []
+        cross_mean = np.mean(r.cross_layers, axis=0)  # (T, S): the decoder layers' mean, once per input
         for t in range(len(r.output_tokens)):
-            rows = {"raw_cross_last": r.cross_last[t], "raw_cross_mean": np.mean(r.cross_layers, axis=0)[t],
+            rows = {"raw_cross_last": r.cross_last[t], "raw_cross_mean": cross_mean[t],
                     "relevance": r.relevance[t], "attention_x_gradient": r.attn_x_grad[t]}
             masks, keys = token_plan({m: rows[m] for m in methods if m != "random"}, removable, FRACTIONS,
                                      2 if "random" in methods else 0, seed + 1_000 * k + t)
